@@ -1,0 +1,136 @@
+/* carburetor-sqlite — describing a table, and preparing it for sync.
+ *
+ * Storage on SQLite: TIMESTAMP as INTEGER microseconds since the Unix
+ * epoch (UTC), DATE as INTEGER days since 1970-01-01, BOOL as INTEGER 0/1,
+ * BYTES as BLOB, everything textual as TEXT. See docs/TYPES.md.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "sqlite-private.h"
+
+#include <string.h>
+
+#define M(t) CARB_TYPE_MASK (CARB_TYPE_##t)
+#define INTEGERS (M (INT16) | M (INT32) | M (INT64) | M (BOOL) | M (TIMESTAMP) | M (DATE))
+#define TEXTS (M (TEXT) | M (UUID) | M (JSON))
+
+static const struct {
+  const char *name; /* declared type, upper case, without "(n)" */
+  guint mask;
+} declared_types[] = {
+  { "INTEGER", INTEGERS },  { "INT", INTEGERS },     { "BIGINT", INTEGERS },
+  { "SMALLINT", INTEGERS }, { "INT8", INTEGERS },    { "INT4", INTEGERS },
+  { "INT2", INTEGERS },     { "BOOLEAN", M (BOOL) }, { "BOOL", M (BOOL) },
+  { "TIMESTAMP", M (TIMESTAMP) }, { "TIMESTAMPTZ", M (TIMESTAMP) }, { "DATETIME", M (TIMESTAMP) },
+  { "DATE", M (DATE) },     { "TEXT", TEXTS | M (NUMERIC) }, { "VARCHAR", TEXTS },
+  { "CHAR", TEXTS },        { "CHARACTER", TEXTS },  { "CLOB", TEXTS },
+  { "UUID", M (UUID) | M (TEXT) }, { "JSON", M (JSON) | M (TEXT) }, { "JSONB", M (JSON) | M (TEXT) },
+  { "REAL", M (FLOAT) | M (DOUBLE) }, { "DOUBLE", M (FLOAT) | M (DOUBLE) },
+  { "DOUBLE PRECISION", M (FLOAT) | M (DOUBLE) }, { "FLOAT", M (FLOAT) | M (DOUBLE) },
+  { "BLOB", M (BYTES) },    { "BYTEA", M (BYTES) },
+  /* NUMERIC and DECIMAL are left out on purpose: their affinity turns
+   * '1.50' into the REAL 1.5, so they cannot hold an exact decimal. Store
+   * NUMERIC model columns in a TEXT column. */
+};
+
+static guint
+mask_for_declared_type (const char *declared)
+{
+  g_autofree char *upper = g_ascii_strup (declared, -1);
+  char *paren = strchr (upper, '(');
+  if (paren != NULL)
+    *paren = '\0';
+  g_strstrip (upper);
+  for (guint i = 0; i < G_N_ELEMENTS (declared_types); i++)
+    if (strcmp (upper, declared_types[i].name) == 0)
+      return declared_types[i].mask;
+  return 0;
+}
+
+gboolean
+carb_sqlite_describe_table (CarbBackend *backend,
+                            const char *schema,
+                            const char *table,
+                            CarbTableInfo *info,
+                            GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  const char *sql = "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1, ?2)";
+  int n = 0, rc;
+
+  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the table's columns");
+  sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, schema != NULL ? schema : "main", -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      const char *declared = (const char *) sqlite3_column_text (stmt, 1);
+      /* A PRIMARY KEY column is taken as NOT NULL, as every sane schema
+       * means it; a NULL met anyway fails the sync row, never truncates. */
+      gboolean nullable = sqlite3_column_int (stmt, 2) == 0 && sqlite3_column_int (stmt, 3) == 0;
+      carb_table_info_add_column (info, (const char *) sqlite3_column_text (stmt, 0),
+                                  declared[0] != '\0' ? declared : "(no type)",
+                                  mask_for_declared_type (declared), nullable);
+      n++;
+    }
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the table's columns");
+  if (n == 0)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH, "Table “%s%s%s” does not exist in “%s”",
+                   schema != NULL ? schema : "", schema != NULL ? "." : "", table, backend->path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A name for an object the plugin owns, derived from the table's name so
+ * that every table gets its own and a second call finds it again. */
+static char *
+owned_name (const CarbModel *model, const char *kind, GError **error)
+{
+  const CarbSqlDialect *d = carb_sqlite_dialect ();
+  g_autofree char *raw = g_strconcat ("carb_", kind, "_", model->table, NULL);
+  g_autofree char *name = d->quote_identifier (raw, d->user_data, error);
+  if (model->schema == NULL)
+    return g_steal_pointer (&name);
+  g_autofree char *schema = d->quote_identifier (model->schema, d->user_data, error);
+  return g_strconcat (schema, ".", name, NULL);
+}
+
+/* Stamps are made in SQL inside the write (the trigger runs under the write
+ * lock), never bound by the application: that is what makes the clock
+ * source of sqlite-download.c safe. The UPDATE trigger's WHEN stops it from
+ * re-firing on its own UPDATE should recursive_triggers be on ('now' is the
+ * same within one step). */
+gboolean
+carb_sqlite_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error)
+{
+  const CarbSqlDialect *d = carb_sqlite_dialect ();
+  const CarbModel *model = query->model;
+  const char *now = CARB_SQLITE_NOW_US;
+  g_autofree char *table = d->quote_identifier (model->table, NULL, error);
+  g_autofree char *ts = d->quote_identifier (model->columns[query->ts_column].name, NULL, error);
+  g_autofree char *id = d->quote_identifier (model->columns[query->id_column].name, NULL, error);
+  g_autofree char *ins = owned_name (model, "stamp_insert", error);
+  g_autofree char *upd = owned_name (model, "stamp_update", error);
+  g_autofree char *idx = owned_name (model, "sync", error);
+
+  g_autofree char *sql = g_strdup_printf (
+    "BEGIN IMMEDIATE;"
+    "CREATE TRIGGER IF NOT EXISTS %s AFTER INSERT ON %s FOR EACH ROW BEGIN"
+    "  UPDATE %s SET %s = %s WHERE %s = NEW.%s; END;"
+    "CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s FOR EACH ROW"
+    "  WHEN NEW.%s IS NOT %s BEGIN"
+    "  UPDATE %s SET %s = %s WHERE %s = NEW.%s; END;"
+    "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
+    "COMMIT;",
+    ins, table, table, ts, now, id, id,
+    upd, table, ts, now, table, ts, now, id, id,
+    idx, table, ts, id);
+  if (!carb_sqlite_exec (backend, sql, error))
+    {
+      sqlite3_exec (backend->db, "ROLLBACK", NULL, NULL, NULL);
+      return FALSE;
+    }
+  return TRUE;
+}

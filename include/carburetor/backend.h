@@ -1,0 +1,233 @@
+/* Carburetor — THE plugin ABI. The only header a backend plugin includes.
+ * See docs/PLUGINS.md for the contract in prose.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#define CARBURETOR_INSIDE
+#include <carburetor/error.h>
+#include <carburetor/model.h>
+#include <carburetor/version.h>
+#undef CARBURETOR_INSIDE
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/**
+ * CARB_BACKEND_ABI_VERSION:
+ *
+ * The plugin ABI version these headers describe. It is bumped only when an
+ * existing member of #CarbBackendVTable or #CarbQuery changes meaning;
+ * appending a member does not bump it (the core then looks at
+ * #CarbBackendVTable.struct_size before touching the new member), in the
+ * manner of SQLite's `iVersion`.
+ */
+#define CARB_BACKEND_ABI_VERSION 1
+
+/**
+ * CARB_BACKEND_ENTRY_SYMBOL:
+ *
+ * The one symbol a plugin exports: a #CarbBackendEntryFunc.
+ */
+#define CARB_BACKEND_ENTRY_SYMBOL "carburetor_backend_entry"
+
+/**
+ * CARB_BACKEND_EXPORT:
+ *
+ * Marks the entry function for export when the plugin is built with
+ * `-fvisibility=hidden` (recommended: export nothing else).
+ */
+#define CARB_BACKEND_EXPORT __attribute__ ((visibility ("default")))
+
+/**
+ * CarbBackend:
+ *
+ * One open connection of a plugin. Each plugin defines `struct _CarbBackend`
+ * as it likes; the core only passes the pointer back.
+ */
+typedef struct _CarbBackend CarbBackend;
+
+/**
+ * CarbSink:
+ *
+ * The core's row decoder. A backend's `download` hands it each value of each
+ * row with the carb_sink_set_*() calls and closes each row with
+ * carb_sink_end_row(); the core writes the values into the model's struct.
+ */
+typedef struct _CarbSink CarbSink;
+
+/**
+ * CarbTableInfo:
+ *
+ * The live table as a backend describes it, filled with
+ * carb_table_info_add_column(); the core checks the model against it.
+ */
+typedef struct _CarbTableInfo CarbTableInfo;
+
+/**
+ * CARB_TYPE_MASK:
+ * @type: a #CarbColumnType.
+ *
+ * The bit of @type in the type mask of carb_table_info_add_column().
+ */
+#define CARB_TYPE_MASK(type) (1u << (type))
+
+/**
+ * CarbQueryFlags:
+ * @CARB_QUERY_NONE: no flag.
+ * @CARB_QUERY_UNSAFE_NAIVE_CLOCK: for tests only: use `now()` as the sync
+ *   point, the known-broken clock source, so that the stress checker can
+ *   prove it detects missed rows. Never set by the public API.
+ *
+ * Flags of a #CarbQuery.
+ */
+typedef enum {
+  CARB_QUERY_NONE = 0,
+  CARB_QUERY_UNSAFE_NAIVE_CLOCK = 1 << 0,
+} CarbQueryFlags;
+
+/**
+ * CarbQuery:
+ * @model: the validated model; column i of every row handed to the sink is
+ *   `model->columns[i]`.
+ * @id_column: index of the id column in @model.
+ * @ts_column: index of the timestamp column in @model.
+ * @deleted_column: index of the is-deleted column, or -1.
+ * @lower: exclusive lower bound on the timestamp (G_MININT64 for none).
+ * @has_after_id: %TRUE for a page cursor: rows stamped exactly @lower whose
+ *   id is greater than the cursor id are due too, i.e. the condition is
+ *   `(ts, id) > (lower, after_id)`.
+ * @after_id_int: the cursor id for integer id columns.
+ * @after_id_text: (nullable): the cursor id for text and uuid id columns.
+ * @include_deleted: %FALSE to leave tombstones out (first sync).
+ * @limit: 0 for all rows; else at most this many rows, ordered by
+ *   `(ts, id)`.
+ * @flags: #CarbQueryFlags.
+ * @cancellable: (nullable): checked by the core between rows; backends may
+ *   also use it to cancel a running statement.
+ *
+ * One incremental query, fully resolved by the core. Backends read it and
+ * never keep it past the call.
+ */
+typedef struct {
+  const CarbModel *model;
+  guint id_column;
+  guint ts_column;
+  gint deleted_column;
+  gint64 lower;
+  gboolean has_after_id;
+  gint64 after_id_int;
+  const char *after_id_text;
+  gboolean include_deleted;
+  guint limit;
+  guint flags;
+  GCancellable *cancellable;
+} CarbQuery;
+
+/**
+ * CarbBackendVTable:
+ * @abi_version: %CARB_BACKEND_ABI_VERSION the plugin was built with.
+ * @struct_size: `sizeof (CarbBackendVTable)` the plugin was built with.
+ * @name: the backend's short name ("sqlite", "postgres").
+ * @open: opens a connection for @uri (the whole URI, scheme included).
+ *   Returns (transfer full) a backend or %NULL with @error set. May be
+ *   called from any thread.
+ * @close: closes and frees a backend from @open. Never %NULL.
+ * @describe_table: describes the live table @schema.@table (@schema %NULL
+ *   for the default) into @info; fails with %CARB_ERROR_SCHEMA_MISMATCH
+ *   naming the table when it does not exist.
+ * @prepare_table: idempotently installs what the table needs to sync: a
+ *   trigger stamping the timestamp column with the database's clock on
+ *   every insert and update, and an index on `(timestamp, id)`. Only
+ *   @model and the column indexes of @query are meaningful.
+ * @download: the clock source and the incremental query. Computes the sync
+ *   point W (every row stamped at or before W that will ever commit is
+ *   visible to this call), then feeds the sink every row of @query stamped
+ *   at or before W, and stores W in @synced_until. Stops as soon as
+ *   carb_sink_end_row() returns %FALSE and returns %FALSE with its error.
+ *
+ * The plugin's table of functions, returned by its entry function. A
+ * backend object is used by one thread at a time (the core serializes the
+ * calls on one store), so plugins need no locking of their own.
+ */
+typedef struct {
+  guint32 abi_version;
+  guint32 struct_size;
+  const char *name;
+
+  /* ABI 1 */
+  CarbBackend *(*open) (const char *uri, GError **error);
+  void (*close) (CarbBackend *backend);
+  gboolean (*describe_table) (CarbBackend *backend,
+                              const char *schema,
+                              const char *table,
+                              CarbTableInfo *info,
+                              GError **error);
+  gboolean (*prepare_table) (CarbBackend *backend, const CarbQuery *query, GError **error);
+  gboolean (*download) (CarbBackend *backend,
+                        const CarbQuery *query,
+                        CarbSink *sink,
+                        gint64 *synced_until,
+                        GError **error);
+} CarbBackendVTable;
+
+/**
+ * CarbBackendEntryFunc:
+ * @core_abi_version: the %CARB_BACKEND_ABI_VERSION of the loading core.
+ *
+ * The type of the plugin's exported `carburetor_backend_entry` function.
+ *
+ * Returns: (transfer none): the plugin's vtable, static for the life of the
+ *   process, or %NULL if the plugin cannot serve @core_abi_version.
+ */
+typedef const CarbBackendVTable *(*CarbBackendEntryFunc) (guint32 core_abi_version);
+
+/* Row decoding, provided by the core. */
+CARB_AVAILABLE_IN_ALL
+void carb_sink_set_null (CarbSink *sink, guint column);
+CARB_AVAILABLE_IN_ALL
+void carb_sink_set_int (CarbSink *sink, guint column, gint64 value);
+CARB_AVAILABLE_IN_ALL
+void carb_sink_set_double (CarbSink *sink, guint column, gdouble value);
+CARB_AVAILABLE_IN_ALL
+void carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len);
+CARB_AVAILABLE_IN_ALL
+void carb_sink_set_bytes (CarbSink *sink, guint column, const guint8 *data, gsize len);
+CARB_AVAILABLE_IN_ALL
+void carb_sink_fail (CarbSink *sink, guint column, const char *format, ...) G_GNUC_PRINTF (3, 4);
+CARB_AVAILABLE_IN_ALL
+gboolean carb_sink_end_row (CarbSink *sink, GError **error);
+
+/* Table descriptions, provided by the core. */
+CARB_AVAILABLE_IN_ALL
+void carb_table_info_add_column (CarbTableInfo *info,
+                                 const char *name,
+                                 const char *sql_type,
+                                 guint type_mask,
+                                 gboolean nullable);
+
+/**
+ * CarbSqlDialect:
+ * @param_prefix: placeholder prefix: "$" (PostgreSQL) or "?" (SQLite).
+ * @quote_identifier: returns (transfer full) @name quoted as an identifier,
+ *   or %NULL with @error set.
+ * @select_expression: (nullable): returns (transfer full) the select-list
+ *   expression for @column given its @quoted name (e.g. a cast), or %NULL
+ *   to select the column as it is.
+ * @user_data: passed to both functions.
+ *
+ * What carb_query_build_sql() needs to know of a backend's SQL.
+ */
+typedef struct {
+  const char *param_prefix;
+  char *(*quote_identifier) (const char *name, gpointer user_data, GError **error);
+  char *(*select_expression) (const CarbColumn *column, const char *quoted, gpointer user_data);
+  gpointer user_data;
+} CarbSqlDialect;
+
+CARB_AVAILABLE_IN_ALL
+char *carb_query_build_sql (const CarbQuery *query, const CarbSqlDialect *dialect, GError **error);
+CARB_AVAILABLE_IN_ALL
+char *carb_query_build_table_name (const CarbModel *model, const CarbSqlDialect *dialect, GError **error);
+
+G_END_DECLS

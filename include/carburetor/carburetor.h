@@ -1,0 +1,11 @@
+/* Carburetor — the umbrella header for applications.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#define CARBURETOR_INSIDE
+#include <carburetor/error.h>
+#include <carburetor/model.h>
+#include <carburetor/store.h>
+#include <carburetor/sync-point.h>
+#include <carburetor/version.h>
+#undef CARBURETOR_INSIDE

@@ -1,0 +1,380 @@
+/* Carburetor — model descriptors and the model declaration macros.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if !defined(CARBURETOR_INSIDE) && !defined(CARBURETOR_COMPILATION)
+#error "Include <carburetor/carburetor.h> or <carburetor/backend.h>, not this header."
+#endif
+
+#include <stddef.h>
+
+#include <glib.h>
+
+#include <carburetor/version.h>
+
+G_BEGIN_DECLS
+
+/**
+ * CarbColumnType:
+ * @CARB_TYPE_INVALID: not a supported type (only reported by backends for
+ *   columns they cannot map; never valid in a model).
+ * @CARB_TYPE_TEXT: text / varchar; member `char *`.
+ * @CARB_TYPE_INT16: smallint; member `gint16`.
+ * @CARB_TYPE_INT32: integer; member `gint32`.
+ * @CARB_TYPE_INT64: bigint; member `gint64`.
+ * @CARB_TYPE_FLOAT: real; member `gfloat`.
+ * @CARB_TYPE_DOUBLE: double precision; member `gdouble`.
+ * @CARB_TYPE_BOOL: boolean; member `gboolean`.
+ * @CARB_TYPE_TIMESTAMP: timestamptz; member `gint64`, microseconds since
+ *   the Unix epoch, UTC.
+ * @CARB_TYPE_DATE: date; member `gint32`, days since 1970-01-01.
+ * @CARB_TYPE_UUID: uuid; member `char *`, canonical lower-case form.
+ * @CARB_TYPE_JSON: json / jsonb; member `char *` holding the JSON text.
+ * @CARB_TYPE_BYTES: bytea / blob; member #CarbBytes.
+ * @CARB_TYPE_NUMERIC: numeric; member `char *`, exact decimal text.
+ *
+ * The supported column types. docs/TYPES.md gives each one's mapping on
+ * every backend. A column of any other SQL type is rejected when the model
+ * is validated against the table.
+ */
+typedef enum {
+  CARB_TYPE_INVALID,
+  CARB_TYPE_TEXT,
+  CARB_TYPE_INT16,
+  CARB_TYPE_INT32,
+  CARB_TYPE_INT64,
+  CARB_TYPE_FLOAT,
+  CARB_TYPE_DOUBLE,
+  CARB_TYPE_BOOL,
+  CARB_TYPE_TIMESTAMP,
+  CARB_TYPE_DATE,
+  CARB_TYPE_UUID,
+  CARB_TYPE_JSON,
+  CARB_TYPE_BYTES,
+  CARB_TYPE_NUMERIC,
+} CarbColumnType;
+
+/**
+ * CarbColumnRole:
+ * @CARB_ROLE_DATA: an ordinary data column.
+ * @CARB_ROLE_ID: the row's primary key (exactly one per model).
+ * @CARB_ROLE_TIMESTAMP: the last-synced-at column, stamped by the database
+ *   (exactly one per model; see carb_model_validate()).
+ * @CARB_ROLE_DELETED: the soft-delete (tombstone) flag (at most one).
+ *
+ * What a column means to the sync.
+ */
+typedef enum {
+  CARB_ROLE_DATA,
+  CARB_ROLE_ID,
+  CARB_ROLE_TIMESTAMP,
+  CARB_ROLE_DELETED,
+} CarbColumnRole;
+
+/**
+ * CarbColumnFlags:
+ * @CARB_COLUMN_NONE: no flag.
+ * @CARB_COLUMN_NULLABLE: the column may hold NULL. Pointer-typed members
+ *   hold %NULL for it; scalar members need a `gboolean` null-flag member
+ *   (see CARB_COLUMN_NULLABLE_FLAG()).
+ *
+ * Per-column flags.
+ */
+typedef enum {
+  CARB_COLUMN_NONE = 0,
+  CARB_COLUMN_NULLABLE = 1 << 0,
+} CarbColumnFlags;
+
+/**
+ * CarbBytes:
+ * @data: (nullable) (array length=len): the bytes, %NULL for SQL NULL.
+ * @len: the number of bytes.
+ *
+ * The struct member type of a %CARB_TYPE_BYTES column. In a result, @data
+ * is owned by the result (see carb_sync_result_free()).
+ */
+typedef struct {
+  const guint8 *data;
+  gsize len;
+} CarbBytes;
+
+/**
+ * CarbColumn:
+ * @name: the column's SQL name, used verbatim (never parsed or quoted by
+ *   the application).
+ * @type: the column's type.
+ * @role: the column's role.
+ * @flags: #CarbColumnFlags.
+ * @offset: offsetof() the member in the struct.
+ * @size: sizeof() the member, checked against @type.
+ * @null_offset: offsetof() a `gboolean` member set to %TRUE when the value
+ *   is NULL, or -1 when there is none.
+ *
+ * One column of a model. Normally written by the CARB_COLUMN() family of
+ * macros; tools and language bindings may fill it at run time.
+ */
+typedef struct {
+  const char *name;
+  CarbColumnType type;
+  CarbColumnRole role;
+  guint flags;
+  gsize offset;
+  gsize size;
+  gssize null_offset;
+} CarbColumn;
+
+/**
+ * CARB_MODEL_VERSION:
+ *
+ * The layout version of #CarbModel; models store it so that a later core
+ * never reads members that an older application did not have.
+ */
+#define CARB_MODEL_VERSION 1
+
+/**
+ * CarbModel:
+ * @version: %CARB_MODEL_VERSION.
+ * @schema: (nullable): the table's schema, or %NULL for the backend's
+ *   default (PostgreSQL's `search_path`, SQLite's `main`).
+ * @table: the table's name, used verbatim.
+ * @struct_size: sizeof() the row struct.
+ * @columns: (array length=n_columns): the columns.
+ * @n_columns: the number of columns.
+ *
+ * A model descriptor: how one C struct maps to one table. Declare one with
+ * CARB_DEFINE_MODEL(); it is plain constant data with no run-time cost.
+ */
+typedef struct {
+  guint version;
+  const char *schema;
+  const char *table;
+  gsize struct_size;
+  const CarbColumn *columns;
+  guint n_columns;
+} CarbModel;
+
+CARB_AVAILABLE_IN_ALL
+gboolean carb_model_validate (const CarbModel *model, GError **error);
+
+CARB_AVAILABLE_IN_ALL
+const char *carb_column_type_to_string (CarbColumnType type);
+
+/* ------------------------------------------------------------------------ */
+/* Compile-time checks. Each type has a test of the member's C type (taken
+ * through its address so that a `char[N]` array never passes for `char *`)
+ * and the C type's name for the error message. */
+
+#define CARB_MEMBER_IS_TEXT_(p) _Generic ((p), char **: 1, const char **: 1, default: 0)
+#define CARB_MEMBER_IS_UUID_(p) CARB_MEMBER_IS_TEXT_ (p)
+#define CARB_MEMBER_IS_JSON_(p) CARB_MEMBER_IS_TEXT_ (p)
+#define CARB_MEMBER_IS_NUMERIC_(p) CARB_MEMBER_IS_TEXT_ (p)
+#define CARB_MEMBER_IS_INT16_(p) _Generic ((p), gint16 *: 1, default: 0)
+#define CARB_MEMBER_IS_INT32_(p) _Generic ((p), gint32 *: 1, default: 0)
+#define CARB_MEMBER_IS_INT64_(p) _Generic ((p), gint64 *: 1, default: 0)
+#define CARB_MEMBER_IS_FLOAT_(p) _Generic ((p), gfloat *: 1, default: 0)
+#define CARB_MEMBER_IS_DOUBLE_(p) _Generic ((p), gdouble *: 1, default: 0)
+#define CARB_MEMBER_IS_BOOL_(p) _Generic ((p), gboolean *: 1, default: 0)
+#define CARB_MEMBER_IS_TIMESTAMP_(p) CARB_MEMBER_IS_INT64_ (p)
+#define CARB_MEMBER_IS_DATE_(p) CARB_MEMBER_IS_INT32_ (p)
+#define CARB_MEMBER_IS_BYTES_(p) _Generic ((p), CarbBytes *: 1, default: 0)
+
+#define CARB_CTYPE_TEXT_ "char *"
+#define CARB_CTYPE_UUID_ "char *"
+#define CARB_CTYPE_JSON_ "char *"
+#define CARB_CTYPE_NUMERIC_ "char *"
+#define CARB_CTYPE_INT16_ "gint16"
+#define CARB_CTYPE_INT32_ "gint32"
+#define CARB_CTYPE_INT64_ "gint64"
+#define CARB_CTYPE_FLOAT_ "gfloat"
+#define CARB_CTYPE_DOUBLE_ "gdouble"
+#define CARB_CTYPE_BOOL_ "gboolean"
+#define CARB_CTYPE_TIMESTAMP_ "gint64 (microseconds since the Unix epoch)"
+#define CARB_CTYPE_DATE_ "gint32 (days since 1970-01-01)"
+#define CARB_CTYPE_BYTES_ "CarbBytes"
+
+/* Types whose member can hold NULL itself (a NULL pointer). */
+#define CARB_NULL_BY_POINTER_TEXT_ 1
+#define CARB_NULL_BY_POINTER_UUID_ 1
+#define CARB_NULL_BY_POINTER_JSON_ 1
+#define CARB_NULL_BY_POINTER_NUMERIC_ 1
+#define CARB_NULL_BY_POINTER_BYTES_ 1
+#define CARB_NULL_BY_POINTER_INT16_ 0
+#define CARB_NULL_BY_POINTER_INT32_ 0
+#define CARB_NULL_BY_POINTER_INT64_ 0
+#define CARB_NULL_BY_POINTER_FLOAT_ 0
+#define CARB_NULL_BY_POINTER_DOUBLE_ 0
+#define CARB_NULL_BY_POINTER_BOOL_ 0
+#define CARB_NULL_BY_POINTER_TIMESTAMP_ 0
+#define CARB_NULL_BY_POINTER_DATE_ 0
+
+/* C11 allows a static assertion as a struct member; wrapping it in sizeof
+ * lets the checks live inside an initializer, next to the column they
+ * check, so the compiler points at the offending line. Evaluates to 0. */
+#define CARB_STATIC_CHECK_(cond, msg) \
+  (0 * sizeof (struct {               \
+     _Static_assert (cond, msg);      \
+     int carb_unused_;                \
+   }))
+
+#define CARB_CHECK_MEMBER_(Struct, member, TYPE)                 \
+  CARB_STATIC_CHECK_ (CARB_MEMBER_IS_##TYPE##_ (&((Struct *) 0)->member), \
+                      #Struct "." #member ": a " #TYPE               \
+                      " column needs a member of type " CARB_CTYPE_##TYPE##_)
+
+/**
+ * CARB_COLUMN_FULL:
+ * @Struct: the row struct type.
+ * @member: the member of @Struct.
+ * @sql_name: the column's SQL name (a string literal).
+ * @TYPE: the column type without its prefix: `TEXT`, `INT64`, `TIMESTAMP`…
+ * @ROLE: the role without its prefix: `DATA`, `ID`, `TIMESTAMP`, `DELETED`.
+ * @col_flags: #CarbColumnFlags.
+ *
+ * The general column declaration; the shorter macros below expand to it.
+ * A member whose C type does not match @TYPE is a compile-time error whose
+ * message names the struct, the member and the C type expected.
+ */
+#define CARB_COLUMN_FULL(Struct, member, sql_name, TYPE, ROLE, col_flags)      \
+  {                                                                            \
+    .name = (sql_name), .type = CARB_TYPE_##TYPE, .role = CARB_ROLE_##ROLE,    \
+    .flags = (col_flags),                                                      \
+    .offset = offsetof (Struct, member) + CARB_CHECK_MEMBER_ (Struct, member, TYPE), \
+    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                \
+  }
+
+/**
+ * CARB_COLUMN:
+ * @Struct: the row struct type.
+ * @member: the member, also the column's SQL name.
+ * @TYPE: the column type without its prefix (`TEXT`, `INT64`, …).
+ *
+ * A NOT NULL data column named like its member.
+ */
+#define CARB_COLUMN(Struct, member, TYPE) \
+  CARB_COLUMN_FULL (Struct, member, #member, TYPE, DATA, CARB_COLUMN_NONE)
+
+/**
+ * CARB_COLUMN_NULLABLE:
+ * @Struct: the row struct type.
+ * @member: the member, also the column's SQL name.
+ * @TYPE: a pointer-represented type: `TEXT`, `UUID`, `JSON`, `NUMERIC` or
+ *   `BYTES`.
+ *
+ * A nullable data column whose member holds %NULL for SQL NULL. Scalar
+ * types need CARB_COLUMN_NULLABLE_FLAG() instead (a compile-time error
+ * says so).
+ */
+#define CARB_COLUMN_NULLABLE(Struct, member, TYPE)                              \
+  {                                                                             \
+    .name = #member, .type = CARB_TYPE_##TYPE, .role = CARB_ROLE_DATA,          \
+    .flags = CARB_COLUMN_NULLABLE,                                              \
+    .offset = offsetof (Struct, member) + CARB_CHECK_MEMBER_ (Struct, member, TYPE) \
+              + CARB_STATIC_CHECK_ (CARB_NULL_BY_POINTER_##TYPE##_,             \
+                                    #Struct "." #member ": a nullable " #TYPE   \
+                                    " column needs CARB_COLUMN_NULLABLE_FLAG()" \
+                                    " and a gboolean member to hold NULL"),     \
+    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                 \
+  }
+
+/**
+ * CARB_COLUMN_NULLABLE_FLAG:
+ * @Struct: the row struct type.
+ * @member: the member, also the column's SQL name.
+ * @TYPE: the column type without its prefix.
+ * @null_member: a `gboolean` member set to %TRUE when the value is NULL
+ *   (the value member is then zero).
+ *
+ * A nullable data column of any type, with NULL reported in a flag.
+ */
+#define CARB_COLUMN_NULLABLE_FLAG(Struct, member, TYPE, null_member)             \
+  {                                                                              \
+    .name = #member, .type = CARB_TYPE_##TYPE, .role = CARB_ROLE_DATA,           \
+    .flags = CARB_COLUMN_NULLABLE,                                               \
+    .offset = offsetof (Struct, member) + CARB_CHECK_MEMBER_ (Struct, member, TYPE), \
+    .size = sizeof (((Struct *) 0)->member),                                     \
+    .null_offset = (gssize) (offsetof (Struct, null_member)                      \
+                             + CARB_CHECK_MEMBER_ (Struct, null_member, BOOL)),  \
+  }
+
+/**
+ * CARB_ID:
+ * @Struct: the row struct type.
+ * @member: the member, also the column's SQL name.
+ * @TYPE: `INT64`, `INT32`, `TEXT` or `UUID`.
+ *
+ * The primary-key column.
+ */
+#define CARB_ID(Struct, member, TYPE) \
+  CARB_COLUMN_FULL (Struct, member, #member, TYPE, ID, CARB_COLUMN_NONE)
+
+/**
+ * CARB_TIMESTAMP:
+ * @Struct: the row struct type.
+ * @member: a `gint64` member, also the column's SQL name.
+ *
+ * Marks the last-synced-at column explicitly. Without it, the column named
+ * `last_synced_at` is used (see carb_model_validate()).
+ */
+#define CARB_TIMESTAMP(Struct, member) \
+  CARB_COLUMN_FULL (Struct, member, #member, TIMESTAMP, TIMESTAMP, CARB_COLUMN_NONE)
+
+/**
+ * CARB_DELETED:
+ * @Struct: the row struct type.
+ * @member: a `gboolean` member, also the column's SQL name.
+ *
+ * The soft-delete flag: rows with it set are tombstones.
+ */
+#define CARB_DELETED(Struct, member) \
+  CARB_COLUMN_FULL (Struct, member, #member, BOOL, DELETED, CARB_COLUMN_NONE)
+
+#define CARB_DEFINE_MODEL_WITH_STORAGE_(storage, name, Struct, schema_name, \
+                                        table_name, ...)                    \
+  static const CarbColumn name##_carb_columns_[] = { __VA_ARGS__ };         \
+  storage const CarbModel name = {                                          \
+    .version = CARB_MODEL_VERSION,                                          \
+    .schema = (schema_name),                                                \
+    .table = (table_name),                                                  \
+    .struct_size = sizeof (Struct),                                         \
+    .columns = name##_carb_columns_,                                        \
+    .n_columns = G_N_ELEMENTS (name##_carb_columns_),                       \
+  }
+
+/**
+ * CARB_DEFINE_MODEL:
+ * @name: the name of the `const CarbModel` object to define.
+ * @Struct: the row struct type.
+ * @schema_name: (nullable): the schema, or %NULL for the default.
+ * @table_name: the table's name.
+ * @...: the columns: CARB_ID(), CARB_TIMESTAMP(), CARB_COLUMN(), …
+ *
+ * Defines a model with external linkage; declare it elsewhere as
+ * `extern const CarbModel name;`.
+ *
+ * |[<!-- language="C" -->
+ * typedef struct { gint64 id; char *title; gint64 last_synced_at; gboolean deleted; } Todo;
+ *
+ * CARB_DEFINE_MODEL (todo_model, Todo, NULL, "todos",
+ *                    CARB_ID (Todo, id, INT64),
+ *                    CARB_COLUMN (Todo, title, TEXT),
+ *                    CARB_COLUMN (Todo, last_synced_at, TIMESTAMP),
+ *                    CARB_DELETED (Todo, deleted));
+ * ]|
+ */
+#define CARB_DEFINE_MODEL(name, Struct, schema_name, table_name, ...) \
+  CARB_DEFINE_MODEL_WITH_STORAGE_ (, name, Struct, schema_name, table_name, __VA_ARGS__)
+
+/**
+ * CARB_DEFINE_STATIC_MODEL:
+ * @name: the name of the `static const CarbModel` object to define.
+ * @Struct: the row struct type.
+ * @schema_name: (nullable): the schema, or %NULL for the default.
+ * @table_name: the table's name.
+ * @...: the columns.
+ *
+ * Like CARB_DEFINE_MODEL(), with internal linkage.
+ */
+#define CARB_DEFINE_STATIC_MODEL(name, Struct, schema_name, table_name, ...) \
+  CARB_DEFINE_MODEL_WITH_STORAGE_ (static, name, Struct, schema_name, table_name, __VA_ARGS__)
+
+G_END_DECLS

@@ -1,0 +1,68 @@
+/* Carburetor — declarations shared inside the core library only.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <carburetor/backend.h>
+#include <carburetor/carburetor.h>
+
+G_BEGIN_DECLS
+
+/* G_DEFINE_BOXED_TYPE passes its functions through a transparent union,
+ * which -Wpedantic rejects; this is the same thing spelled in ISO C. */
+#define CARB_DEFINE_BOXED_TYPE(TypeName, type_name, copy_func, free_func)                  \
+  GType type_name##_get_type (void)                                                       \
+  {                                                                                       \
+    static gsize type_id = 0;                                                             \
+    if (g_once_init_enter (&type_id))                                                     \
+      g_once_init_leave (&type_id,                                                        \
+                         g_boxed_type_register_static (g_intern_static_string (#TypeName), \
+                                                       (GBoxedCopyFunc) copy_func,        \
+                                                       (GBoxedFreeFunc) free_func));      \
+    return type_id;                                                                       \
+  }
+
+/* model.c: validation without a database; fills the role indexes of @query. */
+gboolean carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error);
+
+/* table-info.c: the live table against the model. */
+CarbTableInfo *carb_table_info_new (void);
+void carb_table_info_free (CarbTableInfo *info);
+gboolean carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbTableInfo, carb_table_info_free)
+
+/* plugin.c: discovery by manifest and loading by dlopen. */
+typedef struct {
+  char *name;
+  char *manifest_path;
+  char *module_path;
+  char **schemes;
+  const CarbBackendVTable *vtable;
+} CarbPlugin;
+
+const CarbPlugin *carb_plugin_for_uri (const char *uri, GError **error);
+
+/* sink.c: decoding rows into structs; the arena that owns their strings. */
+typedef struct _CarbArena CarbArena;
+CarbArena *carb_arena_new (void);
+void carb_arena_free (CarbArena *arena);
+
+CarbSink *carb_sink_new_buffered (const CarbModel *model, GCancellable *cancellable);
+CarbSink *carb_sink_new_streaming (const CarbModel *model,
+                                   CarbRowFunc func,
+                                   gpointer user_data,
+                                   GCancellable *cancellable);
+void carb_sink_free (CarbSink *sink);
+gsize carb_sink_get_n_rows (const CarbSink *sink);
+gconstpointer carb_sink_get_last_row (const CarbSink *sink);
+/* Buffered sinks only: moves the rows and their arena out of the sink. */
+gpointer carb_sink_steal_rows (CarbSink *sink, gsize *n_rows, CarbArena **arena, const CarbModel **model);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSink, carb_sink_free)
+
+/* sync-point.c: building the next sync point from a page's last row. */
+CarbSyncPoint *carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row);
+gboolean carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, GError **error);
+
+/* sync-result.c */
+CarbSyncResult *carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_more);
+
+G_END_DECLS

@@ -1,0 +1,447 @@
+/* Carburetor — the row decoder: values from a backend into the model's
+ * struct. Strings and bytes go to an arena so that a whole result is freed
+ * at once and a streaming sync reuses one block for every row.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "carb-private.h"
+
+#include <string.h>
+
+/* ---------------------------------------------------------------- arena */
+
+#define ARENA_BLOCK_SIZE (256 * 1024)
+
+typedef struct ArenaBlock ArenaBlock;
+struct ArenaBlock {
+  ArenaBlock *next;
+  gsize size;
+  gsize used;
+  guint8 data[];
+};
+
+struct _CarbArena {
+  ArenaBlock *head; /* the block being filled; older blocks follow */
+};
+
+CarbArena *
+carb_arena_new (void)
+{
+  return g_new0 (CarbArena, 1);
+}
+
+void
+carb_arena_free (CarbArena *arena)
+{
+  if (arena == NULL)
+    return;
+  for (ArenaBlock *b = arena->head, *next; b != NULL; b = next)
+    {
+      next = b->next;
+      g_free (b);
+    }
+  g_free (arena);
+}
+
+/* Forgets every allocation but keeps the newest block for reuse. */
+static void
+arena_reset (CarbArena *arena)
+{
+  if (arena->head == NULL)
+    return;
+  for (ArenaBlock *b = arena->head->next, *next; b != NULL; b = next)
+    {
+      next = b->next;
+      g_free (b);
+    }
+  arena->head->next = NULL;
+  arena->head->used = 0;
+}
+
+static guint8 *
+arena_alloc (CarbArena *arena, gsize len)
+{
+  ArenaBlock *b = arena->head;
+
+  len = (len + 7) & ~(gsize) 7; /* keep every allocation 8-byte aligned */
+  if (b == NULL || b->size - b->used < len)
+    {
+      gsize size = MAX (ARENA_BLOCK_SIZE, len);
+      b = g_malloc (sizeof (ArenaBlock) + size);
+      b->size = size;
+      b->used = 0;
+      b->next = arena->head;
+      arena->head = b;
+    }
+  guint8 *p = b->data + b->used;
+  b->used += len;
+  return p;
+}
+
+/* ----------------------------------------------------------------- sink */
+
+struct _CarbSink {
+  const CarbModel *model;
+  GCancellable *cancellable;
+  CarbArena *arena;
+  /* Buffered: every row, contiguous. Streaming: one row, reused. */
+  guint8 *rows;
+  gsize n_rows;   /* rows finished */
+  gsize capacity; /* rows allocated */
+  gboolean streaming;
+  gboolean row_open;
+  CarbRowFunc func;
+  gpointer user_data;
+  GError *error; /* the first bad value of the open row */
+};
+
+static CarbSink *
+sink_new (const CarbModel *model, GCancellable *cancellable)
+{
+  CarbSink *sink = g_new0 (CarbSink, 1);
+  sink->model = model;
+  sink->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
+  sink->arena = carb_arena_new ();
+  return sink;
+}
+
+CarbSink *
+carb_sink_new_buffered (const CarbModel *model, GCancellable *cancellable)
+{
+  return sink_new (model, cancellable);
+}
+
+CarbSink *
+carb_sink_new_streaming (const CarbModel *model, CarbRowFunc func, gpointer user_data, GCancellable *cancellable)
+{
+  CarbSink *sink = sink_new (model, cancellable);
+  sink->streaming = TRUE;
+  sink->func = func;
+  sink->user_data = user_data;
+  sink->capacity = 1;
+  sink->rows = g_malloc0 (model->struct_size);
+  return sink;
+}
+
+void
+carb_sink_free (CarbSink *sink)
+{
+  if (sink == NULL)
+    return;
+  g_clear_object (&sink->cancellable);
+  carb_arena_free (sink->arena);
+  g_free (sink->rows);
+  g_clear_error (&sink->error);
+  g_free (sink);
+}
+
+gsize
+carb_sink_get_n_rows (const CarbSink *sink)
+{
+  return sink->n_rows;
+}
+
+gconstpointer
+carb_sink_get_last_row (const CarbSink *sink)
+{
+  if (sink->n_rows == 0)
+    return NULL;
+  if (sink->streaming)
+    return sink->rows;
+  return sink->rows + (sink->n_rows - 1) * sink->model->struct_size;
+}
+
+gpointer
+carb_sink_steal_rows (CarbSink *sink, gsize *n_rows, CarbArena **arena, const CarbModel **model)
+{
+  *model = sink->model;
+  g_return_val_if_fail (!sink->streaming, NULL);
+  gpointer rows = g_steal_pointer (&sink->rows);
+  *n_rows = sink->n_rows;
+  *arena = g_steal_pointer (&sink->arena);
+  sink->n_rows = sink->capacity = 0;
+  return rows;
+}
+
+/* Opens the next row: a zeroed struct. Streaming sinks reuse their one row
+ * and recycle the previous row's strings only now, so the last row stays
+ * readable after the sync (it is the page cursor). */
+static guint8 *
+current_row (CarbSink *sink)
+{
+  gsize size = sink->model->struct_size;
+
+  if (!sink->row_open)
+    {
+      if (sink->streaming)
+        arena_reset (sink->arena);
+      else if (sink->n_rows == sink->capacity)
+        {
+          sink->capacity = MAX (64, sink->capacity * 2);
+          sink->rows = g_realloc_n (sink->rows, sink->capacity, size);
+        }
+      memset (sink->rows + (sink->streaming ? 0 : sink->n_rows * size), 0, size);
+      sink->row_open = TRUE;
+    }
+  return sink->rows + (sink->streaming ? 0 : sink->n_rows * size);
+}
+
+static void
+bad_value_va (CarbSink *sink, guint column, const char *format, va_list args) G_GNUC_PRINTF (3, 0);
+
+static void
+bad_value_va (CarbSink *sink, guint column, const char *format, va_list args)
+{
+  if (sink->error != NULL)
+    return;
+  g_autofree char *detail = g_strdup_vprintf (format, args);
+  const char *name = column < sink->model->n_columns ? sink->model->columns[column].name : "?";
+  g_set_error (&sink->error, CARB_ERROR, CARB_ERROR_INVALID_DATA, "Table “%s”, column “%s”: %s",
+               sink->model->table, name, detail);
+}
+
+static void
+bad_value (CarbSink *sink, guint column, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static void
+bad_value (CarbSink *sink, guint column, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  bad_value_va (sink, column, format, args);
+  va_end (args);
+}
+
+/**
+ * carb_sink_fail:
+ * @sink: the sink
+ * @column: index of the column in the model
+ * @format: printf() format of what is wrong with the value
+ * @...: its arguments
+ *
+ * Fails the current row because the backend cannot decode @column's value
+ * (a value the model's type cannot hold without loss). carb_sink_end_row()
+ * then returns %FALSE with an error naming the table and column.
+ */
+void
+carb_sink_fail (CarbSink *sink, guint column, const char *format, ...)
+{
+  va_list args;
+  current_row (sink);
+  va_start (args, format);
+  bad_value_va (sink, column, format, args);
+  va_end (args);
+}
+
+/* The column's member in the open row, or NULL (error recorded) when
+ * @column is out of range or its type is not one of @mask. */
+static guint8 *
+member (CarbSink *sink, guint column, guint mask, const char *what)
+{
+  guint8 *row = current_row (sink);
+
+  if (G_UNLIKELY (column >= sink->model->n_columns))
+    {
+      bad_value (sink, column, "the backend handed column %u of %u", column, sink->model->n_columns);
+      return NULL;
+    }
+  const CarbColumn *col = &sink->model->columns[column];
+  if (G_UNLIKELY ((CARB_TYPE_MASK (col->type) & mask) == 0))
+    {
+      bad_value (sink, column, "the backend handed %s for a %s column", what,
+                 carb_column_type_to_string (col->type));
+      return NULL;
+    }
+  return row + col->offset;
+}
+
+/**
+ * carb_sink_set_null:
+ * @sink: the sink
+ * @column: index of the column in the model
+ *
+ * Hands SQL NULL for @column of the current row. NULL in a column the model
+ * declares NOT NULL fails the row (%CARB_ERROR_INVALID_DATA).
+ */
+void
+carb_sink_set_null (CarbSink *sink, guint column)
+{
+  guint8 *row = current_row (sink);
+
+  if (column >= sink->model->n_columns)
+    {
+      bad_value (sink, column, "the backend handed column %u of %u", column, sink->model->n_columns);
+      return;
+    }
+  const CarbColumn *col = &sink->model->columns[column];
+  if ((col->flags & CARB_COLUMN_NULLABLE) == 0)
+    {
+      bad_value (sink, column, "NULL in a column the model declares NOT NULL");
+      return;
+    }
+  if (col->null_offset >= 0)
+    *(gboolean *) (row + col->null_offset) = TRUE;
+  /* The member itself stays zero: a NULL pointer, or 0. */
+}
+
+#define INT_TYPES                                                                           \
+  (CARB_TYPE_MASK (CARB_TYPE_INT16) | CARB_TYPE_MASK (CARB_TYPE_INT32)                      \
+   | CARB_TYPE_MASK (CARB_TYPE_INT64) | CARB_TYPE_MASK (CARB_TYPE_BOOL)                     \
+   | CARB_TYPE_MASK (CARB_TYPE_TIMESTAMP) | CARB_TYPE_MASK (CARB_TYPE_DATE))
+#define FLOAT_TYPES (CARB_TYPE_MASK (CARB_TYPE_FLOAT) | CARB_TYPE_MASK (CARB_TYPE_DOUBLE))
+#define TEXT_TYPES                                                                          \
+  (CARB_TYPE_MASK (CARB_TYPE_TEXT) | CARB_TYPE_MASK (CARB_TYPE_UUID)                        \
+   | CARB_TYPE_MASK (CARB_TYPE_JSON) | CARB_TYPE_MASK (CARB_TYPE_NUMERIC))
+
+/**
+ * carb_sink_set_int:
+ * @sink: the sink
+ * @column: index of the column in the model
+ * @value: the value: an integer; 0 or 1 for BOOL; microseconds since the
+ *   Unix epoch for TIMESTAMP; days since 1970-01-01 for DATE
+ *
+ * Hands an integer-like value. A value out of the member's range fails the
+ * row rather than being truncated.
+ */
+void
+carb_sink_set_int (CarbSink *sink, guint column, gint64 value)
+{
+  guint8 *p = member (sink, column, INT_TYPES, "an integer");
+  if (p == NULL)
+    return;
+  switch (sink->model->columns[column].type)
+    {
+    case CARB_TYPE_INT16:
+      if (value < G_MININT16 || value > G_MAXINT16)
+        {
+          bad_value (sink, column, "%" G_GINT64_FORMAT " does not fit in gint16", value);
+          return;
+        }
+      *(gint16 *) p = (gint16) value;
+      break;
+    case CARB_TYPE_INT32:
+    case CARB_TYPE_DATE:
+      if (value < G_MININT32 || value > G_MAXINT32)
+        {
+          bad_value (sink, column, "%" G_GINT64_FORMAT " does not fit in gint32", value);
+          return;
+        }
+      *(gint32 *) p = (gint32) value;
+      break;
+    case CARB_TYPE_BOOL:
+      *(gboolean *) p = value != 0;
+      break;
+    default: /* INT64, TIMESTAMP */
+      *(gint64 *) p = value;
+      break;
+    }
+}
+
+/**
+ * carb_sink_set_double:
+ * @sink: the sink
+ * @column: index of the column in the model
+ * @value: the value, NaN and infinities included
+ *
+ * Hands a floating-point value for a FLOAT or DOUBLE column.
+ */
+void
+carb_sink_set_double (CarbSink *sink, guint column, gdouble value)
+{
+  guint8 *p = member (sink, column, FLOAT_TYPES, "a floating-point value");
+  if (p == NULL)
+    return;
+  if (sink->model->columns[column].type == CARB_TYPE_FLOAT)
+    *(gfloat *) p = (gfloat) value;
+  else
+    *(gdouble *) p = value;
+}
+
+/**
+ * carb_sink_set_text:
+ * @sink: the sink
+ * @column: index of the column in the model
+ * @text: (array length=len): UTF-8 text, not necessarily nul-terminated
+ * @len: its length in bytes
+ *
+ * Hands text for a TEXT, UUID, JSON or NUMERIC column; the core copies it.
+ * Text with an embedded NUL byte fails the row (a C string would silently
+ * truncate it).
+ */
+void
+carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
+{
+  guint8 *p = member (sink, column, TEXT_TYPES, "text");
+  if (p == NULL)
+    return;
+  if (G_UNLIKELY (memchr (text, '\0', len) != NULL))
+    {
+      bad_value (sink, column, "the text holds a NUL byte; declare the column as BYTES");
+      return;
+    }
+  char *copy = (char *) arena_alloc (sink->arena, len + 1);
+  memcpy (copy, text, len);
+  copy[len] = '\0';
+  *(char **) p = copy;
+}
+
+/**
+ * carb_sink_set_bytes:
+ * @sink: the sink
+ * @column: index of the column in the model
+ * @data: (array length=len): the bytes
+ * @len: their number
+ *
+ * Hands a byte string for a BYTES column; the core copies it. An empty
+ * value gets a non-%NULL pointer, so that it differs from NULL.
+ */
+void
+carb_sink_set_bytes (CarbSink *sink, guint column, const guint8 *data, gsize len)
+{
+  guint8 *p = member (sink, column, CARB_TYPE_MASK (CARB_TYPE_BYTES), "bytes");
+  if (p == NULL)
+    return;
+  guint8 *copy = arena_alloc (sink->arena, MAX (len, 1));
+  if (len > 0)
+    memcpy (copy, data, len);
+  *(CarbBytes *) p = (CarbBytes){ .data = copy, .len = len };
+}
+
+/**
+ * carb_sink_end_row:
+ * @sink: the sink
+ * @error: return location for a #GError
+ *
+ * Closes the current row and hands it on (to the result, or to the
+ * application's #CarbRowFunc in a streaming sync).
+ *
+ * Returns: %TRUE to go on; %FALSE with @error set when a value of the row
+ *   was bad, the application stopped, or the sync was cancelled. The
+ *   backend must then stop and return %FALSE with that error.
+ */
+gboolean
+carb_sink_end_row (CarbSink *sink, GError **error)
+{
+  guint8 *row = current_row (sink);
+
+  sink->row_open = FALSE;
+  if (sink->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&sink->error));
+      return FALSE;
+    }
+  sink->n_rows++;
+  if (sink->func != NULL)
+    {
+      GError *local = NULL;
+      if (!sink->func (row, sink->user_data, &local))
+        {
+          if (local == NULL) /* a callback that forgot its error still stops */
+            local = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                         "The row callback stopped the sync");
+          g_propagate_error (error, local);
+          return FALSE;
+        }
+    }
+  if ((sink->n_rows & 255) == 0 && g_cancellable_set_error_if_cancelled (sink->cancellable, error))
+    return FALSE;
+  return TRUE;
+}

@@ -1,0 +1,305 @@
+/* Carburetor — stores and the download_sync contract (DESIGN §3).
+ *
+ * The backend answers "rows stamped in (lower, W]" and W; everything that
+ * makes that a contract lives here: model checks on first use, tombstones
+ * left out of a first sync only, page cursors, and a sync point that never
+ * moves backwards.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "carb-private.h"
+
+struct _CarbStore {
+  gatomicrefcount ref;
+  GMutex lock; /* serializes every call on the backend */
+  char *uri;
+  const CarbPlugin *plugin;
+  CarbBackend *backend;
+  GHashTable *checked; /* const CarbModel * → CarbQuery *, checked against the table */
+};
+
+CARB_DEFINE_BOXED_TYPE (CarbStore, carb_store, carb_store_ref, carb_store_unref)
+
+/**
+ * carb_store_open:
+ * @uri: a store URI: `sqlite:PATH`, `file:PATH` (SQLite's URI syntax),
+ *   `postgresql://…` or `postgres://…` (libpq's syntax, honouring the `PG*`
+ *   environment variables), or a scheme of a third-party plugin
+ * @error: return location for a #GError
+ *
+ * Opens a store through the plugin that claims @uri's scheme (see
+ * docs/PLUGINS.md for discovery).
+ *
+ * Returns: (transfer full) (nullable): the store, or %NULL with @error set
+ *   (%CARB_ERROR_INVALID_URI, %CARB_ERROR_NO_PLUGIN, %CARB_ERROR_PLUGIN,
+ *   %CARB_ERROR_CONNECTION)
+ */
+CarbStore *
+carb_store_open (const char *uri, GError **error)
+{
+  g_return_val_if_fail (uri != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  const CarbPlugin *plugin = carb_plugin_for_uri (uri, error);
+  if (plugin == NULL)
+    return NULL;
+  CarbBackend *backend = plugin->vtable->open (uri, error);
+  if (backend == NULL)
+    return NULL;
+
+  CarbStore *store = g_new0 (CarbStore, 1);
+  g_atomic_ref_count_init (&store->ref);
+  g_mutex_init (&store->lock);
+  store->uri = g_strdup (uri);
+  store->plugin = plugin;
+  store->backend = backend;
+  store->checked = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  return store;
+}
+
+/**
+ * carb_store_ref:
+ * @store: a store
+ *
+ * Returns: (transfer full): @store, with one more reference
+ */
+CarbStore *
+carb_store_ref (CarbStore *store)
+{
+  g_return_val_if_fail (store != NULL, NULL);
+  g_atomic_ref_count_inc (&store->ref);
+  return store;
+}
+
+/**
+ * carb_store_unref:
+ * @store: (nullable) (transfer full): a store
+ *
+ * Drops a reference; the last one closes the connection.
+ */
+void
+carb_store_unref (CarbStore *store)
+{
+  if (store == NULL || !g_atomic_ref_count_dec (&store->ref))
+    return;
+  store->plugin->vtable->close (store->backend);
+  g_hash_table_unref (store->checked);
+  g_mutex_clear (&store->lock);
+  g_free (store->uri);
+  g_free (store);
+}
+
+/**
+ * carb_store_get_uri:
+ * @store: a store
+ *
+ * Returns: (transfer none): the URI the store was opened with
+ */
+const char *
+carb_store_get_uri (CarbStore *store)
+{
+  g_return_val_if_fail (store != NULL, NULL);
+  return store->uri;
+}
+
+/**
+ * carb_store_get_backend_name:
+ * @store: a store
+ *
+ * Returns: (transfer none): the name of the backend serving the store
+ *   ("sqlite", "postgres", …)
+ */
+const char *
+carb_store_get_backend_name (CarbStore *store)
+{
+  g_return_val_if_fail (store != NULL, NULL);
+  return store->plugin->vtable->name;
+}
+
+/* With the lock held: the model's resolved query, checked against the live
+ * table the first time this store sees the model. */
+static const CarbQuery *
+checked_query (CarbStore *store, const CarbModel *model, GError **error)
+{
+  CarbQuery *cached = g_hash_table_lookup (store->checked, model);
+  if (cached != NULL)
+    return cached;
+
+  CarbQuery query;
+  if (!carb_model_resolve (model, &query, error))
+    return NULL;
+  g_autoptr (CarbTableInfo) info = carb_table_info_new ();
+  if (!store->plugin->vtable->describe_table (store->backend, model->schema, model->table, info, error)
+      || !carb_table_info_check (info, model, error))
+    return NULL;
+  cached = g_memdup2 (&query, sizeof query);
+  g_hash_table_insert (store->checked, (gpointer) model, cached);
+  return cached;
+}
+
+/**
+ * carb_store_check_model:
+ * @store: a store
+ * @model: a model
+ * @error: return location for a #GError
+ *
+ * Checks @model (see carb_model_validate()) and the live table: the table
+ * and every column exist, each column's SQL type can be read as the
+ * declared type, and no nullable column feeds a NOT NULL member. The sync
+ * calls do this on first use; call it to fail early. A model that passed is
+ * not checked again by this store, so a model must stay alive and unchanged
+ * while stores use it (static descriptors are).
+ *
+ * Returns: %TRUE if the model fits, else %FALSE with @error set naming the
+ *   table and column
+ */
+gboolean
+carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error)
+{
+  g_return_val_if_fail (store != NULL && model != NULL, FALSE);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  return checked_query (store, model, error) != NULL;
+}
+
+/**
+ * carb_store_prepare_table:
+ * @store: a store
+ * @model: a model
+ * @error: return location for a #GError
+ *
+ * Idempotently installs what the model's table needs to sync: a trigger
+ * that stamps the timestamp column with the database's own clock on every
+ * insert and update (so no client can forge or skew it), and an index on
+ * `(timestamp, id)` for the incremental query. Calling it again changes
+ * nothing. The table and its columns must already exist.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+carb_store_prepare_table (CarbStore *store, const CarbModel *model, GError **error)
+{
+  g_return_val_if_fail (store != NULL && model != NULL, FALSE);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  const CarbQuery *query = checked_query (store, model, error);
+  return query != NULL && store->plugin->vtable->prepare_table (store->backend, query, error);
+}
+
+/* One sync call with the lock held: the backend fills @sink; the result is
+ * the next sync point, or NULL with @error set (no point is handed out for
+ * a failed or cancelled sync). */
+static CarbSyncPoint *
+run_sync (CarbStore *store,
+          const CarbModel *model,
+          const CarbSyncPoint *since,
+          guint max_rows,
+          CarbSink *sink,
+          GCancellable *cancellable,
+          GError **error)
+{
+  const CarbQuery *checked = checked_query (store, model, error);
+  if (checked == NULL)
+    return NULL;
+  CarbQuery query = *checked;
+  query.limit = max_rows;
+  query.cancellable = cancellable;
+  /* The first sync leaves tombstones out: the device has nothing to delete. */
+  query.include_deleted = since != NULL;
+  if (since != NULL && !carb_sync_point_apply (since, &query, error))
+    return NULL;
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  gint64 w = G_MININT64;
+  if (!store->plugin->vtable->download (store->backend, &query, sink, &w, error))
+    return NULL;
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  if (max_rows > 0 && carb_sink_get_n_rows (sink) == max_rows)
+    return carb_sync_point_new_cursor (&query, carb_sink_get_last_row (sink));
+  /* Never backwards: a clock stepped back yields no rows and the old point. */
+  if (since != NULL && w < carb_sync_point_get_time (since))
+    return carb_sync_point_copy (since);
+  return carb_sync_point_new (w);
+}
+
+/**
+ * carb_store_download_sync:
+ * @store: a store
+ * @model: the model of the table to sync
+ * @since: (nullable): the sync point the previous call returned, or %NULL
+ *   for a first sync
+ * @max_rows: at most this many rows (rows then come ordered by
+ *   `(timestamp, id)`), or 0 for all
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Returns every row of @model's table stamped after @since and up to the
+ * returned sync point, decoded into the model's struct. Tombstones (rows
+ * whose is-deleted flag is set) are included, except in a first sync. Pass
+ * the returned point back next time: a device that always does misses no
+ * row, whatever concurrent writers do (DESIGN §3–4). If the result
+ * carb_sync_result_has_more(), call again at once with its point.
+ *
+ * Returns: (transfer full) (nullable): the rows and the next sync point,
+ *   or %NULL with @error set; a failed sync hands out no sync point
+ */
+CarbSyncResult *
+carb_store_download_sync (CarbStore *store,
+                          const CarbModel *model,
+                          const CarbSyncPoint *since,
+                          guint max_rows,
+                          GCancellable *cancellable,
+                          GError **error)
+{
+  g_return_val_if_fail (store != NULL && model != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  g_autoptr (CarbSink) sink = carb_sink_new_buffered (model, cancellable);
+  CarbSyncPoint *point = run_sync (store, model, since, max_rows, sink, cancellable, error);
+  if (point == NULL)
+    return NULL;
+  return carb_sync_result_new (sink, point, !carb_sync_point_is_complete (point));
+}
+
+/**
+ * carb_store_download_sync_foreach:
+ * @store: a store
+ * @model: the model of the table to sync
+ * @since: (nullable): the previous sync point, or %NULL for a first sync
+ * @max_rows: at most this many rows, or 0 for all
+ * @func: (scope call): receives each row
+ * @user_data: data for @func
+ * @synced_until: (out) (transfer full) (optional): the next sync point
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The streaming form of carb_store_download_sync(): rows are handed to
+ * @func one at a time as they arrive, so a first sync of millions of rows
+ * runs in bounded memory. @synced_until is set only when every row was
+ * handed over; after a failure, keep the previous point and retry.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+carb_store_download_sync_foreach (CarbStore *store,
+                                  const CarbModel *model,
+                                  const CarbSyncPoint *since,
+                                  guint max_rows,
+                                  CarbRowFunc func,
+                                  gpointer user_data,
+                                  CarbSyncPoint **synced_until,
+                                  GCancellable *cancellable,
+                                  GError **error)
+{
+  g_return_val_if_fail (store != NULL && model != NULL && func != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  g_autoptr (CarbSink) sink = carb_sink_new_streaming (model, func, user_data, cancellable);
+  g_autoptr (CarbSyncPoint) point = run_sync (store, model, since, max_rows, sink, cancellable, error);
+  if (point == NULL)
+    return FALSE;
+  if (synced_until != NULL)
+    *synced_until = g_steal_pointer (&point);
+  return TRUE;
+}

@@ -1,0 +1,122 @@
+/* Carburetor — the result of one buffered sync: rows, the strings they
+ * point to, and the next sync point, freed together.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "carb-private.h"
+
+struct _CarbSyncResult {
+  gpointer rows; /* n_rows structs of struct_size bytes, contiguous */
+  gsize n_rows;
+  gsize struct_size;
+  CarbArena *arena; /* owns every string and byte buffer of the rows */
+  CarbSyncPoint *synced_until;
+  gboolean has_more;
+};
+
+/* Takes the rows of @sink and @synced_until. */
+CarbSyncResult *
+carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_more)
+{
+  CarbSyncResult *result = g_new0 (CarbSyncResult, 1);
+  const CarbModel *model = NULL;
+
+  result->rows = carb_sink_steal_rows (sink, &result->n_rows, &result->arena, &model);
+  result->struct_size = model->struct_size;
+  result->synced_until = synced_until;
+  result->has_more = has_more;
+  return result;
+}
+
+/**
+ * carb_sync_result_get_n_rows:
+ * @result: a sync result
+ *
+ * Returns: the number of rows
+ */
+gsize
+carb_sync_result_get_n_rows (const CarbSyncResult *result)
+{
+  g_return_val_if_fail (result != NULL, 0);
+  return result->n_rows;
+}
+
+/**
+ * carb_sync_result_get_rows:
+ * @result: a sync result
+ * @n_rows: (out) (optional): the number of rows
+ *
+ * The rows as one C array of the model's struct, e.g.
+ * `const Todo *todos = carb_sync_result_get_rows (result, &n);`.
+ *
+ * Returns: (transfer none) (nullable): the rows, owned by @result; %NULL
+ *   when there are none
+ */
+gconstpointer
+carb_sync_result_get_rows (const CarbSyncResult *result, gsize *n_rows)
+{
+  g_return_val_if_fail (result != NULL, NULL);
+  if (n_rows != NULL)
+    *n_rows = result->n_rows;
+  return result->n_rows > 0 ? result->rows : NULL;
+}
+
+/**
+ * carb_sync_result_get_row:
+ * @result: a sync result
+ * @index: a row index below carb_sync_result_get_n_rows()
+ *
+ * Returns: (transfer none): row @index, a pointer to the model's struct
+ *   owned by @result
+ */
+gconstpointer
+carb_sync_result_get_row (const CarbSyncResult *result, gsize index)
+{
+  g_return_val_if_fail (result != NULL, NULL);
+  g_return_val_if_fail (index < result->n_rows, NULL);
+  return (const guint8 *) result->rows + index * result->struct_size;
+}
+
+/**
+ * carb_sync_result_get_synced_until:
+ * @result: a sync result
+ *
+ * Returns: (transfer none): the sync point to pass to the next sync; copy
+ *   it with carb_sync_point_copy() to keep it beyond @result
+ */
+const CarbSyncPoint *
+carb_sync_result_get_synced_until (const CarbSyncResult *result)
+{
+  g_return_val_if_fail (result != NULL, NULL);
+  return result->synced_until;
+}
+
+/**
+ * carb_sync_result_has_more:
+ * @result: a sync result
+ *
+ * Returns: %TRUE if the call was capped at its row limit and more rows
+ *   may be due: call again at once with the result's sync point
+ */
+gboolean
+carb_sync_result_has_more (const CarbSyncResult *result)
+{
+  g_return_val_if_fail (result != NULL, FALSE);
+  return result->has_more;
+}
+
+/**
+ * carb_sync_result_free:
+ * @result: (nullable) (transfer full): a sync result
+ *
+ * Frees the rows, every string and buffer they point to, and the sync
+ * point.
+ */
+void
+carb_sync_result_free (CarbSyncResult *result)
+{
+  if (result == NULL)
+    return;
+  g_free (result->rows);
+  carb_arena_free (result->arena);
+  carb_sync_point_free (result->synced_until);
+  g_free (result);
+}

@@ -1,0 +1,127 @@
+/* Carburetor — the live table as a backend describes it, and the check of a
+ * model against it. Backends only report; the rules live here, once.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "carb-private.h"
+
+#include <string.h>
+
+typedef struct {
+  char *name;
+  char *sql_type;
+  guint type_mask;
+  gboolean nullable;
+} ColumnInfo;
+
+struct _CarbTableInfo {
+  GArray *columns; /* of ColumnInfo */
+};
+
+static void
+column_info_clear (gpointer data)
+{
+  ColumnInfo *col = data;
+  g_free (col->name);
+  g_free (col->sql_type);
+}
+
+CarbTableInfo *
+carb_table_info_new (void)
+{
+  CarbTableInfo *info = g_new0 (CarbTableInfo, 1);
+  info->columns = g_array_new (FALSE, TRUE, sizeof (ColumnInfo));
+  g_array_set_clear_func (info->columns, column_info_clear);
+  return info;
+}
+
+void
+carb_table_info_free (CarbTableInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_array_unref (info->columns);
+  g_free (info);
+}
+
+/**
+ * carb_table_info_add_column:
+ * @info: the description being filled
+ * @name: the column's name as the catalog spells it
+ * @sql_type: the column's type as the database names it (for messages)
+ * @type_mask: the #CarbColumnType values this column can be read as, each
+ *   as CARB_TYPE_MASK(); 0 for a type Carburetor does not support
+ * @nullable: whether the column may hold NULL
+ *
+ * Adds one column to a table description (for a backend's
+ * `describe_table`).
+ */
+void
+carb_table_info_add_column (CarbTableInfo *info,
+                            const char *name,
+                            const char *sql_type,
+                            guint type_mask,
+                            gboolean nullable)
+{
+  g_return_if_fail (info != NULL && name != NULL && sql_type != NULL);
+
+  ColumnInfo col = {
+    .name = g_strdup (name),
+    .sql_type = g_strdup (sql_type),
+    .type_mask = type_mask,
+    .nullable = nullable,
+  };
+  g_array_append_val (info->columns, col);
+}
+
+static const ColumnInfo *
+lookup (const CarbTableInfo *info, const char *name)
+{
+  for (guint i = 0; i < info->columns->len; i++)
+    {
+      const ColumnInfo *col = &g_array_index (info->columns, ColumnInfo, i);
+      if (strcmp (col->name, name) == 0)
+        return col;
+    }
+  return NULL;
+}
+
+static gboolean
+mismatch (GError **error, const CarbModel *model, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+mismatch (GError **error, const CarbModel *model, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *detail = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH, "Table “%s%s%s”: %s",
+               model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "",
+               model->table, detail);
+  return FALSE;
+}
+
+/* TRUE if the live column can be read into @col without loss. */
+gboolean
+carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError **error)
+{
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      const CarbColumn *col = &model->columns[i];
+      const ColumnInfo *live = lookup (info, col->name);
+
+      if (live == NULL)
+        return mismatch (error, model, "column “%s” does not exist", col->name);
+      if (live->type_mask == 0)
+        return mismatch (error, model, "column “%s” has SQL type %s, which Carburetor does not support",
+                         col->name, live->sql_type);
+      if ((live->type_mask & CARB_TYPE_MASK (col->type)) == 0)
+        return mismatch (error, model, "column “%s” has SQL type %s, which cannot be read as %s",
+                         col->name, live->sql_type, carb_column_type_to_string (col->type));
+      if (live->nullable && (col->flags & CARB_COLUMN_NULLABLE) == 0)
+        return mismatch (error, model,
+                         "column “%s” is nullable but the model declares it NOT NULL "
+                         "(declare it with CARB_COLUMN_NULLABLE or make the column NOT NULL)",
+                         col->name);
+    }
+  return TRUE;
+}
