@@ -181,11 +181,11 @@ check_vtable (const CarbPlugin *plugin, const CarbBackendVTable *vt, GError **er
   if (vt->abi_version != CARB_BACKEND_ABI_VERSION)
     return plugin_error (error, m, "built for plugin ABI %u; this Carburetor loads ABI %d",
                          vt->abi_version, CARB_BACKEND_ABI_VERSION);
-  if (vt->struct_size < G_STRUCT_OFFSET (CarbBackendVTable, download) + sizeof vt->download)
+  if (vt->struct_size < G_STRUCT_OFFSET (CarbBackendVTable, execute) + sizeof vt->execute)
     return plugin_error (error, m, "its vtable is %u bytes, smaller than ABI %d requires (%zu)",
                          vt->struct_size, CARB_BACKEND_ABI_VERSION, sizeof (CarbBackendVTable));
   if (vt->open == NULL || vt->close == NULL || vt->describe_table == NULL || vt->prepare_table == NULL
-      || vt->download == NULL)
+      || vt->download == NULL || vt->execute == NULL)
     return plugin_error (error, m, "its vtable leaves a required function NULL");
   return TRUE;
 }

@@ -182,6 +182,29 @@ carb_store_prepare_table (CarbStore *store, const CarbModel *model, GError **err
   return query != NULL && store->plugin->vtable->prepare_table (store->backend, query, error);
 }
 
+/**
+ * carb_store_execute:
+ * @store: a store
+ * @sql: one or more SQL statements without parameters
+ * @error: return location for a #GError
+ *
+ * Runs @sql on the store's connection, as sqlite3_exec() or PQexec() do:
+ * for creating tables and other administration. Never build @sql from
+ * untrusted input; it is executed as it is.
+ *
+ * Returns: %TRUE on success, else %FALSE with @error set
+ *   (%CARB_ERROR_QUERY with the database's message)
+ */
+gboolean
+carb_store_execute (CarbStore *store, const char *sql, GError **error)
+{
+  g_return_val_if_fail (store != NULL && sql != NULL, FALSE);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  /* The schema may change under a checked model: check again next time. */
+  g_hash_table_remove_all (store->checked);
+  return store->plugin->vtable->execute (store->backend, sql, error);
+}
+
 /* One sync call with the lock held: the backend fills @sink; the result is
  * the next sync point, or NULL with @error set (no point is handed out for
  * a failed or cancelled sync). */

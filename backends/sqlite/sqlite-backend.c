@@ -102,6 +102,7 @@ static const CarbBackendVTable vtable = {
   .describe_table = carb_sqlite_describe_table,
   .prepare_table = carb_sqlite_prepare_table,
   .download = carb_sqlite_download,
+  .execute = carb_sqlite_exec,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

@@ -145,6 +145,8 @@ typedef struct {
  *   visible to this call), then feeds the sink every row of @query stamped
  *   at or before W, and stores W in @synced_until. Stops as soon as
  *   carb_sink_end_row() returns %FALSE and returns %FALSE with its error.
+ * @execute: runs @sql, one or more statements that take no parameters
+ *   (schema setup, administration), for carb_store_execute().
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -169,6 +171,7 @@ typedef struct {
                         CarbSink *sink,
                         gint64 *synced_until,
                         GError **error);
+  gboolean (*execute) (CarbBackend *backend, const char *sql, GError **error);
 } CarbBackendVTable;
 
 /**

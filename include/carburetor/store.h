@@ -67,6 +67,8 @@ CARB_AVAILABLE_IN_ALL
 gboolean carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error);
 CARB_AVAILABLE_IN_ALL
 gboolean carb_store_prepare_table (CarbStore *store, const CarbModel *model, GError **error);
+CARB_AVAILABLE_IN_ALL
+gboolean carb_store_execute (CarbStore *store, const char *sql, GError **error);
 
 CARB_AVAILABLE_IN_ALL
 CarbSyncResult *carb_store_download_sync (CarbStore *store,

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Installs the Debian 12 packages Carburetor needs, if any is missing.
+# Usage: scripts/deps.sh demo|test|asan|valgrind|fuzz
+# Sourced by demo.sh and test.sh; safe to run by hand.
+set -eu
+
+packages_for () {
+  common="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libsqlite3-dev libpq-dev"
+  case "$1" in
+    demo) echo "$common" ;;
+    test | asan) echo "$common postgresql postgresql-common" ;;
+    valgrind) echo "$common postgresql postgresql-common valgrind" ;;
+    fuzz) echo "$common clang libclang-rt-dev" ;;
+    *) echo "scripts/deps.sh: unknown set '$1'" >&2; return 2 ;;
+  esac
+}
+
+missing_packages () {
+  for p in $(packages_for "$1"); do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || printf '%s ' "$p"
+  done
+}
+
+ensure_packages () {
+  missing=$(missing_packages "$1")
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Carburetor needs these Debian packages: $missing" >&2
+    echo "Run as root, or install them: sudo apt-get install $missing" >&2
+    exit 1
+  fi
+  echo "Installing: $missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+if [ "$(basename "$0")" = "deps.sh" ]; then
+  ensure_packages "${1:-test}"
+fi

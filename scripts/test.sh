@@ -1,0 +1,40 @@
+#!/bin/sh
+# Builds Carburetor and runs the whole test suite against real SQLite files
+# and a real PostgreSQL server.
+#
+# Usage: scripts/test.sh [plain|asan|valgrind] [meson test arguments…]
+#
+# PostgreSQL: if PGHOST, PGPORT or CARB_TEST_PG_URI is set, the suite uses
+# that server; otherwise pg_virtualenv (postgresql-common) starts a
+# throw-away cluster around the run and removes it afterwards.
+set -eu
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+
+mode=plain
+case "${1:-}" in plain | asan | valgrind) mode=$1; shift ;; esac
+
+case $mode in
+  plain) ensure_packages test; build=${CARB_BUILD_DIR:-build}; setup_args= ; test_args= ;;
+  asan) ensure_packages asan; build=${CARB_BUILD_DIR:-build-asan}
+        setup_args="-Db_sanitize=address,undefined -Db_lundef=false"; test_args="--setup asan" ;;
+  valgrind) ensure_packages valgrind; build=${CARB_BUILD_DIR:-build-valgrind}
+            setup_args= ; test_args="--setup valgrind" ;;
+esac
+
+if [ ! -f "$build/build.ninja" ]; then
+  # shellcheck disable=SC2086
+  meson setup "$build" $setup_args
+fi
+meson compile -C "$build"
+
+# shellcheck disable=SC2086
+run_tests="meson test -C $build --print-errorlogs --num-processes 2 $test_args"
+if [ -n "${PGHOST:-}${PGPORT:-}${CARB_TEST_PG_URI:-}" ]; then
+  # shellcheck disable=SC2086
+  exec $run_tests "$@"
+fi
+# pg_virtualenv runs its command with PGHOST/PGPORT/PGUSER/PGPASSWORD/
+# PGDATABASE set for a new cluster; -o sets its server options.
+# shellcheck disable=SC2086
+exec pg_virtualenv -o max_connections=200 -o max_prepared_transactions=10 $run_tests "$@"

@@ -1,0 +1,36 @@
+/* Test support: a second, raw connection to the store under test (the
+ * "other client" of the tests), and the list of stores to run on.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <carburetor/carburetor.h>
+
+G_BEGIN_DECLS
+
+typedef struct TestDb TestDb;
+
+/* The stores a contract suite runs on: an SQLite file in @tmpdir always,
+ * and PostgreSQL when the environment names a server (CARB_TEST_PG_URI, or
+ * PGHOST/PGPORT as pg_virtualenv exports). In CI a missing server is a
+ * failure, never a skip. Returns backend names; see test_store_uri(). */
+GStrv test_store_backends (void);
+char *test_store_uri (const char *backend, const char *tmpdir);
+
+TestDb *test_db_open (const char *uri);
+void test_db_free (TestDb *db);
+gboolean test_db_is_postgres (TestDb *db);
+void test_db_exec (TestDb *db, const char *format, ...) G_GNUC_PRINTF (2, 3);
+gboolean test_db_try_exec (TestDb *db, GError **error, const char *format, ...) G_GNUC_PRINTF (3, 4);
+gint64 test_db_query_int (TestDb *db, const char *format, ...) G_GNUC_PRINTF (2, 3);
+/* An SQL expression for the timestamp @us (µs since the Unix epoch). */
+char *test_db_ts_literal (TestDb *db, gint64 us);
+char *test_db_quote (const char *name);
+
+/* Sleeps past one tick of the coarsest clock a backend stamps with (SQLite:
+ * 1 ms), so that rows written before it are below an idle store's sync
+ * point. */
+void test_wait_clock_tick (void);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDb, test_db_free)
+
+G_END_DECLS
