@@ -3,6 +3,7 @@
 #pragma once
 
 #define CARBURETOR_INSIDE
+#include <carburetor/async.h>
 #include <carburetor/error.h>
 #include <carburetor/model.h>
 #include <carburetor/store.h>
