@@ -41,6 +41,12 @@ typedef struct {
 
 const CarbPlugin *carb_plugin_for_uri (const char *uri, GError **error);
 
+/* plugin-info.c */
+CarbPluginInfo *carb_plugin_info_new (const char *name,
+                                      const char *const *schemes,
+                                      const char *module_path,
+                                      const char *manifest_path);
+
 /* sink.c: decoding rows into structs; the arena that owns their strings. */
 typedef struct _CarbArena CarbArena;
 CarbArena *carb_arena_new (void);
