@@ -198,10 +198,16 @@ parse_bool (const char *text, gboolean *value)
 
   for (guint i = 0; yes[i] != NULL; i++)
     if (g_ascii_strcasecmp (text, yes[i]) == 0)
-      return (*value = TRUE);
+      {
+        *value = TRUE;
+        return TRUE;
+      }
   for (guint i = 0; no[i] != NULL; i++)
     if (g_ascii_strcasecmp (text, no[i]) == 0)
-      return !(*value = FALSE);
+      {
+        *value = FALSE;
+        return TRUE;
+      }
   return FALSE;
 }
 
