@@ -8,8 +8,8 @@ packages_for () {
   common="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libsqlite3-dev libpq-dev"
   case "$1" in
     demo) echo "$common" ;;
-    test | asan) echo "$common postgresql postgresql-common" ;;
-    valgrind) echo "$common postgresql postgresql-common valgrind" ;;
+    test | asan) echo "$common postgresql postgresql-common procps" ;;
+    valgrind) echo "$common postgresql postgresql-common procps valgrind" ;;
     fuzz) echo "$common clang libclang-rt-dev" ;;
     *) echo "scripts/deps.sh: unknown set '$1'" >&2; return 2 ;;
   esac

@@ -34,6 +34,18 @@ if [ -n "${PGHOST:-}${PGPORT:-}${CARB_TEST_PG_URI:-}" ]; then
   # shellcheck disable=SC2086
   exec $run_tests "$@"
 fi
+# As root, pg_virtualenv always names its cluster <version>/regress and
+# refuses to start if one exists: clear one that a killed run left behind
+# (it marks its clusters with .by_pg_virtualenv) unless a run is going on.
+if [ "$(id -u)" -eq 0 ] && ! pgrep -x pg_virtualenv >/dev/null 2>&1; then
+  for marker in /etc/postgresql/*/regress/.by_pg_virtualenv; do
+    [ -f "$marker" ] || continue
+    version=$(basename "$(dirname "$(dirname "$marker")")")
+    echo "Dropping the stale throw-away cluster $version/regress"
+    pg_dropcluster --stop "$version" regress || true
+  done
+fi
+
 # pg_virtualenv runs its command with PGHOST/PGPORT/PGUSER/PGPASSWORD/
 # PGDATABASE set for a new cluster; -o sets its server options.
 # shellcheck disable=SC2086

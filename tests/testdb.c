@@ -166,3 +166,22 @@ test_wait_clock_tick (void)
 {
   g_usleep (2000);
 }
+
+char *
+test_db_query_text (TestDb *db, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *sql = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_autoptr (GString) text = g_string_new (NULL);
+
+  g_assert_nonnull (db->pg); /* only the PostgreSQL tests need it */
+  PGresult *res = PQexec (db->pg, sql);
+  if (PQresultStatus (res) != PGRES_TUPLES_OK)
+    g_error ("%s: %s", sql, PQerrorMessage (db->pg));
+  for (int i = 0; i < PQntuples (res); i++)
+    g_string_append_printf (text, "%s\n", PQgetvalue (res, i, 0));
+  PQclear (res);
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}

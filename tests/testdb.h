@@ -34,3 +34,8 @@ void test_wait_clock_tick (void);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDb, test_db_free)
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* Every row's first column, one per line (e.g. an EXPLAIN plan). */
+char *test_db_query_text (TestDb *db, const char *format, ...) G_GNUC_PRINTF (2, 3);
+G_END_DECLS
