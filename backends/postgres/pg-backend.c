@@ -163,6 +163,14 @@ static const char session_setup[] = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO,
                                     " SET client_encoding = 'UTF8'; SET extra_float_digits = 3;"
                                     " SET application_name = 'carburetor'";
 
+/* A library must not write to stderr: server notices (e.g. "table does not
+ * exist, skipping") go to the debug log instead. */
+static void
+log_notice (void *data, const char *message)
+{
+  g_debug ("PostgreSQL notice: %s", message);
+}
+
 static CarbBackend *
 backend_open (const char *uri, GError **error)
 {
@@ -184,6 +192,7 @@ backend_open (const char *uri, GError **error)
       backend_close (backend);
       return NULL;
     }
+  PQsetNoticeProcessor (backend->conn, log_notice, NULL);
   if (!carb_pg_exec_command (backend, session_setup, error))
     {
       backend_close (backend);
