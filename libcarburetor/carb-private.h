@@ -51,6 +51,10 @@ CarbPluginInfo *carb_plugin_info_new (const char *name,
 typedef struct _CarbArena CarbArena;
 CarbArena *carb_arena_new (void);
 void carb_arena_free (CarbArena *arena);
+/* Forgets every allocation but keeps the newest block for reuse. */
+void carb_arena_reset (CarbArena *arena);
+/* 8-byte aligned, never NULL; valid until reset or free. */
+guint8 *carb_arena_alloc (CarbArena *arena, gsize len);
 
 CarbSink *carb_sink_new_buffered (const CarbModel *model, GCancellable *cancellable);
 CarbSink *carb_sink_new_streaming (const CarbModel *model,

@@ -1,82 +1,11 @@
 /* Carburetor — the row decoder: values from a backend into the model's
- * struct. Strings and bytes go to an arena so that a whole result is freed
- * at once and a streaming sync reuses one block for every row.
+ * struct. Strings and bytes go to an arena (arena.c) so that a whole
+ * result is freed at once and a streaming sync reuses one block for every
+ * row.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
 #include <string.h>
-
-/* ---------------------------------------------------------------- arena */
-
-#define ARENA_BLOCK_SIZE (256 * 1024)
-
-typedef struct ArenaBlock ArenaBlock;
-struct ArenaBlock {
-  ArenaBlock *next;
-  gsize size;
-  gsize used;
-  guint8 data[];
-};
-
-struct _CarbArena {
-  ArenaBlock *head; /* the block being filled; older blocks follow */
-};
-
-CarbArena *
-carb_arena_new (void)
-{
-  return g_new0 (CarbArena, 1);
-}
-
-void
-carb_arena_free (CarbArena *arena)
-{
-  if (arena == NULL)
-    return;
-  for (ArenaBlock *b = arena->head, *next; b != NULL; b = next)
-    {
-      next = b->next;
-      g_free (b);
-    }
-  g_free (arena);
-}
-
-/* Forgets every allocation but keeps the newest block for reuse. */
-static void
-arena_reset (CarbArena *arena)
-{
-  if (arena->head == NULL)
-    return;
-  for (ArenaBlock *b = arena->head->next, *next; b != NULL; b = next)
-    {
-      next = b->next;
-      g_free (b);
-    }
-  arena->head->next = NULL;
-  arena->head->used = 0;
-}
-
-static guint8 *
-arena_alloc (CarbArena *arena, gsize len)
-{
-  ArenaBlock *b = arena->head;
-
-  len = (len + 7) & ~(gsize) 7; /* keep every allocation 8-byte aligned */
-  if (b == NULL || b->size - b->used < len)
-    {
-      gsize size = MAX (ARENA_BLOCK_SIZE, len);
-      b = g_malloc (sizeof (ArenaBlock) + size);
-      b->size = size;
-      b->used = 0;
-      b->next = arena->head;
-      arena->head = b;
-    }
-  guint8 *p = b->data + b->used;
-  b->used += len;
-  return p;
-}
-
-/* ----------------------------------------------------------------- sink */
 
 struct _CarbSink {
   const CarbModel *model;
@@ -183,7 +112,7 @@ current_row (CarbSink *sink)
   if (!sink->row_open)
     {
       if (sink->streaming)
-        arena_reset (sink->arena);
+        carb_arena_reset (sink->arena);
       else if (sink->n_rows == sink->capacity)
         {
           sink->capacity = MAX (64, sink->capacity * 2);
@@ -388,7 +317,7 @@ carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
       bad_value (sink, column, "the text holds a NUL byte; declare the column as BYTES");
       return;
     }
-  char *copy = (char *) arena_alloc (sink->arena, len + 1);
+  char *copy = (char *) carb_arena_alloc (sink->arena, len + 1);
   memcpy (copy, text, len);
   copy[len] = '\0';
   *(char **) p = copy;
@@ -410,7 +339,7 @@ carb_sink_set_bytes (CarbSink *sink, guint column, const guint8 *data, gsize len
   guint8 *p = member (sink, column, CARB_TYPE_MASK (CARB_TYPE_BYTES), "bytes");
   if (p == NULL)
     return;
-  guint8 *copy = arena_alloc (sink->arena, MAX (len, 1));
+  guint8 *copy = carb_arena_alloc (sink->arena, MAX (len, 1));
   if (len > 0)
     memcpy (copy, data, len);
   *(CarbBytes *) p = (CarbBytes){ .data = copy, .len = len };
