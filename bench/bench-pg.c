@@ -1,0 +1,285 @@
+/* carburetor-bench — the PostgreSQL figures.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bench.h"
+
+#include <libpq-fe.h>
+#include <string.h>
+
+#define PG_EPOCH_OFFSET_US G_GINT64_CONSTANT (946684800000000)
+
+static const char columns[] = "\"id\", \"title\", \"n\", \"big\", \"flag\", \"last_synced_at\", \"note\"";
+
+static PGconn *
+connect_raw (const char *uri)
+{
+  PGconn *conn = PQconnectdb (uri);
+  if (PQstatus (conn) != CONNECTION_OK)
+    g_error ("bench: cannot connect to %s: %s", uri, PQerrorMessage (conn));
+  PQclear (PQexec (conn, "SET client_min_messages = warning"));
+  return conn;
+}
+
+static void
+exec_ok (PGconn *conn, const char *sql)
+{
+  PGresult *res = PQexec (conn, sql);
+  if (PQresultStatus (res) != PGRES_COMMAND_OK && PQresultStatus (res) != PGRES_TUPLES_OK)
+    g_error ("bench: %s: %s", sql, PQerrorMessage (conn));
+  PQclear (res);
+}
+
+static void
+make_table (PGconn *conn, CarbStore *store, const char *table, guint rows)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "DROP TABLE IF EXISTS %s;"
+    "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL, n integer NOT NULL, big bigint NOT NULL,"
+    " flag boolean NOT NULL, last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp(), note text);"
+    "INSERT INTO %s (id, title, n, big, flag, note) SELECT i, 'title number ' || i, i %% 1000, i::bigint * 1000003,"
+    " i %% 2 = 0, CASE WHEN i %% 3 = 0 THEN NULL ELSE 'a note for row ' || i END"
+    " FROM generate_series (1, %u) i",
+    table, table, table, rows);
+  exec_ok (conn, sql);
+  CarbModel model = bench_model;
+  model.table = table;
+  g_autoptr (GError) error = NULL;
+  if (!carb_store_prepare_table (store, &model, &error))
+    g_error ("bench: %s", error->message);
+  g_autofree char *vacuum = g_strdup_printf ("VACUUM ANALYZE %s", table);
+  exec_ok (conn, vacuum);
+}
+
+/* ----------------------------------------------------------- figures */
+
+static guint64
+carb_full (CarbStore *store, const CarbModel *model)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncResult) result = carb_store_download_sync (store, model, NULL, 0, NULL, &error);
+  if (result == NULL)
+    g_error ("bench: %s", error->message);
+  return carb_sync_result_get_n_rows (result);
+}
+
+static guint64
+be (const char *p, int len)
+{
+  guint64 v = 0;
+  for (int i = 0; i < len; i++)
+    v = (v << 8) | (guint8) p[i];
+  return v;
+}
+
+/* What a careful hand-written client does: one binary PQexecParams of the
+ * same SELECT, decoded into the same structs, strings copied into a bump
+ * allocator (not one malloc each: that would flatter the library). */
+static guint64
+raw_full (PGconn *conn, const char *table)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT %s FROM %s WHERE last_synced_at > $1 AND last_synced_at <= $2",
+                                          columns, table);
+  gint64 lower = GINT64_TO_BE (G_MININT64);
+  gint64 upper = GINT64_TO_BE (g_get_real_time () - PG_EPOCH_OFFSET_US);
+  const Oid types[] = { 1184, 1184 };
+  const char *values[] = { (const char *) &lower, (const char *) &upper };
+  const int lengths[] = { 8, 8 }, formats[] = { 1, 1 };
+  PGresult *res = PQexecParams (conn, sql, 2, types, values, lengths, formats, 1);
+  if (PQresultStatus (res) != PGRES_TUPLES_OK)
+    g_error ("bench: %s", PQerrorMessage (conn));
+
+  int n = PQntuples (res);
+  BenchRow *rows = g_new0 (BenchRow, n);
+  BenchArena *arena = bench_arena_new ();
+  for (int i = 0; i < n; i++)
+    {
+      BenchRow *r = &rows[i];
+      r->id = (gint64) be (PQgetvalue (res, i, 0), 8);
+      r->title = bench_arena_strndup (arena, PQgetvalue (res, i, 1), PQgetlength (res, i, 1));
+      r->n = (gint32) be (PQgetvalue (res, i, 2), 4);
+      r->big = (gint64) be (PQgetvalue (res, i, 3), 8);
+      r->flag = PQgetvalue (res, i, 4)[0] != 0;
+      r->last_synced_at = (gint64) be (PQgetvalue (res, i, 5), 8) + PG_EPOCH_OFFSET_US;
+      r->note = PQgetisnull (res, i, 6) ? NULL : bench_arena_strndup (arena, PQgetvalue (res, i, 6),
+                                                                        PQgetlength (res, i, 6));
+    }
+  PQclear (res);
+  bench_arena_free (arena);
+  g_free (rows);
+  return (guint64) n;
+}
+
+/* The floor: the server's binary COPY of the same rows, read and dropped. */
+static guint64
+copy_full (PGconn *conn, const char *table)
+{
+  g_autofree char *sql = g_strdup_printf ("COPY (SELECT %s FROM %s) TO STDOUT (FORMAT binary)", columns, table);
+  PGresult *res = PQexec (conn, sql);
+  if (PQresultStatus (res) != PGRES_COPY_OUT)
+    g_error ("bench: %s", PQerrorMessage (conn));
+  PQclear (res);
+  guint64 chunks = 0;
+  char *buf = NULL;
+  int len;
+  while ((len = PQgetCopyData (conn, &buf, 0)) > 0)
+    {
+      chunks++; /* one chunk per row, plus the header */
+      PQfreemem (buf);
+    }
+  PQclear (PQgetResult (conn));
+  return chunks > 0 ? chunks - 1 : 0;
+}
+
+typedef guint64 (*Figure) (gpointer a, gpointer b);
+
+static double
+median_of (const BenchConfig *config, Figure f, gpointer a, gpointer b, guint64 expect, const char *what)
+{
+  g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (double));
+  for (guint i = 0; i < config->runs; i++)
+    {
+      double t0 = bench_now ();
+      guint64 n = f (a, b);
+      double dt = bench_now () - t0;
+      g_array_append_val (t, dt);
+      if (expect != G_MAXUINT64 && n != expect)
+        bench_fail ("%s: %" G_GUINT64_FORMAT " rows, expected %" G_GUINT64_FORMAT, what, n, expect);
+    }
+  return bench_median (t);
+}
+
+static guint64
+fig_carb_full (gpointer store, gpointer model)
+{
+  return carb_full (store, model);
+}
+
+static guint64
+fig_raw_full (gpointer conn, gpointer table)
+{
+  return raw_full (conn, table);
+}
+
+static guint64
+fig_copy_full (gpointer conn, gpointer table)
+{
+  return copy_full (conn, table);
+}
+
+static void
+full_sync (const BenchConfig *config, const char *uri, CarbStore *store, PGconn *conn)
+{
+  CarbModel model = bench_model;
+  guint64 n = config->full_rows;
+  double carb = median_of (config, fig_carb_full, store, &model, n, "carb full");
+  double raw = median_of (config, fig_raw_full, conn, (gpointer) "bench_full", n, "raw full");
+  double copy = median_of (config, fig_copy_full, conn, (gpointer) "bench_full", n, "copy full");
+  g_autofree char *label = g_strdup_printf ("PG full sync, %" G_GUINT64_FORMAT " rows (buffered)", n);
+  bench_report (label, carb, "s", "raw libpq PQexecParams binary", raw);
+  bench_report (label, carb, "s", "COPY binary, read and dropped", copy);
+
+  guint64 rows_s = 0, rss_s = 0, rows_b = 0, rss_b = 0;
+  double t_s = 0, t_b = 0;
+  if (bench_child ("stream", uri, &rows_s, &t_s, &rss_s) && bench_child ("buffered", uri, &rows_b, &t_b, &rss_b))
+    {
+      if (rows_s != n || rows_b != n)
+        bench_fail ("child syncs returned %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " rows", rows_s, rows_b);
+      bench_report ("PG full sync, streaming: wall time (1 run)", t_s, "s", "buffered (1 run)", t_b);
+      bench_report ("PG full sync, streaming: peak RSS", rss_s / 1024.0, "MiB", "buffered", rss_b / 1024.0);
+    }
+}
+
+/* 100 rows spread over the table change; the timed sync fetches them. */
+static double
+incremental (const BenchConfig *config, CarbStore *store, PGconn *conn, const char *table, guint size)
+{
+  CarbModel model = bench_model;
+  model.table = table;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncResult) first = carb_store_download_sync (store, &model, NULL, 0, NULL, &error);
+  if (first == NULL)
+    g_error ("bench: %s", error->message);
+  g_autoptr (CarbSyncPoint) point = carb_sync_point_copy (carb_sync_result_get_synced_until (first));
+  g_clear_pointer (&first, carb_sync_result_free);
+  g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (double));
+
+  for (guint run = 0; run < config->runs; run++)
+    {
+      g_autofree char *sql = g_strdup_printf ("UPDATE %s SET n = n + 1 WHERE id %% %u = %u", table,
+                                              size / config->incr_changes, run);
+      exec_ok (conn, sql);
+      double t0 = bench_now ();
+      g_autoptr (CarbSyncResult) r = carb_store_download_sync (store, &model, point, 0, NULL, &error);
+      double dt = bench_now () - t0;
+      if (r == NULL)
+        g_error ("bench: %s", error->message);
+      if (carb_sync_result_get_n_rows (r) != config->incr_changes)
+        bench_fail ("incremental on %s: %" G_GSIZE_FORMAT " rows", table, carb_sync_result_get_n_rows (r));
+      g_array_append_val (t, dt);
+      g_clear_pointer (&point, carb_sync_point_free);
+      point = carb_sync_point_copy (carb_sync_result_get_synced_until (r));
+    }
+  return bench_median (t);
+}
+
+static guint64
+fig_empty_sync (gpointer store, gpointer point)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (store, &bench_model, point, 0, NULL, &error);
+  if (r == NULL)
+    g_error ("bench: %s", error->message);
+  return carb_sync_result_get_n_rows (r);
+}
+
+static guint64
+fig_select_1 (gpointer conn, gpointer unused)
+{
+  PGresult *res = PQexec (conn, "SELECT 1");
+  PQclear (res);
+  return 0;
+}
+
+static void
+clock_cost (const BenchConfig *config, CarbStore *store, PGconn *conn)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncPoint) now = carb_sync_point_new (g_get_real_time ());
+  BenchConfig many = *config;
+  many.runs = config->quick ? 3 : 101;
+  double empty = median_of (&many, fig_empty_sync, store, now, 0, "empty sync");
+  double one = median_of (&many, fig_select_1, conn, NULL, G_MAXUINT64, "select 1");
+  bench_report ("PG sync returning 0 rows (clock source + query)", empty * 1e3, "ms", "bare SELECT 1 round trip",
+                one * 1e3);
+}
+
+void
+bench_postgres (const BenchConfig *config, const char *uri)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
+  if (store == NULL)
+    g_error ("bench: %s", error->message);
+  PGconn *conn = connect_raw (uri);
+
+  make_table (conn, store, "bench_full", config->full_rows);
+  full_sync (config, uri, store, conn);
+
+  double base = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (config->incr_sizes); i++)
+    {
+      guint size = config->incr_sizes[i];
+      g_autofree char *table = g_strdup_printf ("bench_incr_%u", size);
+      make_table (conn, store, table, size);
+      double t = incremental (config, store, conn, table, size);
+      if (i == 0)
+        base = t;
+      g_autofree char *label = g_strdup_printf ("PG incremental, %u changed of %u rows", config->incr_changes, size);
+      g_autofree char *base_label = g_strdup_printf ("itself on %u rows", config->incr_sizes[0]);
+      bench_report (label, t * 1e3, "ms", base_label, base * 1e3);
+      g_autofree char *drop = g_strdup_printf ("DROP TABLE %s", table);
+      exec_ok (conn, drop);
+    }
+  clock_cost (config, store, conn);
+  exec_ok (conn, "DROP TABLE bench_full");
+  PQfinish (conn);
+}

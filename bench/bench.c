@@ -1,0 +1,255 @@
+/* carburetor-bench — download_sync against the hand-written code it
+ * replaces, side by side in one run. See docs/PERFORMANCE.md.
+ *
+ *   carburetor-bench [--runs N] [--rows N] [--quick] [--postgres URI] [--sqlite-dir DIR]
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bench.h"
+
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+CARB_DEFINE_MODEL (bench_model, BenchRow, NULL, "bench_full",
+                   CARB_ID (BenchRow, id, INT64),
+                   CARB_COLUMN (BenchRow, title, TEXT),
+                   CARB_COLUMN (BenchRow, n, INT32),
+                   CARB_COLUMN (BenchRow, big, INT64),
+                   CARB_COLUMN (BenchRow, flag, BOOL),
+                   CARB_TIMESTAMP (BenchRow, last_synced_at),
+                   CARB_COLUMN_NULLABLE (BenchRow, note, TEXT));
+
+static int failures;
+
+double
+bench_now (void)
+{
+  return (double) g_get_monotonic_time () / G_USEC_PER_SEC;
+}
+
+static int
+compare_doubles (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+double
+bench_median (GArray *seconds)
+{
+  g_array_sort (seconds, compare_doubles);
+  guint n = seconds->len;
+  if (n == 0)
+    return 0;
+  double *v = (double *) seconds->data;
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void
+bench_report_header (void)
+{
+  g_print ("\n%-52s %12s   %-34s %12s %8s\n", "figure (median)", "value", "baseline (same run)", "value", "ratio");
+  g_print ("%s\n", "------------------------------------------------------------------------------------------"
+                   "--------------------------------------");
+}
+
+void
+bench_report (const char *figure, double value, const char *unit, const char *baseline, double base_value)
+{
+  g_autofree char *v = g_strdup_printf ("%.4g %s", value, unit);
+  g_autofree char *b = g_strdup_printf ("%.4g %s", base_value, unit);
+  g_print ("%-52s %12s   %-34s %12s %7.2fx\n", figure, v, baseline, b, base_value > 0 ? value / base_value : 0);
+}
+
+void
+bench_note (const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *text = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_print ("  note: %s\n", text);
+}
+
+void
+bench_fail (const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *text = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("FAILED: %s\n", text);
+  failures++;
+}
+
+int
+bench_failures (void)
+{
+  return failures;
+}
+
+/* ------------------------------------------------------------- arena */
+
+struct BenchArena {
+  GPtrArray *blocks;
+  char *cur;
+  gsize left;
+};
+
+BenchArena *
+bench_arena_new (void)
+{
+  BenchArena *a = g_new0 (BenchArena, 1);
+  a->blocks = g_ptr_array_new_with_free_func (g_free);
+  return a;
+}
+
+char *
+bench_arena_strndup (BenchArena *a, const char *s, gsize len)
+{
+  if (a->left < len + 1)
+    {
+      gsize size = MAX (256 * 1024, len + 1);
+      a->cur = g_malloc (size);
+      a->left = size;
+      g_ptr_array_add (a->blocks, a->cur);
+    }
+  char *p = a->cur;
+  memcpy (p, s, len);
+  p[len] = '\0';
+  a->cur += len + 1;
+  a->left -= len + 1;
+  return p;
+}
+
+void
+bench_arena_free (BenchArena *a)
+{
+  g_ptr_array_unref (a->blocks);
+  g_free (a);
+}
+
+/* ------------------------------------------------------ child process */
+
+static const char *self_path;
+
+gboolean
+bench_child (const char *form, const char *uri, guint64 *rows, double *seconds, guint64 *maxrss_kib)
+{
+  const char *argv[] = { self_path, "--child", form, uri, NULL };
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error)
+      || !g_spawn_check_wait_status (status, &error))
+    {
+      bench_fail ("child %s: %s", form, error->message);
+      return FALSE;
+    }
+  if (sscanf (out, "rows=%" G_GUINT64_FORMAT " seconds=%lf maxrss_kib=%" G_GUINT64_FORMAT, rows, seconds,
+              maxrss_kib) != 3)
+    {
+      bench_fail ("child %s printed “%s”", form, out);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+count_row (gconstpointer row, gpointer user_data, GError **error)
+{
+  (*(guint64 *) user_data)++;
+  return TRUE;
+}
+
+/* The child: one first sync of bench_full, streaming or buffered. */
+int
+bench_child_main (const char *form, const char *uri)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
+  guint64 rows = 0;
+  double t0 = bench_now ();
+
+  if (store != NULL && strcmp (form, "stream") == 0)
+    {
+      g_autoptr (CarbSyncPoint) point = NULL;
+      carb_store_download_sync_foreach (store, &bench_model, NULL, 0, count_row, &rows, &point, NULL, &error);
+    }
+  else if (store != NULL)
+    {
+      g_autoptr (CarbSyncResult) result = carb_store_download_sync (store, &bench_model, NULL, 0, NULL, &error);
+      rows = result != NULL ? carb_sync_result_get_n_rows (result) : 0;
+    }
+  if (error != NULL)
+    {
+      g_printerr ("%s\n", error->message);
+      return 1;
+    }
+  double t = bench_now () - t0;
+  struct rusage usage;
+  getrusage (RUSAGE_SELF, &usage);
+  g_print ("rows=%" G_GUINT64_FORMAT " seconds=%f maxrss_kib=%ld\n", rows, t, usage.ru_maxrss);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  BenchConfig config = { .runs = 5, .full_rows = 1000000, .incr_sizes = { 10000, 1000000, 5000000 },
+                         .incr_changes = 100 };
+  g_autofree char *pg_uri = NULL;
+  g_autofree char *sqlite_dir = NULL;
+  gint rows = 0, runs = 0;
+  gboolean quick = FALSE, no_postgres = FALSE;
+  GOptionEntry entries[] = {
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Runs per figure (median; default 5)", "N" },
+    { "rows", 0, 0, G_OPTION_ARG_INT, &rows, "Rows of the full-sync tables (default 1000000)", "N" },
+    { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "A tiny configuration that only checks the figures run", NULL },
+    { "postgres", 0, 0, G_OPTION_ARG_STRING, &pg_uri, "PostgreSQL URI (default postgresql:///)", "URI" },
+    { "no-postgres", 0, 0, G_OPTION_ARG_NONE, &no_postgres, "Skip the PostgreSQL figures", NULL },
+    { "sqlite-dir", 0, 0, G_OPTION_ARG_FILENAME, &sqlite_dir, "Folder for the SQLite file (default: temp)", "DIR" },
+    G_OPTION_ENTRY_NULL,
+  };
+
+  self_path = argv[0];
+  if (argc == 4 && strcmp (argv[1], "--child") == 0)
+    return bench_child_main (argv[2], argv[3]);
+
+  g_autoptr (GOptionContext) context = g_option_context_new ("— download_sync against raw libpq and sqlite3");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+  if (quick)
+    config = (BenchConfig){ .runs = 1, .full_rows = 2000, .incr_sizes = { 1000, 2000, 5000 },
+                            .incr_changes = 100, .quick = TRUE };
+  if (rows > 0)
+    config.full_rows = (guint) rows;
+  if (runs > 0)
+    config.runs = (guint) runs;
+
+  g_print ("carburetor-bench: %u rows, median of %u runs%s\n", config.full_rows, config.runs,
+           quick ? " (quick: checks only, figures meaningless)" : "");
+  bench_report_header ();
+  if (!no_postgres)
+    bench_postgres (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
+
+  g_autofree char *tmp = sqlite_dir == NULL ? g_dir_make_tmp ("carburetor-bench-XXXXXX", NULL) : NULL;
+  bench_sqlite (&config, sqlite_dir != NULL ? sqlite_dir : tmp);
+  if (tmp != NULL)
+    g_rmdir (tmp);
+
+  if (bench_failures () > 0)
+    {
+      g_printerr ("%d check(s) failed\n", bench_failures ());
+      return 1;
+    }
+  return 0;
+}
