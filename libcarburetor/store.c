@@ -155,7 +155,7 @@ gboolean
 carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error)
 {
   g_return_val_if_fail (store != NULL && model != NULL, FALSE);
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   return checked_query (store, model, error) != NULL;
 }
 
@@ -177,7 +177,7 @@ gboolean
 carb_store_prepare_table (CarbStore *store, const CarbModel *model, GError **error)
 {
   g_return_val_if_fail (store != NULL && model != NULL, FALSE);
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   const CarbQuery *query = checked_query (store, model, error);
   return query != NULL && store->plugin->vtable->prepare_table (store->backend, query, error);
 }
@@ -199,7 +199,7 @@ gboolean
 carb_store_execute (CarbStore *store, const char *sql, GError **error)
 {
   g_return_val_if_fail (store != NULL && sql != NULL, FALSE);
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   /* The schema may change under a checked model: check again next time. */
   g_hash_table_remove_all (store->checked);
   return store->plugin->vtable->execute (store->backend, sql, error);
@@ -290,7 +290,7 @@ carb_store_download_sync_with_progress (CarbStore *store,
   g_return_val_if_fail (store != NULL && model != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   g_autoptr (CarbSink) sink = carb_sink_new_buffered (model, cancellable);
   carb_sink_set_progress (sink, progress, progress_data);
   CarbSyncPoint *point = run_sync (store, model, since, max_rows, sink, cancellable, error);
@@ -332,7 +332,7 @@ carb_store_download_sync_foreach (CarbStore *store,
   g_return_val_if_fail (store != NULL && model != NULL && func != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   g_autoptr (CarbSink) sink = carb_sink_new_streaming (model, func, user_data, cancellable);
   g_autoptr (CarbSyncPoint) point = run_sync (store, model, since, max_rows, sink, cancellable, error);
   if (point == NULL)

@@ -139,14 +139,40 @@ carb_pg_from_pg_time (gint64 pg_us)
   return pg_us + CARB_PG_EPOCH_OFFSET_US;
 }
 
-/* postgresql://user:secret@host/db?password=x → the same with *** */
+/* The URI for messages: the userinfo password (libpq's reading: from the
+ * first ':' to the first '@' before any '/') and every password=… value
+ * become ***. Byte-wise, so any input, valid UTF-8 or not, is masked. */
 char *
 carb_pg_mask_uri (const char *uri)
 {
-  g_autoptr (GRegex) userinfo = g_regex_new ("^([a-z]+://[^:@/]*):[^@/]*@", 0, 0, NULL);
-  g_autoptr (GRegex) param = g_regex_new ("(password=)[^&]*", G_REGEX_CASELESS, 0, NULL);
-  g_autofree char *step = g_regex_replace (userinfo, uri, -1, 0, "\\1:***@", 0, NULL);
-  return g_regex_replace (param, step, -1, 0, "\\1***", 0, NULL);
+  GString *out = g_string_sized_new (strlen (uri) + 8);
+  const char *p = uri;
+  const char *authority = strstr (uri, "://");
+
+  if (authority != NULL)
+    {
+      const char *start = authority + 3;
+      const char *end = start + strcspn (start, "@/");
+      const char *colon = *end == '@' ? memchr (start, ':', (gsize) (end - start)) : NULL;
+      if (colon != NULL)
+        {
+          g_string_append_len (out, uri, colon + 1 - uri);
+          g_string_append (out, "***");
+          p = end;
+        }
+    }
+  while (*p != '\0')
+    {
+      if (g_ascii_strncasecmp (p, "password=", 9) == 0)
+        {
+          g_string_append_len (out, p, 9);
+          g_string_append (out, "***");
+          p += 9 + strcspn (p + 9, "& \t");
+          continue;
+        }
+      g_string_append_c (out, *p++);
+    }
+  return g_string_free (out, FALSE);
 }
 
 static void
