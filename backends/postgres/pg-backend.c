@@ -23,6 +23,12 @@ carb_pg_fail (CarbBackend *backend, GError **error, const char *what)
   return FALSE;
 }
 
+/* Decoding must not depend on the session's settings: binary results are
+ * zone-free, and text ones are forced to UTC, ISO and UTF-8. */
+static const char session_setup[] = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD';"
+                                    " SET client_encoding = 'UTF8'; SET extra_float_digits = 3;"
+                                    " SET application_name = 'carburetor'";
+
 /* A connection lost earlier (server restart, pg_terminate_backend) is
  * re-established here, so that retrying a failed sync converges. */
 gboolean
@@ -30,9 +36,10 @@ carb_pg_ensure_connected (CarbBackend *backend, GError **error)
 {
   if (PQstatus (backend->conn) == CONNECTION_OK)
     return TRUE;
+  backend->clock_prepared = FALSE; /* a new session has no prepared statements */
   PQreset (backend->conn);
   if (PQstatus (backend->conn) == CONNECTION_OK)
-    return TRUE;
+    return carb_pg_exec_command (backend, session_setup, error);
   return carb_pg_fail (backend, error, "cannot reconnect");
 }
 
@@ -182,12 +189,6 @@ backend_close (CarbBackend *backend)
   g_free (backend->display);
   g_free (backend);
 }
-
-/* Decoding must not depend on the session's settings: binary results are
- * zone-free, and text ones are forced to UTC, ISO and UTF-8. */
-static const char session_setup[] = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD';"
-                                    " SET client_encoding = 'UTF8'; SET extra_float_digits = 3;"
-                                    " SET application_name = 'carburetor'";
 
 /* A library must not write to stderr: server notices (e.g. "table does not
  * exist, skipping") go to the debug log instead. */

@@ -35,11 +35,41 @@ static const char activity_sql[] =
 
 static const char prepared_sql[] = "SELECT count (*) FROM pg_prepared_xacts WHERE database = current_database ()";
 
+/* Each sync runs these three, so they are prepared once per session:
+ * planning the pg_stat_activity view's joins costs ten times running it. */
+static const struct {
+  const char *name;
+  const char *sql;
+} statements[] = {
+  { "carb_clock", clock_sql },
+  { "carb_activity", activity_sql },
+  { "carb_prepared", prepared_sql },
+};
+
 static gboolean
-query_row (CarbBackend *backend, const char *sql, PGresult **out, GError **error)
+prepare_statements (CarbBackend *backend, GError **error)
 {
-  *out = carb_pg_exec (backend, sql, 0, NULL, NULL, NULL, NULL, 0, error);
-  return *out != NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
+    {
+      PGresult *res = PQprepare (backend->conn, statements[i].name, statements[i].sql, 0, NULL);
+      gboolean ok = PQresultStatus (res) == PGRES_COMMAND_OK;
+      PQclear (res);
+      if (!ok)
+        return carb_pg_fail (backend, error, "cannot prepare the clock source's statements");
+    }
+  backend->clock_prepared = TRUE;
+  return TRUE;
+}
+
+static gboolean
+query_row (CarbBackend *backend, guint which, PGresult **out, GError **error)
+{
+  *out = PQexecPrepared (backend->conn, statements[which].name, 0, NULL, NULL, NULL, 0);
+  if (PQresultStatus (*out) == PGRES_TUPLES_OK && PQntuples (*out) == 1)
+    return TRUE;
+  PQclear (*out);
+  *out = NULL;
+  return carb_pg_fail (backend, error, "the clock source's query failed");
 }
 
 gboolean
@@ -47,7 +77,9 @@ carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError *
 {
   PGresult *res = NULL;
 
-  if (!query_row (backend, clock_sql, &res, error))
+  if (!backend->clock_prepared && !prepare_statements (backend, error))
+    return FALSE;
+  if (!query_row (backend, 0, &res, error))
     return FALSE;
   gint64 c = g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10);
   PQclear (res);
@@ -57,7 +89,7 @@ carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError *
       return TRUE;
     }
 
-  if (!query_row (backend, activity_sql, &res, error))
+  if (!query_row (backend, 1, &res, error))
     return FALSE;
   gboolean have_a = !PQgetisnull (res, 0, 0);
   gint64 a = have_a ? g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) : G_MAXINT64;
@@ -74,7 +106,7 @@ carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError *
       return FALSE;
     }
 
-  if (!query_row (backend, prepared_sql, &res, error))
+  if (!query_row (backend, 2, &res, error))
     return FALSE;
   gboolean prepared = g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) > 0;
   PQclear (res);

@@ -19,6 +19,7 @@ struct _CarbBackend {
   PGconn *conn;
   char *display; /* the URI with any password masked, for messages */
   CarbSqlDialect dialect;
+  gboolean clock_prepared; /* the clock source's statements exist on conn */
 };
 
 gboolean carb_pg_fail (CarbBackend *backend, GError **error, const char *what);
