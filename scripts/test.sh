@@ -19,7 +19,7 @@ case $mode in
   asan) ensure_packages asan; build=${CARB_BUILD_DIR:-build-asan}
         setup_args="-Db_sanitize=address,undefined -Db_lundef=false"; test_args="--setup asan" ;;
   valgrind) ensure_packages valgrind; build=${CARB_BUILD_DIR:-build-valgrind}
-            setup_args= ; test_args="--setup valgrind" ;;
+            setup_args= ; test_args="--setup valgrind --no-suite scripts --no-suite bench" ;;
 esac
 
 if [ ! -f "$build/build.ninja" ]; then
