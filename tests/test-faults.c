@@ -133,9 +133,7 @@ test_extreme_points (gconstpointer backend)
   g_clear_pointer (&store, carb_store_unref);
   if (test_db_is_postgres (db))
     test_db_exec (db, "DROP TABLE %s", table);
-  g_autofree char *file = g_build_filename (tmpdir, "store.db", NULL);
-  g_unlink (file);
-  g_rmdir (tmpdir);
+  test_store_dir_remove (tmpdir);
 }
 
 int

@@ -182,13 +182,7 @@ test_shared_store (void)
 
   carb_store_unref (shared.store);
   g_clear_pointer (&db, test_db_free);
-  static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm" };
-  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
-    {
-      g_autofree char *path = g_build_filename (tmpdir, files[i], NULL);
-      g_unlink (path);
-    }
-  g_rmdir (tmpdir);
+  test_store_dir_remove (tmpdir);
 }
 
 /* Results and sync points are immutable: read from several threads at
@@ -230,13 +224,7 @@ test_shared_result (void)
 
   g_clear_pointer (&store, carb_store_unref);
   g_clear_pointer (&db, test_db_free);
-  static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm" };
-  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
-    {
-      g_autofree char *path = g_build_filename (tmpdir, files[i], NULL);
-      g_unlink (path);
-    }
-  g_rmdir (tmpdir);
+  test_store_dir_remove (tmpdir);
 }
 
 int

@@ -103,13 +103,7 @@ fixture_tear_down (Fixture *f, gconstpointer backend)
   if (test_db_is_postgres (f->db))
     test_db_exec (f->db, "DROP TABLE %s", f->table);
   test_db_free (f->db);
-  static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm" };
-  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
-    {
-      g_autofree char *path = g_build_filename (f->tmpdir, files[i], NULL);
-      g_remove (path);
-    }
-  g_rmdir (f->tmpdir);
+  test_store_dir_remove (f->tmpdir);
   g_free (f->tmpdir);
   g_free (f->table);
 }

@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "testdb.h"
 
+#include <glib/gstdio.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -31,6 +32,18 @@ test_store_uri (const char *backend, const char *tmpdir)
       return g_strdup (uri != NULL ? uri : "postgresql:///");
     }
   return g_strdup_printf ("sqlite:%s/store.db", tmpdir);
+}
+
+void
+test_store_dir_remove (const char *tmpdir)
+{
+  static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm" };
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = g_build_filename (tmpdir, files[i], NULL);
+      g_unlink (path);
+    }
+  g_rmdir (tmpdir);
 }
 
 TestDb *

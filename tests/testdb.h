@@ -15,6 +15,8 @@ typedef struct TestDb TestDb;
  * failure, never a skip. Returns backend names; see test_store_uri(). */
 GStrv test_store_backends (void);
 char *test_store_uri (const char *backend, const char *tmpdir);
+/* Removes the SQLite files test_store_uri() names in @tmpdir, then it. */
+void test_store_dir_remove (const char *tmpdir);
 
 TestDb *test_db_open (const char *uri);
 void test_db_free (TestDb *db);

@@ -43,18 +43,11 @@ carb_pg_ensure_connected (CarbBackend *backend, GError **error)
   return carb_pg_fail (backend, error, "cannot reconnect");
 }
 
-PGresult *
-carb_pg_exec (CarbBackend *backend,
-              const char *sql,
-              int n_params,
-              const Oid *types,
-              const char *const *values,
-              const int *lengths,
-              const int *formats,
-              int result_format,
-              GError **error)
+/* Takes @res: returns it if the statement succeeded, else frees it and
+ * fails with the server's message (a lost connection is CONNECTION). */
+static PGresult *
+checked (CarbBackend *backend, PGresult *res, GError **error)
 {
-  PGresult *res = PQexecParams (backend->conn, sql, n_params, types, values, lengths, formats, result_format);
   ExecStatusType status = PQresultStatus (res);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
     return res;
@@ -66,22 +59,28 @@ carb_pg_exec (CarbBackend *backend,
   return NULL;
 }
 
+PGresult *
+carb_pg_exec (CarbBackend *backend,
+              const char *sql,
+              int n_params,
+              const Oid *types,
+              const char *const *values,
+              const int *lengths,
+              const int *formats,
+              int result_format,
+              GError **error)
+{
+  return checked (backend,
+                  PQexecParams (backend->conn, sql, n_params, types, values, lengths, formats, result_format),
+                  error);
+}
+
 gboolean
 carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error)
 {
-  PGresult *res = PQexec (backend->conn, sql);
-  ExecStatusType status = PQresultStatus (res);
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    {
-      PQclear (res);
-      return TRUE;
-    }
-  g_autofree char *msg = g_strchomp (g_strdup (PQresultErrorMessage (res)));
-  gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
-  g_set_error (error, CARB_ERROR, lost ? CARB_ERROR_CONNECTION : CARB_ERROR_QUERY, "PostgreSQL “%s”: %s",
-               backend->display, msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
+  PGresult *res = checked (backend, PQexec (backend->conn, sql), error);
   PQclear (res);
-  return FALSE;
+  return res != NULL;
 }
 
 static gboolean

@@ -141,7 +141,6 @@ sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **erro
 {
   int n_rows = PQntuples (res);
   guint n_cols = model->n_columns;
-  Oid oids[n_cols > 0 ? n_cols : 1];
 
   if ((guint) PQnfields (res) != n_cols)
     {
@@ -149,6 +148,7 @@ sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **erro
                    model->table, PQnfields (res), n_cols);
       return FALSE;
     }
+  g_autofree Oid *oids = g_new (Oid, n_cols); /* once per batch, not per row */
   for (guint c = 0; c < n_cols; c++)
     oids[c] = PQftype (res, (int) c);
   for (int r = 0; r < n_rows; r++)
