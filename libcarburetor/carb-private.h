@@ -62,6 +62,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSink, carb_sink_free)
 CarbSyncPoint *carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row);
 gboolean carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, GError **error);
 
+/* store.c: sets or clears a #CarbQueryFlags bit on every query of @store. */
+void carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on);
+
 /* sync-result.c */
 CarbSyncResult *carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_more);
 
