@@ -160,7 +160,9 @@ stress_reader_sync (StressReader *reader, gsize *n_rows, gboolean *complete)
   /* Rows above the new point are as wrong as rows below the old one. */
   if (apply.max_ts > w)
     reader->out_of_range++;
-  if (*complete)
+  /* A first sync of an empty table may hand back the very beginning of
+   * time (G_MININT64): no lag to speak of. */
+  if (*complete && w > 0)
     {
       gint64 lag = now - w;
       g_array_append_val (reader->lag_now, lag);

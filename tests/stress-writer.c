@@ -94,6 +94,7 @@ run_transaction (StressWriter *w)
   qsort (ids, n, sizeof ids[0], compare_ids);
   if (!test_db_try_exec (w->db, &error, sqlite ? "BEGIN IMMEDIATE" : "BEGIN"))
     {
+      g_test_message ("writer %u: %s", w->index, error->message);
       w->errors++;
       return;
     }
