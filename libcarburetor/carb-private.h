@@ -41,6 +41,12 @@ typedef struct {
 
 const CarbPlugin *carb_plugin_for_uri (const char *uri, GError **error);
 
+/* plugin-info.c */
+CarbPluginInfo *carb_plugin_info_new (const char *name,
+                                      const char *const *schemes,
+                                      const char *module_path,
+                                      const char *manifest_path);
+
 /* sink.c: decoding rows into structs; the arena that owns their strings. */
 typedef struct _CarbArena CarbArena;
 CarbArena *carb_arena_new (void);
@@ -56,6 +62,11 @@ gsize carb_sink_get_n_rows (const CarbSink *sink);
 gconstpointer carb_sink_get_last_row (const CarbSink *sink);
 /* Buffered sinks only: moves the rows and their arena out of the sink. */
 gpointer carb_sink_steal_rows (CarbSink *sink, gsize *n_rows, CarbArena **arena, const CarbModel **model);
+/* Called with the rows finished so far, every CARB_SINK_PROGRESS_ROWS rows,
+ * on the thread running the backend. */
+#define CARB_SINK_PROGRESS_ROWS 1024
+typedef void (*CarbSinkProgressFunc) (gsize n_rows, gpointer user_data);
+void carb_sink_set_progress (CarbSink *sink, CarbSinkProgressFunc func, gpointer user_data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSink, carb_sink_free)
 
 /* sync-point.c: building the next sync point from a page's last row. */
@@ -64,6 +75,16 @@ gboolean carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, GE
 
 /* store.c: sets or clears a #CarbQueryFlags bit on every query of @store. */
 void carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on);
+
+/* store.c: carb_store_download_sync() with the sink's progress hook. */
+CarbSyncResult *carb_store_download_sync_with_progress (CarbStore *store,
+                                                        const CarbModel *model,
+                                                        const CarbSyncPoint *since,
+                                                        guint max_rows,
+                                                        CarbSinkProgressFunc progress,
+                                                        gpointer progress_data,
+                                                        GCancellable *cancellable,
+                                                        GError **error);
 
 /* sync-result.c */
 CarbSyncResult *carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_more);

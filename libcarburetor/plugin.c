@@ -117,22 +117,30 @@ compare_strings (gconstpointer a, gconstpointer b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
-/* The plugin of @dir that claims @scheme, or NULL (with @error set only on
- * a real failure). Files are read in sorted order so errors are stable. */
-static CarbPlugin *
-scan_dir (const char *dir, const char *scheme, GError **error)
+/* The manifests of @dir, in sorted order so that errors are stable. */
+static GPtrArray *
+dir_manifests (const char *dir)
 {
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (CarbPlugin) found = NULL;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
   const char *name;
 
   if (d == NULL) /* a missing folder in the path is not an error */
-    return NULL;
+    return names;
   while ((name = g_dir_read_name (d)) != NULL)
     if (g_str_has_suffix (name, MANIFEST_SUFFIX))
       g_ptr_array_add (names, g_build_filename (dir, name, NULL));
   g_ptr_array_sort (names, compare_strings);
+  return names;
+}
+
+/* The plugin of @dir that claims @scheme, or NULL (with @error set only on
+ * a real failure). */
+static CarbPlugin *
+scan_dir (const char *dir, const char *scheme, GError **error)
+{
+  g_autoptr (GPtrArray) names = dir_manifests (dir);
+  g_autoptr (CarbPlugin) found = NULL;
 
   for (guint i = 0; i < names->len; i++)
     {
@@ -274,4 +282,45 @@ carb_plugin_for_uri (const char *uri, GError **error)
                "No plugin handles URI scheme “%s” of “%s” (searched %s; set CARBURETOR_PLUGIN_PATH)",
                scheme, uri, searched);
   return NULL;
+}
+
+/**
+ * carb_plugin_list:
+ * @error: return location for a #GError
+ *
+ * Lists the backend plugins carb_store_open() can use, in search order:
+ * each folder of `CARBURETOR_PLUGIN_PATH`, then the installed folder
+ * (docs/PLUGINS.md). Only manifests are read; no module is loaded. For a
+ * URI scheme, carb_store_open() uses the first plugin of this list that
+ * claims it. A plugin whose name an earlier folder already provided is
+ * overridden, and not listed.
+ *
+ * Returns: (transfer full) (element-type CarbPluginInfo): the plugins, or
+ *   %NULL with @error set (%CARB_ERROR_PLUGIN) when a manifest is
+ *   malformed, as carb_store_open() would fail
+ */
+GPtrArray *
+carb_plugin_list (GError **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) carb_plugin_info_free);
+  g_autoptr (GHashTable) names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_auto (GStrv) dirs = search_path ();
+
+  for (char **dir = dirs; *dir != NULL; dir++)
+    {
+      g_autoptr (GPtrArray) manifests = dir_manifests (*dir);
+      for (guint i = 0; i < manifests->len; i++)
+        {
+          g_autoptr (CarbPlugin) plugin = manifest_load (manifests->pdata[i], error);
+          if (plugin == NULL)
+            return NULL;
+          if (!g_hash_table_add (names, g_strdup (plugin->name)))
+            continue;
+          g_ptr_array_add (list, carb_plugin_info_new (plugin->name, (const char *const *) plugin->schemes,
+                                                       plugin->module_path, plugin->manifest_path));
+        }
+    }
+  return g_steal_pointer (&list);
 }

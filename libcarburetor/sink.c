@@ -90,6 +90,8 @@ struct _CarbSink {
   gboolean row_open;
   CarbRowFunc func;
   gpointer user_data;
+  CarbSinkProgressFunc progress; /* every CARB_SINK_PROGRESS_ROWS rows */
+  gpointer progress_data;
   GError *error; /* the first bad value of the open row */
 };
 
@@ -119,6 +121,15 @@ carb_sink_new_streaming (const CarbModel *model, CarbRowFunc func, gpointer user
   sink->capacity = 1;
   sink->rows = g_malloc0 (model->struct_size);
   return sink;
+}
+
+/* Progress is an internal hook (the async API's): called from the thread
+ * running the backend, so @func must only hand the count on. */
+void
+carb_sink_set_progress (CarbSink *sink, CarbSinkProgressFunc func, gpointer user_data)
+{
+  sink->progress = func;
+  sink->progress_data = user_data;
 }
 
 void
@@ -441,6 +452,8 @@ carb_sink_end_row (CarbSink *sink, GError **error)
           return FALSE;
         }
     }
+  if (sink->progress != NULL && sink->n_rows % CARB_SINK_PROGRESS_ROWS == 0)
+    sink->progress (sink->n_rows, sink->progress_data);
   if ((sink->n_rows & 255) == 0 && g_cancellable_set_error_if_cancelled (sink->cancellable, error))
     return FALSE;
   return TRUE;

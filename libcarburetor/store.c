@@ -275,11 +275,26 @@ carb_store_download_sync (CarbStore *store,
                           GCancellable *cancellable,
                           GError **error)
 {
+  return carb_store_download_sync_with_progress (store, model, since, max_rows, NULL, NULL, cancellable, error);
+}
+
+/* The async API's entry: a buffered sync that reports rows as they come. */
+CarbSyncResult *
+carb_store_download_sync_with_progress (CarbStore *store,
+                                        const CarbModel *model,
+                                        const CarbSyncPoint *since,
+                                        guint max_rows,
+                                        CarbSinkProgressFunc progress,
+                                        gpointer progress_data,
+                                        GCancellable *cancellable,
+                                        GError **error)
+{
   g_return_val_if_fail (store != NULL && model != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   g_autoptr (CarbSink) sink = carb_sink_new_buffered (model, cancellable);
+  carb_sink_set_progress (sink, progress, progress_data);
   CarbSyncPoint *point = run_sync (store, model, since, max_rows, sink, cancellable, error);
   if (point == NULL)
     return NULL;

@@ -3,8 +3,10 @@
 #pragma once
 
 #define CARBURETOR_INSIDE
+#include <carburetor/async.h>
 #include <carburetor/error.h>
 #include <carburetor/model.h>
+#include <carburetor/plugin.h>
 #include <carburetor/store.h>
 #include <carburetor/sync-point.h>
 #include <carburetor/version.h>

@@ -1,0 +1,213 @@
+/* carburetor-postgres — the plugin's entry point, connections, statement
+ * helpers and SQL dialect.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "pg-private.h"
+
+#include <string.h>
+
+/* libpq messages end in a newline; GError messages do not. */
+static char *
+server_message (PGconn *conn)
+{
+  char *msg = g_strdup (PQerrorMessage (conn));
+  return g_strchomp (msg);
+}
+
+gboolean
+carb_pg_fail (CarbBackend *backend, GError **error, const char *what)
+{
+  g_autofree char *msg = server_message (backend->conn);
+  gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
+  g_set_error (error, CARB_ERROR, lost ? CARB_ERROR_CONNECTION : CARB_ERROR_QUERY, "PostgreSQL “%s”: %s: %s",
+               backend->display, what, msg);
+  return FALSE;
+}
+
+/* A connection lost earlier (server restart, pg_terminate_backend) is
+ * re-established here, so that retrying a failed sync converges. */
+gboolean
+carb_pg_ensure_connected (CarbBackend *backend, GError **error)
+{
+  if (PQstatus (backend->conn) == CONNECTION_OK)
+    return TRUE;
+  PQreset (backend->conn);
+  if (PQstatus (backend->conn) == CONNECTION_OK)
+    return TRUE;
+  return carb_pg_fail (backend, error, "cannot reconnect");
+}
+
+PGresult *
+carb_pg_exec (CarbBackend *backend,
+              const char *sql,
+              int n_params,
+              const Oid *types,
+              const char *const *values,
+              const int *lengths,
+              const int *formats,
+              int result_format,
+              GError **error)
+{
+  PGresult *res = PQexecParams (backend->conn, sql, n_params, types, values, lengths, formats, result_format);
+  ExecStatusType status = PQresultStatus (res);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    return res;
+  g_autofree char *msg = g_strchomp (g_strdup (PQresultErrorMessage (res)));
+  gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
+  g_set_error (error, CARB_ERROR, lost ? CARB_ERROR_CONNECTION : CARB_ERROR_QUERY, "PostgreSQL “%s”: %s",
+               backend->display, msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
+  PQclear (res);
+  return NULL;
+}
+
+gboolean
+carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error)
+{
+  PGresult *res = PQexec (backend->conn, sql);
+  ExecStatusType status = PQresultStatus (res);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    {
+      PQclear (res);
+      return TRUE;
+    }
+  g_autofree char *msg = g_strchomp (g_strdup (PQresultErrorMessage (res)));
+  gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
+  g_set_error (error, CARB_ERROR, lost ? CARB_ERROR_CONNECTION : CARB_ERROR_QUERY, "PostgreSQL “%s”: %s",
+               backend->display, msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
+  PQclear (res);
+  return FALSE;
+}
+
+static gboolean
+execute (CarbBackend *backend, const char *sql, GError **error)
+{
+  return carb_pg_ensure_connected (backend, error) && carb_pg_exec_command (backend, sql, error);
+}
+
+char *
+carb_pg_quote (CarbBackend *backend, const char *name, GError **error)
+{
+  char *quoted = PQescapeIdentifier (backend->conn, name, strlen (name));
+  if (quoted == NULL)
+    {
+      carb_pg_fail (backend, error, "cannot quote an identifier");
+      return NULL;
+    }
+  char *copy = g_strdup (quoted);
+  PQfreemem (quoted);
+  return copy;
+}
+
+static char *
+dialect_quote (const char *name, gpointer user_data, GError **error)
+{
+  return carb_pg_quote (user_data, name, error);
+}
+
+/* numeric is selected as text: its binary form is base-10000 digits, and
+ * text is what the model's NUMERIC member holds, exactly. */
+static char *
+select_expression (const CarbColumn *column, const char *quoted, gpointer user_data)
+{
+  if (column->type == CARB_TYPE_NUMERIC)
+    return g_strconcat (quoted, "::text", NULL);
+  return NULL;
+}
+
+const CarbSqlDialect *
+carb_pg_dialect (CarbBackend *backend)
+{
+  return &backend->dialect;
+}
+
+gint64
+carb_pg_to_pg_time (gint64 unix_us)
+{
+  /* G_MININT64 / G_MAXINT64 are PostgreSQL's -infinity / infinity; values
+   * that would overflow on the way saturate to them. */
+  if (unix_us <= G_MININT64 + CARB_PG_EPOCH_OFFSET_US)
+    return G_MININT64;
+  if (unix_us == G_MAXINT64)
+    return G_MAXINT64;
+  return unix_us - CARB_PG_EPOCH_OFFSET_US;
+}
+
+gint64
+carb_pg_from_pg_time (gint64 pg_us)
+{
+  if (pg_us == G_MININT64 || pg_us >= G_MAXINT64 - CARB_PG_EPOCH_OFFSET_US)
+    return pg_us == G_MININT64 ? G_MININT64 : G_MAXINT64;
+  return pg_us + CARB_PG_EPOCH_OFFSET_US;
+}
+
+/* postgresql://user:secret@host/db?password=x → the same with *** */
+char *
+carb_pg_mask_uri (const char *uri)
+{
+  g_autoptr (GRegex) userinfo = g_regex_new ("^([a-z]+://[^:@/]*):[^@/]*@", 0, 0, NULL);
+  g_autoptr (GRegex) param = g_regex_new ("(password=)[^&]*", G_REGEX_CASELESS, 0, NULL);
+  g_autofree char *step = g_regex_replace (userinfo, uri, -1, 0, "\\1:***@", 0, NULL);
+  return g_regex_replace (param, step, -1, 0, "\\1***", 0, NULL);
+}
+
+static void
+backend_close (CarbBackend *backend)
+{
+  PQfinish (backend->conn);
+  g_free (backend->display);
+  g_free (backend);
+}
+
+/* Decoding must not depend on the session's settings: binary results are
+ * zone-free, and text ones are forced to UTC, ISO and UTF-8. */
+static const char session_setup[] = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD';"
+                                    " SET client_encoding = 'UTF8'; SET extra_float_digits = 3;"
+                                    " SET application_name = 'carburetor'";
+
+static CarbBackend *
+backend_open (const char *uri, GError **error)
+{
+  CarbBackend *backend = g_new0 (CarbBackend, 1);
+
+  backend->display = carb_pg_mask_uri (uri);
+  backend->dialect = (CarbSqlDialect){
+    .param_prefix = "$",
+    .quote_identifier = dialect_quote,
+    .select_expression = select_expression,
+    .user_data = backend,
+  };
+  backend->conn = PQconnectdb (uri);
+  if (PQstatus (backend->conn) != CONNECTION_OK)
+    {
+      g_autofree char *msg = server_message (backend->conn);
+      g_set_error (error, CARB_ERROR, CARB_ERROR_CONNECTION, "Cannot connect to PostgreSQL “%s”: %s",
+                   backend->display, msg);
+      backend_close (backend);
+      return NULL;
+    }
+  if (!carb_pg_exec_command (backend, session_setup, error))
+    {
+      backend_close (backend);
+      return NULL;
+    }
+  return backend;
+}
+
+static const CarbBackendVTable vtable = {
+  .abi_version = CARB_BACKEND_ABI_VERSION,
+  .struct_size = sizeof (CarbBackendVTable),
+  .name = "postgres",
+  .open = backend_open,
+  .close = backend_close,
+  .describe_table = carb_pg_describe_table,
+  .prepare_table = carb_pg_prepare_table,
+  .download = carb_pg_download,
+  .execute = execute,
+};
+
+CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);
+
+const CarbBackendVTable *
+carburetor_backend_entry (guint32 core_abi_version)
+{
+  return core_abi_version == CARB_BACKEND_ABI_VERSION ? &vtable : NULL;
+}

@@ -1,0 +1,84 @@
+/* carburetor-postgres — the clock source (DESIGN §6, technique (a)).
+ *
+ * Every stamp is clock_timestamp() read by the trigger after its
+ * transaction got an xid. We read, as separate statements in this order:
+ *   1. C = clock_timestamp();
+ *   2. over pg_stat_activity, the other sessions of this database that hold
+ *      an xid: a = min(xact_start), and whether any xact_start is hidden;
+ *   3. the number of prepared transactions of this database.
+ * Then W = least(C, a) - 1 µs, and the data query runs afterwards on a new
+ * snapshot. A row it cannot see belongs to a transaction that either held
+ * an xid at step 2 (so a ≤ its start ≤ its stamps, and W < them) or got its
+ * xid after step 2, so read its clock after C > W. Either way it is not
+ * lost: it is stamped above W and the next sync asks from W on.
+ *
+ * Separate statements matter: within one statement PostgreSQL does not
+ * promise the order in which subqueries run. The statistics snapshot is
+ * per transaction and each statement here is its own transaction, so the
+ * activity we read is current.
+ *
+ * Privileges: without pg_read_all_stats a role sees other roles' sessions
+ * with xact_start NULL. We never guess then: the sync fails with
+ * CARB_ERROR_CLOCK_UNSAFE and says which grant is missing. Prepared
+ * transactions (two-phase commit) have no session to look at: while any
+ * exists the sync point holds still.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "pg-private.h"
+
+static const char clock_sql[] = "SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8";
+
+static const char activity_sql[] =
+  "SELECT (extract (epoch FROM min (xact_start)) * 1000000)::int8,"
+  "       coalesce (bool_or (xact_start IS NULL), false), current_user"
+  " FROM pg_stat_activity"
+  " WHERE datname = current_database () AND pid <> pg_backend_pid () AND backend_xid IS NOT NULL";
+
+static const char prepared_sql[] = "SELECT count (*) FROM pg_prepared_xacts WHERE database = current_database ()";
+
+static gboolean
+query_row (CarbBackend *backend, const char *sql, PGresult **out, GError **error)
+{
+  *out = carb_pg_exec (backend, sql, 0, NULL, NULL, NULL, NULL, 0, error);
+  return *out != NULL;
+}
+
+gboolean
+carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+{
+  PGresult *res = NULL;
+
+  if (!query_row (backend, clock_sql, &res, error))
+    return FALSE;
+  gint64 c = g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10);
+  PQclear (res);
+  if (query->flags & CARB_QUERY_UNSAFE_NAIVE_CLOCK)
+    {
+      *w = c; /* the known-broken answer, for the stress checker's teeth */
+      return TRUE;
+    }
+
+  if (!query_row (backend, activity_sql, &res, error))
+    return FALSE;
+  gboolean have_a = !PQgetisnull (res, 0, 0);
+  gint64 a = have_a ? g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) : G_MAXINT64;
+  gboolean hidden = PQgetvalue (res, 0, 1)[0] == 't';
+  g_autofree char *role = g_strdup (PQgetvalue (res, 0, 2));
+  PQclear (res);
+  if (hidden)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
+                   "PostgreSQL “%s”: role “%s” cannot see when other sessions' transactions started, so no "
+                   "safe sync point can be computed (the sync point was not advanced); "
+                   "GRANT pg_read_all_stats TO \"%s\"",
+                   backend->display, role, role);
+      return FALSE;
+    }
+
+  if (!query_row (backend, prepared_sql, &res, error))
+    return FALSE;
+  gboolean prepared = g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) > 0;
+  PQclear (res);
+
+  *w = prepared ? query->lower : MIN (c, a) - 1;
+  return TRUE;
+}

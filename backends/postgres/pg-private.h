@@ -1,0 +1,56 @@
+/* carburetor-postgres — declarations shared by the plugin's files.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <carburetor/backend.h>
+#include <libpq-fe.h>
+
+G_BEGIN_DECLS
+
+/* PostgreSQL counts time from 2000-01-01; Carburetor from 1970-01-01. */
+#define CARB_PG_EPOCH_OFFSET_US G_GINT64_CONSTANT (946684800000000)
+#define CARB_PG_EPOCH_OFFSET_DAYS 10957
+
+/* Rows per FETCH of the sync cursor: big enough that round trips do not
+ * show, small enough that a streaming sync stays in bounded memory. */
+#define CARB_PG_FETCH_ROWS 8192
+
+struct _CarbBackend {
+  PGconn *conn;
+  char *display; /* the URI with any password masked, for messages */
+  CarbSqlDialect dialect;
+};
+
+gboolean carb_pg_fail (CarbBackend *backend, GError **error, const char *what);
+gboolean carb_pg_ensure_connected (CarbBackend *backend, GError **error);
+PGresult *carb_pg_exec (CarbBackend *backend,
+                        const char *sql,
+                        int n_params,
+                        const Oid *types,
+                        const char *const *values,
+                        const int *lengths,
+                        const int *formats,
+                        int result_format,
+                        GError **error);
+gboolean carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error);
+const CarbSqlDialect *carb_pg_dialect (CarbBackend *backend);
+char *carb_pg_quote (CarbBackend *backend, const char *name, GError **error);
+char *carb_pg_mask_uri (const char *uri);
+
+gint64 carb_pg_to_pg_time (gint64 unix_us);
+gint64 carb_pg_from_pg_time (gint64 pg_us);
+
+gboolean carb_pg_describe_table (CarbBackend *backend,
+                                 const char *schema,
+                                 const char *table,
+                                 CarbTableInfo *info,
+                                 GError **error);
+gboolean carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
+gboolean carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
+gboolean carb_pg_download (CarbBackend *backend,
+                           const CarbQuery *query,
+                           CarbSink *sink,
+                           gint64 *synced_until,
+                           GError **error);
+
+G_END_DECLS
