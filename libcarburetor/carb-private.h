@@ -77,6 +77,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSink, carb_sink_free)
 CarbSyncPoint *carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row);
 gboolean carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, GError **error);
 
+/* store.c: sets or clears a #CarbQueryFlags bit on every query of @store. */
+void carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on);
+
 /* store.c: carb_store_download_sync() with the sink's progress hook. */
 CarbSyncResult *carb_store_download_sync_with_progress (CarbStore *store,
                                                         const CarbModel *model,

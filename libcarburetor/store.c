@@ -14,6 +14,7 @@ struct _CarbStore {
   const CarbPlugin *plugin;
   CarbBackend *backend;
   GHashTable *checked; /* const CarbModel * → CarbQuery *, checked against the table */
+  guint query_flags;    /* CarbQueryFlags ORed into every query; set only by testing.c */
 };
 
 CARB_DEFINE_BOXED_TYPE (CarbStore, carb_store, carb_store_ref, carb_store_unref)
@@ -223,6 +224,7 @@ run_sync (CarbStore *store,
   CarbQuery query = *checked;
   query.limit = max_rows;
   query.cancellable = cancellable;
+  query.flags |= store->query_flags;
   /* The first sync leaves tombstones out: the device has nothing to delete. */
   query.include_deleted = since != NULL;
   if (since != NULL && !carb_sync_point_apply (since, &query, error))
@@ -340,4 +342,12 @@ carb_store_download_sync_foreach (CarbStore *store,
   if (synced_until != NULL)
     *synced_until = g_steal_pointer (&point);
   return TRUE;
+}
+
+/* testing.c: the test-only switches, under the lock like every call. */
+void
+carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on)
+{
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  store->query_flags = on ? (store->query_flags | flag) : (store->query_flags & ~flag);
 }

@@ -152,6 +152,51 @@ test_db_query_int (TestDb *db, const char *format, ...)
   return value;
 }
 
+GPtrArray *
+test_db_query_rows (TestDb *db, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *sql = g_strdup_vprintf (format, args);
+  va_end (args);
+  GPtrArray *rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+
+  if (db->lite != NULL)
+    {
+      sqlite3_stmt *stmt = NULL;
+      int rc;
+      g_assert_cmpint (sqlite3_prepare_v2 (db->lite, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+      while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        {
+          int n = sqlite3_column_count (stmt);
+          char **row = g_new0 (char *, n + 1);
+          for (int i = 0; i < n; i++)
+          {
+            const char *text = (const char *) sqlite3_column_text (stmt, i);
+            row[i] = g_strdup (text != NULL ? text : "");
+          }
+          g_ptr_array_add (rows, row);
+        }
+      if (rc != SQLITE_DONE)
+        g_error ("%s: %s", sql, sqlite3_errmsg (db->lite));
+      sqlite3_finalize (stmt);
+      return rows;
+    }
+  PGresult *res = PQexec (db->pg, sql);
+  if (PQresultStatus (res) != PGRES_TUPLES_OK)
+    g_error ("%s: %s", sql, PQerrorMessage (db->pg));
+  for (int r = 0; r < PQntuples (res); r++)
+    {
+      int n = PQnfields (res);
+      char **row = g_new0 (char *, n + 1);
+      for (int i = 0; i < n; i++)
+        row[i] = g_strdup (PQgetvalue (res, r, i));
+      g_ptr_array_add (rows, row);
+    }
+  PQclear (res);
+  return rows;
+}
+
 char *
 test_db_ts_literal (TestDb *db, gint64 us)
 {

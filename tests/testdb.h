@@ -24,6 +24,9 @@ gboolean test_db_is_postgres (TestDb *db);
 void test_db_exec (TestDb *db, const char *format, ...) G_GNUC_PRINTF (2, 3);
 gboolean test_db_try_exec (TestDb *db, GError **error, const char *format, ...) G_GNUC_PRINTF (3, 4);
 gint64 test_db_query_int (TestDb *db, const char *format, ...) G_GNUC_PRINTF (2, 3);
+/* Every row of a query, each a GStrv of its columns as text (SQL NULL as
+ * ""): for comparing a whole table at once. */
+GPtrArray *test_db_query_rows (TestDb *db, const char *format, ...) G_GNUC_PRINTF (2, 3);
 /* An SQL expression for the timestamp @us (µs since the Unix epoch). */
 char *test_db_ts_literal (TestDb *db, gint64 us);
 char *test_db_quote (const char *name);
