@@ -32,13 +32,14 @@ static void
 make_table (PGconn *conn, CarbStore *store, const char *table, guint rows)
 {
   g_autofree char *sql = g_strdup_printf (
-    "DROP TABLE IF EXISTS %s;"
-    "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL, n integer NOT NULL, big bigint NOT NULL,"
-    " flag boolean NOT NULL, last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp(), note text);"
-    "INSERT INTO %s (id, title, n, big, flag, note) SELECT i, 'title number ' || i, i %% 1000, i::bigint * 1000003,"
-    " i %% 2 = 0, CASE WHEN i %% 3 = 0 THEN NULL ELSE 'a note for row ' || i END"
-    " FROM generate_series (1, %u) i",
-    table, table, table, rows);
+      "DROP TABLE IF EXISTS %s;"
+      "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL, n integer NOT NULL, big bigint NOT NULL,"
+      " flag boolean NOT NULL, last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp(), note text);"
+      "INSERT INTO %s (id, title, n, big, flag, note) SELECT i, 'title number ' || i, i %% 1000, i::bigint * "
+      "1000003,"
+      " i %% 2 = 0, CASE WHEN i %% 3 = 0 THEN NULL ELSE 'a note for row ' || i END"
+      " FROM generate_series (1, %u) i",
+      table, table, table, rows);
   exec_ok (conn, sql);
   CarbModel model = bench_model;
   model.table = table;
@@ -76,8 +77,8 @@ be (const char *p, int len)
 static guint64
 raw_full (PGconn *conn, const char *table)
 {
-  g_autofree char *sql = g_strdup_printf ("SELECT %s FROM %s WHERE last_synced_at > $1 AND last_synced_at <= $2",
-                                          columns, table);
+  g_autofree char *sql = g_strdup_printf (
+      "SELECT %s FROM %s WHERE last_synced_at > $1 AND last_synced_at <= $2", columns, table);
   gint64 lower = GINT64_TO_BE (G_MININT64);
   gint64 upper = GINT64_TO_BE (g_get_real_time () - PG_EPOCH_OFFSET_US);
   const Oid types[] = { 1184, 1184 };
@@ -99,8 +100,9 @@ raw_full (PGconn *conn, const char *table)
       r->big = (gint64) be (PQgetvalue (res, i, 3), 8);
       r->flag = PQgetvalue (res, i, 4)[0] != 0;
       r->last_synced_at = (gint64) be (PQgetvalue (res, i, 5), 8) + PG_EPOCH_OFFSET_US;
-      r->note = PQgetisnull (res, i, 6) ? NULL : bench_arena_strndup (arena, PQgetvalue (res, i, 6),
-                                                                        PQgetlength (res, i, 6));
+      r->note = PQgetisnull (res, i, 6)
+                    ? NULL
+                    : bench_arena_strndup (arena, PQgetvalue (res, i, 6), PQgetlength (res, i, 6));
     }
   PQclear (res);
   bench_arena_free (arena);
@@ -112,7 +114,8 @@ raw_full (PGconn *conn, const char *table)
 static guint64
 copy_full (PGconn *conn, const char *table)
 {
-  g_autofree char *sql = g_strdup_printf ("COPY (SELECT %s FROM %s) TO STDOUT (FORMAT binary)", columns, table);
+  g_autofree char *sql
+      = g_strdup_printf ("COPY (SELECT %s FROM %s) TO STDOUT (FORMAT binary)", columns, table);
   PGresult *res = PQexec (conn, sql);
   if (PQresultStatus (res) != PGRES_COPY_OUT)
     g_error ("bench: %s", PQerrorMessage (conn));
@@ -179,10 +182,12 @@ full_sync (const BenchConfig *config, const char *uri, CarbStore *store, PGconn 
 
   guint64 rows_s = 0, rss_s = 0, rows_b = 0, rss_b = 0;
   double t_s = 0, t_b = 0;
-  if (bench_child ("stream", uri, &rows_s, &t_s, &rss_s) && bench_child ("buffered", uri, &rows_b, &t_b, &rss_b))
+  if (bench_child ("stream", uri, &rows_s, &t_s, &rss_s)
+      && bench_child ("buffered", uri, &rows_b, &t_b, &rss_b))
     {
       if (rows_s != n || rows_b != n)
-        bench_fail ("child syncs returned %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " rows", rows_s, rows_b);
+        bench_fail ("child syncs returned %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " rows", rows_s,
+                    rows_b);
       bench_report ("PG full sync, streaming: wall time (1 run)", t_s, "s", "buffered (1 run)", t_b);
       bench_report ("PG full sync, streaming: peak RSS", rss_s / 1024.0, "MiB", "buffered", rss_b / 1024.0);
     }
@@ -252,8 +257,8 @@ clock_cost (const BenchConfig *config, CarbStore *store, PGconn *conn)
   many.runs = config->quick ? 3 : 101;
   double empty = median_of (&many, fig_empty_sync, store, now, 0, "empty sync");
   double one = median_of (&many, fig_select_1, conn, NULL, G_MAXUINT64, "select 1");
-  bench_report ("PG sync returning 0 rows (clock source + query)", empty * 1e3, "ms", "bare SELECT 1 round trip",
-                one * 1e3);
+  bench_report ("PG sync returning 0 rows (clock source + query)", empty * 1e3, "ms",
+                "bare SELECT 1 round trip", one * 1e3);
 }
 
 void
@@ -277,7 +282,8 @@ bench_postgres (const BenchConfig *config, const char *uri)
       double t = incremental (config, store, conn, table, size);
       if (i == 0)
         base = t;
-      g_autofree char *label = g_strdup_printf ("PG incremental, %u changed of %u rows", config->incr_changes, size);
+      g_autofree char *label
+          = g_strdup_printf ("PG incremental, %u changed of %u rows", config->incr_changes, size);
       g_autofree char *base_label = g_strdup_printf ("itself on %u rows", config->incr_sizes[0]);
       bench_report (label, t * 1e3, "ms", base_label, base * 1e3);
       g_autofree char *drop = g_strdup_printf ("DROP TABLE %s", table);

@@ -10,14 +10,14 @@ make_file (const char *path, guint rows)
 {
   sqlite3 *db = NULL;
   g_autofree char *sql = g_strdup_printf (
-    "PRAGMA journal_mode = WAL;"
-    "CREATE TABLE bench_full (id INTEGER PRIMARY KEY, title TEXT NOT NULL, n INTEGER NOT NULL,"
-    " big INTEGER NOT NULL, flag BOOLEAN NOT NULL, last_synced_at INTEGER NOT NULL, note TEXT);"
-    "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %u)"
-    " INSERT INTO bench_full SELECT i, 'title number ' || i, i %% 1000, i * 1000003, i %% 2 = 0,"
-    " 1700000000000000 + i, CASE WHEN i %% 3 = 0 THEN NULL ELSE 'a note for row ' || i END FROM s;"
-    "CREATE INDEX bench_ts ON bench_full (last_synced_at, id);",
-    rows);
+      "PRAGMA journal_mode = WAL;"
+      "CREATE TABLE bench_full (id INTEGER PRIMARY KEY, title TEXT NOT NULL, n INTEGER NOT NULL,"
+      " big INTEGER NOT NULL, flag BOOLEAN NOT NULL, last_synced_at INTEGER NOT NULL, note TEXT);"
+      "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %u)"
+      " INSERT INTO bench_full SELECT i, 'title number ' || i, i %% 1000, i * 1000003, i %% 2 = 0,"
+      " 1700000000000000 + i, CASE WHEN i %% 3 = 0 THEN NULL ELSE 'a note for row ' || i END FROM s;"
+      "CREATE INDEX bench_ts ON bench_full (last_synced_at, id);",
+      rows);
   if (sqlite3_open (path, &db) != SQLITE_OK || sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK)
     g_error ("bench: %s", sqlite3_errmsg (db));
   sqlite3_close (db);
@@ -51,9 +51,9 @@ raw_full (sqlite3 *db)
       r->flag = sqlite3_column_int (stmt, 4) != 0;
       r->last_synced_at = sqlite3_column_int64 (stmt, 5);
       r->note = sqlite3_column_type (stmt, 6) == SQLITE_NULL
-                  ? NULL
-                  : bench_arena_strndup (arena, (const char *) sqlite3_column_text (stmt, 6),
-                                         (gsize) sqlite3_column_bytes (stmt, 6));
+                    ? NULL
+                    : bench_arena_strndup (arena, (const char *) sqlite3_column_text (stmt, 6),
+                                           (gsize) sqlite3_column_bytes (stmt, 6));
     }
   sqlite3_finalize (stmt);
   bench_arena_free (arena);
@@ -98,7 +98,8 @@ bench_sqlite (const BenchConfig *config, const char *dir)
 
   guint64 rows_s = 0, rss_s = 0, rows_b = 0, rss_b = 0;
   double t_s = 0, t_b = 0;
-  if (bench_child ("stream", uri, &rows_s, &t_s, &rss_s) && bench_child ("buffered", uri, &rows_b, &t_b, &rss_b))
+  if (bench_child ("stream", uri, &rows_s, &t_s, &rss_s)
+      && bench_child ("buffered", uri, &rows_b, &t_b, &rss_b))
     bench_report ("SQLite full sync, streaming: peak RSS", rss_s / 1024.0, "MiB", "buffered", rss_b / 1024.0);
 
   sqlite3_close (db);

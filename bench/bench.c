@@ -12,7 +12,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
-CARB_DEFINE_MODEL (bench_model, BenchRow, NULL, "bench_full",
+CARB_DEFINE_MODEL (bench_model,
+                   BenchRow,
+                   NULL,
+                   "bench_full",
                    CARB_ID (BenchRow, id, INT64),
                    CARB_COLUMN (BenchRow, title, TEXT),
                    CARB_COLUMN (BenchRow, n, INT32),
@@ -50,9 +53,11 @@ bench_median (GArray *seconds)
 void
 bench_report_header (void)
 {
-  g_print ("\n%-52s %12s   %-34s %12s %8s\n", "figure (median)", "value", "baseline (same run)", "value", "ratio");
-  g_print ("%s\n", "------------------------------------------------------------------------------------------"
-                   "--------------------------------------");
+  g_print ("\n%-52s %12s   %-34s %12s %8s\n", "figure (median)", "value", "baseline (same run)", "value",
+           "ratio");
+  g_print ("%s\n",
+           "------------------------------------------------------------------------------------------"
+           "--------------------------------------");
 }
 
 void
@@ -60,7 +65,8 @@ bench_report (const char *figure, double value, const char *unit, const char *ba
 {
   g_autofree char *v = g_strdup_printf ("%.4g %s", value, unit);
   g_autofree char *b = g_strdup_printf ("%.4g %s", base_value, unit);
-  g_print ("%-52s %12s   %-34s %12s %7.2fx\n", figure, v, baseline, b, base_value > 0 ? value / base_value : 0);
+  g_print ("%-52s %12s   %-34s %12s %7.2fx\n", figure, v, baseline, b,
+           base_value > 0 ? value / base_value : 0);
 }
 
 void
@@ -92,7 +98,8 @@ bench_failures (void)
 
 /* ------------------------------------------------------------- arena */
 
-struct BenchArena {
+struct BenchArena
+{
   GPtrArray *blocks;
   char *cur;
   gsize left;
@@ -150,7 +157,8 @@ bench_child (const char *form, const char *uri, guint64 *rows, double *seconds, 
       return FALSE;
     }
   if (sscanf (out, "rows=%" G_GUINT64_FORMAT " seconds=%lf maxrss_kib=%" G_GUINT64_FORMAT, rows, seconds,
-              maxrss_kib) != 3)
+              maxrss_kib)
+      != 3)
     {
       bench_fail ("child %s printed “%s”", form, out);
       return FALSE;
@@ -181,7 +189,8 @@ bench_child_main (const char *form, const char *uri)
     }
   else if (store != NULL)
     {
-      g_autoptr (CarbSyncResult) result = carb_store_download_sync (store, &bench_model, NULL, 0, NULL, &error);
+      g_autoptr (CarbSyncResult) result
+          = carb_store_download_sync (store, &bench_model, NULL, 0, NULL, &error);
       rows = result != NULL ? carb_sync_result_get_n_rows (result) : 0;
     }
   if (error != NULL)
@@ -199,8 +208,8 @@ bench_child_main (const char *form, const char *uri)
 int
 main (int argc, char **argv)
 {
-  BenchConfig config = { .runs = 5, .full_rows = 1000000, .incr_sizes = { 10000, 1000000, 5000000 },
-                         .incr_changes = 100 };
+  BenchConfig config
+      = { .runs = 5, .full_rows = 1000000, .incr_sizes = { 10000, 1000000, 5000000 }, .incr_changes = 100 };
   g_autofree char *pg_uri = NULL;
   g_autofree char *sqlite_dir = NULL;
   gint rows = 0, runs = 0;
@@ -208,10 +217,12 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Runs per figure (median; default 5)", "N" },
     { "rows", 0, 0, G_OPTION_ARG_INT, &rows, "Rows of the full-sync tables (default 1000000)", "N" },
-    { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "A tiny configuration that only checks the figures run", NULL },
+    { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "A tiny configuration that only checks the figures run",
+      NULL },
     { "postgres", 0, 0, G_OPTION_ARG_STRING, &pg_uri, "PostgreSQL URI (default postgresql:///)", "URI" },
     { "no-postgres", 0, 0, G_OPTION_ARG_NONE, &no_postgres, "Skip the PostgreSQL figures", NULL },
-    { "sqlite-dir", 0, 0, G_OPTION_ARG_FILENAME, &sqlite_dir, "Folder for the SQLite file (default: temp)", "DIR" },
+    { "sqlite-dir", 0, 0, G_OPTION_ARG_FILENAME, &sqlite_dir, "Folder for the SQLite file (default: temp)",
+      "DIR" },
     G_OPTION_ENTRY_NULL,
   };
 
@@ -228,8 +239,9 @@ main (int argc, char **argv)
       return 2;
     }
   if (quick)
-    config = (BenchConfig){ .runs = 1, .full_rows = 2000, .incr_sizes = { 1000, 2000, 5000 },
-                            .incr_changes = 100, .quick = TRUE };
+    config = (BenchConfig){
+      .runs = 1, .full_rows = 2000, .incr_sizes = { 1000, 2000, 5000 }, .incr_changes = 100, .quick = TRUE
+    };
   if (rows > 0)
     config.full_rows = (guint) rows;
   if (runs > 0)

@@ -7,7 +7,8 @@
 G_BEGIN_DECLS
 
 /* The row every figure decodes: ~6 columns of the usual kinds. */
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   gint32 n;
@@ -19,9 +20,10 @@ typedef struct {
 
 extern const CarbModel bench_model;
 
-typedef struct {
-  guint runs;        /* medians over this many runs */
-  guint full_rows;   /* rows of the full-sync tables */
+typedef struct
+{
+  guint runs;      /* medians over this many runs */
+  guint full_rows; /* rows of the full-sync tables */
   guint incr_sizes[3];
   guint incr_changes;
   gboolean quick;
@@ -29,7 +31,8 @@ typedef struct {
 
 /* A table of figures: name, median seconds, baseline name, its median. */
 void bench_report_header (void);
-void bench_report (const char *figure, double value, const char *unit, const char *baseline, double base_value);
+void
+bench_report (const char *figure, double value, const char *unit, const char *baseline, double base_value);
 void bench_note (const char *format, ...) G_GNUC_PRINTF (1, 2);
 int bench_failures (void);
 void bench_fail (const char *format, ...) G_GNUC_PRINTF (1, 2);

@@ -13,7 +13,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   char *note; /* NULL when the column is NULL */
@@ -22,7 +23,10 @@ typedef struct {
   gint64 last_synced_at;
 } Todo;
 
-CARB_DEFINE_STATIC_MODEL (todo_model, Todo, NULL, "demo_todos",
+CARB_DEFINE_STATIC_MODEL (todo_model,
+                          Todo,
+                          NULL,
+                          "demo_todos",
                           CARB_ID (Todo, id, INT64),
                           CARB_COLUMN (Todo, title, TEXT),
                           CARB_COLUMN_NULLABLE (Todo, note, TEXT),
@@ -31,16 +35,14 @@ CARB_DEFINE_STATIC_MODEL (todo_model, Todo, NULL, "demo_todos",
                           CARB_TIMESTAMP (Todo, last_synced_at));
 
 static const char *const create_sql[][2] = {
-  { "sqlite",
-    "DROP TABLE IF EXISTS demo_todos;"
-    "CREATE TABLE demo_todos (id INTEGER PRIMARY KEY, title TEXT NOT NULL, note TEXT,"
-    " done BOOLEAN NOT NULL DEFAULT 0, deleted BOOLEAN NOT NULL DEFAULT 0,"
-    " last_synced_at INTEGER NOT NULL DEFAULT 0)" },
-  { "postgres",
-    "DROP TABLE IF EXISTS demo_todos;"
-    "CREATE TABLE demo_todos (id bigint PRIMARY KEY, title text NOT NULL, note text,"
-    " done boolean NOT NULL DEFAULT false, deleted boolean NOT NULL DEFAULT false,"
-    " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp())" },
+  { "sqlite", "DROP TABLE IF EXISTS demo_todos;"
+              "CREATE TABLE demo_todos (id INTEGER PRIMARY KEY, title TEXT NOT NULL, note TEXT,"
+              " done BOOLEAN NOT NULL DEFAULT 0, deleted BOOLEAN NOT NULL DEFAULT 0,"
+              " last_synced_at INTEGER NOT NULL DEFAULT 0)" },
+  { "postgres", "DROP TABLE IF EXISTS demo_todos;"
+                "CREATE TABLE demo_todos (id bigint PRIMARY KEY, title text NOT NULL, note text,"
+                " done boolean NOT NULL DEFAULT false, deleted boolean NOT NULL DEFAULT false,"
+                " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp())" },
 };
 
 static gboolean
@@ -51,7 +53,8 @@ create_table (CarbStore *store, GError **error)
     if (strcmp (create_sql[i][0], backend) == 0)
       return carb_store_execute (store, create_sql[i][1], error)
              && carb_store_prepare_table (store, &todo_model, error);
-  g_set_error (error, CARB_ERROR, CARB_ERROR_FAILED, "the demo has no table definition for backend “%s”", backend);
+  g_set_error (error, CARB_ERROR, CARB_ERROR_FAILED, "the demo has no table definition for backend “%s”",
+               backend);
   return FALSE;
 }
 
@@ -72,7 +75,8 @@ sync_round (CarbStore *store, const char *label, CarbSyncPoint **point, guint ma
   g_print ("\n== %s\n", label);
   while (more)
     {
-      g_autoptr (CarbSyncResult) result = carb_store_download_sync (store, &todo_model, *point, max_rows, NULL, error);
+      g_autoptr (CarbSyncResult) result
+          = carb_store_download_sync (store, &todo_model, *point, max_rows, NULL, error);
       if (result == NULL)
         return FALSE;
       gsize n = 0;
@@ -121,9 +125,9 @@ run (const char *uri, GError **error)
     return FALSE;
 
   return write_sql (store,
-                "INSERT INTO demo_todos (id, title, note) VALUES"
-                " (1, 'buy milk', NULL), (2, 'write report', 'Q3'), (3, 'call mum', NULL)",
-                error)
+                    "INSERT INTO demo_todos (id, title, note) VALUES"
+                    " (1, 'buy milk', NULL), (2, 'write report', 'Q3'), (3, 'call mum', NULL)",
+                    error)
          && write_sql (store, "UPDATE demo_todos SET deleted = TRUE WHERE id = 3", error)
          && sync_round (store, "sync 1: first sync (tombstones left out)", &point, 0, error)
          && sync_round (store, "sync 2: nothing changed", &point, 0, error)
@@ -131,9 +135,9 @@ run (const char *uri, GError **error)
          && write_sql (store, "UPDATE demo_todos SET deleted = TRUE WHERE id = 2", error)
          && sync_round (store, "sync 3: one update, one soft delete", &point, 0, error)
          && write_sql (store,
-                   "INSERT INTO demo_todos (id, title) VALUES (10, 'page a'), (11, 'page b'),"
-                   " (12, 'page c'), (13, 'page d'), (14, 'page e')",
-                   error)
+                       "INSERT INTO demo_todos (id, title) VALUES (10, 'page a'), (11, 'page b'),"
+                       " (12, 'page c'), (13, 'page d'), (14, 'page e')",
+                       error)
          && sync_round (store, "sync 4: five new rows, two per call", &point, 2, error)
          && sync_round (store, "sync 5: nothing changed", &point, 0, error);
 }
@@ -144,8 +148,8 @@ main (int argc, char **argv)
   g_autofree char *store_uri = NULL;
   g_autoptr (GError) error = NULL;
   GOptionEntry entries[] = {
-    { "store", 's', 0, G_OPTION_ARG_STRING, &store_uri, "Store URI (default: an SQLite file in a new temp folder)",
-      "URI" },
+    { "store", 's', 0, G_OPTION_ARG_STRING, &store_uri,
+      "Store URI (default: an SQLite file in a new temp folder)", "URI" },
     G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("— Carburetor's download_sync, end to end");

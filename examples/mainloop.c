@@ -16,14 +16,18 @@
 #include <signal.h>
 #include <string.h>
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   gboolean deleted;
   gint64 last_synced_at;
 } Item;
 
-CARB_DEFINE_STATIC_MODEL (item_model, Item, NULL, "mainloop_items",
+CARB_DEFINE_STATIC_MODEL (item_model,
+                          Item,
+                          NULL,
+                          "mainloop_items",
                           CARB_ID (Item, id, INT64),
                           CARB_COLUMN (Item, title, TEXT),
                           CARB_DELETED (Item, deleted),
@@ -47,13 +51,14 @@ static const char *const table_sql[][3] = {
     "INSERT INTO mainloop_items (id, title) SELECT i, 'item ' || i FROM generate_series(1, 5000) AS i" },
 };
 
-typedef struct {
+typedef struct
+{
   GMainLoop *loop;
   CarbStore *store;
-  const char *const *sql; /* a row of table_sql */
-  CarbSyncPoint *point;   /* NULL until the first sync */
+  const char *const *sql;  /* a row of table_sql */
+  CarbSyncPoint *point;    /* NULL until the first sync */
   GCancellable *in_flight; /* non-NULL while a sync runs */
-  guint rounds_wanted;    /* 0: until interrupted */
+  guint rounds_wanted;     /* 0: until interrupted */
   guint rounds_done;
   guint round_started;
   gint64 next_id;
@@ -66,10 +71,10 @@ static gboolean
 write_changes (App *app, GError **error)
 {
   g_autofree char *sql = g_strdup_printf (
-    "UPDATE mainloop_items SET title = title || ' (edited)' WHERE id = %" G_GINT64_FORMAT ";"
-    "INSERT INTO mainloop_items (id, title) VALUES (%" G_GINT64_FORMAT ", 'item %" G_GINT64_FORMAT "'),"
-    " (%" G_GINT64_FORMAT ", 'item %" G_GINT64_FORMAT "')",
-    (gint64) app->rounds_done, app->next_id, app->next_id, app->next_id + 1, app->next_id + 1);
+      "UPDATE mainloop_items SET title = title || ' (edited)' WHERE id = %" G_GINT64_FORMAT ";"
+      "INSERT INTO mainloop_items (id, title) VALUES (%" G_GINT64_FORMAT ", 'item %" G_GINT64_FORMAT "'),"
+      " (%" G_GINT64_FORMAT ", 'item %" G_GINT64_FORMAT "')",
+      (gint64) app->rounds_done, app->next_id, app->next_id, app->next_id + 1, app->next_id + 1);
   app->next_id += 2;
   return carb_store_execute (app->store, sql, error);
 }
@@ -205,7 +210,8 @@ print_plugins (GError **error)
   g_print ("Plugins:");
   for (guint i = 0; i < plugins->len; i++)
     {
-      g_autofree char *schemes = g_strjoinv (", ", (char **) carb_plugin_info_get_schemes (plugins->pdata[i]));
+      g_autofree char *schemes
+          = g_strjoinv (", ", (char **) carb_plugin_info_get_schemes (plugins->pdata[i]));
       g_print (" %s (%s)", carb_plugin_info_get_name (plugins->pdata[i]), schemes);
     }
   g_print ("\n");
@@ -253,8 +259,8 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   int interval = 1000, rounds = 0;
   GOptionEntry entries[] = {
-    { "store", 's', 0, G_OPTION_ARG_STRING, &store_uri, "Store URI (default: an SQLite file in a new temp folder)",
-      "URI" },
+    { "store", 's', 0, G_OPTION_ARG_STRING, &store_uri,
+      "Store URI (default: an SQLite file in a new temp folder)", "URI" },
     { "interval", 'i', 0, G_OPTION_ARG_INT, &interval, "Milliseconds between syncs (default 1000)", "MS" },
     { "rounds", 'n', 0, G_OPTION_ARG_INT, &rounds, "Quit after N syncs (default 0: until Ctrl-C)", "N" },
     G_OPTION_ENTRY_NULL,

@@ -7,14 +7,16 @@
 #define ARENA_BLOCK_SIZE (256 * 1024)
 
 typedef struct ArenaBlock ArenaBlock;
-struct ArenaBlock {
+struct ArenaBlock
+{
   ArenaBlock *next;
   gsize size;
   gsize used;
   guint8 data[];
 };
 
-struct _CarbArena {
+struct _CarbArena
+{
   ArenaBlock *head; /* the block being filled; older blocks follow */
 };
 

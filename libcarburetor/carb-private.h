@@ -9,16 +9,15 @@ G_BEGIN_DECLS
 
 /* G_DEFINE_BOXED_TYPE passes its functions through a transparent union,
  * which -Wpedantic rejects; this is the same thing spelled in ISO C. */
-#define CARB_DEFINE_BOXED_TYPE(TypeName, type_name, copy_func, free_func)                  \
-  GType type_name##_get_type (void)                                                       \
-  {                                                                                       \
-    static gsize type_id = 0;                                                             \
-    if (g_once_init_enter (&type_id))                                                     \
-      g_once_init_leave (&type_id,                                                        \
-                         g_boxed_type_register_static (g_intern_static_string (#TypeName), \
-                                                       (GBoxedCopyFunc) copy_func,        \
-                                                       (GBoxedFreeFunc) free_func));      \
-    return type_id;                                                                       \
+#define CARB_DEFINE_BOXED_TYPE(TypeName, type_name, copy_func, free_func)                                    \
+  GType type_name##_get_type (void)                                                                          \
+  {                                                                                                          \
+    static gsize type_id = 0;                                                                                \
+    if (g_once_init_enter (&type_id))                                                                        \
+      g_once_init_leave (&type_id, g_boxed_type_register_static (g_intern_static_string (#TypeName),         \
+                                                                 (GBoxedCopyFunc) copy_func,                 \
+                                                                 (GBoxedFreeFunc) free_func));               \
+    return type_id;                                                                                          \
   }
 
 /* model.c: validation without a database; fills the role indexes of @query. */
@@ -31,7 +30,8 @@ gboolean carb_table_info_check (const CarbTableInfo *info, const CarbModel *mode
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbTableInfo, carb_table_info_free)
 
 /* plugin.c: discovery by manifest and loading by dlopen. */
-typedef struct {
+typedef struct
+{
   char *name;
   char *manifest_path;
   char *module_path;

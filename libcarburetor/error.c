@@ -2,4 +2,4 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
-G_DEFINE_QUARK (carburetor-error-quark, carb_error)
+G_DEFINE_QUARK (carburetor - error - quark, carb_error)

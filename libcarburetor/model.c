@@ -7,7 +7,8 @@
 /* The column used as the timestamp when none is marked explicitly. */
 #define DEFAULT_TIMESTAMP_NAME "last_synced_at"
 
-static const struct {
+static const struct
+{
   const char *name;
   gsize size; /* sizeof the member, to check models built at run time */
 } type_table[] = {
@@ -42,8 +43,8 @@ carb_column_type_to_string (CarbColumnType type)
   return type_table[type].name;
 }
 
-static gboolean
-invalid (GError **error, const CarbModel *model, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static gboolean invalid (GError **error, const CarbModel *model, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
 
 static gboolean
 invalid (GError **error, const CarbModel *model, const char *format, ...)
@@ -65,12 +66,12 @@ check_column_layout (const CarbModel *model, const CarbColumn *col, GError **err
   if (col->type <= CARB_TYPE_INVALID || (guint) col->type >= G_N_ELEMENTS (type_table))
     return invalid (error, model, "column “%s” has no valid type", col->name);
   if (col->size != type_table[col->type].size)
-    return invalid (error, model, "column “%s” is %s but its member is %" G_GSIZE_FORMAT
-                    " bytes, not %" G_GSIZE_FORMAT, col->name,
-                    type_table[col->type].name, col->size, type_table[col->type].size);
+    return invalid (error, model,
+                    "column “%s” is %s but its member is %" G_GSIZE_FORMAT " bytes, not %" G_GSIZE_FORMAT,
+                    col->name, type_table[col->type].name, col->size, type_table[col->type].size);
   if (col->offset > model->struct_size || col->size > model->struct_size - col->offset)
-    return invalid (error, model, "column “%s” lies outside the %" G_GSIZE_FORMAT "-byte struct",
-                    col->name, model->struct_size);
+    return invalid (error, model, "column “%s” lies outside the %" G_GSIZE_FORMAT "-byte struct", col->name,
+                    model->struct_size);
   if (col->null_offset >= 0 && (gsize) col->null_offset + sizeof (gboolean) > model->struct_size)
     return invalid (error, model, "the null flag of column “%s” lies outside the struct", col->name);
   return TRUE;
@@ -93,13 +94,13 @@ check_role (const CarbModel *model, const CarbColumn *col, GError **error)
       break;
     case CARB_ROLE_TIMESTAMP:
       if (col->type != CARB_TYPE_TIMESTAMP)
-        return invalid (error, model, "timestamp column “%s” must be of type TIMESTAMP, not %s",
-                        col->name, carb_column_type_to_string (col->type));
+        return invalid (error, model, "timestamp column “%s” must be of type TIMESTAMP, not %s", col->name,
+                        carb_column_type_to_string (col->type));
       break;
     case CARB_ROLE_DELETED:
       if (col->type != CARB_TYPE_BOOL)
-        return invalid (error, model, "is-deleted column “%s” must be of type BOOL, not %s",
-                        col->name, carb_column_type_to_string (col->type));
+        return invalid (error, model, "is-deleted column “%s” must be of type BOOL, not %s", col->name,
+                        carb_column_type_to_string (col->type));
       break;
     default:
       return invalid (error, model, "column “%s” has an unknown role %d", col->name, col->role);
@@ -134,12 +135,14 @@ find_timestamp (const CarbModel *model, gint *ts, GError **error)
         continue;
       if (col->role != CARB_ROLE_DATA || col->type != CARB_TYPE_TIMESTAMP
           || (col->flags & CARB_COLUMN_NULLABLE) != 0)
-        return invalid (error, model, "column “" DEFAULT_TIMESTAMP_NAME "” would be the timestamp "
+        return invalid (error, model,
+                        "column “" DEFAULT_TIMESTAMP_NAME "” would be the timestamp "
                         "column but is not a NOT NULL TIMESTAMP data column");
       *ts = (gint) i;
       return TRUE;
     }
-  return invalid (error, model, "no timestamp column: mark one with CARB_TIMESTAMP (Struct, member) "
+  return invalid (error, model,
+                  "no timestamp column: mark one with CARB_TIMESTAMP (Struct, member) "
                   "or name a TIMESTAMP column “" DEFAULT_TIMESTAMP_NAME "”");
 }
 
@@ -161,8 +164,8 @@ carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error)
   g_return_val_if_fail (model != NULL, FALSE);
 
   if (model->version != CARB_MODEL_VERSION)
-    return invalid (error, model, "descriptor version %u is not supported (expected %u)",
-                    model->version, CARB_MODEL_VERSION);
+    return invalid (error, model, "descriptor version %u is not supported (expected %u)", model->version,
+                    CARB_MODEL_VERSION);
   if (model->table == NULL || model->table[0] == '\0')
     return invalid (error, model, "the table name is empty");
   if (model->columns == NULL || model->n_columns == 0)

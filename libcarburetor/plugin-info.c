@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
-struct _CarbPluginInfo {
+struct _CarbPluginInfo
+{
   char *name;
   char **schemes;
   char *module_path;
@@ -13,7 +14,9 @@ struct _CarbPluginInfo {
 CARB_DEFINE_BOXED_TYPE (CarbPluginInfo, carb_plugin_info, carb_plugin_info_copy, carb_plugin_info_free)
 
 CarbPluginInfo *
-carb_plugin_info_new (const char *name, const char *const *schemes, const char *module_path,
+carb_plugin_info_new (const char *name,
+                      const char *const *schemes,
+                      const char *module_path,
                       const char *manifest_path)
 {
   CarbPluginInfo *info = g_new0 (CarbPluginInfo, 1);

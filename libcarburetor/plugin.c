@@ -21,7 +21,7 @@
 #include <dlfcn.h>
 #include <string.h>
 
-#define MANIFEST_GROUP "Carburetor Backend"
+#define MANIFEST_GROUP  "Carburetor Backend"
 #define MANIFEST_SUFFIX ".plugin"
 
 /* Loaded plugins live as long as the process: a vtable handed out must
@@ -41,8 +41,7 @@ plugin_free (CarbPlugin *plugin)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbPlugin, plugin_free)
 
-static gboolean
-plugin_error (GError **error, const char *file, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static gboolean plugin_error (GError **error, const char *file, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 static gboolean
 plugin_error (GError **error, const char *file, const char *format, ...)
@@ -61,7 +60,6 @@ manifest_load (const char *path, GError **error)
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GError) local = NULL;
   g_autoptr (CarbPlugin) plugin = g_new0 (CarbPlugin, 1);
-
 
   plugin->manifest_path = g_strdup (path);
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local))
@@ -152,7 +150,7 @@ scan_dir (const char *dir, const char *scheme, GError **error)
       if (found != NULL)
         {
           plugin_error (error, plugin->manifest_path, "claims URI scheme “%s”, already claimed by “%s”",
-                             scheme, found->manifest_path);
+                        scheme, found->manifest_path);
           return NULL;
         }
       found = g_steal_pointer (&plugin);
@@ -187,8 +185,8 @@ check_vtable (const CarbPlugin *plugin, const CarbBackendVTable *vt, GError **er
   if (vt == NULL)
     return plugin_error (error, m, "the entry function refused ABI %d", CARB_BACKEND_ABI_VERSION);
   if (vt->abi_version != CARB_BACKEND_ABI_VERSION)
-    return plugin_error (error, m, "built for plugin ABI %u; this Carburetor loads ABI %d",
-                         vt->abi_version, CARB_BACKEND_ABI_VERSION);
+    return plugin_error (error, m, "built for plugin ABI %u; this Carburetor loads ABI %d", vt->abi_version,
+                         CARB_BACKEND_ABI_VERSION);
   if (vt->struct_size < G_STRUCT_OFFSET (CarbBackendVTable, execute) + sizeof vt->execute)
     return plugin_error (error, m, "its vtable is %u bytes, smaller than ABI %d requires (%zu)",
                          vt->struct_size, CARB_BACKEND_ABI_VERSION, sizeof (CarbBackendVTable));
@@ -279,8 +277,8 @@ carb_plugin_for_uri (const char *uri, GError **error)
     }
   g_autofree char *searched = g_strjoinv (G_SEARCHPATH_SEPARATOR_S, dirs);
   g_set_error (error, CARB_ERROR, CARB_ERROR_NO_PLUGIN,
-               "No plugin handles URI scheme “%s” of “%s” (searched %s; set CARBURETOR_PLUGIN_PATH)",
-               scheme, uri, searched);
+               "No plugin handles URI scheme “%s” of “%s” (searched %s; set CARBURETOR_PLUGIN_PATH)", scheme,
+               uri, searched);
   return NULL;
 }
 

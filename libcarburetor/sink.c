@@ -7,7 +7,8 @@
 
 #include <string.h>
 
-struct _CarbSink {
+struct _CarbSink
+{
   const CarbModel *model;
   GCancellable *cancellable;
   CarbArena *arena;
@@ -41,7 +42,10 @@ carb_sink_new_buffered (const CarbModel *model, GCancellable *cancellable)
 }
 
 CarbSink *
-carb_sink_new_streaming (const CarbModel *model, CarbRowFunc func, gpointer user_data, GCancellable *cancellable)
+carb_sink_new_streaming (const CarbModel *model,
+                         CarbRowFunc func,
+                         gpointer user_data,
+                         GCancellable *cancellable)
 {
   CarbSink *sink = sink_new (model, cancellable);
   sink->streaming = TRUE;
@@ -124,8 +128,8 @@ current_row (CarbSink *sink)
   return sink->rows + (sink->streaming ? 0 : sink->n_rows * size);
 }
 
-static void
-bad_value_va (CarbSink *sink, guint column, const char *format, va_list args) G_GNUC_PRINTF (3, 0);
+static void bad_value_va (CarbSink *sink, guint column, const char *format, va_list args)
+    G_GNUC_PRINTF (3, 0);
 
 static void
 bad_value_va (CarbSink *sink, guint column, const char *format, va_list args)
@@ -138,8 +142,7 @@ bad_value_va (CarbSink *sink, guint column, const char *format, va_list args)
                sink->model->table, name, detail);
 }
 
-static void
-bad_value (CarbSink *sink, guint column, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static void bad_value (CarbSink *sink, guint column, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 static void
 bad_value (CarbSink *sink, guint column, const char *format, ...)
@@ -222,14 +225,14 @@ carb_sink_set_null (CarbSink *sink, guint column)
   /* The member itself stays zero: a NULL pointer, or 0. */
 }
 
-#define INT_TYPES                                                                           \
-  (CARB_TYPE_MASK (CARB_TYPE_INT16) | CARB_TYPE_MASK (CARB_TYPE_INT32)                      \
-   | CARB_TYPE_MASK (CARB_TYPE_INT64) | CARB_TYPE_MASK (CARB_TYPE_BOOL)                     \
-   | CARB_TYPE_MASK (CARB_TYPE_TIMESTAMP) | CARB_TYPE_MASK (CARB_TYPE_DATE))
+#define INT_TYPES                                                                                            \
+  (CARB_TYPE_MASK (CARB_TYPE_INT16) | CARB_TYPE_MASK (CARB_TYPE_INT32) | CARB_TYPE_MASK (CARB_TYPE_INT64)    \
+   | CARB_TYPE_MASK (CARB_TYPE_BOOL) | CARB_TYPE_MASK (CARB_TYPE_TIMESTAMP)                                  \
+   | CARB_TYPE_MASK (CARB_TYPE_DATE))
 #define FLOAT_TYPES (CARB_TYPE_MASK (CARB_TYPE_FLOAT) | CARB_TYPE_MASK (CARB_TYPE_DOUBLE))
-#define TEXT_TYPES                                                                          \
-  (CARB_TYPE_MASK (CARB_TYPE_TEXT) | CARB_TYPE_MASK (CARB_TYPE_UUID)                        \
-   | CARB_TYPE_MASK (CARB_TYPE_JSON) | CARB_TYPE_MASK (CARB_TYPE_NUMERIC))
+#define TEXT_TYPES                                                                                           \
+  (CARB_TYPE_MASK (CARB_TYPE_TEXT) | CARB_TYPE_MASK (CARB_TYPE_UUID) | CARB_TYPE_MASK (CARB_TYPE_JSON)       \
+   | CARB_TYPE_MASK (CARB_TYPE_NUMERIC))
 
 /**
  * carb_sink_set_int:
@@ -375,8 +378,8 @@ carb_sink_end_row (CarbSink *sink, GError **error)
       if (!sink->func (row, sink->user_data, &local))
         {
           if (local == NULL) /* a callback that forgot its error still stops */
-            local = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                         "The row callback stopped the sync");
+            local
+                = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "The row callback stopped the sync");
           g_propagate_error (error, local);
           return FALSE;
         }

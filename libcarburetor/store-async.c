@@ -17,7 +17,8 @@
  * function's address into a gpointer. */
 static char source_tag;
 
-typedef struct {
+typedef struct
+{
   gatomicrefcount ref;
 
   /* Set before the thread starts, then read-only. */
@@ -122,10 +123,9 @@ sync_in_thread (GTask *task, gpointer source_object, gpointer task_data, GCancel
   SyncJob *job = task_data;
   GError *error = NULL;
 
-  CarbSyncResult *result = carb_store_download_sync_with_progress (job->store, job->model, job->since,
-                                                                   job->max_rows,
-                                                                   job->wants_progress ? on_rows : NULL,
-                                                                   job, cancellable, &error);
+  CarbSyncResult *result = carb_store_download_sync_with_progress (
+      job->store, job->model, job->since, job->max_rows, job->wants_progress ? on_rows : NULL, job,
+      cancellable, &error);
   if (result == NULL)
     {
       g_task_return_error (task, error);

@@ -7,14 +7,15 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
-struct _CarbStore {
+struct _CarbStore
+{
   gatomicrefcount ref;
   GMutex lock; /* serializes every call on the backend */
   char *uri;
   const CarbPlugin *plugin;
   CarbBackend *backend;
   GHashTable *checked; /* const CarbModel * → CarbQuery *, checked against the table */
-  guint query_flags;    /* CarbQueryFlags ORed into every query; set only by testing.c */
+  guint query_flags;   /* CarbQueryFlags ORed into every query; set only by testing.c */
 };
 
 CARB_DEFINE_BOXED_TYPE (CarbStore, carb_store, carb_store_ref, carb_store_unref)
@@ -275,7 +276,8 @@ carb_store_download_sync (CarbStore *store,
                           GCancellable *cancellable,
                           GError **error)
 {
-  return carb_store_download_sync_with_progress (store, model, since, max_rows, NULL, NULL, cancellable, error);
+  return carb_store_download_sync_with_progress (store, model, since, max_rows, NULL, NULL, cancellable,
+                                                 error);
 }
 
 /* The async API's entry: a buffered sync that reports rows as they come. */

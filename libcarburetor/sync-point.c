@@ -11,13 +11,15 @@
 
 #include <string.h>
 
-typedef enum {
+typedef enum
+{
   CURSOR_NONE,
   CURSOR_INT,
   CURSOR_TEXT,
 } CursorKind;
 
-struct _CarbSyncPoint {
+struct _CarbSyncPoint
+{
   gint64 time;
   CursorKind kind;
   gint64 id_int;
@@ -161,8 +163,7 @@ static CarbSyncPoint *
 malformed (GError **error, const char *text, const char *why)
 {
   g_autofree char *shown = g_utf8_make_valid (text, MIN (strlen (text), 64));
-  g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT, "Malformed sync point “%s”: %s",
-               shown, why);
+  g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT, "Malformed sync point “%s”: %s", shown, why);
   return NULL;
 }
 
@@ -181,7 +182,8 @@ parse_text_id (const char *b64, CarbSyncPoint *point)
 {
   gsize len = strlen (b64);
 
-  if (len == 0 || len % 4 == 1 || strspn (b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len)
+  if (len == 0 || len % 4 == 1
+      || strspn (b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len)
     return FALSE;
   GString *padded = g_string_new (b64);
   g_strdelimit (padded->str, "-", '+');
@@ -251,7 +253,8 @@ carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row)
   const CarbModel *model = query->model;
   const guint8 *base = row;
   const CarbColumn *id = &model->columns[query->id_column];
-  CarbSyncPoint *point = carb_sync_point_new (*(const gint64 *) (base + model->columns[query->ts_column].offset));
+  CarbSyncPoint *point
+      = carb_sync_point_new (*(const gint64 *) (base + model->columns[query->ts_column].offset));
 
   switch (id->type)
     {

@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
-struct _CarbSyncResult {
+struct _CarbSyncResult
+{
   gpointer rows; /* n_rows structs of struct_size bytes, contiguous */
   gsize n_rows;
   gsize struct_size;

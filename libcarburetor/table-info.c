@@ -5,14 +5,16 @@
 
 #include <string.h>
 
-typedef struct {
+typedef struct
+{
   char *name;
   char *sql_type;
   guint type_mask;
   gboolean nullable;
 } ColumnInfo;
 
-struct _CarbTableInfo {
+struct _CarbTableInfo
+{
   GArray *columns; /* of ColumnInfo */
 };
 
@@ -55,11 +57,8 @@ carb_table_info_free (CarbTableInfo *info)
  * `describe_table`).
  */
 void
-carb_table_info_add_column (CarbTableInfo *info,
-                            const char *name,
-                            const char *sql_type,
-                            guint type_mask,
-                            gboolean nullable)
+carb_table_info_add_column (
+    CarbTableInfo *info, const char *name, const char *sql_type, guint type_mask, gboolean nullable)
 {
   g_return_if_fail (info != NULL && name != NULL && sql_type != NULL);
 
@@ -84,8 +83,8 @@ lookup (const CarbTableInfo *info, const char *name)
   return NULL;
 }
 
-static gboolean
-mismatch (GError **error, const CarbModel *model, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static gboolean mismatch (GError **error, const CarbModel *model, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
 
 static gboolean
 mismatch (GError **error, const CarbModel *model, const char *format, ...)
@@ -95,8 +94,8 @@ mismatch (GError **error, const CarbModel *model, const char *format, ...)
   g_autofree char *detail = g_strdup_vprintf (format, args);
   va_end (args);
   g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH, "Table “%s%s%s”: %s",
-               model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "",
-               model->table, detail);
+               model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "", model->table,
+               detail);
   return FALSE;
 }
 
@@ -115,8 +114,8 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
         return mismatch (error, model, "column “%s” has SQL type %s, which Carburetor does not support",
                          col->name, live->sql_type);
       if ((live->type_mask & CARB_TYPE_MASK (col->type)) == 0)
-        return mismatch (error, model, "column “%s” has SQL type %s, which cannot be read as %s",
-                         col->name, live->sql_type, carb_column_type_to_string (col->type));
+        return mismatch (error, model, "column “%s” has SQL type %s, which cannot be read as %s", col->name,
+                         live->sql_type, carb_column_type_to_string (col->type));
       if (live->nullable && (col->flags & CARB_COLUMN_NULLABLE) == 0)
         return mismatch (error, model,
                          "column “%s” is nullable but the model declares it NOT NULL "

@@ -61,7 +61,8 @@ stress_reader_free (StressReader *reader)
   g_free (reader);
 }
 
-typedef struct {
+typedef struct
+{
   StressReader *reader;
   gint64 since; /* time of the point passed in, or G_MININT64 */
   gboolean since_complete;

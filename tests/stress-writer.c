@@ -51,17 +51,20 @@ write_row (StressWriter *w, gint64 id, guint n)
   guint kind = g_rand_int_range (w->rand, 0, 10);
 
   if (kind < 6) /* insert, or update and revive */
-    test_db_try_exec (w->db, &error,
-                      "INSERT INTO %s (id, title, value, deleted) VALUES (%" G_GINT64_FORMAT ", '%s', %" G_GINT64_FORMAT
-                      ", FALSE) ON CONFLICT (id) DO UPDATE SET title = excluded.title, value = excluded.value,"
-                      " deleted = FALSE",
-                      qtable, id, title, value);
+    test_db_try_exec (
+        w->db, &error,
+        "INSERT INTO %s (id, title, value, deleted) VALUES (%" G_GINT64_FORMAT ", '%s', %" G_GINT64_FORMAT
+        ", FALSE) ON CONFLICT (id) DO UPDATE SET title = excluded.title, value = excluded.value,"
+        " deleted = FALSE",
+        qtable, id, title, value);
   else if (kind < 8) /* update in place; a deleted row stays deleted */
-    test_db_try_exec (w->db, &error, "UPDATE %s SET title = '%s', value = %" G_GINT64_FORMAT
-                      " WHERE id = %" G_GINT64_FORMAT, qtable, title, value, id);
+    test_db_try_exec (w->db, &error,
+                      "UPDATE %s SET title = '%s', value = %" G_GINT64_FORMAT " WHERE id = %" G_GINT64_FORMAT,
+                      qtable, title, value, id);
   else /* soft delete */
-    test_db_try_exec (w->db, &error, "UPDATE %s SET title = '%s', deleted = TRUE WHERE id = %" G_GINT64_FORMAT,
-                      qtable, title, id);
+    test_db_try_exec (w->db, &error,
+                      "UPDATE %s SET title = '%s', deleted = TRUE WHERE id = %" G_GINT64_FORMAT, qtable,
+                      title, id);
   if (error != NULL)
     g_test_message ("writer %u: %s", w->index, error->message);
   return error == NULL;
@@ -111,8 +114,7 @@ run_transaction (StressWriter *w)
     }
   g_usleep (sleep_us - first_sleep);
 
-  if (ok && g_rand_int_range (w->rand, 0, 10) > 0
-      && test_db_try_exec (w->db, &error, "COMMIT"))
+  if (ok && g_rand_int_range (w->rand, 0, 10) > 0 && test_db_try_exec (w->db, &error, "COMMIT"))
     {
       w->committed++;
       w->writes += n;

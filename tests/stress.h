@@ -9,7 +9,8 @@
 
 G_BEGIN_DECLS
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   gint64 value;
@@ -18,21 +19,23 @@ typedef struct {
 } StressRow;
 
 /* One run's settings, from CARB_STRESS_* or the test's defaults. */
-typedef struct {
+typedef struct
+{
   const char *backend;
   char *uri;
   const CarbModel *model;
-  char *qtable;      /* quoted table name */
+  char *qtable; /* quoted table name */
   guint n_writers;
   guint n_readers;
-  guint n_ids;       /* writers pick ids in 1..n_ids */
+  guint n_ids; /* writers pick ids in 1..n_ids */
   guint32 seed;
-  gboolean naive;    /* readers use the unsafe naive clock source */
+  gboolean naive; /* readers use the unsafe naive clock source */
 } StressConfig;
 
 /* --- writers (stress-writer.c) ------------------------------------------ */
 
-typedef struct {
+typedef struct
+{
   const StressConfig *config;
   guint index;
   GRand *rand;
@@ -52,15 +55,16 @@ gpointer stress_writer_run (gpointer writer);
 
 /* --- readers (stress-reader.c) ------------------------------------------ */
 
-typedef struct {
+typedef struct
+{
   const StressConfig *config;
   guint index;
-  guint max_rows;      /* page cap, 0 for none */
-  gboolean streaming;  /* carb_store_download_sync_foreach() */
-  gint64 start_after;  /* µs of monotonic time before the first sync */
+  guint max_rows;     /* page cap, 0 for none */
+  gboolean streaming; /* carb_store_download_sync_foreach() */
+  gint64 start_after; /* µs of monotonic time before the first sync */
   GRand *rand;
   CarbStore *store;
-  TestDb *probe;       /* reader 0 only: reads the newest committed stamp */
+  TestDb *probe; /* reader 0 only: reads the newest committed stamp */
   gint *stop;
   GThread *thread;
   CarbSyncPoint *point;

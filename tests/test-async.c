@@ -8,14 +8,18 @@
 
 #include "testdb.h"
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   gboolean deleted;
   gint64 last_synced_at;
 } Item;
 
-CARB_DEFINE_STATIC_MODEL (item_model, Item, NULL, "items",
+CARB_DEFINE_STATIC_MODEL (item_model,
+                          Item,
+                          NULL,
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_COLUMN (Item, title, TEXT),
                           CARB_DELETED (Item, deleted),
@@ -23,7 +27,8 @@ CARB_DEFINE_STATIC_MODEL (item_model, Item, NULL, "items",
 
 #define BIG_TABLE_ROWS 200000
 
-typedef struct {
+typedef struct
+{
   char *tmpdir;
   char *uri;
   TestDb *db;
@@ -33,7 +38,8 @@ typedef struct {
 } Fixture;
 
 /* What one async sync saw, filled on the main context. */
-typedef struct {
+typedef struct
+{
   Fixture *f;
   CarbStore *store; /* borrowed */
   CarbSyncResult *result;
@@ -46,7 +52,8 @@ typedef struct {
   GCancellable *cancel_on_first_report;
 } Outcome;
 
-typedef struct {
+typedef struct
+{
   gsize n_received;
   gsize n_total;
 } Report;
@@ -88,10 +95,11 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 static void
 fill_big_table (Fixture *f)
 {
-  test_db_exec (f->db, "DROP TRIGGER carb_stamp_insert_items;"
-                       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
-                       " INSERT INTO items (id, title, last_synced_at)"
-                       " SELECT i, 'row ' || i, 1000000 + i * 1000 FROM n",
+  test_db_exec (f->db,
+                "DROP TRIGGER carb_stamp_insert_items;"
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+                " INSERT INTO items (id, title, last_synced_at)"
+                " SELECT i, 'row ' || i, 1000000 + i * 1000 FROM n",
                 BIG_TABLE_ROWS);
 }
 
@@ -174,8 +182,8 @@ test_rows (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   Outcome o;
 
-  g_assert_true (carb_store_execute (f->store, "INSERT INTO items (id, title) VALUES (1, 'one'), (2, 'two'), (3, 'three')",
-                                     &error));
+  g_assert_true (carb_store_execute (
+      f->store, "INSERT INTO items (id, title) VALUES (1, 'one'), (2, 'two'), (3, 'three')", &error));
   g_assert_no_error (error);
   test_wait_clock_tick ();
 

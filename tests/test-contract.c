@@ -8,7 +8,8 @@
 
 #include "testdb.h"
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   char *note;
@@ -18,7 +19,10 @@ typedef struct {
 } Todo;
 
 /* No CARB_TIMESTAMP(): the column named last_synced_at is the timestamp. */
-CARB_DEFINE_STATIC_MODEL (todo_model, Todo, NULL, "todos",
+CARB_DEFINE_STATIC_MODEL (todo_model,
+                          Todo,
+                          NULL,
+                          "todos",
                           CARB_ID (Todo, id, INT64),
                           CARB_COLUMN (Todo, title, TEXT),
                           CARB_COLUMN_NULLABLE (Todo, note, TEXT),
@@ -26,7 +30,8 @@ CARB_DEFINE_STATIC_MODEL (todo_model, Todo, NULL, "todos",
                           CARB_DELETED (Todo, deleted),
                           CARB_COLUMN (Todo, last_synced_at, TIMESTAMP));
 
-typedef struct {
+typedef struct
+{
   char *tmpdir;
   char *uri;
   TestDb *db;
@@ -123,7 +128,8 @@ sync_all (Fixture *f, const CarbSyncPoint *since, guint max_rows, GHashTable *se
       for (gsize i = 0; i < n; i++)
         {
           gpointer key = GINT_TO_POINTER ((gint) rows[i].id);
-          g_hash_table_insert (seen, key, GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (seen, key)) + 1));
+          g_hash_table_insert (seen, key,
+                               GINT_TO_POINTER (GPOINTER_TO_INT (g_hash_table_lookup (seen, key)) + 1));
         }
       more = carb_sync_result_has_more (result);
       g_assert_true (max_rows > 0 || !more);
@@ -149,8 +155,10 @@ static void
 test_incremental (Fixture *f, gconstpointer backend)
 {
   prepare (f);
-  test_db_exec (f->db, "INSERT INTO %s (id, title, note) VALUES (1, 'milk', NULL), (2, 'eggs', 'six'),"
-                       " (3, 'bread', '')", f->qtable);
+  test_db_exec (f->db,
+                "INSERT INTO %s (id, title, note) VALUES (1, 'milk', NULL), (2, 'eggs', 'six'),"
+                " (3, 'bread', '')",
+                f->qtable);
   test_wait_clock_tick ();
 
   g_autoptr (CarbSyncResult) first = sync_once (f, NULL, 0);
@@ -254,7 +262,8 @@ test_future_last_update (Fixture *f, gconstpointer backend)
   g_assert_cmpint (carb_sync_point_get_time (carb_sync_result_get_synced_until (result)), >=, future);
 }
 
-typedef struct {
+typedef struct
+{
   GHashTable *seen;
   gint64 ts_sum;
 } StreamState;
@@ -320,8 +329,8 @@ test_streaming_stop (Fixture *f, gconstpointer backend)
                 " INSERT INTO %s (id, title) SELECT i, 'row ' || i FROM s",
                 f->qtable);
   test_wait_clock_tick ();
-  g_assert_false (carb_store_download_sync_foreach (f->store, &f->model, NULL, 0, stop_at_ten, &n, &point, NULL,
-                                                    &error));
+  g_assert_false (
+      carb_store_download_sync_foreach (f->store, &f->model, NULL, 0, stop_at_ten, &n, &point, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_null (point);
   g_assert_cmpuint (n, ==, 10);
@@ -376,13 +385,17 @@ test_schema_mismatch (Fixture *f, gconstpointer backend)
   g_assert_nonnull (strstr (error->message, "no_such_table"));
 }
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   gint64 last_synced_at;
 } WrongTitle;
 
-CARB_DEFINE_STATIC_MODEL (nullable_title_model, WrongTitle, NULL, "todos",
+CARB_DEFINE_STATIC_MODEL (nullable_title_model,
+                          WrongTitle,
+                          NULL,
+                          "todos",
                           CARB_ID (WrongTitle, id, INT64),
                           CARB_COLUMN (WrongTitle, title, TEXT),
                           CARB_TIMESTAMP (WrongTitle, last_synced_at));
@@ -418,7 +431,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-  static const struct {
+  static const struct
+  {
     const char *name;
     void (*func) (Fixture *, gconstpointer);
   } tests[] = {

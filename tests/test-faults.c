@@ -9,18 +9,23 @@
 
 #include "testdb.h"
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   gint64 last_synced_at;
 } Row;
 
-CARB_DEFINE_STATIC_MODEL (row_model, Row, NULL, "rows",
+CARB_DEFINE_STATIC_MODEL (row_model,
+                          Row,
+                          NULL,
+                          "rows",
                           CARB_ID (Row, id, INT64),
                           CARB_COLUMN (Row, title, TEXT),
                           CARB_COLUMN (Row, last_synced_at, TIMESTAMP));
 
-typedef struct {
+typedef struct
+{
   TestDb *killer;
   guint seen;
   gboolean killed;
@@ -34,9 +39,9 @@ kill_midway (gconstpointer row, gpointer user_data, GError **error)
   KillState *state = user_data;
   if (++state->seen == 1000)
     {
-      gint64 killed = test_db_query_int (state->killer,
-                                         "SELECT count (pg_terminate_backend (pid)) FROM pg_stat_activity"
-                                         " WHERE application_name = 'carburetor' AND pid <> pg_backend_pid ()");
+      gint64 killed = test_db_query_int (
+          state->killer, "SELECT count (pg_terminate_backend (pid)) FROM pg_stat_activity"
+                         " WHERE application_name = 'carburetor' AND pid <> pg_backend_pid ()");
       state->killed = killed > 0;
     }
   return TRUE;
@@ -52,16 +57,19 @@ test_killed_mid_stream (void)
   model.table = table;
   g_autoptr (GError) error = NULL;
 
-  test_db_exec (db, "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"
-                    " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp ())", table);
-  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'row ' || i FROM generate_series (1, 300000) i", table);
+  test_db_exec (db,
+                "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"
+                " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp ())",
+                table);
+  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'row ' || i FROM generate_series (1, 300000) i",
+                table);
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
 
   KillState state = { .killer = db };
   g_autoptr (CarbSyncPoint) point = NULL;
-  g_assert_false (carb_store_download_sync_foreach (store, &model, NULL, 0, kill_midway, &state, &point, NULL,
-                                                    &error));
+  g_assert_false (
+      carb_store_download_sync_foreach (store, &model, NULL, 0, kill_midway, &state, &point, NULL, &error));
   g_assert_true (state.killed);
   g_assert_error (error, CARB_ERROR, CARB_ERROR_CONNECTION);
   g_assert_null (point); /* no sync point for a broken sync */
@@ -109,7 +117,8 @@ test_extreme_points (gconstpointer backend)
   model.table = table;
   g_autoptr (GError) error = NULL;
 
-  test_db_exec (db, "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL, last_synced_at %s NOT NULL)",
+  test_db_exec (db,
+                "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL, last_synced_at %s NOT NULL)",
                 table, test_db_is_postgres (db) ? "timestamptz" : "INTEGER");
   g_autofree char *ts = test_db_ts_literal (db, 1000000);
   test_db_exec (db, "INSERT INTO %s VALUES (1, 'one', %s)", table, ts);

@@ -4,7 +4,8 @@
 #include <carburetor/carburetor.h>
 #include <string.h>
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *name;
   gint64 changed_at;
@@ -15,7 +16,10 @@ typedef struct {
 } Item;
 
 /* Marked explicitly: changed_at wins over the conventional name. */
-CARB_DEFINE_STATIC_MODEL (marked_model, Item, NULL, "items",
+CARB_DEFINE_STATIC_MODEL (marked_model,
+                          Item,
+                          NULL,
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_COLUMN (Item, name, TEXT),
                           CARB_TIMESTAMP (Item, changed_at),
@@ -24,26 +28,37 @@ CARB_DEFINE_STATIC_MODEL (marked_model, Item, NULL, "items",
                           CARB_COLUMN_NULLABLE_FLAG (Item, score, INT32, score_is_null));
 
 /* Not marked: the column named last_synced_at is used. */
-CARB_DEFINE_STATIC_MODEL (default_model, Item, "app", "items",
+CARB_DEFINE_STATIC_MODEL (default_model,
+                          Item,
+                          "app",
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_COLUMN (Item, changed_at, TIMESTAMP),
                           CARB_COLUMN (Item, last_synced_at, TIMESTAMP));
 
 /* Neither: rejected with a message that says how to fix it. */
-CARB_DEFINE_STATIC_MODEL (no_timestamp_model, Item, NULL, "items",
+CARB_DEFINE_STATIC_MODEL (no_timestamp_model,
+                          Item,
+                          NULL,
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_COLUMN (Item, changed_at, TIMESTAMP));
 
-CARB_DEFINE_STATIC_MODEL (two_timestamps_model, Item, NULL, "items",
+CARB_DEFINE_STATIC_MODEL (two_timestamps_model,
+                          Item,
+                          NULL,
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_TIMESTAMP (Item, changed_at),
                           CARB_TIMESTAMP (Item, last_synced_at));
 
-CARB_DEFINE_STATIC_MODEL (no_id_model, Item, NULL, "items",
-                          CARB_COLUMN (Item, id, INT64),
-                          CARB_TIMESTAMP (Item, changed_at));
+CARB_DEFINE_STATIC_MODEL (
+    no_id_model, Item, NULL, "items", CARB_COLUMN (Item, id, INT64), CARB_TIMESTAMP (Item, changed_at));
 
-CARB_DEFINE_STATIC_MODEL (duplicate_model, Item, NULL, "items",
+CARB_DEFINE_STATIC_MODEL (duplicate_model,
+                          Item,
+                          NULL,
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_TIMESTAMP (Item, changed_at),
                           CARB_COLUMN_FULL (Item, name, "changed_at", TEXT, DATA, CARB_COLUMN_NONE));
@@ -119,7 +134,12 @@ static void
 test_runtime_model (void)
 {
   CarbColumn columns[] = {
-    { .name = "id", .type = CARB_TYPE_INT64, .role = CARB_ROLE_ID, .offset = 0, .size = 8, .null_offset = -1 },
+    { .name = "id",
+      .type = CARB_TYPE_INT64,
+      .role = CARB_ROLE_ID,
+      .offset = 0,
+      .size = 8,
+      .null_offset = -1 },
     { .name = "last_synced_at", .type = CARB_TYPE_TIMESTAMP, .offset = 8, .size = 8, .null_offset = -1 },
   };
   CarbModel model = { CARB_MODEL_VERSION, NULL, "items", 16, columns, 2 };

@@ -5,7 +5,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-typedef struct {
+typedef struct
+{
   char *dir; /* a plugins.d of the test's own, searched first */
 } Fixture;
 

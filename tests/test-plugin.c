@@ -5,7 +5,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-typedef struct {
+typedef struct
+{
   char *dir; /* a plugins.d of the test's own */
 } Fixture;
 
@@ -81,7 +82,8 @@ test_module_missing (Fixture *f, gconstpointer data)
 static void
 test_manifest_without_module (Fixture *f, gconstpointer data)
 {
-  g_autofree char *path = write_manifest (f, "nomodule.plugin", "[Carburetor Backend]\nName=bad\nSchemes=bad;\nABI=1\n");
+  g_autofree char *path
+      = write_manifest (f, "nomodule.plugin", "[Carburetor Backend]\nName=bad\nSchemes=bad;\nABI=1\n");
   assert_open_fails ("bad:x", CARB_ERROR_PLUGIN, path);
 }
 
@@ -96,7 +98,8 @@ static void
 test_manifest_wrong_abi (Fixture *f, gconstpointer data)
 {
   g_autofree char *module = bad_module ("abi");
-  g_autofree char *m = g_strdup_printf ("[Carburetor Backend]\nName=bad\nModule=%s\nSchemes=bad;\nABI=7\n", module);
+  g_autofree char *m
+      = g_strdup_printf ("[Carburetor Backend]\nName=bad\nModule=%s\nSchemes=bad;\nABI=7\n", module);
   g_autofree char *path = write_manifest (f, "abi7.plugin", m);
   assert_open_fails ("bad:x", CARB_ERROR_PLUGIN, path);
 }

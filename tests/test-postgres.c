@@ -8,14 +8,18 @@
 
 #include "testdb.h"
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   gboolean deleted;
   gint64 last_synced_at;
 } Item;
 
-CARB_DEFINE_STATIC_MODEL (item_model, Item, NULL, "items",
+CARB_DEFINE_STATIC_MODEL (item_model,
+                          Item,
+                          NULL,
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_COLUMN (Item, title, TEXT),
                           CARB_DELETED (Item, deleted),
@@ -63,8 +67,13 @@ explain (TestDb *db, const CarbModel *model, gint64 lower, guint limit)
 {
   const CarbSqlDialect dialect = { .param_prefix = "$", .quote_identifier = quote_for_test };
   const CarbQuery query = {
-    .model = model, .id_column = 0, .ts_column = 3, .deleted_column = 2,
-    .lower = lower, .include_deleted = TRUE, .limit = limit,
+    .model = model,
+    .id_column = 0,
+    .ts_column = 3,
+    .deleted_column = 2,
+    .lower = lower,
+    .include_deleted = TRUE,
+    .limit = limit,
   };
   g_autofree char *sql = carb_query_build_sql (&query, &dialect, NULL);
   g_autofree char *lower_lit = test_db_ts_literal (db, lower);
@@ -92,10 +101,14 @@ test_explain_uses_index (void)
   g_autoptr (GError) error = NULL;
   g_assert_true (carb_store_prepare_table (store, &model, &error));
   g_assert_no_error (error);
-  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'item ' || i FROM generate_series (1, 100000) i", qtable);
+  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'item ' || i FROM generate_series (1, 100000) i",
+                qtable);
   test_db_exec (db, "ANALYZE %s", qtable);
-  gint64 recent = test_db_query_int (db, "SELECT (extract (epoch FROM max (last_synced_at)) * 1000000)::int8 - 1000"
-                                         " FROM %s", qtable);
+  gint64 recent
+      = test_db_query_int (db,
+                           "SELECT (extract (epoch FROM max (last_synced_at)) * 1000000)::int8 - 1000"
+                           " FROM %s",
+                           qtable);
 
   g_autofree char *plan = explain (db, &model, recent, 0);
   g_test_message ("plan:\n%s", plan);
@@ -165,7 +178,8 @@ test_hostile_name (void)
   test_db_exec (db, "INSERT INTO %s (id, title) VALUES (1, 'still a name')", qtable);
   g_autoptr (CarbSyncResult) result = sync_ok (store, &model, NULL);
   g_assert_cmpuint (carb_sync_result_get_n_rows (result), ==, 1);
-  g_assert_cmpint (test_db_query_int (db, "SELECT count (*) FROM pg_tables WHERE tablename = '%s'", victim), ==, 1);
+  g_assert_cmpint (test_db_query_int (db, "SELECT count (*) FROM pg_tables WHERE tablename = '%s'", victim),
+                   ==, 1);
 
   test_db_exec (db, "DROP TABLE %s", qtable);
   test_db_exec (db, "DROP TABLE %s", victim);
@@ -195,8 +209,8 @@ test_privileges (void)
   test_db_exec (admin, "CREATE ROLE %s LOGIN PASSWORD 'carb-test'", reader);
   test_db_exec (admin, "CREATE ROLE %s LOGIN PASSWORD 'carb-test'", writer);
   test_db_exec (admin, "CREATE TABLE %s %s", table, item_columns);
-  test_db_exec (admin, "GRANT SELECT ON %s TO %s; GRANT INSERT, UPDATE, SELECT ON %s TO %s", table, reader, table,
-                writer);
+  test_db_exec (admin, "GRANT SELECT ON %s TO %s; GRANT INSERT, UPDATE, SELECT ON %s TO %s", table, reader,
+                table, writer);
   g_autoptr (CarbStore) setup = open_store (uri);
   g_autoptr (GError) error = NULL;
   g_assert_true (carb_store_prepare_table (setup, &model, &error));

@@ -15,7 +15,10 @@
 
 #include "stress.h"
 
-CARB_DEFINE_STATIC_MODEL (stress_model, StressRow, NULL, "stress",
+CARB_DEFINE_STATIC_MODEL (stress_model,
+                          StressRow,
+                          NULL,
+                          "stress",
                           CARB_ID (StressRow, id, INT64),
                           CARB_COLUMN (StressRow, title, TEXT),
                           CARB_COLUMN (StressRow, value, INT64),
@@ -24,11 +27,12 @@ CARB_DEFINE_STATIC_MODEL (stress_model, StressRow, NULL, "stress",
 
 /* A naive run stops at the first round that shows a loss. */
 #define NAIVE_ROUND_SECONDS 2.0
-#define NAIVE_MAX_SECONDS 30.0
+#define NAIVE_MAX_SECONDS   30.0
 /* How long a reader may take to catch up once the writers stopped. */
 #define CATCH_UP_SECONDS 30
 
-typedef struct {
+typedef struct
+{
   StressConfig config;
   CarbModel model;
   char *tmpdir;
@@ -58,10 +62,11 @@ static void
 create_table (Run *run)
 {
   if (test_db_is_postgres (run->db))
-    test_db_exec (run->db,
-                  "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL, value bigint NOT NULL,"
-                  " deleted boolean NOT NULL DEFAULT false, ts timestamptz NOT NULL DEFAULT clock_timestamp())",
-                  run->config.qtable);
+    test_db_exec (
+        run->db,
+        "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL, value bigint NOT NULL,"
+        " deleted boolean NOT NULL DEFAULT false, ts timestamptz NOT NULL DEFAULT clock_timestamp())",
+        run->config.qtable);
   else
     test_db_exec (run->db,
                   "CREATE TABLE %s (id INTEGER PRIMARY KEY, title TEXT NOT NULL, value INTEGER NOT NULL,"
@@ -87,7 +92,7 @@ run_new (const char *backend, gboolean naive)
   run->table = g_strdup_printf ("stress_%d_%u", (int) getpid (), counter++);
   run->model = stress_model;
   run->model.table = run->table;
-  run->config = (StressConfig) {
+  run->config = (StressConfig){
     .backend = backend,
     .uri = test_store_uri (backend, run->tmpdir),
     .model = &run->model,
@@ -134,7 +139,8 @@ static gint64
 newest_stamp (Run *run)
 {
   if (test_db_is_postgres (run->db))
-    return test_db_query_int (run->db, "SELECT coalesce((extract(epoch FROM max(ts)) * 1000000)::bigint, 0) FROM %s",
+    return test_db_query_int (run->db,
+                              "SELECT coalesce((extract(epoch FROM max(ts)) * 1000000)::bigint, 0) FROM %s",
                               run->config.qtable);
   return test_db_query_int (run->db, "SELECT coalesce(max(ts), 0) FROM %s", run->config.qtable);
 }
@@ -202,11 +208,12 @@ catch_up (Run *run, StressReader *reader)
     }
 }
 
-typedef struct {
-  guint missed;  /* a live row of the table the replica lacks */
-  guint stale;   /* a row the replica holds in another version */
-  guint extra;   /* a row the replica holds that the table never had */
-  guint below;   /* missed or stale rows stamped at or below the reader's point */
+typedef struct
+{
+  guint missed; /* a live row of the table the replica lacks */
+  guint stale;  /* a row the replica holds in another version */
+  guint extra;  /* a row the replica holds that the table never had */
+  guint below;  /* missed or stale rows stamped at or below the reader's point */
   GString *sample;
 } Diff;
 
@@ -251,9 +258,8 @@ compare (Run *run, StressReader *reader, GPtrArray *table)
         diff.below++;
       if (diff.missed + diff.stale <= 3)
         g_string_append_printf (diff.sample, " [%s id %s: table '%s'%s at %s, replica %s%s%s]", what, row[0],
-                                row[1], deleted ? " (deleted)" : "", row[4],
-                                mine != NULL ? "'" : "nothing", mine != NULL ? mine->title : "",
-                                mine != NULL ? "'" : "");
+                                row[1], deleted ? " (deleted)" : "", row[4], mine != NULL ? "'" : "nothing",
+                                mine != NULL ? mine->title : "", mine != NULL ? "'" : "");
     }
   GHashTableIter iter;
   gpointer key;
@@ -295,39 +301,42 @@ check (Run *run, GString *report, guint *lost)
   *lost = 0;
   run->newest = newest_stamp (run);
   g_autoptr (GPtrArray) table = test_db_query_rows (
-    run->db, "SELECT id, title, value, CASE WHEN deleted THEN 1 ELSE 0 END, %s FROM %s ORDER BY id",
-    test_db_is_postgres (run->db) ? "(extract(epoch FROM ts) * 1000000)::bigint" : "ts", run->config.qtable);
+      run->db, "SELECT id, title, value, CASE WHEN deleted THEN 1 ELSE 0 END, %s FROM %s ORDER BY id",
+      test_db_is_postgres (run->db) ? "(extract(epoch FROM ts) * 1000000)::bigint" : "ts",
+      run->config.qtable);
   guint live = 0;
   for (guint i = 0; i < table->len; i++)
     live += strcmp (((char **) table->pdata[i])[3], "0") == 0;
-  g_string_append_printf (report, "%s: %" G_GUINT64_FORMAT " transactions committed (%" G_GUINT64_FORMAT
-                          " writes), %" G_GUINT64_FORMAT " rolled back, %" G_GUINT64_FORMAT
-                          " failed statements; table: %u rows, %u live\n",
-                          run->config.backend, run->committed, run->writes, run->rolled_back, run->errors,
-                          table->len, live);
+  g_string_append_printf (
+      report,
+      "%s: %" G_GUINT64_FORMAT " transactions committed (%" G_GUINT64_FORMAT " writes), %" G_GUINT64_FORMAT
+      " rolled back, %" G_GUINT64_FORMAT " failed statements; table: %u rows, %u live\n",
+      run->config.backend, run->committed, run->writes, run->rolled_back, run->errors, table->len, live);
 
   for (guint i = 0; i < run->readers->len; i++)
     {
       StressReader *reader = run->readers->pdata[i];
       gboolean caught_up = catch_up (run, reader);
-      g_string_append_printf (report, "  reader %u (%s, cap %u): %" G_GUINT64_FORMAT " syncs, %" G_GUINT64_FORMAT
-                              " rows", i, reader->streaming ? "streaming" : "buffered", reader->max_rows,
-                              reader->syncs, reader->rows);
+      g_string_append_printf (
+          report, "  reader %u (%s, cap %u): %" G_GUINT64_FORMAT " syncs, %" G_GUINT64_FORMAT " rows", i,
+          reader->streaming ? "streaming" : "buffered", reader->max_rows, reader->syncs, reader->rows);
       if (reader->error != NULL || !caught_up)
         {
-          g_string_append_printf (report, "; FAILED to catch up: %s (point %" G_GINT64_FORMAT ", newest stamp %"
-                                  G_GINT64_FORMAT ")\n", reader->error != NULL ? reader->error->message : "stuck",
-                                  reader->point != NULL ? carb_sync_point_get_time (reader->point) : 0,
-                                  run->newest);
+          g_string_append_printf (
+              report,
+              "; FAILED to catch up: %s (point %" G_GINT64_FORMAT ", newest stamp %" G_GINT64_FORMAT ")\n",
+              reader->error != NULL ? reader->error->message : "stuck",
+              reader->point != NULL ? carb_sync_point_get_time (reader->point) : 0, run->newest);
           total = G_MAXUINT;
           continue;
         }
       Diff diff = compare (run, reader, table);
-      guint bad = diff.missed + diff.stale + diff.extra + (guint) reader->out_of_range + (guint) reader->rewinds
-                  + (guint) reader->repeats;
-      g_string_append_printf (report, "; %u missed, %u stale, %u extra (%u of them stamped at or below its point),"
-                              " %" G_GUINT64_FORMAT " out of range, %" G_GUINT64_FORMAT " rewinds, %"
-                              G_GUINT64_FORMAT " repeats%s\n",
+      guint bad = diff.missed + diff.stale + diff.extra + (guint) reader->out_of_range
+                  + (guint) reader->rewinds + (guint) reader->repeats;
+      g_string_append_printf (report,
+                              "; %u missed, %u stale, %u extra (%u of them stamped at or below its point),"
+                              " %" G_GUINT64_FORMAT " out of range, %" G_GUINT64_FORMAT
+                              " rewinds, %" G_GUINT64_FORMAT " repeats%s\n",
                               diff.missed, diff.stale, diff.extra, diff.below, reader->out_of_range,
                               reader->rewinds, reader->repeats, diff.sample->str);
       g_string_free (diff.sample, TRUE);
@@ -347,7 +356,8 @@ report_lag (Run *run)
   g_autofree char *now_load = describe_lag (reader->lag_now);
   g_autofree char *newest_load = describe_lag (reader->lag_newest);
   g_test_message ("%s lag under load, behind now: %s", run->config.backend, now_load);
-  g_test_message ("%s lag under load, behind the newest committed stamp: %s", run->config.backend, newest_load);
+  g_test_message ("%s lag under load, behind the newest committed stamp: %s", run->config.backend,
+                  newest_load);
 
   g_array_set_size (reader->lag_now, 0);
   g_array_set_size (reader->lag_newest, 0);
@@ -376,7 +386,8 @@ test_no_missed_rows (gconstpointer backend)
   guint bad = check (run, report, &lost);
   g_test_message ("%s", report->str);
   if (bad != 0)
-    g_test_fail_printf ("replicas differ from the table (CARB_STRESS_SEED=%u):\n%s", run->config.seed, report->str);
+    g_test_fail_printf ("replicas differ from the table (CARB_STRESS_SEED=%u):\n%s", run->config.seed,
+                        report->str);
   else
     report_lag (run);
   /* A run that wrote nothing proves nothing. */
@@ -405,7 +416,8 @@ test_naive_clock_detected (gconstpointer backend)
   g_assert_cmpuint (bad, !=, G_MAXUINT);
   if (lost == 0)
     g_test_fail_printf ("the checker did not notice the naive clock source losing rows in %.0f s "
-                        "(CARB_STRESS_SEED=%u):\n%s", NAIVE_MAX_SECONDS, run->config.seed, report->str);
+                        "(CARB_STRESS_SEED=%u):\n%s",
+                        NAIVE_MAX_SECONDS, run->config.seed, report->str);
   run_free (run);
 }
 

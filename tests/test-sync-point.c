@@ -29,9 +29,9 @@ test_round_trip (void)
   assert_round_trip ("1.9223372036854775807");
   assert_round_trip ("1.1732523000123456.i42");
   assert_round_trip ("1.1732523000123456.i-9223372036854775808");
-  assert_round_trip ("1.1732523000123456.tYWJj");     /* "abc" */
-  assert_round_trip ("1.1732523000123456.tPz8-");     /* "??>": the url-safe alphabet */
-  assert_round_trip ("1.1732523000123456.tPz8_");     /* "???" */
+  assert_round_trip ("1.1732523000123456.tYWJj"); /* "abc" */
+  assert_round_trip ("1.1732523000123456.tPz8-"); /* "??>": the url-safe alphabet */
+  assert_round_trip ("1.1732523000123456.tPz8_"); /* "???" */
 
   g_autoptr (GError) error = NULL;
   g_autoptr (CarbSyncPoint) cursor = carb_sync_point_parse ("1.7.i3", &error);
@@ -44,9 +44,9 @@ static void
 test_malformed (void)
 {
   static const char *const bad[] = {
-    "", "1", "1.", "2.5", "1.x", "1.5.", "1.5.i", "1.5.ix", "1.5.q3", "1.5.t", "1.5.t!!!!",
-    "1.5.i3.extra", " 1.5", "1.5 ", "1.+5", "1.99999999999999999999", "1.5.tA", "1.5.tAA==",
-    "1.5.tAA", /* decodes to a NUL byte */
+    "",       "1",         "1.",        "2.5",          "1.x",  "1.5.", "1.5.i", "1.5.ix",
+    "1.5.q3", "1.5.t",     "1.5.t!!!!", "1.5.i3.extra", " 1.5", "1.5 ", "1.+5",  "1.99999999999999999999",
+    "1.5.tA", "1.5.tAA==", "1.5.tAA", /* decodes to a NUL byte */
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {

@@ -8,29 +8,35 @@
 
 #include "testdb.h"
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   gboolean deleted;
   gint64 last_synced_at;
 } Item;
 
-CARB_DEFINE_STATIC_MODEL (item_model, Item, NULL, "items",
+CARB_DEFINE_STATIC_MODEL (item_model,
+                          Item,
+                          NULL,
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_COLUMN (Item, title, TEXT),
                           CARB_DELETED (Item, deleted),
                           CARB_TIMESTAMP (Item, last_synced_at));
 
-#define BATCHES 40
+#define BATCHES    40
 #define BATCH_ROWS 25
-#define N_ROWS (BATCHES * BATCH_ROWS)
+#define N_ROWS     (BATCHES * BATCH_ROWS)
 
-typedef struct {
+typedef struct
+{
   CarbStore *store; /* shared by every thread */
   gint writer_done;
 } Shared;
 
-typedef struct {
+typedef struct
+{
   Shared *shared;
   guint max_rows;     /* 0: buffered, all rows; else pages of this size */
   gboolean streaming; /* carb_store_download_sync_foreach() */
@@ -73,8 +79,8 @@ sync_step (Syncer *s)
       s->point = next;
       return more || n > 0;
     }
-  g_autoptr (CarbSyncResult) result = carb_store_download_sync (s->shared->store, &item_model, s->point,
-                                                                s->max_rows, NULL, &error);
+  g_autoptr (CarbSyncResult) result
+      = carb_store_download_sync (s->shared->store, &item_model, s->point, s->max_rows, NULL, &error);
   g_assert_no_error (error);
   const Item *rows = carb_sync_result_get_rows (result, &n);
   for (gsize i = 0; i < n; i++)
@@ -117,8 +123,8 @@ writer_thread (gpointer data)
       /* Rewrite a row of the previous batch: the syncers must end with v2. */
       if (b > 0)
         {
-          g_autofree char *update = g_strdup_printf ("UPDATE items SET title = 'v2 ' || id WHERE id = %u",
-                                                     b * BATCH_ROWS);
+          g_autofree char *update
+              = g_strdup_printf ("UPDATE items SET title = 'v2 ' || id WHERE id = %u", b * BATCH_ROWS);
           g_assert_true (carb_store_execute (shared->store, update, &error));
           g_assert_no_error (error);
         }

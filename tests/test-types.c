@@ -9,7 +9,8 @@
 
 #include "testdb.h"
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   gint64 last_synced_at;
   char *t;
@@ -34,7 +35,10 @@ typedef struct {
   CarbBytes by_n;
 } Value;
 
-CARB_DEFINE_STATIC_MODEL (value_model, Value, NULL, "values",
+CARB_DEFINE_STATIC_MODEL (value_model,
+                          Value,
+                          NULL,
+                          "values",
                           CARB_ID (Value, id, INT64),
                           CARB_TIMESTAMP (Value, last_synced_at),
                           CARB_COLUMN (Value, t, TEXT),
@@ -56,23 +60,24 @@ CARB_DEFINE_STATIC_MODEL (value_model, Value, NULL, "values",
                           CARB_COLUMN_NULLABLE (Value, by_n, BYTES));
 
 /* The same table on each backend, in its own types (docs/TYPES.md). */
-static const char pg_table[] =
-  "(id bigint PRIMARY KEY, last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp (),"
-  " t text NOT NULL, i16 smallint NOT NULL, i32 integer NOT NULL, i64 bigint NOT NULL, f32 real NOT NULL,"
-  " f64 double precision NOT NULL, b boolean NOT NULL, ts timestamptz NOT NULL, d date NOT NULL,"
-  " u uuid NOT NULL, j jsonb NOT NULL, by bytea NOT NULL, num numeric NOT NULL,"
-  " t_n text, i64_n bigint, f64_n double precision, by_n bytea)";
-static const char sqlite_table[] =
-  "(id INTEGER PRIMARY KEY, last_synced_at INTEGER NOT NULL DEFAULT 1,"
-  " t TEXT NOT NULL, i16 INTEGER NOT NULL, i32 INTEGER NOT NULL, i64 INTEGER NOT NULL, f32 REAL NOT NULL,"
-  " f64 REAL NOT NULL, b BOOLEAN NOT NULL, ts TIMESTAMP NOT NULL, d DATE NOT NULL,"
-  " u UUID NOT NULL, j JSON NOT NULL, by BLOB NOT NULL, num TEXT NOT NULL,"
-  " t_n TEXT, i64_n INTEGER, f64_n REAL, by_n BLOB)";
+static const char pg_table[]
+    = "(id bigint PRIMARY KEY, last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp (),"
+      " t text NOT NULL, i16 smallint NOT NULL, i32 integer NOT NULL, i64 bigint NOT NULL, f32 real NOT NULL,"
+      " f64 double precision NOT NULL, b boolean NOT NULL, ts timestamptz NOT NULL, d date NOT NULL,"
+      " u uuid NOT NULL, j jsonb NOT NULL, by bytea NOT NULL, num numeric NOT NULL,"
+      " t_n text, i64_n bigint, f64_n double precision, by_n bytea)";
+static const char sqlite_table[]
+    = "(id INTEGER PRIMARY KEY, last_synced_at INTEGER NOT NULL DEFAULT 1,"
+      " t TEXT NOT NULL, i16 INTEGER NOT NULL, i32 INTEGER NOT NULL, i64 INTEGER NOT NULL, f32 REAL NOT NULL,"
+      " f64 REAL NOT NULL, b BOOLEAN NOT NULL, ts TIMESTAMP NOT NULL, d DATE NOT NULL,"
+      " u UUID NOT NULL, j JSON NOT NULL, by BLOB NOT NULL, num TEXT NOT NULL,"
+      " t_n TEXT, i64_n INTEGER, f64_n REAL, by_n BLOB)";
 
 static const char odd_text[] = "ünïcødé ✓ 日本語 🚀 it's \"quoted\" \\ back\\slash\n\ttabbed";
 #define ODD_TEXT_SQL "'ünïcødé ✓ 日本語 🚀 it''s \"quoted\" \\ back\\slash' || char10tab"
 
-typedef struct {
+typedef struct
+{
   TestDb *db;
   CarbStore *store;
   char *tmpdir;
@@ -109,7 +114,8 @@ fixture_tear_down (Fixture *f, gconstpointer backend)
 }
 
 /* One row of SQL literals per backend. */
-typedef struct {
+typedef struct
+{
   const char *pg;
   const char *sqlite;
 } Literals;
@@ -118,11 +124,13 @@ static void
 insert (Fixture *f, gint64 id, const Literals *lit)
 {
   const char *values = test_db_is_postgres (f->db) ? lit->pg : lit->sqlite;
-  g_autofree char *sql = g_strdup_printf ("INSERT INTO %s (id, t, i16, i32, i64, f32, f64, b, ts, d, u, j, by, num,"
-                                          " t_n, i64_n, f64_n, by_n) VALUES (%" G_GINT64_FORMAT ", %s)",
-                                          f->table, id, values);
+  g_autofree char *sql
+      = g_strdup_printf ("INSERT INTO %s (id, t, i16, i32, i64, f32, f64, b, ts, d, u, j, by, num,"
+                         " t_n, i64_n, f64_n, by_n) VALUES (%" G_GINT64_FORMAT ", %s)",
+                         f->table, id, values);
   /* Text with a newline and a tab is built in SQL, the same on both. */
-  g_autofree char *tab = g_strdup (test_db_is_postgres (f->db) ? "E'\\n\\t' || 'tabbed'" : "char(10, 9) || 'tabbed'");
+  g_autofree char *tab
+      = g_strdup (test_db_is_postgres (f->db) ? "E'\\n\\t' || 'tabbed'" : "char(10, 9) || 'tabbed'");
   g_autoptr (GString) s = g_string_new (sql);
   g_string_replace (s, "char10tab", tab, 0);
   test_db_exec (f->db, "%s", s->str);
@@ -149,14 +157,15 @@ static void
 test_edges_high (Fixture *f, gconstpointer backend)
 {
   const Literals lit = {
-    .pg = ODD_TEXT_SQL ", 32767, 2147483647, 9223372036854775807, 'Infinity', 'NaN', true,"
-          " '9999-12-31 23:59:59.999999+00', '5874897-12-31', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',"
-          " '{\"a\": [1, 2.5, \"x\"], \"b\": null}', '\\x00ff00'::bytea,"
-          " '-12345678901234567890.000000000000000001', '', 0, 0, ''::bytea",
+    .pg = ODD_TEXT_SQL
+    ", 32767, 2147483647, 9223372036854775807, 'Infinity', 'NaN', true,"
+    " '9999-12-31 23:59:59.999999+00', '5874897-12-31', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',"
+    " '{\"a\": [1, 2.5, \"x\"], \"b\": null}', '\\x00ff00'::bytea,"
+    " '-12345678901234567890.000000000000000001', '', 0, 0, ''::bytea",
     .sqlite = ODD_TEXT_SQL ", 32767, 2147483647, 9223372036854775807, 9e999, 9e999, 1,"
-              " 253402300799999999, 2932896, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',"
-              " '{\"a\": [1, 2.5, \"x\"], \"b\": null}', X'00ff00',"
-              " '-12345678901234567890.000000000000000001', '', 0, 0, X''",
+                           " 253402300799999999, 2932896, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',"
+                           " '{\"a\": [1, 2.5, \"x\"], \"b\": null}', X'00ff00',"
+                           " '-12345678901234567890.000000000000000001', '', 0, 0, X''",
   };
   insert (f, 1, &lit);
   g_autoptr (CarbSyncResult) keep = NULL;
@@ -176,16 +185,17 @@ test_edges_high (Fixture *f, gconstpointer backend)
   g_assert_cmpint (v->ts, ==, G_GINT64_CONSTANT (253402300799999999)); /* 9999-12-31 23:59:59.999999 */
   /* The calendar's last day: PostgreSQL's own, 9999-12-31 on SQLite. The
    * server computes the expected day count, independently of the plugin. */
-  gint64 last_day = pg ? test_db_query_int (f->db, "SELECT '5874897-12-31'::date - '1970-01-01'::date") : 2932896;
+  gint64 last_day
+      = pg ? test_db_query_int (f->db, "SELECT '5874897-12-31'::date - '1970-01-01'::date") : 2932896;
   g_assert_cmpint (v->d, ==, last_day);
   g_assert_cmpstr (v->u, ==, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
   g_assert_cmpstr (v->j, ==, "{\"a\": [1, 2.5, \"x\"], \"b\": null}");
   assert_bytes (v->by, "\0\xff\0", 3);
   g_assert_cmpstr (v->num, ==, "-12345678901234567890.000000000000000001");
-  g_assert_cmpstr (v->t_n, ==, "");           /* empty, not NULL */
+  g_assert_cmpstr (v->t_n, ==, ""); /* empty, not NULL */
   g_assert_false (v->i64_n_null);
   g_assert_false (v->f64_n_null);
-  g_assert_nonnull (v->by_n.data);            /* empty bytes, not NULL */
+  g_assert_nonnull (v->by_n.data); /* empty bytes, not NULL */
   g_assert_cmpuint (v->by_n.len, ==, 0);
 }
 
@@ -214,7 +224,8 @@ test_edges_low (Fixture *f, gconstpointer backend)
   g_assert_cmpint (v->ts, ==, G_GINT64_CONSTANT (-2208988799999999)); /* 1900-01-01 00:00:00.000001 */
   g_assert_cmpint (v->d, ==, -2440588); /* 4714-11-24 BC (proleptic Gregorian), Julian day 0 */
   if (test_db_is_postgres (f->db))
-    g_assert_cmpint (v->d, ==, test_db_query_int (f->db, "SELECT '4714-11-24 BC'::date - '1970-01-01'::date"));
+    g_assert_cmpint (v->d, ==,
+                     test_db_query_int (f->db, "SELECT '4714-11-24 BC'::date - '1970-01-01'::date"));
   g_assert_cmpstr (v->u, ==, "00000000-0000-0000-0000-000000000000");
   g_assert_cmpstr (v->j, ==, "\"\"");
   g_assert_nonnull (v->by.data);
@@ -319,7 +330,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  static const struct {
+  static const struct
+  {
     const char *name;
     void (*func) (Fixture *, gconstpointer);
   } tests[] = {

@@ -7,7 +7,8 @@
 #include <sqlite3.h>
 #include <string.h>
 
-struct TestDb {
+struct TestDb
+{
   sqlite3 *lite;
   PGconn *pg;
 };
@@ -61,7 +62,8 @@ test_db_open (const char *uri)
     }
   db->pg = PQconnectdb (uri);
   if (PQstatus (db->pg) != CONNECTION_OK)
-    g_error ("PostgreSQL tests need a server (run them through scripts/test.sh): %s", PQerrorMessage (db->pg));
+    g_error ("PostgreSQL tests need a server (run them through scripts/test.sh): %s",
+             PQerrorMessage (db->pg));
   PQclear (PQexec (db->pg, "SET client_min_messages = warning"));
   return db;
 }
@@ -171,10 +173,10 @@ test_db_query_rows (TestDb *db, const char *format, ...)
           int n = sqlite3_column_count (stmt);
           char **row = g_new0 (char *, n + 1);
           for (int i = 0; i < n; i++)
-          {
-            const char *text = (const char *) sqlite3_column_text (stmt, i);
-            row[i] = g_strdup (text != NULL ? text : "");
-          }
+            {
+              const char *text = (const char *) sqlite3_column_text (stmt, i);
+              row[i] = g_strdup (text != NULL ? text : "");
+            }
           g_ptr_array_add (rows, row);
         }
       if (rc != SQLITE_DONE)

@@ -27,17 +27,19 @@
 
 static const char clock_sql[] = "SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8";
 
-static const char activity_sql[] =
-  "SELECT (extract (epoch FROM min (xact_start)) * 1000000)::int8,"
-  "       coalesce (bool_or (xact_start IS NULL), false), current_user"
-  " FROM pg_stat_activity"
-  " WHERE datname = current_database () AND pid <> pg_backend_pid () AND backend_xid IS NOT NULL";
+static const char activity_sql[]
+    = "SELECT (extract (epoch FROM min (xact_start)) * 1000000)::int8,"
+      "       coalesce (bool_or (xact_start IS NULL), false), current_user"
+      " FROM pg_stat_activity"
+      " WHERE datname = current_database () AND pid <> pg_backend_pid () AND backend_xid IS NOT NULL";
 
-static const char prepared_sql[] = "SELECT count (*) FROM pg_prepared_xacts WHERE database = current_database ()";
+static const char prepared_sql[]
+    = "SELECT count (*) FROM pg_prepared_xacts WHERE database = current_database ()";
 
 /* Each sync runs these three, so they are prepared once per session:
  * planning the pg_stat_activity view's joins costs ten times running it. */
-static const struct {
+static const struct
+{
   const char *name;
   const char *sql;
 } statements[] = {

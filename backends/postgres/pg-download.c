@@ -11,7 +11,8 @@
 #include <string.h>
 
 /* Type OIDs from PostgreSQL's pg_type.dat; they are fixed for built-in types. */
-enum {
+enum
+{
   BOOLOID = 16,
   BYTEAOID = 17,
   NAMEOID = 19,
@@ -58,8 +59,8 @@ static void
 sink_uuid (CarbSink *sink, guint col, const guint8 *b)
 {
   char text[37];
-  g_snprintf (text, sizeof text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-              b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  g_snprintf (text, sizeof text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
   carb_sink_set_text (sink, col, text, 36);
 }
 
@@ -126,12 +127,14 @@ sink_value (CarbSink *sink, guint col, Oid oid, const char *v, int len)
         gint32 days = (gint32) be32 (v);
         /* ±infinity dates are G_MININT32/G_MAXINT32: keep them, shifted
          * values would overflow. */
-        carb_sink_set_int (sink, col, days == G_MININT32 || days == G_MAXINT32
-                                         ? days : (gint64) days + CARB_PG_EPOCH_OFFSET_DAYS);
+        carb_sink_set_int (
+            sink, col,
+            days == G_MININT32 || days == G_MAXINT32 ? days : (gint64) days + CARB_PG_EPOCH_OFFSET_DAYS);
         return;
       }
     default:
-      carb_sink_fail (sink, col, "PostgreSQL sent a value of type OID %u, which Carburetor cannot decode", oid);
+      carb_sink_fail (sink, col, "PostgreSQL sent a value of type OID %u, which Carburetor cannot decode",
+                      oid);
     }
 }
 
@@ -187,7 +190,8 @@ declare_cursor (CarbBackend *backend, const CarbQuery *query, gint64 w, GError *
   const int lengths[] = { 8, 8, 0 };
   const int formats[] = { 1, 1, 0 };
 
-  PGresult *res = carb_pg_exec (backend, sql, query->has_after_id ? 3 : 2, types, values, lengths, formats, 0, error);
+  PGresult *res
+      = carb_pg_exec (backend, sql, query->has_after_id ? 3 : 2, types, values, lengths, formats, 0, error);
   if (res == NULL)
     return FALSE;
   PQclear (res);
@@ -217,11 +221,8 @@ fetch_all (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, GError 
 }
 
 gboolean
-carb_pg_download (CarbBackend *backend,
-                  const CarbQuery *query,
-                  CarbSink *sink,
-                  gint64 *synced_until,
-                  GError **error)
+carb_pg_download (
+    CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
 {
   gint64 w = 0;
 

@@ -8,14 +8,15 @@
 G_BEGIN_DECLS
 
 /* PostgreSQL counts time from 2000-01-01; Carburetor from 1970-01-01. */
-#define CARB_PG_EPOCH_OFFSET_US G_GINT64_CONSTANT (946684800000000)
+#define CARB_PG_EPOCH_OFFSET_US   G_GINT64_CONSTANT (946684800000000)
 #define CARB_PG_EPOCH_OFFSET_DAYS 10957
 
 /* Rows per FETCH of the sync cursor: big enough that round trips do not
  * show, small enough that a streaming sync stays in bounded memory. */
 #define CARB_PG_FETCH_ROWS 8192
 
-struct _CarbBackend {
+struct _CarbBackend
+{
   PGconn *conn;
   char *display; /* the URI with any password masked, for messages */
   CarbSqlDialect dialect;
@@ -41,17 +42,11 @@ char *carb_pg_mask_uri (const char *uri);
 gint64 carb_pg_to_pg_time (gint64 unix_us);
 gint64 carb_pg_from_pg_time (gint64 pg_us);
 
-gboolean carb_pg_describe_table (CarbBackend *backend,
-                                 const char *schema,
-                                 const char *table,
-                                 CarbTableInfo *info,
-                                 GError **error);
+gboolean carb_pg_describe_table (
+    CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error);
 gboolean carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
 gboolean carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
-gboolean carb_pg_download (CarbBackend *backend,
-                           const CarbQuery *query,
-                           CarbSink *sink,
-                           gint64 *synced_until,
-                           GError **error);
+gboolean carb_pg_download (
+    CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
 
 G_END_DECLS

@@ -10,7 +10,8 @@
 /* Each PostgreSQL type and what it may be read as: the same type, or a
  * wider one; never a narrowing. `timestamp without time zone` is left out
  * on purpose: its zone is unknown, so no UTC instant can be read from it. */
-static const struct {
+static const struct
+{
   const char *typname;
   guint mask;
 } pg_types[] = {
@@ -44,20 +45,17 @@ mask_for_type (const char *typname)
 /* The table is found by name through to_regclass on quoted names, so the
  * search_path applies when no schema is given and hostile names are only
  * ever names. */
-static const char describe_sql[] =
-  "SELECT a.attname, format_type (a.atttypid, a.atttypmod), t.typname, a.attnotnull"
-  " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-  " WHERE a.attrelid = to_regclass (CASE WHEN $1::text IS NULL THEN quote_ident ($2)"
-  "                                 ELSE quote_ident ($1) || '.' || quote_ident ($2) END)"
-  "   AND a.attnum > 0 AND NOT a.attisdropped"
-  " ORDER BY a.attnum";
+static const char describe_sql[]
+    = "SELECT a.attname, format_type (a.atttypid, a.atttypmod), t.typname, a.attnotnull"
+      " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+      " WHERE a.attrelid = to_regclass (CASE WHEN $1::text IS NULL THEN quote_ident ($2)"
+      "                                 ELSE quote_ident ($1) || '.' || quote_ident ($2) END)"
+      "   AND a.attnum > 0 AND NOT a.attisdropped"
+      " ORDER BY a.attnum";
 
 gboolean
-carb_pg_describe_table (CarbBackend *backend,
-                        const char *schema,
-                        const char *table,
-                        CarbTableInfo *info,
-                        GError **error)
+carb_pg_describe_table (
+    CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error)
 {
   const char *values[] = { schema, table };
 
@@ -129,8 +127,10 @@ prepare_sql (CarbBackend *backend, const CarbQuery *query, GError **error)
   if (table == NULL || fn == NULL || trigger == NULL || index == NULL || ts == NULL || id == NULL)
     return NULL;
 
-  g_autofree char *body = g_strdup_printf ("BEGIN PERFORM pg_current_xact_id (); NEW.%s := clock_timestamp ();"
-                                           " RETURN NEW; END", ts);
+  g_autofree char *body
+      = g_strdup_printf ("BEGIN PERFORM pg_current_xact_id (); NEW.%s := clock_timestamp ();"
+                         " RETURN NEW; END",
+                         ts);
   char *literal = PQescapeLiteral (backend->conn, body, strlen (body));
   if (literal == NULL)
     {
@@ -138,13 +138,13 @@ prepare_sql (CarbBackend *backend, const CarbQuery *query, GError **error)
       return NULL;
     }
   char *sql = g_strdup_printf (
-    "BEGIN;"
-    "CREATE OR REPLACE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS %s;"
-    "CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s ();"
-    "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;"
-    "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
-    "COMMIT",
-    fn, literal, trigger, table, fn, table, trigger, index, table, ts, id);
+      "BEGIN;"
+      "CREATE OR REPLACE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS %s;"
+      "CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s ();"
+      "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;"
+      "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
+      "COMMIT",
+      fn, literal, trigger, table, fn, table, trigger, index, table, ts, id);
   PQfreemem (literal);
   return sql;
 }

@@ -8,7 +8,8 @@
 gboolean
 carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const char *what)
 {
-  g_set_error (error, CARB_ERROR, code, "SQLite “%s”: %s: %s", backend->path, what, sqlite3_errmsg (backend->db));
+  g_set_error (error, CARB_ERROR, code, "SQLite “%s”: %s: %s", backend->path, what,
+               sqlite3_errmsg (backend->db));
   return FALSE;
 }
 

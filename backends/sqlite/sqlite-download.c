@@ -149,8 +149,7 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
         }
       break;
     }
-  carb_sink_fail (sink, i, "SQLite holds a %s value where the model expects %s",
-                  storage_name (storage),
+  carb_sink_fail (sink, i, "SQLite holds a %s value where the model expects %s", storage_name (storage),
                   carb_column_type_to_string (col->type));
 }
 
@@ -187,11 +186,8 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
 }
 
 gboolean
-carb_sqlite_download (CarbBackend *backend,
-                      const CarbQuery *query,
-                      CarbSink *sink,
-                      gint64 *synced_until,
-                      GError **error)
+carb_sqlite_download (
+    CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
 {
   gint64 w = 0;
   gboolean have_w = FALSE;

@@ -8,24 +8,42 @@
 
 #include <string.h>
 
-#define M(t) CARB_TYPE_MASK (CARB_TYPE_##t)
+#define M(t)     CARB_TYPE_MASK (CARB_TYPE_##t)
 #define INTEGERS (M (INT16) | M (INT32) | M (INT64) | M (BOOL) | M (TIMESTAMP) | M (DATE))
-#define TEXTS (M (TEXT) | M (UUID) | M (JSON))
+#define TEXTS    (M (TEXT) | M (UUID) | M (JSON))
 
-static const struct {
+static const struct
+{
   const char *name; /* declared type, upper case, without "(n)" */
   guint mask;
 } declared_types[] = {
-  { "INTEGER", INTEGERS },  { "INT", INTEGERS },     { "BIGINT", INTEGERS },
-  { "SMALLINT", INTEGERS }, { "INT8", INTEGERS },    { "INT4", INTEGERS },
-  { "INT2", INTEGERS },     { "BOOLEAN", M (BOOL) }, { "BOOL", M (BOOL) },
-  { "TIMESTAMP", M (TIMESTAMP) }, { "TIMESTAMPTZ", M (TIMESTAMP) }, { "DATETIME", M (TIMESTAMP) },
-  { "DATE", M (DATE) },     { "TEXT", TEXTS | M (NUMERIC) }, { "VARCHAR", TEXTS },
-  { "CHAR", TEXTS },        { "CHARACTER", TEXTS },  { "CLOB", TEXTS },
-  { "UUID", M (UUID) | M (TEXT) }, { "JSON", M (JSON) | M (TEXT) }, { "JSONB", M (JSON) | M (TEXT) },
-  { "REAL", M (FLOAT) | M (DOUBLE) }, { "DOUBLE", M (FLOAT) | M (DOUBLE) },
-  { "DOUBLE PRECISION", M (FLOAT) | M (DOUBLE) }, { "FLOAT", M (FLOAT) | M (DOUBLE) },
-  { "BLOB", M (BYTES) },    { "BYTEA", M (BYTES) },
+  { "INTEGER", INTEGERS },
+  { "INT", INTEGERS },
+  { "BIGINT", INTEGERS },
+  { "SMALLINT", INTEGERS },
+  { "INT8", INTEGERS },
+  { "INT4", INTEGERS },
+  { "INT2", INTEGERS },
+  { "BOOLEAN", M (BOOL) },
+  { "BOOL", M (BOOL) },
+  { "TIMESTAMP", M (TIMESTAMP) },
+  { "TIMESTAMPTZ", M (TIMESTAMP) },
+  { "DATETIME", M (TIMESTAMP) },
+  { "DATE", M (DATE) },
+  { "TEXT", TEXTS | M (NUMERIC) },
+  { "VARCHAR", TEXTS },
+  { "CHAR", TEXTS },
+  { "CHARACTER", TEXTS },
+  { "CLOB", TEXTS },
+  { "UUID", M (UUID) | M (TEXT) },
+  { "JSON", M (JSON) | M (TEXT) },
+  { "JSONB", M (JSON) | M (TEXT) },
+  { "REAL", M (FLOAT) | M (DOUBLE) },
+  { "DOUBLE", M (FLOAT) | M (DOUBLE) },
+  { "DOUBLE PRECISION", M (FLOAT) | M (DOUBLE) },
+  { "FLOAT", M (FLOAT) | M (DOUBLE) },
+  { "BLOB", M (BYTES) },
+  { "BYTEA", M (BYTES) },
   /* NUMERIC and DECIMAL are left out on purpose: their affinity turns
    * '1.50' into the REAL 1.5, so they cannot hold an exact decimal. Store
    * NUMERIC model columns in a TEXT column. */
@@ -46,11 +64,8 @@ mask_for_declared_type (const char *declared)
 }
 
 gboolean
-carb_sqlite_describe_table (CarbBackend *backend,
-                            const char *schema,
-                            const char *table,
-                            CarbTableInfo *info,
-                            GError **error)
+carb_sqlite_describe_table (
+    CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error)
 {
   sqlite3_stmt *stmt = NULL;
   const char *sql = "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1, ?2)";
@@ -116,17 +131,15 @@ carb_sqlite_prepare_table (CarbBackend *backend, const CarbQuery *query, GError 
   g_autofree char *idx = owned_name (model, "sync", error);
 
   g_autofree char *sql = g_strdup_printf (
-    "BEGIN IMMEDIATE;"
-    "CREATE TRIGGER IF NOT EXISTS %s AFTER INSERT ON %s FOR EACH ROW BEGIN"
-    "  UPDATE %s SET %s = %s WHERE %s = NEW.%s; END;"
-    "CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s FOR EACH ROW"
-    "  WHEN NEW.%s IS NOT %s BEGIN"
-    "  UPDATE %s SET %s = %s WHERE %s = NEW.%s; END;"
-    "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
-    "COMMIT;",
-    ins, table, table, ts, now, id, id,
-    upd, table, ts, now, table, ts, now, id, id,
-    idx, table, ts, id);
+      "BEGIN IMMEDIATE;"
+      "CREATE TRIGGER IF NOT EXISTS %s AFTER INSERT ON %s FOR EACH ROW BEGIN"
+      "  UPDATE %s SET %s = %s WHERE %s = NEW.%s; END;"
+      "CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s FOR EACH ROW"
+      "  WHEN NEW.%s IS NOT %s BEGIN"
+      "  UPDATE %s SET %s = %s WHERE %s = NEW.%s; END;"
+      "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
+      "COMMIT;",
+      ins, table, table, ts, now, id, id, upd, table, ts, now, table, ts, now, id, id, idx, table, ts, id);
   if (!carb_sqlite_exec (backend, sql, error))
     {
       sqlite3_exec (backend->db, "ROLLBACK", NULL, NULL, NULL);

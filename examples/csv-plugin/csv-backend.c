@@ -22,16 +22,18 @@
 #include <carburetor/backend.h>
 #include <string.h>
 
-struct _CarbBackend {
+struct _CarbBackend
+{
   char *path;  /* the CSV file */
   char *table; /* its base name without ".csv" */
 };
 
 /* One version of the file. */
-typedef struct {
+typedef struct
+{
   char **header;
   guint n_fields;
-  GPtrArray *rows; /* of GStrv, each n_fields long */
+  GPtrArray *rows;         /* of GStrv, each n_fields long */
   GPtrArray *line_numbers; /* of GUINT_TO_POINTER, for messages */
 } CsvFile;
 
@@ -79,8 +81,9 @@ csv_file_load (CarbBackend *backend, GError **error)
         }
       if (g_strv_length (fields) != csv->n_fields)
         {
-          g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA, "CSV “%s”, line %u: %u fields, the header has %u",
-                       backend->path, i + 1, g_strv_length (fields), csv->n_fields);
+          g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                       "CSV “%s”, line %u: %u fields, the header has %u", backend->path, i + 1,
+                       g_strv_length (fields), csv->n_fields);
           g_strfreev (fields);
           return NULL;
         }
@@ -146,8 +149,8 @@ no_such_table (CarbBackend *backend, const char *schema, const char *table, GErr
  * the core then checks every value as it comes (a NULL in a NOT NULL
  * member, or "abc" in an integer, fails the row with its column named). */
 static gboolean
-csv_describe_table (CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info,
-                    GError **error)
+csv_describe_table (
+    CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error)
 {
   if (schema != NULL || strcmp (table, backend->table) != 0)
     return no_such_table (backend, schema, table, error);
@@ -162,7 +165,8 @@ csv_describe_table (CarbBackend *backend, const char *schema, const char *table,
 
 /* Nothing to install: the file's producer stamps its rows. */
 static gboolean
-csv_prepare_table (G_GNUC_UNUSED CarbBackend *backend, G_GNUC_UNUSED const CarbQuery *query,
+csv_prepare_table (G_GNUC_UNUSED CarbBackend *backend,
+                   G_GNUC_UNUSED const CarbQuery *query,
                    G_GNUC_UNUSED GError **error)
 {
   return TRUE;
@@ -177,7 +181,8 @@ csv_execute (CarbBackend *backend, G_GNUC_UNUSED const char *sql, GError **error
 
 /* ------------------------------------------------------------- download */
 
-typedef struct {
+typedef struct
+{
   char **fields;
   gint64 stamp;
   gint64 id_int;
@@ -298,8 +303,8 @@ after_lower_bound (const CarbQuery *query, const Candidate *c)
 }
 
 static gboolean
-bad_field (CarbBackend *backend, const CsvFile *csv, guint row, const char *column, const char *what,
-           GError **error)
+bad_field (
+    CarbBackend *backend, const CsvFile *csv, guint row, const char *column, const char *what, GError **error)
 {
   g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA, "CSV “%s”, line %u, column “%s”: %s",
                backend->path, GPOINTER_TO_UINT (csv->line_numbers->pdata[row]), column, what);
@@ -307,8 +312,8 @@ bad_field (CarbBackend *backend, const CsvFile *csv, guint row, const char *colu
 }
 
 static gboolean
-csv_download (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until,
-              GError **error)
+csv_download (
+    CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
 {
   const CarbModel *model = query->model;
   g_autoptr (CsvFile) csv = csv_file_load (backend, error);

@@ -12,7 +12,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-typedef struct {
+typedef struct
+{
   gint64 id;
   char *title;
   char *note; /* NULL for an empty field */
@@ -20,7 +21,10 @@ typedef struct {
   gint64 stamp;
 } Item;
 
-CARB_DEFINE_STATIC_MODEL (item_model, Item, NULL, "items",
+CARB_DEFINE_STATIC_MODEL (item_model,
+                          Item,
+                          NULL,
+                          "items",
                           CARB_ID (Item, id, INT64),
                           CARB_COLUMN (Item, title, TEXT),
                           CARB_COLUMN_NULLABLE (Item, note, TEXT),
@@ -30,40 +34,38 @@ CARB_DEFINE_STATIC_MODEL (item_model, Item, NULL, "items",
 /* Each version replaces the whole file atomically (g_file_set_contents()
  * renames a new file over the old), stamping changed rows later than every
  * stamp before: the contract the plugin's clock source relies on. */
-static const char version1[] =
-  "id,title,note,deleted,stamp\n"
-  "1,buy milk,,0,1000\n"
-  "2,write report,Q3,0,2000\n"
-  "3,call mum,,1,2000\n"
-  "4,water plants,,0,2000\n";
-static const char version2[] =
-  "id,title,note,deleted,stamp\n"
-  "1,buy oat milk,oat,0,3000\n"
-  "2,write report,Q3,1,3000\n"
-  "3,call mum,,1,2000\n"
-  "4,water plants,,0,2000\n"
-  "5,read book,,0,3000\n";
+static const char version1[] = "id,title,note,deleted,stamp\n"
+                               "1,buy milk,,0,1000\n"
+                               "2,write report,Q3,0,2000\n"
+                               "3,call mum,,1,2000\n"
+                               "4,water plants,,0,2000\n";
+static const char version2[] = "id,title,note,deleted,stamp\n"
+                               "1,buy oat milk,oat,0,3000\n"
+                               "2,write report,Q3,1,3000\n"
+                               "3,call mum,,1,2000\n"
+                               "4,water plants,,0,2000\n"
+                               "5,read book,,0,3000\n";
 
-#define CHECK(cond)                                                               \
-  G_STMT_START                                                                    \
-  {                                                                               \
-    if (!(cond))                                                                  \
-      {                                                                           \
-        g_printerr ("csv-check: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        return FALSE;                                                             \
-      }                                                                           \
-  }                                                                               \
+#define CHECK(cond)                                                                                          \
+  G_STMT_START                                                                                               \
+  {                                                                                                          \
+    if (!(cond))                                                                                             \
+      {                                                                                                      \
+        g_printerr ("csv-check: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                      \
+        return FALSE;                                                                                        \
+      }                                                                                                      \
+  }                                                                                                          \
   G_STMT_END
 
-#define CHECK_OK(call, error)                                        \
-  G_STMT_START                                                       \
-  {                                                                  \
-    if (!(call))                                                     \
-      {                                                              \
-        g_printerr ("csv-check: %s: %s\n", #call, (error)->message); \
-        return FALSE;                                                \
-      }                                                              \
-  }                                                                  \
+#define CHECK_OK(call, error)                                                                                \
+  G_STMT_START                                                                                               \
+  {                                                                                                          \
+    if (!(call))                                                                                             \
+      {                                                                                                      \
+        g_printerr ("csv-check: %s: %s\n", #call, (error)->message);                                         \
+        return FALSE;                                                                                        \
+      }                                                                                                      \
+  }                                                                                                          \
   G_STMT_END
 
 static void
@@ -128,7 +130,8 @@ check (const char *dir)
   gboolean more = TRUE;
   for (guint page = 1; more; page++)
     {
-      g_autoptr (CarbSyncResult) result = carb_store_download_sync (store, &item_model, point, 2, NULL, &error);
+      g_autoptr (CarbSyncResult) result
+          = carb_store_download_sync (store, &item_model, point, 2, NULL, &error);
       CHECK_OK (result != NULL, error);
       g_autofree char *label = g_strdup_printf ("sync 2, page %u", page);
       print_rows (label, result);
@@ -143,8 +146,8 @@ check (const char *dir)
       g_clear_pointer (&point, carb_sync_point_free);
       point = carb_sync_point_copy (carb_sync_result_get_synced_until (result));
     }
-  gboolean exact = seen->len == 3 && g_array_index (seen, gint64, 0) == 1 && g_array_index (seen, gint64, 1) == 2
-                   && g_array_index (seen, gint64, 2) == 5;
+  gboolean exact = seen->len == 3 && g_array_index (seen, gint64, 0) == 1
+                   && g_array_index (seen, gint64, 1) == 2 && g_array_index (seen, gint64, 2) == 5;
   g_array_unref (seen);
   CHECK (exact);
   CHECK (carb_sync_point_is_complete (point) && carb_sync_point_get_time (point) == 3000);

@@ -81,7 +81,8 @@ typedef struct _CarbTableInfo CarbTableInfo;
  *
  * Flags of a #CarbQuery.
  */
-typedef enum {
+typedef enum
+{
   CARB_QUERY_NONE = 0,
   CARB_QUERY_UNSAFE_NAIVE_CLOCK = 1 << 0,
 } CarbQueryFlags;
@@ -109,7 +110,8 @@ typedef enum {
  * One incremental query, fully resolved by the core. Backends read it and
  * never keep it past the call.
  */
-typedef struct {
+typedef struct
+{
   const CarbModel *model;
   guint id_column;
   guint ts_column;
@@ -152,7 +154,8 @@ typedef struct {
  * backend object is used by one thread at a time (the core serializes the
  * calls on one store), so plugins need no locking of their own.
  */
-typedef struct {
+typedef struct
+{
   guint32 abi_version;
   guint32 struct_size;
   const char *name;
@@ -160,17 +163,11 @@ typedef struct {
   /* ABI 1 */
   CarbBackend *(*open) (const char *uri, GError **error);
   void (*close) (CarbBackend *backend);
-  gboolean (*describe_table) (CarbBackend *backend,
-                              const char *schema,
-                              const char *table,
-                              CarbTableInfo *info,
-                              GError **error);
+  gboolean (*describe_table) (
+      CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error);
   gboolean (*prepare_table) (CarbBackend *backend, const CarbQuery *query, GError **error);
-  gboolean (*download) (CarbBackend *backend,
-                        const CarbQuery *query,
-                        CarbSink *sink,
-                        gint64 *synced_until,
-                        GError **error);
+  gboolean (*download) (
+      CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
   gboolean (*execute) (CarbBackend *backend, const char *sql, GError **error);
 } CarbBackendVTable;
 
@@ -203,11 +200,8 @@ gboolean carb_sink_end_row (CarbSink *sink, GError **error);
 
 /* Table descriptions, provided by the core. */
 CARB_AVAILABLE_IN_ALL
-void carb_table_info_add_column (CarbTableInfo *info,
-                                 const char *name,
-                                 const char *sql_type,
-                                 guint type_mask,
-                                 gboolean nullable);
+void carb_table_info_add_column (
+    CarbTableInfo *info, const char *name, const char *sql_type, guint type_mask, gboolean nullable);
 
 /**
  * CarbSqlDialect:
@@ -221,7 +215,8 @@ void carb_table_info_add_column (CarbTableInfo *info,
  *
  * What carb_query_build_sql() needs to know of a backend's SQL.
  */
-typedef struct {
+typedef struct
+{
   const char *param_prefix;
   char *(*quote_identifier) (const char *name, gpointer user_data, GError **error);
   char *(*select_expression) (const CarbColumn *column, const char *quoted, gpointer user_data);

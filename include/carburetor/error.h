@@ -46,7 +46,8 @@ G_BEGIN_DECLS
  * Error codes in the %CARB_ERROR domain. Messages always name the table,
  * column, URI or file at fault.
  */
-typedef enum {
+typedef enum
+{
   CARB_ERROR_FAILED,
   CARB_ERROR_INVALID_MODEL,
   CARB_ERROR_SCHEMA_MISMATCH,

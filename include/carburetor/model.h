@@ -37,7 +37,8 @@ G_BEGIN_DECLS
  * every backend. A column of any other SQL type is rejected when the model
  * is validated against the table.
  */
-typedef enum {
+typedef enum
+{
   CARB_TYPE_INVALID,
   CARB_TYPE_TEXT,
   CARB_TYPE_INT16,
@@ -64,7 +65,8 @@ typedef enum {
  *
  * What a column means to the sync.
  */
-typedef enum {
+typedef enum
+{
   CARB_ROLE_DATA,
   CARB_ROLE_ID,
   CARB_ROLE_TIMESTAMP,
@@ -80,7 +82,8 @@ typedef enum {
  *
  * Per-column flags.
  */
-typedef enum {
+typedef enum
+{
   CARB_COLUMN_NONE = 0,
   CARB_COLUMN_NULLABLE = 1 << 0,
 } CarbColumnFlags;
@@ -93,7 +96,8 @@ typedef enum {
  * The struct member type of a %CARB_TYPE_BYTES column. In a result, @data
  * is owned by the result (see carb_sync_result_free()).
  */
-typedef struct {
+typedef struct
+{
   const guint8 *data;
   gsize len;
 } CarbBytes;
@@ -113,7 +117,8 @@ typedef struct {
  * One column of a model. Normally written by the CARB_COLUMN() family of
  * macros; tools and language bindings may fill it at run time.
  */
-typedef struct {
+typedef struct
+{
   const char *name;
   CarbColumnType type;
   CarbColumnRole role;
@@ -144,7 +149,8 @@ typedef struct {
  * A model descriptor: how one C struct maps to one table. Declare one with
  * CARB_DEFINE_MODEL(); it is plain constant data with no run-time cost.
  */
-typedef struct {
+typedef struct
+{
   guint version;
   const char *schema;
   const char *table;
@@ -159,6 +165,9 @@ gboolean carb_model_validate (const CarbModel *model, GError **error);
 CARB_AVAILABLE_IN_ALL
 const char *carb_column_type_to_string (CarbColumnType type);
 
+// clang-format off
+/* clang-format 14 does not know _Generic and would
+ * mangle these hand-aligned macros. */
 /* ------------------------------------------------------------------------ */
 /* Compile-time checks. Each type has a test of the member's C type (taken
  * through its address so that a `char[N]` array never passes for `char *`)
@@ -376,5 +385,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  */
 #define CARB_DEFINE_STATIC_MODEL(name, Struct, schema_name, table_name, ...) \
   CARB_DEFINE_MODEL_WITH_STORAGE_ (static, name, Struct, schema_name, table_name, __VA_ARGS__)
+
+// clang-format on
 
 G_END_DECLS
