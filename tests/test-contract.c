@@ -426,6 +426,43 @@ test_type_mismatch (Fixture *f, gconstpointer backend)
   g_assert_nonnull (strstr (error->message, "cannot be read as TEXT"));
 }
 
+/* SQLite only: a store opened read-only (file:…?mode=ro) syncs: the
+ * clock source falls back to the data-derived watermark whenever it cannot
+ * take the write lock. */
+static void
+test_read_only (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  if (test_db_is_postgres (f->db))
+    {
+      g_test_skip ("read-only PostgreSQL roles are tested in /postgres/privileges");
+      return;
+    }
+  prepare (f);
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES (1, 'a'), (2, 'b')", f->qtable);
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES (3, 'c')", f->qtable);
+  test_wait_clock_tick ();
+  g_autofree char *ro_uri = g_strdup_printf ("file:%s/store.db?mode=ro", f->tmpdir);
+  g_autoptr (CarbStore) ro = carb_store_open (ro_uri, &error);
+  g_assert_no_error (error);
+
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  CarbSyncPoint *point = NULL;
+  for (guint round = 0; round < 3; round++) /* the fallback may hold the newest stamp back a round */
+    {
+      g_autoptr (CarbSyncResult) r = carb_store_download_sync (ro, &f->model, point, 0, NULL, &error);
+      g_assert_no_error (error);
+      for (gsize i = 0; i < carb_sync_result_get_n_rows (r); i++)
+        g_hash_table_add (seen,
+                          GINT_TO_POINTER ((gint) ((const Todo *) carb_sync_result_get_row (r, i))->id));
+      g_clear_pointer (&point, carb_sync_point_free);
+      point = carb_sync_point_copy (carb_sync_result_get_synced_until (r));
+      test_db_exec (f->db, "UPDATE %s SET done = TRUE WHERE id = 9999", f->qtable); /* no row: no stamp */
+    }
+  g_assert_cmpuint (g_hash_table_size (seen), >=, 2);
+  carb_sync_point_free (point);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -445,6 +482,7 @@ main (int argc, char **argv)
     { "prepare-table", test_prepare_table },
     { "schema-mismatch", test_schema_mismatch },
     { "type-mismatch", test_type_mismatch },
+    { "read-only", test_read_only },
   };
   g_auto (GStrv) backends = test_store_backends ();
   for (char **b = backends; *b != NULL; b++)

@@ -47,7 +47,9 @@ clock_when_idle (CarbBackend *backend, gint64 *w, GError **error)
   sqlite3_busy_timeout (backend->db, 0);
   int rc = sqlite3_exec (backend->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   sqlite3_busy_timeout (backend->db, CARB_SQLITE_BUSY_TIMEOUT_MS);
-  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+  /* A writer holds the lock, or this connection may not write at all (a
+   * read-only store): either way the data-derived clock applies. */
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED || (rc & 0xff) == SQLITE_READONLY)
     return FALSE;
   if (rc != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "BEGIN IMMEDIATE");
