@@ -185,7 +185,7 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
         }
       break;
     }
-  carb_sink_fail (sink, i, "SQLite holds a %s value where the model expects %s%s", storage_name (storage),
+  carb_sink_fail (sink, i, "SQLite holds a value of storage class %s where the model expects %s%s", storage_name (storage),
                   carb_column_type_to_string (col->type), storage_hint (col->type, storage));
 }
 
