@@ -40,10 +40,12 @@ password_spans (const char *uri)
         {
           Span span = { (gsize) (colon + 1 - uri), (gsize) (end - uri) };
           g_array_append_val (spans, span);
-          p = end;
         }
+      if (*end == '@') /* a '?' in the userinfo does not start the query */
+        p = end;
     }
-  /* The query starts at the first '?'; a later '?' is part of a value. */
+  /* The query starts at the first '?' after the userinfo; a later '?' is
+   * part of a value. */
   const char *query = strchr (p, '?');
   for (; *p != '\0'; p++)
     {
