@@ -1,10 +1,12 @@
 /* libFuzzer target: store URIs. Discovery picks a plugin by the URI's
  * scheme (a private plugins.d whose only plugin has a missing module, so
  * nothing connects anywhere), and the PostgreSQL plugin's masking of
- * passwords in URIs must never crash or let a password through.
+ * passwords in URIs must never crash or let a password through, as libpq
+ * (PQconninfoParse, which parses and never connects) reads the URI.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
+#include <libpq-fe.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
@@ -60,5 +62,16 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
   g_autofree char *left = uri_password (masked);
   if (password != NULL && password[0] != '\0' && g_str_has_prefix (uri, "postgres"))
     g_assert_cmpstr (left, ==, "***");
+
+  /* libpq itself is the oracle for the rest: whatever password it reads
+   * from the masked URI (userinfo, password=, pass%77ord=…) is ***. The
+   * plugin only ever gets URIs (libpq's conninfo strings have no scheme,
+   * so carb_store_open() refuses them first). */
+  gboolean is_uri = g_str_has_prefix (uri, "postgresql://") || g_str_has_prefix (uri, "postgres://");
+  PQconninfoOption *options = is_uri ? PQconninfoParse (masked, NULL) : NULL;
+  for (PQconninfoOption *o = options; o != NULL && o->keyword != NULL; o++)
+    if (strcmp (o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+      g_assert_cmpstr (o->val, ==, "***");
+  PQconninfoFree (options);
   return 0;
 }

@@ -258,8 +258,14 @@ carb_plugin_for_uri (const char *uri, GError **error)
 
   if (scheme == NULL)
     {
-      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_URI,
-                   "Store URI “%s” has no scheme (write e.g. sqlite:%s or postgresql://…)", uri, uri);
+      /* Not echoed when it may hold a secret: a libpq conninfo string
+       * (host=… password=…) or userinfo (user:password@host). */
+      if (strchr (uri, '=') != NULL || strchr (uri, '@') != NULL)
+        g_set_error_literal (error, CARB_ERROR, CARB_ERROR_INVALID_URI,
+                             "Store URI has no scheme (write e.g. sqlite:PATH or postgresql://…)");
+      else
+        g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_URI,
+                     "Store URI “%s” has no scheme (write e.g. sqlite:%s or postgresql://…)", uri, uri);
       return NULL;
     }
   g_auto (GStrv) dirs = search_path ();
@@ -277,8 +283,8 @@ carb_plugin_for_uri (const char *uri, GError **error)
     }
   g_autofree char *searched = g_strjoinv (G_SEARCHPATH_SEPARATOR_S, dirs);
   g_set_error (error, CARB_ERROR, CARB_ERROR_NO_PLUGIN,
-               "No plugin handles URI scheme “%s” of “%s” (searched %s; set CARBURETOR_PLUGIN_PATH)", scheme,
-               uri, searched);
+               "No plugin handles URI scheme “%s” (searched %s; set CARBURETOR_PLUGIN_PATH)", scheme,
+               searched);
   return NULL;
 }
 

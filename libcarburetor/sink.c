@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
+#include <math.h>
 #include <string.h>
 
 struct _CarbSink
@@ -270,7 +271,14 @@ carb_sink_set_int (CarbSink *sink, guint column, gint64 value)
       *(gint32 *) p = (gint32) value;
       break;
     case CARB_TYPE_BOOL:
-      *(gboolean *) p = value != 0;
+      /* 0/1 only: a 2 in an SQLite "boolean" is someone else's data, and
+       * folding it into TRUE would hide that. */
+      if (value != 0 && value != 1)
+        {
+          bad_value (sink, column, "%" G_GINT64_FORMAT " is not a boolean (0 or 1)", value);
+          return;
+        }
+      *(gboolean *) p = (gboolean) value;
       break;
     default: /* INT64, TIMESTAMP */
       *(gint64 *) p = value;
@@ -284,7 +292,8 @@ carb_sink_set_int (CarbSink *sink, guint column, gint64 value)
  * @column: index of the column in the model
  * @value: the value, NaN and infinities included
  *
- * Hands a floating-point value for a FLOAT or DOUBLE column.
+ * Hands a floating-point value for a FLOAT or DOUBLE column. A finite
+ * value beyond gfloat's range fails a FLOAT column's row.
  */
 void
 carb_sink_set_double (CarbSink *sink, guint column, gdouble value)
@@ -293,7 +302,17 @@ carb_sink_set_double (CarbSink *sink, guint column, gdouble value)
   if (p == NULL)
     return;
   if (sink->model->columns[column].type == CARB_TYPE_FLOAT)
-    *(gfloat *) p = (gfloat) value;
+    {
+      /* Rounding to the nearest float is what a FLOAT member means; a
+       * finite value beyond its range would become an infinity instead. */
+      gfloat f = (gfloat) value; /* IEEE 754 (Annex F): rounds, or overflows to ±Inf */
+      if (isinf (f) && isfinite (value))
+        {
+          bad_value (sink, column, "%g does not fit in gfloat", value);
+          return;
+        }
+      *(gfloat *) p = f;
+    }
   else
     *(gdouble *) p = value;
 }
@@ -306,8 +325,8 @@ carb_sink_set_double (CarbSink *sink, guint column, gdouble value)
  * @len: its length in bytes
  *
  * Hands text for a TEXT, UUID, JSON or NUMERIC column; the core copies it.
- * Text with an embedded NUL byte fails the row (a C string would silently
- * truncate it).
+ * Text with an embedded NUL byte (a C string would silently truncate it)
+ * or that is not valid UTF-8 fails the row.
  */
 void
 carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
@@ -315,9 +334,14 @@ carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
   guint8 *p = member (sink, column, TEXT_TYPES, "text");
   if (p == NULL)
     return;
-  if (G_UNLIKELY (memchr (text, '\0', len) != NULL))
+  if (G_UNLIKELY (!g_utf8_validate_len (text, len, NULL)))
     {
-      bad_value (sink, column, "the text holds a NUL byte; declare the column as BYTES");
+      /* A char * member is UTF-8 to every GLib consumer; SQLite text and
+       * a SQL_ASCII PostgreSQL database can hold anything. */
+      if (memchr (text, '\0', len) != NULL)
+        bad_value (sink, column, "the text holds a NUL byte; declare the column as BYTES");
+      else
+        bad_value (sink, column, "the text is not valid UTF-8; declare the column as BYTES");
       return;
     }
   char *copy = (char *) carb_arena_alloc (sink->arena, len + 1);

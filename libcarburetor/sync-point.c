@@ -236,6 +236,12 @@ carb_sync_point_parse (const char *text, GError **error)
       else
         return malformed (error, text, "the cursor id is neither “iNUMBER” nor “tBASE64URL”");
     }
+  /* One point, one spelling: "1.007", "1.-0" or base64 with stray low
+   * bits would parse, but a device comparing stored strings would take
+   * them for other points. */
+  g_autofree char *canonical = carb_sync_point_to_string (point);
+  if (strcmp (canonical, text) != 0)
+    return malformed (error, text, "not in canonical form (leading zeros, “-0” or non-canonical base64)");
   return g_steal_pointer (&point);
 }
 

@@ -102,6 +102,120 @@ test_cannot_connect (void)
   assert_cannot_open ("postgresql://carb:s3cret@127.0.0.1:1/x?connect_timeout=5", "127.0.0.1");
   assert_cannot_open ("postgresql:///carb_no_such_database_xyz?password=s3cret", "carb_no_such_database_xyz");
   assert_cannot_open ("postgresql:///?user=carb_no_such_role_xyz", "carb_no_such_role_xyz");
+  /* With the environment's credentials: libpq's own word for it. */
+  assert_cannot_open ("postgresql:///carb_no_such_database_xyz",
+                      "database \"carb_no_such_database_xyz\" does not exist");
+  /* libpq decodes query keys, and quotes malformed values back in its
+   * message: the password is cut out of both. */
+  assert_cannot_open ("postgresql:///x?pass%77ord=s3cret&host=127.0.0.1&port=1&connect_timeout=5",
+                      "pass%77ord=***");
+  assert_cannot_open ("postgresql://carb:s3cret%zz@127.0.0.1:1/x", "percent-encoded");
+
+  /* Before any plugin: a mistyped scheme, and a libpq conninfo string
+   * that is no URI at all. */
+  static const char *const no_store[]
+      = { "postgresq://carb:s3cret@127.0.0.1/x", "host=127.0.0.1 password=s3cret" };
+  for (guint i = 0; i < G_N_ELEMENTS (no_store); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_null (carb_store_open (no_store[i], &error));
+      g_assert_nonnull (error);
+      g_test_message ("%s", error->message);
+      g_assert_null (strstr (error->message, "s3cret"));
+    }
+}
+
+/* A role with a password, and a wrong one over TCP. A cluster whose
+ * pg_hba.conf trusts local TCP (some developer setups) cannot refuse it:
+ * then only the right password's store is checked. */
+static void
+test_wrong_password (void)
+{
+  g_autofree char *uri = test_store_uri ("postgres", NULL);
+  g_autoptr (TestDb) db = test_db_open (uri);
+  g_autofree char *role = g_strdup_printf ("carb_pw_%d", (int) getpid ());
+  gint64 port = test_db_query_int (db, "SELECT current_setting ('port')::int");
+  g_autofree char *db_name = test_db_query_text (db, "SELECT current_database ()");
+  g_strchomp (db_name);
+  test_db_exec (db, "CREATE ROLE %s LOGIN PASSWORD 'right-pw'", role);
+
+  g_autofree char *wrong = g_strdup_printf ("postgresql://%s:wr0ng-s3cret@127.0.0.1:%" G_GINT64_FORMAT "/%s"
+                                            "?connect_timeout=5",
+                                            role, port, db_name);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbStore) store = carb_store_open (wrong, &error);
+  if (store != NULL)
+    g_test_message ("the server trusts 127.0.0.1: a wrong password cannot be refused here");
+  else
+    {
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_CONNECTION);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, "password authentication failed"));
+      g_assert_null (strstr (error->message, "wr0ng-s3cret"));
+      g_clear_error (&error);
+    }
+  g_clear_pointer (&store, carb_store_unref);
+
+  g_autofree char *right
+      = g_strdup_printf ("postgresql://%s:right-pw@127.0.0.1:%" G_GINT64_FORMAT "/%s", role, port, db_name);
+  store = carb_store_open (right, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_store_execute (store, "SELECT 1", &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&store, carb_store_unref);
+  test_db_exec (db, "DROP ROLE %s", role);
+}
+
+typedef struct
+{
+  char *id;
+  char *title;
+  gint64 last_synced_at;
+} TextRow;
+
+CARB_DEFINE_STATIC_MODEL (text_row_model,
+                          TextRow,
+                          NULL,
+                          "rows",
+                          CARB_ID (TextRow, id, TEXT),
+                          CARB_COLUMN (TextRow, title, TEXT),
+                          CARB_COLUMN (TextRow, last_synced_at, TIMESTAMP));
+
+/* SQLite lets a TEXT PRIMARY KEY hold NULL (a legacy quirk): the model
+ * passes validation, and the NULL met at run time fails the sync naming
+ * the table and column, handing out no sync point. */
+static void
+test_null_at_run_time (void)
+{
+  g_autofree char *tmpdir = g_dir_make_tmp ("carb-faults-XXXXXX", NULL);
+  g_autofree char *uri = test_store_uri ("sqlite", tmpdir);
+  g_autoptr (TestDb) db = test_db_open (uri);
+  g_autoptr (GError) error = NULL;
+  CarbModel model = text_row_model;
+  model.table = "text rows";
+
+  test_db_exec (db, "CREATE TABLE \"text rows\" (id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+                    " last_synced_at INTEGER NOT NULL DEFAULT 5)");
+  test_db_exec (db, "INSERT INTO \"text rows\" (id, title) VALUES ('a', 'x'), (NULL, 'y')");
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_store_check_model (store, &model, &error));
+  g_autoptr (CarbSyncPoint) since = carb_sync_point_new (0);
+  g_autoptr (CarbSyncPoint) point = NULL;
+  g_assert_null (carb_store_download_sync (store, &model, since, 0, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "“text rows”"));
+  g_assert_nonnull (strstr (error->message, "“id”"));
+  g_assert_nonnull (strstr (error->message, "NOT NULL"));
+  g_clear_error (&error);
+
+  test_db_exec (db, "UPDATE \"text rows\" SET id = 'b' WHERE id IS NULL");
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (store, &model, since, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (r), ==, 2);
+  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&db, test_db_free);
+  test_store_dir_remove (tmpdir);
 }
 
 /* Sync points far before and after every row: nothing overflows on the way
@@ -125,7 +239,10 @@ test_extreme_points (gconstpointer backend)
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
 
-  const gint64 points[] = { G_MININT64, G_MININT64 + 1, -5, 0 };
+  /* G_MININT64 / 2 is before PostgreSQL's calendar: as a lower bound it
+   * must select like -infinity, not fail as out of range. */
+  const gint64 points[]
+      = { G_MININT64, G_MININT64 + 1, G_MININT64 / 2, -G_GINT64_CONSTANT (211813488000000000), -5, 0 };
   for (guint i = 0; i < G_N_ELEMENTS (points); i++)
     {
       g_autoptr (CarbSyncPoint) since = carb_sync_point_new (points[i]);
@@ -133,11 +250,22 @@ test_extreme_points (gconstpointer backend)
       g_assert_no_error (error);
       g_assert_cmpuint (carb_sync_result_get_n_rows (r), ==, 1);
     }
-  g_autoptr (CarbSyncPoint) last = carb_sync_point_new (G_MAXINT64 - 1);
-  g_autoptr (CarbSyncResult) none = carb_store_download_sync (store, &model, last, 0, NULL, &error);
+  const gint64 late[] = { G_MAXINT64 / 2, G_MAXINT64 - 1, G_MAXINT64 };
+  for (guint i = 0; i < G_N_ELEMENTS (late); i++)
+    {
+      g_autoptr (CarbSyncPoint) last = carb_sync_point_new (late[i]);
+      g_autoptr (CarbSyncResult) none = carb_store_download_sync (store, &model, last, 0, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (carb_sync_result_get_n_rows (none), ==, 0);
+      g_assert_cmpint (carb_sync_point_get_time (carb_sync_result_get_synced_until (none)), ==, late[i]);
+    }
+  /* A page cursor from far before the table pages normally. */
+  g_autoptr (CarbSyncPoint) cursor = carb_sync_point_parse ("1.-4611686018427387904.i0", &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (carb_sync_result_get_n_rows (none), ==, 0);
-  g_assert_cmpint (carb_sync_point_get_time (carb_sync_result_get_synced_until (none)), ==, G_MAXINT64 - 1);
+  g_autoptr (CarbSyncResult) paged = carb_store_download_sync (store, &model, cursor, 1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (paged), ==, 1);
+  g_assert_cmpstr (((const Row *) carb_sync_result_get_row (paged, 0))->title, ==, "one");
 
   g_clear_pointer (&store, carb_store_unref);
   if (test_db_is_postgres (db))
@@ -149,6 +277,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/faults/sqlite/null-at-run-time", test_null_at_run_time);
   g_auto (GStrv) backends = test_store_backends ();
   for (char **b = backends; *b != NULL; b++)
     {
@@ -158,6 +287,7 @@ main (int argc, char **argv)
         {
           g_test_add_func ("/faults/postgres/killed-mid-stream", test_killed_mid_stream);
           g_test_add_func ("/faults/postgres/cannot-connect", test_cannot_connect);
+          g_test_add_func ("/faults/postgres/wrong-password", test_wrong_password);
         }
     }
   return g_test_run ();

@@ -43,11 +43,16 @@ test_round_trip (void)
 static void
 test_malformed (void)
 {
-  static const char *const bad[] = {
-    "",       "1",         "1.",        "2.5",          "1.x",  "1.5.", "1.5.i", "1.5.ix",
-    "1.5.q3", "1.5.t",     "1.5.t!!!!", "1.5.i3.extra", " 1.5", "1.5 ", "1.+5",  "1.99999999999999999999",
-    "1.5.tA", "1.5.tAA==", "1.5.tAA", /* decodes to a NUL byte */
-  };
+  static const char *const bad[]
+      = {
+          "",       "1",         "1.",        "2.5",
+          "1.x",    "1.5.",      "1.5.i",     "1.5.ix",
+          "1.5.q3", "1.5.t",     "1.5.t!!!!", "1.5.i3.extra",
+          " 1.5",   "1.5 ",      "1.+5",      "1.99999999999999999999",
+          "1.5.tA", "1.5.tAA==", "1.5.tAA", /* decodes to a NUL byte */
+          "1.007",  "1.-0",      "1.5.i-0",   "1.5.i07",
+          "1.00",   "1.5.tQR", /* 'A' with stray low bits: its canonical form is tQQ */
+        };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (GError) error = NULL;

@@ -245,7 +245,7 @@ test_floats (Fixture *f, gconstpointer backend)
   const Literals lit = {
     .pg = "'x', 0, 0, 0, '1.17549435e-38', '-0', true, now (), '2000-01-01', gen_random_uuid (), '1',"
           " ''::bytea, '1', NULL, 0, '4.9406564584124654e-324', NULL",
-    .sqlite = "'x', 0, 0, 0, 1.17549435e-38, 0.1, 1, 0, 10957, 'u', '1', X'', '1', NULL, 0,"
+    .sqlite = "'x', 0, 0, 0, 1.17549435e-38, 0.1, 1, 0, 10957, 'u', '[1]', X'', '1', NULL, 0,"
               " 4.9406564584124654e-324, NULL",
   };
   insert (f, 3, &lit);
@@ -270,7 +270,7 @@ test_bad_value (Fixture *f, gconstpointer backend)
   const Literals lit = {
     .pg = "'x', 1, 1, 1, 1, 1, true, now (), '2000-01-01', gen_random_uuid (), '1', ''::bytea, '1',"
           " NULL, NULL, NULL, NULL",
-    .sqlite = "'x', 70000, 1, 1, 1, 1, 1, 0, 0, 'u', '1', X'', '1', NULL, NULL, NULL, NULL",
+    .sqlite = "'x', 70000, 1, 1, 1, 1, 1, 0, 0, 'u', '[1]', X'', '1', NULL, NULL, NULL, NULL",
   };
   insert (f, 4, &lit);
   if (test_db_is_postgres (f->db))
@@ -310,6 +310,109 @@ test_bad_value (Fixture *f, gconstpointer backend)
   g_assert_cmpint (v->i16, ==, 1);
 }
 
+/* Sets one column of row 5 to @sql_value, expects the sync from @since to
+ * fail naming the table, the column and @fragment, then mends the column
+ * with @good and expects the same @since to sync the row: a failed sync
+ * hands out no point, so the device keeps its own and loses nothing. */
+static void
+assert_refused (Fixture *f,
+                const CarbSyncPoint *since,
+                const char *column,
+                const char *sql_value,
+                const char *fragment,
+                const char *good)
+{
+  g_autoptr (GError) error = NULL;
+  test_db_exec (f->db, "UPDATE %s SET %s = %s", f->table, column, sql_value);
+  g_assert_null (carb_store_download_sync (f->store, &f->model, since, 0, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_test_message ("%s", error->message);
+  g_autofree char *quoted = g_strdup_printf ("“%s”", column);
+  g_assert_nonnull (strstr (error->message, f->table));
+  g_assert_nonnull (strstr (error->message, quoted));
+  if (strstr (error->message, fragment) == NULL)
+    g_error ("“%s” does not say “%s”", error->message, fragment);
+  g_clear_error (&error);
+  test_db_exec (f->db, "UPDATE %s SET %s = %s", f->table, column, good);
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (f->store, &f->model, since, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (r), ==, 1);
+}
+
+/* Values a member cannot hold exactly fail the row; nothing is converted
+ * or folded. SQLite lets any column hold anything, so most of these can
+ * only be met there. */
+static void
+test_refused_values (Fixture *f, gconstpointer backend)
+{
+  const Literals lit = {
+    .pg = "'x', 1, 1, 1, 1, 1, true, now (), '2000-01-01', gen_random_uuid (), '1', ''::bytea, '1',"
+          " NULL, NULL, NULL, NULL",
+    .sqlite = "'x', 1, 1, 1, 1, 1, 1, 0, 0, 'u', '[1]', X'', '1', NULL, NULL, NULL, NULL",
+  };
+  insert (f, 5, &lit);
+  g_autoptr (CarbSyncPoint) since = carb_sync_point_new (-1);
+
+  if (test_db_is_postgres (f->db))
+    {
+      /* A real instant that microseconds since 1970 in a gint64 cannot
+       * hold is refused, not read as infinity. */
+      assert_refused (f, since, "ts", "'294270-01-01 00:00:00+00'", "beyond", "now ()");
+      return;
+    }
+  /* A column declared JSON has NUMERIC affinity: '1.50' is stored as the
+   * REAL 1.5, and reading "1.5" back would not be the text written. */
+  assert_refused (f, since, "j", "'1.50'", "declare it TEXT", "'[1.50]'");
+  assert_refused (f, since, "u", "X'00'", "BLOB", "'u'");
+  assert_refused (f, since, "t", "CAST (X'66ff' AS TEXT)", "not valid UTF-8", "'x'");
+  assert_refused (f, since, "t", "CAST (X'660067' AS TEXT)", "NUL byte", "'x'");
+  assert_refused (f, since, "b", "2", "not a boolean", "1");
+  assert_refused (f, since, "f32", "1e300", "does not fit in gfloat", "3.5");
+  assert_refused (f, since, "d", "'2020-01-01'", "days since 1970-01-01", "18262");
+  assert_refused (f, since, "ts", "'2020-01-01 00:00:00'", "microseconds since 1970-01-01", "0");
+  assert_refused (f, since, "i32", "2147483648", "does not fit in gint32", "-1");
+
+  /* What is accepted: text in a BLOB column is its bytes; a whole number
+   * in a REAL-affinity column reads as that number. */
+  test_db_exec (f->db, "UPDATE %s SET by = 'abc', f64 = 9007199254740992", f->table);
+  g_autoptr (CarbSyncResult) keep = NULL;
+  const Value *v = sync_one (f, &keep);
+  assert_bytes (v->by, "abc", 3);
+  g_assert_cmpfloat (v->f64, ==, 9007199254740992.0);
+  g_assert_cmpfloat (v->f32, ==, 3.5f);
+  g_assert_cmpint (v->d, ==, 18262);
+  g_assert_cmpint (v->i32, ==, -1);
+  g_assert_cmpstr (v->j, ==, "[1.50]");
+}
+
+/* PostgreSQL's infinities: timestamps read as G_MININT64 / G_MAXINT64,
+ * dates as G_MININT32 / G_MAXINT32 (docs/TYPES.md). */
+static void
+test_infinities (Fixture *f, gconstpointer backend)
+{
+  if (!test_db_is_postgres (f->db))
+    {
+      g_test_skip ("SQLite has no infinite timestamps or dates");
+      return;
+    }
+  const Literals lit = {
+    .pg = "'x', 1, 1, 1, 1, 1, true, 'infinity', '-infinity', gen_random_uuid (), '1', ''::bytea, 'NaN',"
+          " NULL, NULL, NULL, NULL",
+  };
+  insert (f, 6, &lit);
+  g_autoptr (CarbSyncResult) keep = NULL;
+  const Value *v = sync_one (f, &keep);
+  g_assert_cmpint (v->ts, ==, G_MAXINT64);
+  g_assert_cmpint (v->d, ==, G_MININT32);
+  g_assert_cmpstr (v->num, ==, "NaN");
+  g_clear_pointer (&keep, carb_sync_result_free);
+
+  test_db_exec (f->db, "UPDATE %s SET ts = '-infinity', d = 'infinity'", f->table);
+  v = sync_one (f, &keep);
+  g_assert_cmpint (v->ts, ==, G_MININT64);
+  g_assert_cmpint (v->d, ==, G_MAXINT32);
+}
+
 /* A column of a type outside the table is refused at validation, naming
  * the column and its SQL type. */
 static void
@@ -339,6 +442,8 @@ main (int argc, char **argv)
     { "edges-low", test_edges_low },
     { "floats", test_floats },
     { "bad-value", test_bad_value },
+    { "refused-values", test_refused_values },
+    { "infinities", test_infinities },
     { "unsupported-type", test_unsupported_type },
   };
   g_auto (GStrv) backends = test_store_backends ();

@@ -128,57 +128,31 @@ carb_pg_dialect (CarbBackend *backend)
 gint64
 carb_pg_to_pg_time (gint64 unix_us)
 {
-  /* G_MININT64 / G_MAXINT64 are PostgreSQL's -infinity / infinity; values
-   * that would overflow on the way saturate to them. */
-  if (unix_us <= G_MININT64 + CARB_PG_EPOCH_OFFSET_US)
-    return G_MININT64;
+  /* G_MININT64 / G_MAXINT64 are PostgreSQL's -infinity / infinity. The
+   * server refuses a finite timestamp before its calendar's first
+   * microsecond ("timestamp out of range"); as an exclusive lower bound,
+   * anything before it selects what -infinity does. Every other gint64
+   * lands inside PostgreSQL's range. */
   if (unix_us == G_MAXINT64)
     return G_MAXINT64;
+  if (unix_us < CARB_PG_MIN_TIMESTAMP + CARB_PG_EPOCH_OFFSET_US)
+    return G_MININT64;
   return unix_us - CARB_PG_EPOCH_OFFSET_US;
 }
 
-gint64
-carb_pg_from_pg_time (gint64 pg_us)
+/* FALSE for a timestamp after 294247-01-10, which PostgreSQL can hold but
+ * microseconds since 1970 in a gint64 cannot: never saturate a real
+ * instant into the value that means infinity. */
+gboolean
+carb_pg_from_pg_time (gint64 pg_us, gint64 *unix_us)
 {
-  if (pg_us == G_MININT64 || pg_us >= G_MAXINT64 - CARB_PG_EPOCH_OFFSET_US)
-    return pg_us == G_MININT64 ? G_MININT64 : G_MAXINT64;
-  return pg_us + CARB_PG_EPOCH_OFFSET_US;
-}
-
-/* The URI for messages: the userinfo password (libpq's reading: from the
- * first ':' to the first '@' before any '/') and every password=… value
- * become ***. Byte-wise, so any input, valid UTF-8 or not, is masked. */
-char *
-carb_pg_mask_uri (const char *uri)
-{
-  GString *out = g_string_sized_new (strlen (uri) + 8);
-  const char *p = uri;
-  const char *authority = strstr (uri, "://");
-
-  if (authority != NULL)
-    {
-      const char *start = authority + 3;
-      const char *end = start + strcspn (start, "@/");
-      const char *colon = *end == '@' ? memchr (start, ':', (gsize) (end - start)) : NULL;
-      if (colon != NULL)
-        {
-          g_string_append_len (out, uri, colon + 1 - uri);
-          g_string_append (out, "***");
-          p = end;
-        }
-    }
-  while (*p != '\0')
-    {
-      if (g_ascii_strncasecmp (p, "password=", 9) == 0)
-        {
-          g_string_append_len (out, p, 9);
-          g_string_append (out, "***");
-          p += 9 + strcspn (p + 9, "& \t");
-          continue;
-        }
-      g_string_append_c (out, *p++);
-    }
-  return g_string_free (out, FALSE);
+  if (pg_us == G_MININT64 || pg_us == G_MAXINT64)
+    *unix_us = pg_us;
+  else if (pg_us > G_MAXINT64 - CARB_PG_EPOCH_OFFSET_US)
+    return FALSE;
+  else
+    *unix_us = pg_us + CARB_PG_EPOCH_OFFSET_US;
+  return TRUE;
 }
 
 static void
@@ -212,9 +186,12 @@ backend_open (const char *uri, GError **error)
   backend->conn = PQconnectdb (uri);
   if (PQstatus (backend->conn) != CONNECTION_OK)
     {
+      /* libpq quotes a malformed value back ("invalid percent-encoded
+       * token: …"), and that value may be the password. */
       g_autofree char *msg = server_message (backend->conn);
+      g_autofree char *redacted = carb_pg_redact (uri, msg);
       g_set_error (error, CARB_ERROR, CARB_ERROR_CONNECTION, "Cannot connect to PostgreSQL “%s”: %s",
-                   backend->display, msg);
+                   backend->display, redacted);
       backend_close (backend);
       return NULL;
     }

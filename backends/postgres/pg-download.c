@@ -120,8 +120,15 @@ sink_value (CarbSink *sink, guint col, Oid oid, const char *v, int len)
       carb_sink_set_bytes (sink, col, (const guint8 *) v, n);
       return;
     case TIMESTAMPTZOID:
-      carb_sink_set_int (sink, col, carb_pg_from_pg_time ((gint64) be64 (v)));
-      return;
+      {
+        gint64 us = 0;
+        if (carb_pg_from_pg_time ((gint64) be64 (v), &us))
+          carb_sink_set_int (sink, col, us);
+        else
+          carb_sink_fail (sink, col,
+                          "the timestamp is beyond what a gint64 of microseconds since 1970 holds");
+        return;
+      }
     case DATEOID:
       {
         gint32 days = (gint32) be32 (v);

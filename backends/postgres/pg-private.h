@@ -10,6 +10,8 @@ G_BEGIN_DECLS
 /* PostgreSQL counts time from 2000-01-01; Carburetor from 1970-01-01. */
 #define CARB_PG_EPOCH_OFFSET_US   G_GINT64_CONSTANT (946684800000000)
 #define CARB_PG_EPOCH_OFFSET_DAYS 10957
+/* PostgreSQL's first timestamp, 4714-11-24 00:00:00 BC, from its 2000 epoch. */
+#define CARB_PG_MIN_TIMESTAMP G_GINT64_CONSTANT (-211813488000000000)
 
 /* Rows per FETCH of the sync cursor: big enough that round trips do not
  * show, small enough that a streaming sync stays in bounded memory. */
@@ -38,9 +40,10 @@ gboolean carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **e
 const CarbSqlDialect *carb_pg_dialect (CarbBackend *backend);
 char *carb_pg_quote (CarbBackend *backend, const char *name, GError **error);
 char *carb_pg_mask_uri (const char *uri);
+char *carb_pg_redact (const char *uri, const char *message);
 
 gint64 carb_pg_to_pg_time (gint64 unix_us);
-gint64 carb_pg_from_pg_time (gint64 pg_us);
+gboolean carb_pg_from_pg_time (gint64 pg_us, gint64 *unix_us);
 
 gboolean carb_pg_describe_table (
     CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error);

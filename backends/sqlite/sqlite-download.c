@@ -101,9 +101,33 @@ storage_name (int storage)
     }
 }
 
+/* What to tell a user whose column holds the wrong storage class. */
+static const char *
+storage_hint (CarbColumnType type, int storage)
+{
+  switch (type)
+    {
+    case CARB_TYPE_TEXT:
+    case CARB_TYPE_UUID:
+    case CARB_TYPE_JSON:
+    case CARB_TYPE_NUMERIC:
+      return storage == SQLITE_BLOB
+                 ? " (declare the model column BYTES to read blobs)"
+                 : " (a column declared UUID, JSON or NUMERIC has NUMERIC affinity, which turns "
+                   "number-like text into numbers: declare it TEXT)";
+    case CARB_TYPE_TIMESTAMP:
+      return " (store INTEGER microseconds since 1970-01-01 UTC, not date-time text)";
+    case CARB_TYPE_DATE:
+      return " (store INTEGER days since 1970-01-01, not 'YYYY-MM-DD' text)";
+    default:
+      return "";
+    }
+}
+
 /* Hands column @i of the current row to the sink. Values whose storage
  * class does not fit the model (SQLite lets any column hold anything) fail
- * the row instead of being converted. */
+ * the row instead of being converted: SQLite's own conversions are lossy
+ * (the REAL 1.5 stored for the JSON text '1.50' reads back as "1.5"). */
 static void
 sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
 {
@@ -120,29 +144,42 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
     case CARB_TYPE_UUID:
     case CARB_TYPE_JSON:
     case CARB_TYPE_NUMERIC:
-      {
-        const char *text = (const char *) sqlite3_column_text (stmt, (int) i);
+      if (storage == SQLITE_TEXT)
         {
+          const char *text = (const char *) sqlite3_column_text (stmt, (int) i);
           carb_sink_set_text (sink, i, text, (gsize) sqlite3_column_bytes (stmt, (int) i));
           return;
         }
-      }
+      break;
     case CARB_TYPE_FLOAT:
     case CARB_TYPE_DOUBLE:
-      if (storage == SQLITE_FLOAT || storage == SQLITE_INTEGER)
+      if (storage == SQLITE_FLOAT)
         {
           carb_sink_set_double (sink, i, sqlite3_column_double (stmt, (int) i));
           return;
         }
+      if (storage == SQLITE_INTEGER)
+        {
+          /* Integers beyond 2^53 have no exact double. */
+          gint64 v = sqlite3_column_int64 (stmt, (int) i);
+          if (v >= -(G_GINT64_CONSTANT (1) << 53) && v <= (G_GINT64_CONSTANT (1) << 53))
+            carb_sink_set_double (sink, i, (gdouble) v);
+          else
+            carb_sink_fail (sink, i, "the INTEGER %" G_GINT64_FORMAT " has no exact floating-point value", v);
+          return;
+        }
       break;
     case CARB_TYPE_BYTES:
-      {
-        const guint8 *data = sqlite3_column_blob (stmt, (int) i);
+      /* A BLOB-affinity column keeps text as text: its UTF-8 bytes are
+       * the value, exactly. */
+      if (storage == SQLITE_BLOB || storage == SQLITE_TEXT)
         {
+          const guint8 *data = storage == SQLITE_BLOB ? sqlite3_column_blob (stmt, (int) i)
+                                                      : sqlite3_column_text (stmt, (int) i);
           carb_sink_set_bytes (sink, i, data, (gsize) sqlite3_column_bytes (stmt, (int) i));
           return;
         }
-      }
+      break;
     default: /* integers, BOOL, TIMESTAMP, DATE */
       if (storage == SQLITE_INTEGER)
         {
@@ -151,8 +188,9 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
         }
       break;
     }
-  carb_sink_fail (sink, i, "SQLite holds a %s value where the model expects %s", storage_name (storage),
-                  carb_column_type_to_string (col->type));
+  carb_sink_fail (sink, i, "SQLite holds a value of storage class %s where the model expects %s%s",
+                  storage_name (storage), carb_column_type_to_string (col->type),
+                  storage_hint (col->type, storage));
 }
 
 static gboolean

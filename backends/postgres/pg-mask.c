@@ -1,0 +1,130 @@
+/* carburetor-postgres — keeping passwords out of messages.
+ *
+ * A connection URI may carry a password in two places, read as libpq
+ * reads them: the userinfo (from its first ':' to the first '@' before any
+ * '/') and the query (a key=value pair whose key, percent-decoded, is
+ * "password": libpq decodes keys, so "pass%77ord=" counts). Messages show
+ * the URI with those values as ***, and libpq's own messages, which may
+ * quote a malformed value ("invalid percent-encoded token: …"), have them
+ * cut out too. Byte-wise, so any input, valid UTF-8 or not, is handled.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "pg-private.h"
+
+#include <string.h>
+
+typedef struct
+{
+  gsize start, end; /* byte offsets of one password value */
+} Span;
+
+static gboolean
+key_is_password (const char *key, gsize len)
+{
+  g_autofree char *decoded = g_uri_unescape_segment (key, key + len, NULL);
+  return decoded != NULL && g_ascii_strcasecmp (decoded, "password") == 0;
+}
+
+/* The password values of @uri, in order, never overlapping. */
+static GArray *
+password_spans (const char *uri)
+{
+  GArray *spans = g_array_new (FALSE, FALSE, sizeof (Span));
+  const char *authority = strstr (uri, "://");
+  const char *p = uri;
+
+  if (authority != NULL)
+    {
+      const char *start = authority + 3;
+      const char *end = start + strcspn (start, "@/");
+      const char *colon = *end == '@' ? memchr (start, ':', (gsize) (end - start)) : NULL;
+      if (colon != NULL)
+        {
+          Span span = { (gsize) (colon + 1 - uri), (gsize) (end - uri) };
+          g_array_append_val (spans, span);
+        }
+      if (*end == '@') /* a '?' in the userinfo does not start the query */
+        p = end;
+    }
+  /* The query starts at the first '?' after the userinfo; a later '?' is
+   * part of a value. */
+  const char *query = strchr (p, '?');
+  for (; *p != '\0'; p++)
+    {
+      const char *value = NULL;
+      if (g_ascii_strncasecmp (p, "password=", 9) == 0)
+        value = p + 9;
+      else if (query != NULL && (p == query + 1 || (p > query && p[-1] == '&')))
+        {
+          gsize key_len = strcspn (p, "=&");
+          if (p[key_len] == '=' && key_is_password (p, key_len))
+            value = p + key_len + 1;
+        }
+      if (value == NULL)
+        continue;
+      /* In the query a value runs to the next '&', spaces included.
+       * Elsewhere (a password=… that libpq would not even read as one),
+       * masking stops at every delimiter, so that it never changes how
+       * the rest of the URI parses. */
+      gboolean in_query = query != NULL && p > query;
+      Span span
+          = { (gsize) (value - uri), (gsize) (value - uri) + strcspn (value, in_query ? "&" : "&/?@ \t") };
+      g_array_append_val (spans, span);
+      p = uri + span.end;
+      if (*p == '\0')
+        break;
+    }
+  return spans;
+}
+
+/**
+ * carb_pg_mask_uri:
+ * @uri: a connection URI, any bytes
+ *
+ * Returns: (transfer full): @uri with every password value replaced by
+ *   `***`, for messages; never %NULL
+ */
+char *
+carb_pg_mask_uri (const char *uri)
+{
+  g_autoptr (GArray) spans = password_spans (uri);
+  GString *out = g_string_sized_new (strlen (uri) + 8);
+  gsize at = 0;
+
+  for (guint i = 0; i < spans->len; i++)
+    {
+      const Span *span = &g_array_index (spans, Span, i);
+      g_string_append_len (out, uri + at, (gssize) (span->start - at));
+      g_string_append (out, "***");
+      at = span->end;
+    }
+  g_string_append (out, uri + at);
+  return g_string_free (out, FALSE);
+}
+
+/**
+ * carb_pg_redact:
+ * @uri: the connection URI
+ * @message: a message about it, e.g. libpq's
+ *
+ * Returns: (transfer full): @message with each of @uri's passwords, as
+ *   written and percent-decoded, replaced by `***`
+ */
+char *
+carb_pg_redact (const char *uri, const char *message)
+{
+  g_autoptr (GArray) spans = password_spans (uri);
+  GString *out = g_string_new (message);
+
+  for (guint i = 0; i < spans->len; i++)
+    {
+      const Span *span = &g_array_index (spans, Span, i);
+      if (span->end == span->start)
+        continue;
+      g_autofree char *raw = g_strndup (uri + span->start, span->end - span->start);
+      g_autofree char *decoded = g_uri_unescape_string (raw, NULL);
+      g_string_replace (out, raw, "***", 0);
+      if (decoded != NULL && decoded[0] != '\0')
+        g_string_replace (out, decoded, "***", 0);
+    }
+  return g_string_free (out, FALSE);
+}
