@@ -468,28 +468,19 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-  static const struct
-  {
-    const char *name;
-    void (*func) (Fixture *, gconstpointer);
-  } tests[] = {
-    { "incremental", test_incremental },
-    { "first-sync-omits-tombstones", test_first_sync_omits_tombstones },
-    { "same-timestamp", test_same_timestamp },
-    { "future-last-update", test_future_last_update },
-    { "streaming", test_streaming },
-    { "streaming-stop", test_streaming_stop },
-    { "prepare-table", test_prepare_table },
-    { "schema-mismatch", test_schema_mismatch },
-    { "type-mismatch", test_type_mismatch },
-    { "read-only", test_read_only },
+  static const TestCase tests[] = {
+    TEST_CASE ("incremental", test_incremental),
+    TEST_CASE ("first-sync-omits-tombstones", test_first_sync_omits_tombstones),
+    TEST_CASE ("same-timestamp", test_same_timestamp),
+    TEST_CASE ("future-last-update", test_future_last_update),
+    TEST_CASE ("streaming", test_streaming),
+    TEST_CASE ("streaming-stop", test_streaming_stop),
+    TEST_CASE ("prepare-table", test_prepare_table),
+    TEST_CASE ("schema-mismatch", test_schema_mismatch),
+    TEST_CASE ("type-mismatch", test_type_mismatch),
+    TEST_CASE ("read-only", test_read_only),
   };
-  g_auto (GStrv) backends = test_store_backends ();
-  for (char **b = backends; *b != NULL; b++)
-    for (guint i = 0; i < G_N_ELEMENTS (tests); i++)
-      {
-        g_autofree char *path = g_strdup_printf ("/contract/%s/%s", *b, tests[i].name);
-        g_test_add (path, Fixture, *b, fixture_set_up, tests[i].func, fixture_tear_down);
-      }
+  test_add_per_backend ("contract", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
+                        G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
   return g_test_run ();
 }

@@ -433,25 +433,16 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  static const struct
-  {
-    const char *name;
-    void (*func) (Fixture *, gconstpointer);
-  } tests[] = {
-    { "edges-high", test_edges_high },
-    { "edges-low", test_edges_low },
-    { "floats", test_floats },
-    { "bad-value", test_bad_value },
-    { "refused-values", test_refused_values },
-    { "infinities", test_infinities },
-    { "unsupported-type", test_unsupported_type },
+  static const TestCase tests[] = {
+    TEST_CASE ("edges-high", test_edges_high),
+    TEST_CASE ("edges-low", test_edges_low),
+    TEST_CASE ("floats", test_floats),
+    TEST_CASE ("bad-value", test_bad_value),
+    TEST_CASE ("refused-values", test_refused_values),
+    TEST_CASE ("infinities", test_infinities),
+    TEST_CASE ("unsupported-type", test_unsupported_type),
   };
-  g_auto (GStrv) backends = test_store_backends ();
-  for (char **b = backends; *b != NULL; b++)
-    for (guint i = 0; i < G_N_ELEMENTS (tests); i++)
-      {
-        g_autofree char *path = g_strdup_printf ("/types/%s/%s", *b, tests[i].name);
-        g_test_add (path, Fixture, *b, fixture_set_up, tests[i].func, fixture_tear_down);
-      }
+  test_add_per_backend ("types", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
+                        G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
   return g_test_run ();
 }

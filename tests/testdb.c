@@ -36,6 +36,24 @@ test_store_uri (const char *backend, const char *tmpdir)
 }
 
 void
+test_add_per_backend (const char *suite,
+                      gsize fixture_size,
+                      GTestFixtureFunc set_up,
+                      const TestCase *cases,
+                      gsize n_cases,
+                      GTestFixtureFunc tear_down)
+{
+  g_auto (GStrv) backends = test_store_backends ();
+  for (char **b = backends; *b != NULL; b++)
+    for (gsize i = 0; i < n_cases; i++)
+      {
+        g_autofree char *path = g_strdup_printf ("/%s/%s/%s", suite, *b, cases[i].name);
+        /* interned: the data must outlive this function, until g_test_run () */
+        g_test_add_vtable (path, fixture_size, g_intern_string (*b), set_up, cases[i].func, tear_down);
+      }
+}
+
+void
 test_store_dir_remove (const char *tmpdir)
 {
   static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm" };

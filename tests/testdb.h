@@ -15,6 +15,25 @@ typedef struct TestDb TestDb;
  * failure, never a skip. Returns backend names; see test_store_uri(). */
 GStrv test_store_backends (void);
 char *test_store_uri (const char *backend, const char *tmpdir);
+/* One test of a suite run on every backend: path /<suite>/<backend>/<name>,
+ * the backend's name ("sqlite", "postgres") as the test data. */
+typedef struct
+{
+  const char *name;
+  GTestFixtureFunc func;
+} TestCase;
+
+// clang-format off
+#define TEST_CASE(name, func) { (name), (GTestFixtureFunc) (func) }
+// clang-format on
+
+void test_add_per_backend (const char *suite,
+                           gsize fixture_size,
+                           GTestFixtureFunc set_up,
+                           const TestCase *cases,
+                           gsize n_cases,
+                           GTestFixtureFunc tear_down);
+
 /* Removes the SQLite files test_store_uri() names in @tmpdir, then it. */
 void test_store_dir_remove (const char *tmpdir);
 
