@@ -134,19 +134,33 @@ copy_full (PGconn *conn, const char *table)
 
 typedef guint64 (*Figure) (gpointer a, gpointer b);
 
+/* The median wall time of @f over the runs; *cpu (if not NULL) gets the
+ * median of this process's CPU time in it, the client's share. */
 static double
-median_of (const BenchConfig *config, Figure f, gpointer a, gpointer b, guint64 expect, const char *what)
+median_of (const BenchConfig *config,
+           Figure f,
+           gpointer a,
+           gpointer b,
+           guint64 expect,
+           const char *what,
+           double *cpu)
 {
   g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) c = g_array_new (FALSE, FALSE, sizeof (double));
   for (guint i = 0; i < config->runs; i++)
     {
+      double c0 = bench_cpu_now ();
       double t0 = bench_now ();
       guint64 n = f (a, b);
       double dt = bench_now () - t0;
+      double dc = bench_cpu_now () - c0;
       g_array_append_val (t, dt);
+      g_array_append_val (c, dc);
       if (expect != G_MAXUINT64 && n != expect)
         bench_fail ("%s: %" G_GUINT64_FORMAT " rows, expected %" G_GUINT64_FORMAT, what, n, expect);
     }
+  if (cpu != NULL)
+    *cpu = bench_median (c);
   return bench_median (t);
 }
 
@@ -173,23 +187,44 @@ full_sync (const BenchConfig *config, const char *uri, CarbStore *store, PGconn 
 {
   CarbModel model = bench_model;
   guint64 n = config->full_rows;
-  double carb = median_of (config, fig_carb_full, store, &model, n, "carb full");
-  double raw = median_of (config, fig_raw_full, conn, (gpointer) "bench_full", n, "raw full");
-  double copy = median_of (config, fig_copy_full, conn, (gpointer) "bench_full", n, "copy full");
+  /* Interleaved, one run of each in turn, so that load from elsewhere on
+   * the machine falls on all three alike. */
+  BenchConfig once = *config;
+  once.runs = 1;
+  g_autoptr (GArray) carb_t = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) raw_t = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) copy_t = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) carb_c = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) raw_c = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) copy_c = g_array_new (FALSE, FALSE, sizeof (double));
+  for (guint i = 0; i < config->runs; i++)
+    {
+      double t, c;
+      t = median_of (&once, fig_carb_full, store, &model, n, "carb full", &c);
+      g_array_append_val (carb_t, t);
+      g_array_append_val (carb_c, c);
+      t = median_of (&once, fig_raw_full, conn, (gpointer) "bench_full", n, "raw full", &c);
+      g_array_append_val (raw_t, t);
+      g_array_append_val (raw_c, c);
+      t = median_of (&once, fig_copy_full, conn, (gpointer) "bench_full", n, "copy full", &c);
+      g_array_append_val (copy_t, t);
+      g_array_append_val (copy_c, c);
+    }
+  double carb = bench_median (carb_t), raw = bench_median (raw_t), copy = bench_median (copy_t);
+  double carb_cpu = bench_median (carb_c), raw_cpu = bench_median (raw_c), copy_cpu = bench_median (copy_c);
   g_autofree char *label = g_strdup_printf ("PG full sync, %" G_GUINT64_FORMAT " rows (buffered)", n);
   bench_report (label, carb, "s", "raw libpq PQexecParams binary", raw);
   bench_report (label, carb, "s", "COPY binary, read and dropped", copy);
+  bench_report ("  its client CPU (user+sys)", carb_cpu, "s", "raw libpq's client CPU", raw_cpu);
+  bench_report ("  its client CPU (user+sys)", carb_cpu, "s", "COPY's client CPU", copy_cpu);
 
-  guint64 rows_s = 0, rss_s = 0, rows_b = 0, rss_b = 0;
-  double t_s = 0, t_b = 0;
-  if (bench_child ("stream", uri, &rows_s, &t_s, &rss_s)
-      && bench_child ("buffered", uri, &rows_b, &t_b, &rss_b))
+  /* Each form in a fresh child process, so that its peak RSS is its own. */
+  double t_s = 0, rss_s = 0, t_b = 0, rss_b = 0;
+  if (bench_child_median ("stream", uri, config->runs, n, &t_s, &rss_s)
+      && bench_child_median ("buffered", uri, config->runs, n, &t_b, &rss_b))
     {
-      if (rows_s != n || rows_b != n)
-        bench_fail ("child syncs returned %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " rows", rows_s,
-                    rows_b);
-      bench_report ("PG full sync, streaming: wall time (1 run)", t_s, "s", "buffered (1 run)", t_b);
-      bench_report ("PG full sync, streaming: peak RSS", rss_s / 1024.0, "MiB", "buffered", rss_b / 1024.0);
+      bench_report ("PG full sync, streaming: wall time (child)", t_s, "s", "buffered (child)", t_b);
+      bench_report ("PG full sync, streaming: peak RSS (VmHWM)", rss_s, "MiB", "buffered", rss_b);
     }
 }
 
@@ -206,8 +241,12 @@ incremental (const BenchConfig *config, CarbStore *store, PGconn *conn, const ch
   g_autoptr (CarbSyncPoint) point = carb_sync_point_copy (carb_sync_result_get_synced_until (first));
   g_clear_pointer (&first, carb_sync_result_free);
   g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (double));
+  /* A sync of 100 rows takes a millisecond or two: more runs than the
+   * full syncs, or one scheduling hiccup on a shared machine decides the
+   * median. */
+  guint runs = config->quick ? config->runs : MAX (config->runs, 25);
 
-  for (guint run = 0; run < config->runs; run++)
+  for (guint run = 0; run < runs; run++)
     {
       /* Through the primary key: a setup that scanned the whole table
        * would evict caches in proportion to its size just before the timed
@@ -255,8 +294,8 @@ clock_cost (const BenchConfig *config, CarbStore *store, PGconn *conn)
   g_autoptr (CarbSyncPoint) now = carb_sync_point_new (g_get_real_time ());
   BenchConfig many = *config;
   many.runs = config->quick ? 3 : 101;
-  double empty = median_of (&many, fig_empty_sync, store, now, 0, "empty sync");
-  double one = median_of (&many, fig_select_1, conn, NULL, G_MAXUINT64, "select 1");
+  double empty = median_of (&many, fig_empty_sync, store, now, 0, "empty sync", NULL);
+  double one = median_of (&many, fig_select_1, conn, NULL, G_MAXUINT64, "select 1", NULL);
   bench_report ("PG sync returning 0 rows (clock source + query)", empty * 1e3, "ms",
                 "bare SELECT 1 round trip", one * 1e3);
 }

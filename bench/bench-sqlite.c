@@ -96,11 +96,13 @@ bench_sqlite (const BenchConfig *config, const char *dir)
   g_autofree char *label = g_strdup_printf ("SQLite full sync, %u rows (buffered)", config->full_rows);
   bench_report (label, bench_median (carb), "s", "raw sqlite3_step loop", bench_median (raw));
 
-  guint64 rows_s = 0, rss_s = 0, rows_b = 0, rss_b = 0;
-  double t_s = 0, t_b = 0;
-  if (bench_child ("stream", uri, &rows_s, &t_s, &rss_s)
-      && bench_child ("buffered", uri, &rows_b, &t_b, &rss_b))
-    bench_report ("SQLite full sync, streaming: peak RSS", rss_s / 1024.0, "MiB", "buffered", rss_b / 1024.0);
+  double t_s = 0, rss_s = 0, t_b = 0, rss_b = 0;
+  if (bench_child_median ("stream", uri, config->runs, config->full_rows, &t_s, &rss_s)
+      && bench_child_median ("buffered", uri, config->runs, config->full_rows, &t_b, &rss_b))
+    {
+      bench_report ("SQLite full sync, streaming: wall time (child)", t_s, "s", "buffered (child)", t_b);
+      bench_report ("SQLite full sync, streaming: peak RSS (VmHWM)", rss_s, "MiB", "buffered", rss_b);
+    }
 
   sqlite3_close (db);
   g_clear_pointer (&store, carb_store_unref);

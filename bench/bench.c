@@ -166,11 +166,64 @@ bench_child (const char *form, const char *uri, guint64 *rows, double *seconds, 
   return TRUE;
 }
 
+/* Runs the child @runs times: the medians of its wall time and peak RSS;
+ * every run must return @expect rows. */
+gboolean
+bench_child_median (
+    const char *form, const char *uri, guint runs, guint64 expect, double *seconds, double *rss_mib)
+{
+  g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) m = g_array_new (FALSE, FALSE, sizeof (double));
+  for (guint i = 0; i < runs; i++)
+    {
+      guint64 rows = 0, rss = 0;
+      double dt = 0;
+      if (!bench_child (form, uri, &rows, &dt, &rss))
+        return FALSE;
+      if (rows != expect)
+        bench_fail ("child %s: %" G_GUINT64_FORMAT " rows, expected %" G_GUINT64_FORMAT, form, rows, expect);
+      double mib = rss / 1024.0;
+      g_array_append_val (t, dt);
+      g_array_append_val (m, mib);
+    }
+  *seconds = bench_median (t);
+  *rss_mib = bench_median (m);
+  return TRUE;
+}
+
+/* User + system CPU time of this process so far. */
+double
+bench_cpu_now (void)
+{
+  struct rusage u;
+  getrusage (RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 static gboolean
 count_row (gconstpointer row, gpointer user_data, GError **error)
 {
   (*(guint64 *) user_data)++;
   return TRUE;
+}
+
+/* This process's peak RSS in KiB. VmHWM belongs to the address space, so
+ * it starts afresh at exec(); getrusage()'s ru_maxrss does not: Linux
+ * carries the pre-exec peak over, and a child spawned by a bench that has
+ * just held 1M rows would report the parent's peak, not its own. */
+static guint64
+peak_rss_kib (void)
+{
+  g_autofree char *status = NULL;
+  if (g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    {
+      const char *line = strstr (status, "\nVmHWM:");
+      if (line != NULL)
+        return g_ascii_strtoull (line + strlen ("\nVmHWM:"), NULL, 10);
+    }
+  struct rusage usage;
+  getrusage (RUSAGE_SELF, &usage);
+  return (guint64) usage.ru_maxrss;
 }
 
 /* The child: one first sync of bench_full, streaming or buffered. */
@@ -199,9 +252,8 @@ bench_child_main (const char *form, const char *uri)
       return 1;
     }
   double t = bench_now () - t0;
-  struct rusage usage;
-  getrusage (RUSAGE_SELF, &usage);
-  g_print ("rows=%" G_GUINT64_FORMAT " seconds=%f maxrss_kib=%ld\n", rows, t, usage.ru_maxrss);
+  g_print ("rows=%" G_GUINT64_FORMAT " seconds=%f maxrss_kib=%" G_GUINT64_FORMAT "\n", rows, t,
+           peak_rss_kib ());
   return 0;
 }
 

@@ -75,6 +75,17 @@ carb_pg_exec (CarbBackend *backend,
                   error);
 }
 
+/* The result of the one statement sent with PQsend*(); the connection is
+ * idle again afterwards. Checked like carb_pg_exec()'s. */
+PGresult *
+carb_pg_get_result (CarbBackend *backend, GError **error)
+{
+  PGresult *res = PQgetResult (backend->conn);
+  for (PGresult *extra; res != NULL && (extra = PQgetResult (backend->conn)) != NULL;)
+    PQclear (extra);
+  return checked (backend, res, error);
+}
+
 gboolean
 carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error)
 {

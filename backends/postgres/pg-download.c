@@ -206,25 +206,53 @@ declare_cursor (CarbBackend *backend, const CarbQuery *query, gint64 w, GError *
 }
 
 static gboolean
-fetch_all (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, GError **error)
+send_fetch (CarbBackend *backend, GError **error)
 {
   static const char fetch_sql[] = "FETCH " G_STRINGIFY (CARB_PG_FETCH_ROWS) " FROM carb_sync";
 
-  for (;;)
+  if (PQsendQueryParams (backend->conn, fetch_sql, 0, NULL, NULL, NULL, NULL, 1))
+    return TRUE;
+  return carb_pg_fail (backend, error, "cannot send FETCH");
+}
+
+/* Pipelined: the next FETCH goes out before this batch is decoded, so the
+ * server reads and sends rows while we decode (one FETCH at a time would
+ * leave each side idle while the other works). A batch is freed only
+ * after the next has arrived: freeing it first would hand its megabyte
+ * back to the top of the heap, which glibc then returns to the kernel
+ * (brk) and takes back page by page for the next batch, on every batch. */
+static gboolean
+fetch_all (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, GError **error)
+{
+  PGresult *prev = NULL;
+  gboolean ok = send_fetch (backend, error), in_flight = ok;
+
+  while (ok && in_flight)
     {
-      if (g_cancellable_set_error_if_cancelled (query->cancellable, error))
-        return FALSE;
-      PGresult *res = carb_pg_exec (backend, fetch_sql, 0, NULL, NULL, NULL, NULL, 1, error);
+      PGresult *res = carb_pg_get_result (backend, error);
+      in_flight = FALSE;
       if (res == NULL)
-        return FALSE;
-      int n = PQntuples (res);
-      gboolean ok = sink_batch (res, query->model, sink, error);
-      PQclear (res);
-      if (!ok)
-        return FALSE;
-      if (n < CARB_PG_FETCH_ROWS)
-        return TRUE;
+        {
+          ok = FALSE;
+          break;
+        }
+      g_clear_pointer (&prev, PQclear);
+      prev = res;
+      if (PQntuples (res) == CARB_PG_FETCH_ROWS)
+        {
+          if (g_cancellable_set_error_if_cancelled (query->cancellable, error))
+            {
+              ok = FALSE;
+              break;
+            }
+          ok = in_flight = send_fetch (backend, error);
+        }
+      ok = ok && sink_batch (res, query->model, sink, error);
     }
+  if (in_flight) /* stopped early: collect the FETCH already sent */
+    PQclear (carb_pg_get_result (backend, NULL));
+  PQclear (prev);
+  return ok;
 }
 
 gboolean

@@ -36,6 +36,7 @@ PGresult *carb_pg_exec (CarbBackend *backend,
                         const int *formats,
                         int result_format,
                         GError **error);
+PGresult *carb_pg_get_result (CarbBackend *backend, GError **error);
 gboolean carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error);
 const CarbSqlDialect *carb_pg_dialect (CarbBackend *backend);
 char *carb_pg_quote (CarbBackend *backend, const char *name, GError **error);
