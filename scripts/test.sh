@@ -42,7 +42,15 @@ if [ "$(id -u)" -eq 0 ] && ! pgrep -x pg_virtualenv >/dev/null 2>&1; then
     [ -f "$marker" ] || continue
     version=$(basename "$(dirname "$(dirname "$marker")")")
     echo "Dropping the stale throw-away cluster $version/regress"
-    pg_dropcluster --stop "$version" regress || true
+    # The marker is root's own file: pg_dropcluster (running as postgres)
+    # cannot remove it and would leave the directory behind, which is
+    # all pg_virtualenv looks at. Remove it first, as pg_virtualenv does.
+    rm -f "$marker"
+    pg_ctlcluster --mode immediate "$version" regress stop >/dev/null 2>&1 || true
+    pg_dropcluster "$version" regress || true
+    # A half-created cluster (killed during creation) can defeat
+    # pg_dropcluster; it was ours (it had the marker), so clear it by hand.
+    rm -rf "/etc/postgresql/$version/regress" "/var/lib/postgresql/$version/regress"
   done
 fi
 
