@@ -83,6 +83,28 @@ lookup (const CarbTableInfo *info, const char *name)
   return NULL;
 }
 
+/* The longest live column whose name is a strict prefix of @name, if that
+ * prefix is long enough not to be a coincidence: what a database that cuts
+ * identifiers to its length limit (PostgreSQL keeps 63 bytes) left of a
+ * longer name. */
+static const ColumnInfo *
+lookup_truncated (const CarbTableInfo *info, const char *name)
+{
+  const gsize min_prefix = 30; /* below every common identifier limit */
+  const ColumnInfo *best = NULL;
+  gsize name_len = strlen (name);
+
+  for (guint i = 0; i < info->columns->len; i++)
+    {
+      const ColumnInfo *col = &g_array_index (info->columns, ColumnInfo, i);
+      gsize len = strlen (col->name);
+      if (len >= min_prefix && len < name_len && strncmp (col->name, name, len) == 0
+          && (best == NULL || len > strlen (best->name)))
+        best = col;
+    }
+  return best;
+}
+
 static gboolean mismatch (GError **error, const CarbModel *model, const char *format, ...)
     G_GNUC_PRINTF (3, 4);
 
@@ -99,6 +121,19 @@ mismatch (GError **error, const CarbModel *model, const char *format, ...)
   return FALSE;
 }
 
+static gboolean
+missing (GError **error, const CarbModel *model, const CarbTableInfo *info, const char *name)
+{
+  const ColumnInfo *cut = lookup_truncated (info, name);
+
+  if (cut == NULL)
+    return mismatch (error, model, "column “%s” does not exist", name);
+  return mismatch (error, model,
+                   "column “%s” does not exist, but “%s” (its first %zu bytes) does: the database cut the "
+                   "name to its identifier length limit; use the shorter name in the model",
+                   name, cut->name, strlen (cut->name));
+}
+
 /* TRUE if the live column can be read into @col without loss. */
 gboolean
 carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError **error)
@@ -109,7 +144,7 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
       const ColumnInfo *live = lookup (info, col->name);
 
       if (live == NULL)
-        return mismatch (error, model, "column “%s” does not exist", col->name);
+        return missing (error, model, info, col->name);
       if (live->type_mask == 0)
         return mismatch (error, model, "column “%s” has SQL type %s, which Carburetor does not support",
                          col->name, live->sql_type);

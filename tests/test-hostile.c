@@ -191,6 +191,54 @@ test_long_name (void)
   test_db_exec (db, "DROP TABLE %s CASCADE; DROP TABLE %s", qtable, victim);
 }
 
+/* A column name past 63 bytes is cut by the server when the table is
+ * created; the model's full name then matches nothing, and the error says
+ * what the server made of it rather than only "does not exist". */
+static void
+test_long_column_name (void)
+{
+  g_autofree char *uri = test_store_uri ("postgres", NULL);
+  g_autoptr (TestDb) db = test_db_open (uri);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strdup_printf ("long_column_%d", (int) getpid ());
+  const char *title = "a_title_column_whose_name_goes_on_well_past_sixty_three_bytes_ünï";
+  g_assert_cmpuint (strlen (title), >, 63);
+  /* The server cuts at a character boundary: “ü” straddles byte 63. */
+  g_autofree char *cut = g_strndup (title, 62);
+  g_autofree char *qtitle = test_db_quote (title);
+  CarbColumn columns[4];
+  g_assert_cmpuint (item_model.n_columns, ==, G_N_ELEMENTS (columns));
+  memcpy (columns, item_model.columns, sizeof columns);
+  columns[1].name = title;
+  CarbModel model = item_model;
+  model.table = table;
+  model.columns = columns;
+
+  g_autofree char *qid = test_db_quote (ID_NAME);
+  g_autofree char *qstamp = test_db_quote (STAMP_NAME);
+  g_autofree char *qgone = test_db_quote (GONE_NAME);
+
+  test_db_exec (db,
+                "CREATE TABLE %s (%s bigint PRIMARY KEY, %s text NOT NULL, %s timestamptz NOT NULL"
+                " DEFAULT clock_timestamp (), %s boolean NOT NULL DEFAULT false)",
+                table, qid, qtitle, qstamp, qgone);
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
+  g_assert_no_error (error);
+  g_assert_false (carb_store_check_model (store, &model, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, table));
+  g_assert_nonnull (strstr (error->message, title));
+  g_autofree char *quoted_cut = g_strdup_printf ("“%s”", cut);
+  g_assert_nonnull (strstr (error->message, quoted_cut));
+
+  g_clear_error (&error);
+  columns[1].name = cut;
+  g_assert_true (carb_store_check_model (store, &model, &error));
+  g_assert_no_error (error);
+  test_db_exec (db, "DROP TABLE %s", table);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -203,7 +251,10 @@ main (int argc, char **argv)
       g_test_add_data_func (names, *b, test_names);
       g_test_add_data_func (schema, *b, test_schema);
       if (g_str_equal (*b, "postgres"))
-        g_test_add_func ("/hostile/postgres/long-name", test_long_name);
+        {
+          g_test_add_func ("/hostile/postgres/long-name", test_long_name);
+          g_test_add_func ("/hostile/postgres/long-column-name", test_long_column_name);
+        }
     }
   return g_test_run ();
 }
