@@ -24,35 +24,58 @@ CARB_DEFINE_STATIC_MODEL (row_model,
                           CARB_COLUMN (Row, title, TEXT),
                           CARB_COLUMN (Row, last_synced_at, TIMESTAMP));
 
+/* The store's URI with an application_name of this test's own, so that
+ * killing "the store's session" spares the stores of tests running
+ * alongside. */
+static char *
+own_store_uri (const char *name)
+{
+  g_autofree char *base = test_store_uri ("postgres", NULL);
+  return g_strdup_printf ("%s%sapplication_name=%s", base, strchr (base, '?') != NULL ? "&" : "?", name);
+}
+
+/* Terminates the sessions named @name and waits until they are gone;
+ * returns how many there were. */
+static gint64
+terminate (TestDb *killer, const char *name)
+{
+  gint64 killed = test_db_query_int (killer,
+                                     "SELECT count (pg_terminate_backend (pid)) FROM pg_stat_activity"
+                                     " WHERE application_name = '%s' AND pid <> pg_backend_pid ()",
+                                     name);
+  while (
+      test_db_query_int (killer, "SELECT count (*) FROM pg_stat_activity WHERE application_name = '%s'", name)
+      > 0)
+    g_usleep (1000);
+  return killed;
+}
+
 typedef struct
 {
   TestDb *killer;
+  const char *name;
   guint seen;
   gboolean killed;
 } KillState;
 
 /* After 1000 rows, another connection terminates the store's backend
- * (found by its application_name) while rows are still streaming. */
+ * while rows are still streaming. */
 static gboolean
 kill_midway (gconstpointer row, gpointer user_data, GError **error)
 {
   KillState *state = user_data;
   if (++state->seen == 1000)
-    {
-      gint64 killed = test_db_query_int (
-          state->killer, "SELECT count (pg_terminate_backend (pid)) FROM pg_stat_activity"
-                         " WHERE application_name = 'carburetor' AND pid <> pg_backend_pid ()");
-      state->killed = killed > 0;
-    }
+    state->killed = terminate (state->killer, state->name) > 0;
   return TRUE;
 }
 
 static void
 test_killed_mid_stream (void)
 {
-  g_autofree char *uri = test_store_uri ("postgres", NULL);
-  g_autoptr (TestDb) db = test_db_open (uri);
   g_autofree char *table = g_strdup_printf ("killed_%d", (int) getpid ());
+  g_autofree char *uri = own_store_uri (table);
+  g_autofree char *plain_uri = test_store_uri ("postgres", NULL);
+  g_autoptr (TestDb) db = test_db_open (plain_uri);
   CarbModel model = row_model;
   model.table = table;
   g_autoptr (GError) error = NULL;
@@ -66,7 +89,7 @@ test_killed_mid_stream (void)
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
 
-  KillState state = { .killer = db };
+  KillState state = { .killer = db, .name = table };
   g_autoptr (CarbSyncPoint) point = NULL;
   g_assert_false (
       carb_store_download_sync_foreach (store, &model, NULL, 0, kill_midway, &state, &point, NULL, &error));
@@ -80,6 +103,87 @@ test_killed_mid_stream (void)
   g_autoptr (CarbSyncResult) retry = carb_store_download_sync (store, &model, NULL, 0, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (carb_sync_result_get_n_rows (retry), ==, 300000);
+  test_db_exec (db, "DROP TABLE %s", table);
+}
+
+/* The session dies while the store is idle between syncs: the next sync
+ * fails on its first statement (the clock source's pipeline) with a
+ * connection error and no sync point; the one after reconnects and gets
+ * every row written meanwhile. */
+static void
+test_killed_while_idle (void)
+{
+  g_autofree char *table = g_strdup_printf ("idle_killed_%d", (int) getpid ());
+  g_autofree char *uri = own_store_uri (table);
+  g_autofree char *plain_uri = test_store_uri ("postgres", NULL);
+  g_autoptr (TestDb) db = test_db_open (plain_uri);
+  CarbModel model = row_model;
+  model.table = table;
+  g_autoptr (GError) error = NULL;
+
+  test_db_exec (db,
+                "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"
+                " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp ())",
+                table);
+  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'row ' || i FROM generate_series (1, 10) i", table);
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
+  g_assert_no_error (error);
+  g_autoptr (CarbSyncResult) first = carb_store_download_sync (store, &model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (first), ==, 10);
+  const CarbSyncPoint *point = carb_sync_result_get_synced_until (first);
+
+  g_assert_cmpint (terminate (db, table), ==, 1);
+  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'row ' || i FROM generate_series (11, 15) i",
+                table);
+  g_assert_null (carb_store_download_sync (store, &model, point, 0, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_CONNECTION);
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+
+  g_autoptr (CarbSyncResult) retry = carb_store_download_sync (store, &model, point, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (retry), ==, 5);
+  g_assert_cmpint (((const Row *) carb_sync_result_get_row (retry, 0))->id, ==, 11);
+  test_db_exec (db, "DROP TABLE %s", table);
+}
+
+#define CREATE_ROWS                                                                                          \
+  "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"                                             \
+  " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp ())"
+
+/* The incremental query itself fails on the server (the table vanished
+ * after the model was checked): a query error, no sync point, and the
+ * session is left usable, out of its failed transaction. */
+static void
+test_query_fails (void)
+{
+  g_autofree char *uri = test_store_uri ("postgres", NULL);
+  g_autoptr (TestDb) db = test_db_open (uri);
+  g_autofree char *table = g_strdup_printf ("vanishing_%d", (int) getpid ());
+  CarbModel model = row_model;
+  model.table = table;
+  g_autoptr (GError) error = NULL;
+
+  test_db_exec (db, CREATE_ROWS, table);
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_store_check_model (store, &model, &error));
+  g_assert_no_error (error);
+  test_db_exec (db, "DROP TABLE %s", table);
+
+  g_autoptr (CarbSyncPoint) point = NULL;
+  g_assert_null (carb_store_download_sync (store, &model, NULL, 0, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_QUERY);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, table));
+  g_clear_error (&error);
+
+  test_db_exec (db, CREATE_ROWS, table);
+  test_db_exec (db, "INSERT INTO %s (id, title) VALUES (1, 'back')", table);
+  g_autoptr (CarbSyncResult) again = carb_store_download_sync (store, &model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (again), ==, 1);
   test_db_exec (db, "DROP TABLE %s", table);
 }
 
@@ -286,6 +390,8 @@ main (int argc, char **argv)
       if (g_str_equal (*b, "postgres"))
         {
           g_test_add_func ("/faults/postgres/killed-mid-stream", test_killed_mid_stream);
+          g_test_add_func ("/faults/postgres/killed-while-idle", test_killed_while_idle);
+          g_test_add_func ("/faults/postgres/query-fails", test_query_fails);
           g_test_add_func ("/faults/postgres/cannot-connect", test_cannot_connect);
           g_test_add_func ("/faults/postgres/wrong-password", test_wrong_password);
         }

@@ -191,6 +191,39 @@ role_uri (const char *role)
   return g_strdup_printf ("postgresql:///?user=%s&password=carb-test", role);
 }
 
+static gint64
+sessions_of (TestDb *db, const char *role, const char *application)
+{
+  return test_db_query_int (db,
+                            "SELECT count (*) FROM pg_stat_activity"
+                            " WHERE usename = '%s' AND application_name = '%s'",
+                            role, application);
+}
+
+/* The store's session calls itself "carburetor" in pg_stat_activity,
+ * unless the URI names the application: then that name stands. (A role
+ * of its own tells this test's sessions from those of tests alongside.) */
+static void
+test_application_name (void)
+{
+  g_autofree char *uri = test_store_uri ("postgres", NULL);
+  g_autoptr (TestDb) admin = test_db_open (uri);
+  g_autofree char *role = unique_name ("carb_app");
+  g_autofree char *plain_uri = role_uri (role);
+  g_autofree char *named_uri = g_strdup_printf ("%s&application_name=%s", plain_uri, role);
+
+  test_db_exec (admin, "CREATE ROLE %s LOGIN PASSWORD 'carb-test'", role);
+  g_autoptr (CarbStore) plain = open_store (plain_uri);
+  g_autoptr (CarbStore) named = open_store (named_uri);
+  g_assert_cmpint (sessions_of (admin, role, "carburetor"), ==, 1);
+  g_assert_cmpint (sessions_of (admin, role, role), ==, 1);
+  g_clear_pointer (&plain, carb_store_unref);
+  g_clear_pointer (&named, carb_store_unref);
+  while (sessions_of (admin, role, role) + sessions_of (admin, role, "carburetor") > 0)
+    g_usleep (1000); /* a closed session leaves pg_stat_activity a moment later */
+  test_db_exec (admin, "DROP ROLE %s", role);
+}
+
 /* Without pg_read_all_stats, another role's in-flight transaction hides its
  * start time: the sync refuses to guess. With the grant, the sync point is
  * held below that transaction's start until it commits, and then its row
@@ -259,5 +292,6 @@ main (int argc, char **argv)
   g_test_add_func ("/postgres/schema", test_schema);
   g_test_add_func ("/postgres/hostile-name", test_hostile_name);
   g_test_add_func ("/postgres/privileges", test_privileges);
+  g_test_add_func ("/postgres/application-name", test_application_name);
   return g_test_run ();
 }

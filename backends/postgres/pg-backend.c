@@ -26,8 +26,7 @@ carb_pg_fail (CarbBackend *backend, GError **error, const char *what)
 /* Decoding must not depend on the session's settings: binary results are
  * zone-free, and text ones are forced to UTC, ISO and UTF-8. */
 static const char session_setup[] = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD';"
-                                    " SET client_encoding = 'UTF8'; SET extra_float_digits = 3;"
-                                    " SET application_name = 'carburetor'";
+                                    " SET client_encoding = 'UTF8'; SET extra_float_digits = 3";
 
 /* A connection lost earlier (server restart, pg_terminate_backend) is
  * re-established here, so that retrying a failed sync converges. */
@@ -45,8 +44,8 @@ carb_pg_ensure_connected (CarbBackend *backend, GError **error)
 
 /* Takes @res: returns it if the statement succeeded, else frees it and
  * fails with the server's message (a lost connection is CONNECTION). */
-static PGresult *
-checked (CarbBackend *backend, PGresult *res, GError **error)
+PGresult *
+carb_pg_check (CarbBackend *backend, PGresult *res, GError **error)
 {
   ExecStatusType status = PQresultStatus (res);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
@@ -70,9 +69,9 @@ carb_pg_exec (CarbBackend *backend,
               int result_format,
               GError **error)
 {
-  return checked (backend,
-                  PQexecParams (backend->conn, sql, n_params, types, values, lengths, formats, result_format),
-                  error);
+  return carb_pg_check (
+      backend, PQexecParams (backend->conn, sql, n_params, types, values, lengths, formats, result_format),
+      error);
 }
 
 /* The result of the one statement sent with PQsend*(); the connection is
@@ -83,13 +82,13 @@ carb_pg_get_result (CarbBackend *backend, GError **error)
   PGresult *res = PQgetResult (backend->conn);
   for (PGresult *extra; res != NULL && (extra = PQgetResult (backend->conn)) != NULL;)
     PQclear (extra);
-  return checked (backend, res, error);
+  return carb_pg_check (backend, res, error);
 }
 
 gboolean
 carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error)
 {
-  PGresult *res = checked (backend, PQexec (backend->conn, sql), error);
+  PGresult *res = carb_pg_check (backend, PQexec (backend->conn, sql), error);
   PQclear (res);
   return res != NULL;
 }
@@ -194,7 +193,11 @@ backend_open (const char *uri, GError **error)
     .select_expression = select_expression,
     .user_data = backend,
   };
-  backend->conn = PQconnectdb (uri);
+  /* The sessions show up as "carburetor" in pg_stat_activity unless the
+   * URI or PGAPPNAME names the application: an administrator's name wins. */
+  const char *const keywords[] = { "dbname", "fallback_application_name", NULL };
+  const char *const values[] = { uri, "carburetor", NULL };
+  backend->conn = PQconnectdbParams (keywords, values, 1);
   if (PQstatus (backend->conn) != CONNECTION_OK)
     {
       /* libpq quotes a malformed value back ("invalid percent-encoded

@@ -13,9 +13,10 @@
  * lost: it is stamped above W and the next sync asks from W on.
  *
  * Separate statements matter: within one statement PostgreSQL does not
- * promise the order in which subqueries run. The statistics snapshot is
- * per transaction and each statement here is its own transaction, so the
- * activity we read is current.
+ * promise the order in which subqueries run. (They are sent together, in
+ * one pipeline, and the server runs them in the order sent.) The
+ * statistics snapshot is per transaction and each statement here is its
+ * own transaction, so the activity we read is current.
  *
  * Privileges: without pg_read_all_stats a role sees other roles' sessions
  * with xact_start NULL. We never guess then: the sync fails with
@@ -63,43 +64,42 @@ prepare_statements (CarbBackend *backend, GError **error)
   return TRUE;
 }
 
+/* The answers of the three statements, each one row. */
 static gboolean
-query_row (CarbBackend *backend, guint which, PGresult **out, GError **error)
+one_row_each (CarbBackend *backend, PGresult **res, guint n, GError **error)
 {
-  *out = PQexecPrepared (backend->conn, statements[which].name, 0, NULL, NULL, NULL, 0);
-  if (PQresultStatus (*out) == PGRES_TUPLES_OK && PQntuples (*out) == 1)
-    return TRUE;
-  PQclear (*out);
-  *out = NULL;
-  return carb_pg_fail (backend, error, "the clock source's query failed");
+  for (guint i = 0; i < n; i++)
+    if (PQntuples (res[i]) != 1)
+      {
+        g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
+                     "PostgreSQL “%s”: the clock source's query %s returned %d rows", backend->display,
+                     statements[i].name, PQntuples (res[i]));
+        return FALSE;
+      }
+  return TRUE;
 }
 
-gboolean
-carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+static gint64
+int_value (PGresult *res, int col)
 {
-  PGresult *res = NULL;
+  return g_ascii_strtoll (PQgetvalue (res, 0, col), NULL, 10);
+}
 
-  if (!backend->clock_prepared && !prepare_statements (backend, error))
-    return FALSE;
-  if (!query_row (backend, 0, &res, error))
-    return FALSE;
-  gint64 c = g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10);
-  PQclear (res);
+/* W from the three answers (see the top of this file). */
+static gboolean
+compute_w (CarbBackend *backend, const CarbQuery *query, PGresult **res, gint64 *w, GError **error)
+{
+  gint64 c = int_value (res[0], 0);
   if (query->flags & CARB_QUERY_UNSAFE_NAIVE_CLOCK)
     {
       *w = c; /* the known-broken answer, for the stress checker's teeth */
       return TRUE;
     }
 
-  if (!query_row (backend, 1, &res, error))
-    return FALSE;
-  gboolean have_a = !PQgetisnull (res, 0, 0);
-  gint64 a = have_a ? g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) : G_MAXINT64;
-  gboolean hidden = PQgetvalue (res, 0, 1)[0] == 't';
-  g_autofree char *role = g_strdup (PQgetvalue (res, 0, 2));
-  PQclear (res);
-  if (hidden)
+  gint64 a = PQgetisnull (res[1], 0, 0) ? G_MAXINT64 : int_value (res[1], 0);
+  if (PQgetvalue (res[1], 0, 1)[0] == 't')
     {
+      const char *role = PQgetvalue (res[1], 0, 2);
       g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
                    "PostgreSQL “%s”: role “%s” cannot see when other sessions' transactions started, so no "
                    "safe sync point can be computed (the sync point was not advanced); "
@@ -108,11 +108,29 @@ carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError *
       return FALSE;
     }
 
-  if (!query_row (backend, 2, &res, error))
-    return FALSE;
-  gboolean prepared = g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) > 0;
-  PQclear (res);
-
+  gboolean prepared = int_value (res[2], 0) > 0;
   *w = prepared ? query->lower : MIN (c, a) - 1;
   return TRUE;
+}
+
+/* The three statements go out in one pipeline (pg-pipeline.c): the server
+ * still runs them in order, each its own transaction, so the argument
+ * above holds, at one round trip instead of three. */
+gboolean
+carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+{
+  CarbPgStatement stmts[G_N_ELEMENTS (statements)] = { { 0 } };
+  PGresult *res[G_N_ELEMENTS (statements)] = { NULL };
+  guint n = G_N_ELEMENTS (statements);
+
+  if (!backend->clock_prepared && !prepare_statements (backend, error))
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    stmts[i].prepared = statements[i].name;
+  if (!carb_pg_pipeline (backend, stmts, n, res, error))
+    return FALSE;
+  gboolean ok = one_row_each (backend, res, n, error) && compute_w (backend, query, res, w, error);
+  for (guint i = 0; i < n; i++)
+    PQclear (res[i]);
+  return ok;
 }

@@ -176,8 +176,10 @@ sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **erro
   return TRUE;
 }
 
+/* BEGIN and DECLARE in one round trip (pg-pipeline.c); the cursor's
+ * snapshot is taken when DECLARE runs, after the clock source's reads. */
 static gboolean
-declare_cursor (CarbBackend *backend, const CarbQuery *query, gint64 w, GError **error)
+begin_and_declare (CarbBackend *backend, const CarbQuery *query, gint64 w, GError **error)
 {
   g_autofree char *select = carb_query_build_sql (query, carb_pg_dialect (backend), error);
   if (select == NULL)
@@ -196,12 +198,23 @@ declare_cursor (CarbBackend *backend, const CarbQuery *query, gint64 w, GError *
   const char *values[] = { (const char *) &lower, (const char *) &upper, after };
   const int lengths[] = { 8, 8, 0 };
   const int formats[] = { 1, 1, 0 };
+  const CarbPgStatement stmts[] = {
+    { .sql = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" },
+    {
+        .sql = sql,
+        .n_params = query->has_after_id ? 3 : 2,
+        .types = types,
+        .values = values,
+        .lengths = lengths,
+        .formats = formats,
+    },
+  };
+  PGresult *res[G_N_ELEMENTS (stmts)];
 
-  PGresult *res
-      = carb_pg_exec (backend, sql, query->has_after_id ? 3 : 2, types, values, lengths, formats, 0, error);
-  if (res == NULL)
+  if (!carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (stmts), res, error))
     return FALSE;
-  PQclear (res);
+  for (guint i = 0; i < G_N_ELEMENTS (stmts); i++)
+    PQclear (res[i]);
   return TRUE;
 }
 
@@ -263,11 +276,10 @@ carb_pg_download (
 
   if (!carb_pg_ensure_connected (backend, error) || !carb_pg_clock (backend, query, &w, error))
     return FALSE;
-  if (!carb_pg_exec_command (backend, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY", error))
-    return FALSE;
-  gboolean ok = declare_cursor (backend, query, w, error) && fetch_all (backend, query, sink, error);
-  /* COMMIT closes the cursor; after a failure ROLLBACK does, and a broken
-   * connection is left for the next call to re-establish. */
+  gboolean ok = begin_and_declare (backend, query, w, error) && fetch_all (backend, query, sink, error);
+  /* COMMIT closes the cursor; after a failure ROLLBACK does (and ends a
+   * transaction whose DECLARE failed), and a broken connection is left for
+   * the next call to re-establish. */
   if (ok)
     ok = carb_pg_exec_command (backend, "COMMIT", error);
   else

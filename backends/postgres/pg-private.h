@@ -25,7 +25,24 @@ struct _CarbBackend
   gboolean clock_prepared; /* the clock source's statements exist on conn */
 };
 
+/* One statement of carb_pg_pipeline(): @prepared names a prepared
+ * statement, else @sql is the text; the parameters as PQexecParams()
+ * takes them. Results come in text format. */
+typedef struct
+{
+  const char *sql;
+  const char *prepared;
+  int n_params;
+  const Oid *types;
+  const char *const *values;
+  const int *lengths;
+  const int *formats;
+} CarbPgStatement;
+
 gboolean carb_pg_fail (CarbBackend *backend, GError **error, const char *what);
+PGresult *carb_pg_check (CarbBackend *backend, PGresult *res, GError **error);
+gboolean carb_pg_pipeline (
+    CarbBackend *backend, const CarbPgStatement *statements, guint n, PGresult **results, GError **error);
 gboolean carb_pg_ensure_connected (CarbBackend *backend, GError **error);
 PGresult *carb_pg_exec (CarbBackend *backend,
                         const char *sql,
