@@ -176,10 +176,14 @@ sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **erro
   return TRUE;
 }
 
-/* BEGIN and DECLARE in one round trip (pg-pipeline.c); the cursor's
- * snapshot is taken when DECLARE runs, after the clock source's reads. */
+static const char fetch_sql[] = "FETCH " G_STRINGIFY (CARB_PG_FETCH_ROWS) " FROM carb_sync";
+
+/* BEGIN, DECLARE and the first FETCH in one round trip (pg-pipeline.c),
+ * so a sync of few rows costs no more trips than it must; the cursor's
+ * snapshot is taken when DECLARE runs, after the clock source's reads.
+ * @first gets the first batch of rows. */
 static gboolean
-begin_and_declare (CarbBackend *backend, const CarbQuery *query, gint64 w, GError **error)
+begin_and_fetch (CarbBackend *backend, const CarbQuery *query, gint64 w, PGresult **first, GError **error)
 {
   g_autofree char *select = carb_query_build_sql (query, carb_pg_dialect (backend), error);
   if (select == NULL)
@@ -208,59 +212,56 @@ begin_and_declare (CarbBackend *backend, const CarbQuery *query, gint64 w, GErro
         .lengths = lengths,
         .formats = formats,
     },
+    { .sql = fetch_sql, .result_format = 1 },
   };
   PGresult *res[G_N_ELEMENTS (stmts)];
 
   if (!carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (stmts), res, error))
     return FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (stmts); i++)
-    PQclear (res[i]);
+  PQclear (res[0]);
+  PQclear (res[1]);
+  *first = res[2];
   return TRUE;
 }
 
 static gboolean
 send_fetch (CarbBackend *backend, GError **error)
 {
-  static const char fetch_sql[] = "FETCH " G_STRINGIFY (CARB_PG_FETCH_ROWS) " FROM carb_sync";
-
   if (PQsendQueryParams (backend->conn, fetch_sql, 0, NULL, NULL, NULL, NULL, 1))
     return TRUE;
   return carb_pg_fail (backend, error, "cannot send FETCH");
 }
 
-/* Pipelined: the next FETCH goes out before this batch is decoded, so the
- * server reads and sends rows while we decode (one FETCH at a time would
- * leave each side idle while the other works). A batch is freed only
- * after the next has arrived: freeing it first would hand its megabyte
- * back to the top of the heap, which glibc then returns to the kernel
- * (brk) and takes back page by page for the next batch, on every batch. */
+/* Feeds @first (taken) and every later batch to the sink. Pipelined: the
+ * next FETCH goes out before this batch is decoded, so the server reads
+ * and sends rows while we decode (one FETCH at a time would leave each
+ * side idle while the other works). A batch is freed only after the next
+ * has arrived: freeing it first would hand its megabyte back to the top of
+ * the heap, which glibc then returns to the kernel (brk) and takes back
+ * page by page for the next batch, on every batch. */
 static gboolean
-fetch_all (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, GError **error)
+fetch_all (CarbBackend *backend, const CarbQuery *query, PGresult *first, CarbSink *sink, GError **error)
 {
-  PGresult *prev = NULL;
-  gboolean ok = send_fetch (backend, error), in_flight = ok;
+  PGresult *prev = NULL, *res = first;
+  gboolean ok = TRUE, in_flight = FALSE;
 
-  while (ok && in_flight)
+  while (ok && res != NULL)
     {
-      PGresult *res = carb_pg_get_result (backend, error);
-      in_flight = FALSE;
-      if (res == NULL)
-        {
-          ok = FALSE;
-          break;
-        }
       g_clear_pointer (&prev, PQclear);
       prev = res;
-      if (PQntuples (res) == CARB_PG_FETCH_ROWS)
+      res = NULL;
+      if (PQntuples (prev) == CARB_PG_FETCH_ROWS)
         {
-          if (g_cancellable_set_error_if_cancelled (query->cancellable, error))
-            {
-              ok = FALSE;
-              break;
-            }
-          ok = in_flight = send_fetch (backend, error);
+          ok = !g_cancellable_set_error_if_cancelled (query->cancellable, error);
+          ok = ok && (in_flight = send_fetch (backend, error));
         }
-      ok = ok && sink_batch (res, query->model, sink, error);
+      ok = ok && sink_batch (prev, query->model, sink, error);
+      if (ok && in_flight)
+        {
+          in_flight = FALSE;
+          res = carb_pg_get_result (backend, error);
+          ok = res != NULL;
+        }
     }
   if (in_flight) /* stopped early: collect the FETCH already sent */
     PQclear (carb_pg_get_result (backend, NULL));
@@ -276,7 +277,9 @@ carb_pg_download (
 
   if (!carb_pg_ensure_connected (backend, error) || !carb_pg_clock (backend, query, &w, error))
     return FALSE;
-  gboolean ok = begin_and_declare (backend, query, w, error) && fetch_all (backend, query, sink, error);
+  PGresult *first = NULL;
+  gboolean ok
+      = begin_and_fetch (backend, query, w, &first, error) && fetch_all (backend, query, first, sink, error);
   /* COMMIT closes the cursor; after a failure ROLLBACK does (and ends a
    * transaction whose DECLARE failed), and a broken connection is left for
    * the next call to re-establish. */

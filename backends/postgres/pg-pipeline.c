@@ -2,7 +2,7 @@
  *
  * A sync starts with small statements that must run in a set order but do
  * not need each other's answers on the client: the clock source's three
- * reads, then BEGIN and DECLARE. Sent one by one, each costs a round trip;
+ * reads, then BEGIN, DECLARE and the first FETCH. Sent one by one, each costs a round trip;
  * in libpq's pipeline mode they go out together, the server runs them one
  * after another in the order sent, and the answers come back together.
  *
@@ -15,10 +15,10 @@
 static gboolean
 send_one (PGconn *conn, const CarbPgStatement *s)
 {
-  int sent
-      = s->prepared != NULL
-            ? PQsendQueryPrepared (conn, s->prepared, s->n_params, s->values, s->lengths, s->formats, 0)
-            : PQsendQueryParams (conn, s->sql, s->n_params, s->types, s->values, s->lengths, s->formats, 0);
+  int sent = s->prepared != NULL ? PQsendQueryPrepared (conn, s->prepared, s->n_params, s->values, s->lengths,
+                                                        s->formats, s->result_format)
+                                 : PQsendQueryParams (conn, s->sql, s->n_params, s->types, s->values,
+                                                      s->lengths, s->formats, s->result_format);
   return sent && PQpipelineSync (conn);
 }
 

@@ -26,8 +26,8 @@ struct _CarbBackend
 };
 
 /* One statement of carb_pg_pipeline(): @prepared names a prepared
- * statement, else @sql is the text; the parameters as PQexecParams()
- * takes them. Results come in text format. */
+ * statement, else @sql is the text; the parameters and the result format
+ * as PQexecParams() takes them. */
 typedef struct
 {
   const char *sql;
@@ -37,6 +37,7 @@ typedef struct
   const char *const *values;
   const int *lengths;
   const int *formats;
+  int result_format;
 } CarbPgStatement;
 
 gboolean carb_pg_fail (CarbBackend *backend, GError **error, const char *what);
