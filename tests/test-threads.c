@@ -96,8 +96,14 @@ syncer_thread (gpointer data)
 {
   Syncer *s = data;
 
+  /* A pause between syncs, as any real syncer has: the store's lock is
+   * not fair, and threads that take it back at once can starve the writer
+   * (under valgrind, which runs one thread at a time, for minutes). */
   while (!g_atomic_int_get (&s->shared->writer_done))
-    sync_step (s);
+    {
+      sync_step (s);
+      g_usleep (200);
+    }
   /* The writer has finished and waited a clock tick: catch up. */
   while (sync_step (s))
     ;
