@@ -76,15 +76,8 @@ password_spans (const char *uri)
   return spans;
 }
 
-/**
- * carb_pg_mask_uri:
- * @uri: a connection URI, any bytes
- *
- * Returns: (transfer full): @uri with every password value replaced by
- *   `***`, for messages; never %NULL
- */
-char *
-carb_pg_mask_uri (const char *uri)
+static char *
+mask_once (const char *uri)
 {
   g_autoptr (GArray) spans = password_spans (uri);
   GString *out = g_string_sized_new (strlen (uri) + 8);
@@ -99,6 +92,39 @@ carb_pg_mask_uri (const char *uri)
     }
   g_string_append (out, uri + at);
   return g_string_free (out, FALSE);
+}
+
+/**
+ * carb_pg_mask_uri:
+ * @uri: a connection URI, any bytes
+ *
+ * Masking can change how the rest of the URI parses: libpq decides
+ * whether there is a userinfo by whether an '@' comes before the first
+ * '/', and that '/' may sit inside a masked query value. So the URI is
+ * masked again until masking changes nothing (a password the new parse
+ * reveals is masked too); should that not settle, nothing but the scheme
+ * is shown.
+ *
+ * Returns: (transfer full): @uri with every password value replaced by
+ *   `***`, for messages; never %NULL
+ */
+char *
+carb_pg_mask_uri (const char *uri)
+{
+  char *masked = mask_once (uri);
+
+  for (guint pass = 0; pass < 8; pass++)
+    {
+      char *again = mask_once (masked);
+      gboolean settled = strcmp (again, masked) == 0;
+      g_free (masked);
+      masked = again;
+      if (settled)
+        return masked;
+    }
+  g_free (masked);
+  const char *authority = strstr (uri, "://");
+  return authority != NULL ? g_strdup_printf ("%.*s://***", (int) (authority - uri), uri) : g_strdup ("***");
 }
 
 /**
