@@ -50,6 +50,18 @@ terminate (TestDb *killer, const char *name)
   return killed;
 }
 
+/* A table of @n rows for row_model, stamped by the server's clock. */
+static void
+create_rows (TestDb *db, const char *table, guint n)
+{
+  test_db_exec (db,
+                "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"
+                " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp ())",
+                table);
+  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'row ' || i FROM generate_series (1, %u) i", table,
+                n);
+}
+
 typedef struct
 {
   TestDb *killer;
@@ -80,12 +92,7 @@ test_killed_mid_stream (void)
   model.table = table;
   g_autoptr (GError) error = NULL;
 
-  test_db_exec (db,
-                "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"
-                " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp ())",
-                table);
-  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'row ' || i FROM generate_series (1, 300000) i",
-                table);
+  create_rows (db, table, 300000);
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
 
@@ -121,11 +128,7 @@ test_killed_while_idle (void)
   model.table = table;
   g_autoptr (GError) error = NULL;
 
-  test_db_exec (db,
-                "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"
-                " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp ())",
-                table);
-  test_db_exec (db, "INSERT INTO %s (id, title) SELECT i, 'row ' || i FROM generate_series (1, 10) i", table);
+  create_rows (db, table, 10);
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
   g_autoptr (CarbSyncResult) first = carb_store_download_sync (store, &model, NULL, 0, NULL, &error);
@@ -148,10 +151,6 @@ test_killed_while_idle (void)
   test_db_exec (db, "DROP TABLE %s", table);
 }
 
-#define CREATE_ROWS                                                                                          \
-  "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"                                             \
-  " last_synced_at timestamptz NOT NULL DEFAULT clock_timestamp ())"
-
 /* The incremental query itself fails on the server (the table vanished
  * after the model was checked): a query error, no sync point, and the
  * session is left usable, out of its failed transaction. */
@@ -165,22 +164,20 @@ test_query_fails (void)
   model.table = table;
   g_autoptr (GError) error = NULL;
 
-  test_db_exec (db, CREATE_ROWS, table);
+  create_rows (db, table, 0);
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
   g_assert_true (carb_store_check_model (store, &model, &error));
   g_assert_no_error (error);
   test_db_exec (db, "DROP TABLE %s", table);
 
-  g_autoptr (CarbSyncPoint) point = NULL;
   g_assert_null (carb_store_download_sync (store, &model, NULL, 0, NULL, &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_QUERY);
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, table));
   g_clear_error (&error);
 
-  test_db_exec (db, CREATE_ROWS, table);
-  test_db_exec (db, "INSERT INTO %s (id, title) VALUES (1, 'back')", table);
+  create_rows (db, table, 1);
   g_autoptr (CarbSyncResult) again = carb_store_download_sync (store, &model, NULL, 0, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (carb_sync_result_get_n_rows (again), ==, 1);
@@ -305,7 +302,6 @@ test_null_at_run_time (void)
   g_assert_no_error (error);
   g_assert_true (carb_store_check_model (store, &model, &error));
   g_autoptr (CarbSyncPoint) since = carb_sync_point_new (0);
-  g_autoptr (CarbSyncPoint) point = NULL;
   g_assert_null (carb_store_download_sync (store, &model, since, 0, NULL, &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "“text rows”"));

@@ -33,11 +33,12 @@ CARB_DEFINE_STATIC_MODEL (item_model,
                           CARB_COLUMN_FULL (Item, stamp, STAMP_NAME, TIMESTAMP, TIMESTAMP, CARB_COLUMN_NONE),
                           CARB_COLUMN_FULL (Item, gone, GONE_NAME, BOOL, DELETED, CARB_COLUMN_NONE));
 
+/* The columns of a table for item_model, the title column named @title_name. */
 static char *
-columns_sql (TestDb *db)
+columns_sql (TestDb *db, const char *title_name)
 {
   g_autofree char *id = test_db_quote (ID_NAME);
-  g_autofree char *title = test_db_quote (TITLE_NAME);
+  g_autofree char *title = test_db_quote (title_name);
   g_autofree char *stamp = test_db_quote (STAMP_NAME);
   g_autofree char *gone = test_db_quote (GONE_NAME);
   if (test_db_is_postgres (db))
@@ -60,7 +61,7 @@ prepare_and_sync (const char *uri,
                   const char *victim)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *columns = columns_sql (db);
+  g_autofree char *columns = columns_sql (db, TITLE_NAME);
   g_autofree char *qid = test_db_quote (ID_NAME);
   g_autofree char *qtitle = test_db_quote (TITLE_NAME);
 
@@ -205,23 +206,17 @@ test_long_column_name (void)
   g_assert_cmpuint (strlen (title), >, 63);
   /* The server cuts at a character boundary: “ü” straddles byte 63. */
   g_autofree char *cut = g_strndup (title, 62);
-  g_autofree char *qtitle = test_db_quote (title);
-  CarbColumn columns[4];
-  g_assert_cmpuint (item_model.n_columns, ==, G_N_ELEMENTS (columns));
-  memcpy (columns, item_model.columns, sizeof columns);
-  columns[1].name = title;
+  CarbColumn model_columns[4];
+  g_assert_cmpuint (item_model.n_columns, ==, G_N_ELEMENTS (model_columns));
+  memcpy (model_columns, item_model.columns, sizeof model_columns);
+  model_columns[1].name = title;
   CarbModel model = item_model;
   model.table = table;
-  model.columns = columns;
+  model.columns = model_columns;
 
-  g_autofree char *qid = test_db_quote (ID_NAME);
-  g_autofree char *qstamp = test_db_quote (STAMP_NAME);
-  g_autofree char *qgone = test_db_quote (GONE_NAME);
+  g_autofree char *columns = columns_sql (db, title);
 
-  test_db_exec (db,
-                "CREATE TABLE %s (%s bigint PRIMARY KEY, %s text NOT NULL, %s timestamptz NOT NULL"
-                " DEFAULT clock_timestamp (), %s boolean NOT NULL DEFAULT false)",
-                table, qid, qtitle, qstamp, qgone);
+  test_db_exec (db, "CREATE TABLE %s %s", table, columns);
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
   g_assert_false (carb_store_check_model (store, &model, &error));
@@ -233,7 +228,7 @@ test_long_column_name (void)
   g_assert_nonnull (strstr (error->message, quoted_cut));
 
   g_clear_error (&error);
-  columns[1].name = cut;
+  model_columns[1].name = cut;
   g_assert_true (carb_store_check_model (store, &model, &error));
   g_assert_no_error (error);
   test_db_exec (db, "DROP TABLE %s", table);
