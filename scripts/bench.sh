@@ -15,4 +15,4 @@ export CARBURETOR_PLUGIN_PATH="$PWD/$build/plugins.d"
 if [ -n "${PGHOST:-}${PGPORT:-}" ]; then
   exec "$build/bench/carburetor-bench" "$@"
 fi
-exec pg_virtualenv "$build/bench/carburetor-bench" "$@"
+exec pg_virtualenv -t "$build/bench/carburetor-bench" "$@"

@@ -34,27 +34,9 @@ if [ -n "${PGHOST:-}${PGPORT:-}${CARB_TEST_PG_URI:-}" ]; then
   # shellcheck disable=SC2086
   exec $run_tests "$@"
 fi
-# As root, pg_virtualenv always names its cluster <version>/regress and
-# refuses to start if one exists: clear one that a killed run left behind
-# (it marks its clusters with .by_pg_virtualenv) unless a run is going on.
-if [ "$(id -u)" -eq 0 ] && ! pgrep -x pg_virtualenv >/dev/null 2>&1; then
-  for marker in /etc/postgresql/*/regress/.by_pg_virtualenv; do
-    [ -f "$marker" ] || continue
-    version=$(basename "$(dirname "$(dirname "$marker")")")
-    echo "Dropping the stale throw-away cluster $version/regress"
-    # The marker is root's own file: pg_dropcluster (running as postgres)
-    # cannot remove it and would leave the directory behind, which is
-    # all pg_virtualenv looks at. Remove it first, as pg_virtualenv does.
-    rm -f "$marker"
-    pg_ctlcluster --mode immediate "$version" regress stop >/dev/null 2>&1 || true
-    pg_dropcluster "$version" regress || true
-    # A half-created cluster (killed during creation) can defeat
-    # pg_dropcluster; it was ours (it had the marker), so clear it by hand.
-    rm -rf "/etc/postgresql/$version/regress" "/var/lib/postgresql/$version/regress"
-  done
-fi
-
 # pg_virtualenv runs its command with PGHOST/PGPORT/PGUSER/PGPASSWORD/
-# PGDATABASE set for a new cluster; -o sets its server options.
+# PGDATABASE set for a new cluster; -t puts that cluster in a temporary
+# folder (as root too), so runs side by side never share or drop each
+# other's cluster; -o sets its server options.
 # shellcheck disable=SC2086
-exec pg_virtualenv -o max_connections=200 -o max_prepared_transactions=10 $run_tests "$@"
+exec pg_virtualenv -t -o max_connections=200 -o max_prepared_transactions=10 $run_tests "$@"
