@@ -145,8 +145,12 @@ checked_query (CarbStore *store, const CarbModel *model, GError **error)
  *
  * Checks @model (see carb_model_validate()) and the live table: the table
  * and every column exist, each column's SQL type can be read as the
- * declared type, and no nullable column feeds a NOT NULL member. The sync
- * calls do this on first use; call it to fail early. A model that passed is
+ * declared type, no nullable column feeds a NOT NULL member, the id column
+ * is the primary key or unique on its own, and the table is prepared
+ * (carb_store_prepare_table(): its stamping trigger is present, enabled
+ * and current; %CARB_ERROR_NOT_PREPARED otherwise). The sync calls check
+ * the columns on first use and the preparation on every call; call this to
+ * fail early. A model that passed is
  * not checked again by this store, so a model must stay alive and unchanged
  * while stores use it (static descriptors are).
  *
@@ -158,7 +162,15 @@ carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error
 {
   g_return_val_if_fail (store != NULL && model != NULL, FALSE);
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
-  return checked_query (store, model, error) != NULL;
+  const CarbQuery *query = checked_query (store, model, error);
+  if (query == NULL)
+    return FALSE;
+  /* Appended member: only a vtable that is long enough has it. */
+  const CarbBackendVTable *vt = store->plugin->vtable;
+  if (vt->struct_size >= G_STRUCT_OFFSET (CarbBackendVTable, check_prepared) + sizeof vt->check_prepared
+      && vt->check_prepared != NULL)
+    return vt->check_prepared (store->backend, query, error);
+  return TRUE;
 }
 
 /**
@@ -262,8 +274,10 @@ run_sync (CarbStore *store,
  * returned sync point, decoded into the model's struct. Tombstones (rows
  * whose is-deleted flag is set) are included, except in a first sync. Pass
  * the returned point back next time: a device that always does misses no
- * row, whatever concurrent writers do (DESIGN §3–4). If the result
- * carb_sync_result_has_more(), call again at once with its point.
+ * row, whatever concurrent writers do (docs/SYNC.md). If the result
+ * carb_sync_result_has_more() (a full page of @max_rows came back), call
+ * again at once with its point; otherwise the sync is as complete as the
+ * database allows now: sync again at your next poll.
  *
  * Returns: (transfer full) (nullable): the rows and the next sync point,
  *   or %NULL with @error set; a failed sync hands out no sync point
@@ -300,7 +314,11 @@ carb_store_download_sync_with_progress (CarbStore *store,
   CarbSyncPoint *point = run_sync (store, model, since, max_rows, sink, cancellable, error);
   if (point == NULL)
     return NULL;
-  return carb_sync_result_new (sink, point, !carb_sync_point_is_complete (point));
+  /* Only a full page means more rows are due now. A page cursor handed
+   * back unchanged (the clock source held its point below the cursor)
+   * means "nothing yet": calling again at once would only spin. */
+  gboolean full = max_rows > 0 && carb_sink_get_n_rows (sink) == max_rows;
+  return carb_sync_result_new (sink, point, full);
 }
 
 /**

@@ -4,7 +4,8 @@
  *   point  = "1." time [ "." id ]
  *   time   = decimal gint64, microseconds since the Unix epoch
  *   id     = "i" decimal gint64        integer ids
- *          | "t" base64url (no padding)  text and uuid ids
+ *          | "t" base64url (no padding)  text and uuid ids; the empty id
+ *                                        is "t" alone
  * A point without an id is complete; with one, it is a page cursor.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
@@ -182,7 +183,12 @@ parse_text_id (const char *b64, CarbSyncPoint *point)
 {
   gsize len = strlen (b64);
 
-  if (len == 0 || len % 4 == 1
+  if (len == 0)
+    {
+      point->id_text = g_strdup (""); /* the empty string is an id too */
+      return TRUE;
+    }
+  if (len % 4 == 1
       || strspn (b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len)
     return FALSE;
   GString *padded = g_string_new (b64);

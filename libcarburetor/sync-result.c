@@ -94,8 +94,11 @@ carb_sync_result_get_synced_until (const CarbSyncResult *result)
  * carb_sync_result_has_more:
  * @result: a sync result
  *
- * Returns: %TRUE if the call was capped at its row limit and more rows
- *   may be due: call again at once with the result's sync point
+ * Returns: %TRUE if the call returned a full page (as many rows as its
+ *   row limit): more rows may be due now, so call again at once with the
+ *   result's sync point. %FALSE otherwise, even when the returned point is
+ *   a page cursor (a sync that found nothing new past a cursor hands the
+ *   cursor back): then wait for the next poll.
  */
 gboolean
 carb_sync_result_has_more (const CarbSyncResult *result)

@@ -15,7 +15,8 @@ typedef struct
 
 struct _CarbTableInfo
 {
-  GArray *columns; /* of ColumnInfo */
+  GArray *columns;     /* of ColumnInfo */
+  GHashTable *uniques; /* column names that alone are a unique key */
 };
 
 static void
@@ -32,6 +33,7 @@ carb_table_info_new (void)
   CarbTableInfo *info = g_new0 (CarbTableInfo, 1);
   info->columns = g_array_new (FALSE, TRUE, sizeof (ColumnInfo));
   g_array_set_clear_func (info->columns, column_info_clear);
+  info->uniques = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return info;
 }
 
@@ -41,6 +43,7 @@ carb_table_info_free (CarbTableInfo *info)
   if (info == NULL)
     return;
   g_array_unref (info->columns);
+  g_hash_table_unref (info->uniques);
   g_free (info);
 }
 
@@ -69,6 +72,25 @@ carb_table_info_add_column (
     .nullable = nullable,
   };
   g_array_append_val (info->columns, col);
+}
+
+/**
+ * carb_table_info_add_unique_column:
+ * @info: the description being filled
+ * @name: a column that is, on its own, a unique key of the table: its
+ *   primary key, or a column with a unique constraint or a unique index
+ *   that has no predicate and no other column
+ *
+ * Records a single-column unique key (for a backend's `describe_table`).
+ * The core refuses a model whose id column is not one: a page cursor
+ * `(timestamp, id)` must name one row, or rows sharing an id are skipped
+ * at page boundaries.
+ */
+void
+carb_table_info_add_unique_column (CarbTableInfo *info, const char *name)
+{
+  g_return_if_fail (info != NULL && name != NULL);
+  g_hash_table_add (info->uniques, g_strdup (name));
 }
 
 static const ColumnInfo *
@@ -134,7 +156,8 @@ missing (GError **error, const CarbModel *model, const CarbTableInfo *info, cons
                    name, cut->name, strlen (cut->name));
 }
 
-/* TRUE if the live column can be read into @col without loss. */
+/* TRUE if the live table can be read into @model without loss, and its id
+ * column names one row. */
 gboolean
 carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError **error)
 {
@@ -155,6 +178,12 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
         return mismatch (error, model,
                          "column “%s” is nullable but the model declares it NOT NULL "
                          "(declare it with CARB_COLUMN_NULLABLE or make the column NOT NULL)",
+                         col->name);
+      if (col->role == CARB_ROLE_ID && !g_hash_table_contains (info->uniques, col->name))
+        return mismatch (error, model,
+                         "id column “%s” is neither the primary key nor unique on its own, so a page cursor "
+                         "cannot tell rows that share an id apart (make it the PRIMARY KEY or add a UNIQUE "
+                         "constraint on it alone)",
                          col->name);
     }
   return TRUE;

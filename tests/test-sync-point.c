@@ -32,6 +32,7 @@ test_round_trip (void)
   assert_round_trip ("1.1732523000123456.tYWJj"); /* "abc" */
   assert_round_trip ("1.1732523000123456.tPz8-"); /* "??>": the url-safe alphabet */
   assert_round_trip ("1.1732523000123456.tPz8_"); /* "???" */
+  assert_round_trip ("1.1732523000123456.t");     /* "": an empty text id is an id too */
 
   g_autoptr (GError) error = NULL;
   g_autoptr (CarbSyncPoint) cursor = carb_sync_point_parse ("1.7.i3", &error);
@@ -47,7 +48,7 @@ test_malformed (void)
       = {
           "",       "1",         "1.",        "2.5",
           "1.x",    "1.5.",      "1.5.i",     "1.5.ix",
-          "1.5.q3", "1.5.t",     "1.5.t!!!!", "1.5.i3.extra",
+          "1.5.q3", "1.5.t=",    "1.5.t!!!!", "1.5.i3.extra",
           " 1.5",   "1.5 ",      "1.+5",      "1.99999999999999999999",
           "1.5.tA", "1.5.tAA==", "1.5.tAA", /* decodes to a NUL byte */
           "1.007",  "1.-0",      "1.5.i-0",   "1.5.i07",

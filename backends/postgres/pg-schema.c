@@ -53,6 +53,17 @@ static const char describe_sql[]
       "   AND a.attnum > 0 AND NOT a.attisdropped"
       " ORDER BY a.attnum";
 
+/* Single-column unique keys: the primary key or a unique index (a UNIQUE
+ * constraint has one) on one plain column, without a predicate, that is
+ * valid. */
+static const char unique_sql[]
+    = "SELECT a.attname FROM pg_index i"
+      " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+      " WHERE i.indrelid = to_regclass (CASE WHEN $1::text IS NULL THEN quote_ident ($2)"
+      "                                 ELSE quote_ident ($1) || '.' || quote_ident ($2) END)"
+      "   AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] > 0 AND i.indpred IS NULL"
+      "   AND i.indisvalid";
+
 gboolean
 carb_pg_describe_table (
     CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error)
@@ -75,6 +86,12 @@ carb_pg_describe_table (
                    schema != NULL ? schema : "", schema != NULL ? "." : "", table, backend->display);
       return FALSE;
     }
+  res = carb_pg_exec (backend, unique_sql, 2, NULL, values, NULL, NULL, 0, error);
+  if (res == NULL)
+    return FALSE;
+  for (int i = 0; i < PQntuples (res); i++)
+    carb_table_info_add_unique_column (info, PQgetvalue (res, i, 0));
+  PQclear (res);
   return TRUE;
 }
 

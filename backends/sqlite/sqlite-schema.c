@@ -63,6 +63,37 @@ mask_for_declared_type (const char *declared)
   return 0;
 }
 
+/* Single-column unique keys: a one-column PRIMARY KEY, and every UNIQUE
+ * constraint or unique index on one plain column without a WHERE clause
+ * (pragma_index_list lists both; "partial" marks a WHERE clause, and an
+ * expression index has a column id below 0). */
+static const char unique_sql[]
+    = "SELECT name FROM pragma_table_info(?1, ?2) WHERE pk = 1"
+      "   AND (SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE pk > 0) = 1"
+      " UNION "
+      "SELECT ii.name FROM pragma_index_list(?1, ?2) il, pragma_index_info(il.name, ?2) ii"
+      " WHERE il.\"unique\" AND NOT il.partial AND ii.cid >= 0"
+      "   AND (SELECT count(*) FROM pragma_index_info(il.name, ?2)) = 1";
+
+static gboolean
+describe_unique_columns (
+    CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (backend->db, unique_sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the table's unique keys");
+  sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, schema != NULL ? schema : "main", -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    carb_table_info_add_unique_column (info, (const char *) sqlite3_column_text (stmt, 0));
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the table's unique keys");
+  return TRUE;
+}
+
 gboolean
 carb_sqlite_describe_table (
     CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error)
@@ -95,7 +126,7 @@ carb_sqlite_describe_table (
                    schema != NULL ? schema : "", schema != NULL ? "." : "", table, backend->path);
       return FALSE;
     }
-  return TRUE;
+  return describe_unique_columns (backend, schema, table, info, error);
 }
 
 /* A name for an object the plugin owns, derived from the table's name so

@@ -144,6 +144,22 @@ no_such_table (CarbBackend *backend, const char *schema, const char *table, GErr
   return FALSE;
 }
 
+/* A CSV declares no keys either: a column can serve as the id when every
+ * row of this version of the file holds a distinct, non-empty value in
+ * it (the core needs the id to name one row). */
+static gboolean
+column_is_unique (const CsvFile *csv, guint field)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint r = 0; r < csv->rows->len; r++)
+    {
+      const char *value = ((char **) csv->rows->pdata[r])[field];
+      if (value[0] == '\0' || !g_hash_table_add (seen, (gpointer) value))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* A CSV declares no types and no NOT NULL: each column can be read as any
  * type written as text, and is reported NOT NULL so that any model fits;
  * the core then checks every value as it comes (a NULL in a NOT NULL
@@ -159,7 +175,11 @@ csv_describe_table (
     return FALSE;
   guint any_text_type = ~(CARB_TYPE_MASK (CARB_TYPE_INVALID) | CARB_TYPE_MASK (CARB_TYPE_BYTES));
   for (guint i = 0; i < csv->n_fields; i++)
-    carb_table_info_add_column (info, csv->header[i], "csv text", any_text_type, FALSE);
+    {
+      carb_table_info_add_column (info, csv->header[i], "csv text", any_text_type, FALSE);
+      if (column_is_unique (csv, i))
+        carb_table_info_add_unique_column (info, csv->header[i]);
+    }
   return TRUE;
 }
 

@@ -149,6 +149,15 @@ typedef struct
  *   carb_sink_end_row() returns %FALSE and returns %FALSE with its error.
  * @execute: runs @sql, one or more statements that take no parameters
  *   (schema setup, administration), for carb_store_execute().
+ * @check_prepared: (nullable): appended in ABI 1; the core reads it only
+ *   when @struct_size covers it. Checks that the table of @query is ready
+ *   to sync: whatever the backend's clock source rests on (a stamping
+ *   trigger present, enabled and current, a stamp column of full
+ *   precision, …) holds. Fails with %CARB_ERROR_NOT_PREPARED naming the
+ *   trigger or column and the fix. carb_store_check_model() calls it;
+ *   @download must make the same checks itself on every sync (cheaply),
+ *   since the schema can change between calls. %NULL for a backend whose
+ *   clock source rests on nothing a table can lose.
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -169,6 +178,7 @@ typedef struct
   gboolean (*download) (
       CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
   gboolean (*execute) (CarbBackend *backend, const char *sql, GError **error);
+  gboolean (*check_prepared) (CarbBackend *backend, const CarbQuery *query, GError **error);
 } CarbBackendVTable;
 
 /**
@@ -202,6 +212,8 @@ gboolean carb_sink_end_row (CarbSink *sink, GError **error);
 CARB_AVAILABLE_IN_ALL
 void carb_table_info_add_column (
     CarbTableInfo *info, const char *name, const char *sql_type, guint type_mask, gboolean nullable);
+CARB_AVAILABLE_IN_ALL
+void carb_table_info_add_unique_column (CarbTableInfo *info, const char *name);
 
 /**
  * CarbSqlDialect:

@@ -42,6 +42,14 @@ G_BEGIN_DECLS
  * @CARB_ERROR_CLOCK_UNSAFE: the backend cannot compute a safe sync point
  *   (for example PostgreSQL without the privilege to see in-flight
  *   transactions); the sync point was not advanced.
+ * @CARB_ERROR_NOT_PREPARED: the table lacks what the sync guarantee rests
+ *   on: its stamping trigger is missing, disabled or outdated, or rows can
+ *   reach it without being stamped (an inheritance child). The message
+ *   names the trigger or table and the fix, usually
+ *   carb_store_prepare_table().
+ * @CARB_ERROR_IN_TRANSACTION: the application has a transaction open on
+ *   the store's connection (carb_store_execute() of `BEGIN`); a sync would
+ *   have to end it. The application's transaction was left untouched.
  *
  * Error codes in the %CARB_ERROR domain. Messages always name the table,
  * column, URI or file at fault.
@@ -59,6 +67,8 @@ typedef enum
   CARB_ERROR_INVALID_DATA,
   CARB_ERROR_INVALID_SYNC_POINT,
   CARB_ERROR_CLOCK_UNSAFE,
+  CARB_ERROR_NOT_PREPARED,
+  CARB_ERROR_IN_TRANSACTION,
 } CarbError;
 
 CARB_AVAILABLE_IN_ALL

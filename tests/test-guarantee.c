@@ -1,0 +1,382 @@
+/* The edges of the sync point guarantee (docs/SYNC.md, "What the guarantee
+ * rests on"), on every backend: each assumption the guarantee needs is
+ * checked at run time, and breaking one is a clear error, never a silent
+ * gap. Backend-specific edges live in test-sqlite.c and test-postgres.c.
+ *
+ *   not-prepared      a table without its stamping trigger (never prepared,
+ *                     trigger dropped, disabled or outdated) fails
+ *                     check_model and every sync with NOT_PREPARED
+ *   id-not-unique     an id column that is not a unique key is refused
+ *   in-transaction    a sync refuses to run inside the application's own
+ *                     transaction, and leaves that transaction alone
+ *   empty-text-id     a page ending on the id '' resumes from its stored
+ *                     cursor
+ *   has-more          only a full page says "more now"
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <carburetor/carburetor.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testdb.h"
+
+typedef struct
+{
+  char *id;
+  char *title;
+  gboolean deleted;
+  gint64 ts;
+} Note;
+
+CARB_DEFINE_STATIC_MODEL (note_model,
+                          Note,
+                          NULL,
+                          "notes",
+                          CARB_ID (Note, id, TEXT),
+                          CARB_COLUMN (Note, title, TEXT),
+                          CARB_DELETED (Note, deleted),
+                          CARB_TIMESTAMP (Note, ts));
+
+typedef struct
+{
+  char *tmpdir;
+  char *uri;
+  TestDb *db;
+  CarbStore *store;
+  char *table;
+  char *qtable;
+  CarbModel model;
+} Fixture;
+
+static void
+create_table (Fixture *f, const char *id_constraint)
+{
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db,
+                  "CREATE TABLE %s (id text NOT NULL %s, title text NOT NULL,"
+                  " deleted boolean NOT NULL DEFAULT false, ts timestamptz NOT NULL DEFAULT clock_timestamp())",
+                  f->qtable, id_constraint);
+  else
+    test_db_exec (f->db,
+                  "CREATE TABLE %s (id TEXT NOT NULL %s, title TEXT NOT NULL,"
+                  " deleted BOOLEAN NOT NULL DEFAULT 0, ts INTEGER NOT NULL DEFAULT 0)",
+                  f->qtable, id_constraint);
+}
+
+static void
+fixture_set_up (Fixture *f, gconstpointer backend)
+{
+  static guint counter;
+  g_autoptr (GError) error = NULL;
+
+  f->tmpdir = g_dir_make_tmp ("carb-guarantee-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->uri = test_store_uri (backend, f->tmpdir);
+  f->db = test_db_open (f->uri);
+  f->table = g_strdup_printf ("notes_%d_%u", (int) getpid (), counter++);
+  f->qtable = test_db_quote (f->table);
+  f->model = note_model;
+  f->model.table = f->table;
+  f->store = carb_store_open (f->uri, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer backend)
+{
+  g_clear_pointer (&f->store, carb_store_unref);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE IF EXISTS %s CASCADE", f->qtable);
+  test_db_free (f->db);
+  test_store_dir_remove (f->tmpdir);
+  g_free (f->tmpdir);
+  g_free (f->uri);
+  g_free (f->table);
+  g_free (f->qtable);
+}
+
+static void
+prepare (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_prepare_table (f->store, &f->model, &error));
+  g_assert_no_error (error);
+}
+
+/* The store's verdict on the table: check_model and a sync must agree. */
+static void
+assert_not_prepared (Fixture *f, const char *must_name)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_false (carb_store_check_model (f->store, &f->model, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  g_test_message ("check_model: %s", error->message);
+  g_assert_nonnull (strstr (error->message, f->table));
+  g_assert_nonnull (strstr (error->message, must_name));
+  g_assert_nonnull (strstr (error->message, "carb_store_prepare_table"));
+  g_clear_error (&error);
+
+  g_autoptr (CarbSyncPoint) since = carb_sync_point_new (0);
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (f->store, &f->model, since, 0, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  g_assert_nonnull (strstr (error->message, must_name));
+}
+
+static void
+assert_syncs (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_check_model (f->store, &f->model, &error));
+  g_assert_no_error (error);
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (r);
+}
+
+/* The names of the user triggers on the table, as the catalog has them. */
+static GPtrArray *
+trigger_names (Fixture *f)
+{
+  if (test_db_is_postgres (f->db))
+    return test_db_query_rows (f->db,
+                               "SELECT tgname FROM pg_trigger WHERE tgrelid = '%s'::regclass"
+                               " AND NOT tgisinternal ORDER BY tgname",
+                               f->qtable);
+  return test_db_query_rows (f->db,
+                             "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = '%s'"
+                             " ORDER BY name",
+                             f->table);
+}
+
+static const char *
+first_trigger (GPtrArray *names)
+{
+  g_assert_cmpuint (names->len, >, 0);
+  return ((char **) names->pdata[0])[0];
+}
+
+/* Forgetting prepare_table, or losing the trigger afterwards, is an error
+ * on check_model and on every sync, naming the trigger and the fix. */
+static void
+test_not_prepared (Fixture *f, gconstpointer backend)
+{
+  create_table (f, "PRIMARY KEY");
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES ('a', 'x')", f->qtable);
+  assert_not_prepared (f, "trigger");
+
+  prepare (f);
+  assert_syncs (f);
+
+  /* Dropped. */
+  g_autoptr (GPtrArray) names = trigger_names (f);
+  g_autofree char *name = g_strdup (first_trigger (names));
+  g_autofree char *qname = test_db_quote (name);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TRIGGER %s ON %s", qname, f->qtable);
+  else
+    test_db_exec (f->db, "DROP TRIGGER %s", qname);
+  assert_not_prepared (f, name);
+  prepare (f);
+  assert_syncs (f);
+
+  /* Disabled (PostgreSQL; SQLite triggers cannot be disabled in the
+   * schema), or outdated: stamping with another clock than the one the
+   * clock source rests on. */
+  if (test_db_is_postgres (f->db))
+    {
+      test_db_exec (f->db, "ALTER TABLE %s DISABLE TRIGGER %s", f->qtable, qname);
+      assert_not_prepared (f, name);
+      prepare (f);
+      assert_syncs (f);
+
+      g_autofree char *fn = test_db_query_text (
+          f->db, "SELECT tgfoid::regprocedure FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname = '%s'",
+          f->qtable, name);
+      g_strchomp (fn);
+      test_db_exec (f->db,
+                    "CREATE OR REPLACE FUNCTION %s RETURNS trigger LANGUAGE plpgsql AS"
+                    " 'BEGIN NEW.ts := now (); RETURN NEW; END'",
+                    fn);
+      assert_not_prepared (f, name);
+    }
+  else
+    {
+      test_db_exec (f->db, "DROP TRIGGER %s", qname);
+      test_db_exec (f->db,
+                    "CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW BEGIN"
+                    " UPDATE %s SET ts = 1000 * CAST(strftime('%%s','now') AS INTEGER) WHERE id = NEW.id; END",
+                    qname, f->qtable, f->qtable);
+      assert_not_prepared (f, name);
+    }
+  prepare (f);
+  assert_syncs (f);
+}
+
+/* The id must name one row: a page cursor (timestamp, id) over rows that
+ * share an id skips all but one of them. */
+static void
+test_id_not_unique (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+
+  create_table (f, "");
+  g_assert_false (carb_store_check_model (f->store, &f->model, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+  g_assert_nonnull (strstr (error->message, "“id”"));
+  g_assert_nonnull (strstr (error->message, "unique"));
+  g_clear_error (&error);
+  g_assert_false (carb_store_prepare_table (f->store, &f->model, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+  g_clear_error (&error);
+
+  /* A unique index that covers the id alone makes it a key; one with a
+   * predicate does not. */
+  test_db_exec (f->db, "CREATE UNIQUE INDEX %s_partial ON %s (id) WHERE deleted", f->table, f->qtable);
+  g_assert_false (carb_store_check_model (f->store, &f->model, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+  g_clear_error (&error);
+  test_db_exec (f->db, "CREATE UNIQUE INDEX %s_id ON %s (id)", f->table, f->qtable);
+  prepare (f);
+  assert_syncs (f);
+}
+
+/* A sync never ends, commits or rolls back a transaction the application
+ * opened on the store's connection: it refuses, and the application's
+ * transaction goes on. */
+static void
+test_in_transaction (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+
+  create_table (f, "PRIMARY KEY");
+  prepare (f);
+  g_assert_true (carb_store_execute (f->store, "BEGIN", &error));
+  g_autofree char *insert = g_strdup_printf ("INSERT INTO %s (id, title) VALUES ('in-txn', 'x')", f->qtable);
+  g_assert_true (carb_store_execute (f->store, insert, &error));
+  g_assert_no_error (error);
+
+  for (guint max_rows = 0; max_rows <= 1; max_rows++)
+    {
+      g_autoptr (CarbSyncResult) r
+          = carb_store_download_sync (f->store, &f->model, NULL, max_rows, NULL, &error);
+      g_assert_null (r);
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION);
+      g_assert_nonnull (strstr (error->message, "transaction"));
+      g_clear_error (&error);
+    }
+  /* Still inside it: the row is visible here and not elsewhere... */
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+  /* ...and the application commits it. */
+  g_assert_true (carb_store_execute (f->store, "COMMIT", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 1);
+
+  /* The same for a transaction the application rolls back. */
+  g_assert_true (carb_store_execute (f->store, "BEGIN", &error));
+  g_autofree char *insert2 = g_strdup_printf ("INSERT INTO %s (id, title) VALUES ('gone', 'x')", f->qtable);
+  g_assert_true (carb_store_execute (f->store, insert2, &error));
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION);
+  g_clear_error (&error);
+  g_assert_true (carb_store_execute (f->store, "ROLLBACK", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 1);
+
+  /* And the store syncs once the application's transaction is over. */
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncResult) after = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (after), ==, 1);
+}
+
+/* Every id value round-trips through a stored page cursor, the empty
+ * string included. */
+static void
+test_empty_text_id (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+
+  create_table (f, "PRIMARY KEY");
+  prepare (f);
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES ('', 'empty'), ('a', 'x'), ('b', 'y')", f->qtable);
+  test_wait_clock_tick ();
+
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *stored = NULL; /* what a device keeps between calls */
+  gboolean more = TRUE;
+  for (guint calls = 0; more; calls++)
+    {
+      g_assert_cmpuint (calls, <, 10);
+      g_autoptr (CarbSyncPoint) since = stored != NULL ? carb_sync_point_parse (stored, &error) : NULL;
+      g_assert_no_error (error);
+      g_autoptr (CarbSyncResult) r = carb_store_download_sync (f->store, &f->model, since, 1, NULL, &error);
+      g_assert_no_error (error);
+      for (gsize i = 0; i < carb_sync_result_get_n_rows (r); i++)
+        {
+          const Note *note = carb_sync_result_get_row (r, i);
+          g_assert_true (g_hash_table_add (seen, g_strdup (note->id))); /* never twice */
+        }
+      more = carb_sync_result_has_more (r);
+      g_free (stored);
+      stored = carb_sync_point_to_string (carb_sync_result_get_synced_until (r));
+    }
+  g_assert_cmpuint (g_hash_table_size (seen), ==, 3);
+  g_assert_true (g_hash_table_contains (seen, ""));
+}
+
+/* has_more is TRUE for a full page only: a call that finds nothing past
+ * its cursor says so, whatever the shape of the point it hands back. */
+static void
+test_has_more (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+
+  create_table (f, "PRIMARY KEY");
+  prepare (f);
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES ('a', 'x'), ('b', 'y'), ('c', 'z')", f->qtable);
+  test_wait_clock_tick ();
+
+  g_autoptr (CarbSyncResult) full = carb_store_download_sync (f->store, &f->model, NULL, 2, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (full), ==, 2);
+  g_assert_true (carb_sync_result_has_more (full));
+
+  g_autoptr (CarbSyncResult) rest
+      = carb_store_download_sync (f->store, &f->model, carb_sync_result_get_synced_until (full), 2, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (rest), ==, 1);
+  g_assert_false (carb_sync_result_has_more (rest));
+
+  /* A cursor past every stamp the clock source can vouch for yet: no row,
+   * the cursor comes back, and no "call again at once". */
+  g_autofree char *ahead
+      = g_strdup_printf ("1.%" G_GINT64_FORMAT ".tYQ", g_get_real_time () + (gint64) G_USEC_PER_SEC * 3600);
+  g_autoptr (CarbSyncPoint) cursor = carb_sync_point_parse (ahead, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr (CarbSyncResult) idle = carb_store_download_sync (f->store, &f->model, cursor, 2, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (carb_sync_result_get_n_rows (idle), ==, 0);
+      g_assert_false (carb_sync_result_has_more (idle));
+      g_assert_true (carb_sync_point_equal (carb_sync_result_get_synced_until (idle), cursor));
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  static const TestCase tests[] = {
+    TEST_CASE ("not-prepared", test_not_prepared),
+    TEST_CASE ("id-not-unique", test_id_not_unique),
+    TEST_CASE ("in-transaction", test_in_transaction),
+    TEST_CASE ("empty-text-id", test_empty_text_id),
+    TEST_CASE ("has-more", test_has_more),
+  };
+  test_add_per_backend ("guarantee", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
+                        G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
+  return g_test_run ();
+}
