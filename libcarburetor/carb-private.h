@@ -22,11 +22,24 @@ G_BEGIN_DECLS
 
 /* model.c: validation without a database; fills the role indexes of @query. */
 gboolean carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error);
+gsize carb_column_type_size (CarbColumnType type);
+
+/* model-runtime.c: a bit of CarbModel.version set only on models from
+ * carb_model_new(), which own their memory and are reference-counted. */
+#define CARB_MODEL_RUNTIME (1u << 16)
+void carb_model_seal (const CarbModel *model);
 
 /* table-info.c: the live table against the model. */
 CarbTableInfo *carb_table_info_new (void);
 void carb_table_info_free (CarbTableInfo *info);
 gboolean carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError **error);
+CarbModel *carb_table_info_build_model (const CarbTableInfo *info,
+                                        const char *schema,
+                                        const char *table,
+                                        const char *id,
+                                        const char *ts,
+                                        const char *deleted,
+                                        GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbTableInfo, carb_table_info_free)
 
 /* plugin.c: discovery by manifest and loading by dlopen. */

@@ -43,6 +43,15 @@ carb_column_type_to_string (CarbColumnType type)
   return type_table[type].name;
 }
 
+/* The member size of @type, or 0 when @type is not a column type. */
+gsize
+carb_column_type_size (CarbColumnType type)
+{
+  if (type <= CARB_TYPE_INVALID || (guint) type >= G_N_ELEMENTS (type_table))
+    return 0;
+  return type_table[type].size;
+}
+
 static gboolean invalid (GError **error, const CarbModel *model, const char *format, ...)
     G_GNUC_PRINTF (3, 4);
 
@@ -163,7 +172,7 @@ carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error)
 
   g_return_val_if_fail (model != NULL, FALSE);
 
-  if (model->version != CARB_MODEL_VERSION)
+  if ((model->version & ~CARB_MODEL_RUNTIME) != CARB_MODEL_VERSION)
     return invalid (error, model, "descriptor version %u is not supported (expected %u)", model->version,
                     CARB_MODEL_VERSION);
   if (model->table == NULL || model->table[0] == '\0')

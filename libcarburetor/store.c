@@ -53,7 +53,10 @@ carb_store_open (const char *uri, GError **error)
   store->uri = g_strdup (uri);
   store->plugin = plugin;
   store->backend = backend;
-  store->checked = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  /* A run-time model is kept alive while cached: a freed one's address
+   * could come back as another model's. */
+  store->checked
+      = g_hash_table_new_full (g_direct_hash, g_direct_equal, (GDestroyNotify) carb_model_unref, g_free);
   return store;
 }
 
@@ -132,9 +135,51 @@ checked_query (CarbStore *store, const CarbModel *model, GError **error)
   if (!store->plugin->vtable->describe_table (store->backend, model->schema, model->table, info, error)
       || !carb_table_info_check (info, model, error))
     return NULL;
+  carb_model_seal (model);
   cached = g_memdup2 (&query, sizeof query);
-  g_hash_table_insert (store->checked, (gpointer) model, cached);
+  g_hash_table_insert (store->checked, carb_model_ref (model), cached);
   return cached;
+}
+
+/**
+ * carb_store_describe_model:
+ * @store: a store
+ * @schema: (nullable): the table's schema, or %NULL for the default
+ * @table: the table's name
+ * @id_column: the id column: the primary key, or unique on its own
+ * @timestamp_column: the column the database stamps
+ * @deleted_column: (nullable): the is-deleted (tombstone) flag, or %NULL
+ * @error: return location for a #GError
+ *
+ * Builds a run-time model of every column of the live table, each read as
+ * its natural type (integers as INT64, floats as DOUBLE, `uuid`, `json`,
+ * `numeric` as their own types, other text as TEXT), nullable where the
+ * column is. For tools and bindings that sync a table nobody declared in
+ * C; rows are read with carb_sync_result_get_value() and friends.
+ *
+ * Returns: (transfer full): the model, or %NULL with @error set
+ *   (%CARB_ERROR_SCHEMA_MISMATCH naming the table and column when the
+ *   table or a named column is missing, or a column has a type Carburetor
+ *   cannot read)
+ */
+CarbModel *
+carb_store_describe_model (CarbStore *store,
+                           const char *schema,
+                           const char *table,
+                           const char *id_column,
+                           const char *timestamp_column,
+                           const char *deleted_column,
+                           GError **error)
+{
+  g_return_val_if_fail (store != NULL && table != NULL, NULL);
+  g_return_val_if_fail (id_column != NULL && timestamp_column != NULL, NULL);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+
+  g_autoptr (CarbTableInfo) info = carb_table_info_new ();
+  if (!store->plugin->vtable->describe_table (store->backend, schema, table, info, error))
+    return NULL;
+  return carb_table_info_build_model (info, schema, table, id_column, timestamp_column, deleted_column,
+                                      error);
 }
 
 /**

@@ -9,6 +9,7 @@ struct _CarbSyncResult
   gsize n_rows;
   gsize struct_size;
   CarbArena *arena; /* owns every string and byte buffer of the rows */
+  CarbModel *model; /* a reference: run-time models must outlive the rows */
   CarbSyncPoint *synced_until;
   gboolean has_more;
 };
@@ -22,6 +23,7 @@ carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_
 
   result->rows = carb_sink_steal_rows (sink, &result->n_rows, &result->arena, &model);
   result->struct_size = model->struct_size;
+  result->model = carb_model_ref (model);
   result->synced_until = synced_until;
   result->has_more = has_more;
   return result;
@@ -77,6 +79,19 @@ carb_sync_result_get_row (const CarbSyncResult *result, gsize index)
 }
 
 /**
+ * carb_sync_result_get_model:
+ * @result: a sync result
+ *
+ * Returns: (transfer none): the model the rows follow
+ */
+const CarbModel *
+carb_sync_result_get_model (const CarbSyncResult *result)
+{
+  g_return_val_if_fail (result != NULL, NULL);
+  return result->model;
+}
+
+/**
  * carb_sync_result_get_synced_until:
  * @result: a sync result
  *
@@ -122,5 +137,6 @@ carb_sync_result_free (CarbSyncResult *result)
   g_free (result->rows);
   carb_arena_free (result->arena);
   carb_sync_point_free (result->synced_until);
+  carb_model_unref (result->model);
   g_free (result);
 }

@@ -188,3 +188,88 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
     }
   return TRUE;
 }
+
+/* The type a run-time model reads a column of @mask as: the column's own
+ * type where the mask names one (uuid, json, numeric beside text), else
+ * the widest of its family, so no value is narrowed. */
+static CarbColumnType
+natural_type (guint mask)
+{
+  static const CarbColumnType text_kinds[] = { CARB_TYPE_UUID, CARB_TYPE_JSON, CARB_TYPE_NUMERIC };
+  static const CarbColumnType order[] = {
+    CARB_TYPE_INT64, CARB_TYPE_INT32, CARB_TYPE_INT16,     CARB_TYPE_DOUBLE,
+    CARB_TYPE_FLOAT, CARB_TYPE_BOOL,  CARB_TYPE_TIMESTAMP, CARB_TYPE_DATE,
+    CARB_TYPE_BYTES, CARB_TYPE_UUID,  CARB_TYPE_JSON,      CARB_TYPE_NUMERIC,
+  };
+
+  if ((mask & CARB_TYPE_MASK (CARB_TYPE_TEXT)) != 0)
+    {
+      CarbColumnType kind = CARB_TYPE_TEXT;
+      guint n_kinds = 0;
+      for (guint i = 0; i < G_N_ELEMENTS (text_kinds); i++)
+        if ((mask & CARB_TYPE_MASK (text_kinds[i])) != 0)
+          kind = text_kinds[i], n_kinds++;
+      return n_kinds == 1 ? kind : CARB_TYPE_TEXT;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++)
+    if ((mask & CARB_TYPE_MASK (order[i])) != 0)
+      return order[i];
+  return CARB_TYPE_INVALID;
+}
+
+static gboolean
+add_described_column (CarbModel *model,
+                      const ColumnInfo *col,
+                      const char *id,
+                      const char *ts,
+                      const char *deleted,
+                      GError **error)
+{
+  CarbColumnRole role = CARB_ROLE_DATA;
+  CarbColumnType type = natural_type (col->type_mask);
+
+  if (strcmp (col->name, ts) == 0)
+    role = CARB_ROLE_TIMESTAMP, type = CARB_TYPE_TIMESTAMP;
+  else if (deleted != NULL && strcmp (col->name, deleted) == 0)
+    role = CARB_ROLE_DELETED, type = CARB_TYPE_BOOL;
+  else if (strcmp (col->name, id) == 0)
+    role = CARB_ROLE_ID;
+
+  if (type == CARB_TYPE_INVALID || (col->type_mask & CARB_TYPE_MASK (type)) == 0)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH,
+                   "Table “%s”: column “%s” of type %s cannot be read as %s", model->table, col->name,
+                   col->sql_type,
+                   type == CARB_TYPE_INVALID ? "any Carburetor type" : carb_column_type_to_string (type));
+      return FALSE;
+    }
+  CarbColumnFlags flags = col->nullable && role == CARB_ROLE_DATA ? CARB_COLUMN_NULLABLE : CARB_COLUMN_NONE;
+  return carb_model_add_column (model, col->name, type, role, flags, error);
+}
+
+/* A run-time model of every column of the described table, with the named
+ * id, timestamp and (optional) is-deleted columns. */
+CarbModel *
+carb_table_info_build_model (const CarbTableInfo *info,
+                             const char *schema,
+                             const char *table,
+                             const char *id,
+                             const char *ts,
+                             const char *deleted,
+                             GError **error)
+{
+  g_autoptr (CarbModel) model = carb_model_new (schema, table);
+  const char *wanted[] = { id, ts, deleted };
+
+  for (guint i = 0; i < G_N_ELEMENTS (wanted); i++)
+    if (wanted[i] != NULL && lookup (info, wanted[i]) == NULL)
+      {
+        g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH, "Table “%s” has no column “%s”", table,
+                     wanted[i]);
+        return NULL;
+      }
+  for (guint i = 0; i < info->columns->len; i++)
+    if (!add_described_column (model, &g_array_index (info->columns, ColumnInfo, i), id, ts, deleted, error))
+      return NULL;
+  return g_steal_pointer (&model);
+}

@@ -5,7 +5,7 @@
 set -eu
 
 packages_for () {
-  common="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libsqlite3-dev libpq-dev"
+  common="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libjson-glib-dev libsqlite3-dev libpq-dev"
   case "$1" in
     demo) echo "$common" ;;
     test | asan) echo "$common postgresql postgresql-common procps" ;;

@@ -6,6 +6,7 @@
 #include <carburetor/async.h>
 #include <carburetor/error.h>
 #include <carburetor/model.h>
+#include <carburetor/model-runtime.h>
 #include <carburetor/plugin.h>
 #include <carburetor/store.h>
 #include <carburetor/sync-point.h>
