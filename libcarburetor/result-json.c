@@ -101,6 +101,36 @@ add_column (JsonBuilder *builder, const CarbModel *model, gconstpointer row, gui
     }
 }
 
+static void
+add_row (JsonBuilder *builder, const CarbModel *model, gconstpointer row)
+{
+  json_builder_begin_object (builder);
+  for (guint i = 0; i < model->n_columns; i++)
+    add_column (builder, model, row, i);
+  json_builder_end_object (builder);
+}
+
+/**
+ * carb_model_row_to_json:
+ * @model: a model
+ * @row: a row of @model
+ *
+ * One row as a JSON object, with the value mapping of
+ * carb_sync_result_to_json(): for streaming rows out one by one (JSON
+ * lines) from carb_store_download_sync_foreach().
+ *
+ * Returns: (transfer full): the JSON text, on one line
+ */
+char *
+carb_model_row_to_json (const CarbModel *model, gconstpointer row)
+{
+  g_return_val_if_fail (model != NULL && row != NULL, NULL);
+  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+  add_row (builder, model, row);
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+  return json_to_string (root, FALSE);
+}
+
 /**
  * carb_sync_result_to_json:
  * @result: a sync result
@@ -133,11 +163,7 @@ carb_sync_result_to_json (const CarbSyncResult *result, gboolean pretty)
   json_builder_begin_array (builder);
   for (gsize r = 0; r < carb_sync_result_get_n_rows (result); r++)
     {
-      gconstpointer row = carb_sync_result_get_row (result, r);
-      json_builder_begin_object (builder);
-      for (guint i = 0; i < model->n_columns; i++)
-        add_column (builder, model, row, i);
-      json_builder_end_object (builder);
+      add_row (builder, model, carb_sync_result_get_row (result, r));
     }
   json_builder_end_array (builder);
   json_builder_end_object (builder);

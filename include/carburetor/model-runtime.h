@@ -53,6 +53,8 @@ CARB_AVAILABLE_IN_ALL
 gboolean carb_model_row_get_value (const CarbModel *model, gconstpointer row, guint column, GValue *value);
 CARB_AVAILABLE_IN_ALL
 GVariant *carb_model_row_to_variant (const CarbModel *model, gconstpointer row);
+CARB_AVAILABLE_IN_ALL
+char *carb_model_row_to_json (const CarbModel *model, gconstpointer row);
 
 CARB_AVAILABLE_IN_ALL
 CarbModel *carb_store_describe_model (CarbStore *store,
