@@ -87,8 +87,11 @@ void carb_sink_set_progress (CarbSink *sink, CarbSinkProgressFunc func, gpointer
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSink, carb_sink_free)
 
 /* sync-point.c: building the next sync point from a page's last row. */
-CarbSyncPoint *carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row);
-gboolean carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, GError **error);
+guint32 carb_sync_point_tag_for (const char *backend, const CarbModel *model);
+CarbSyncPoint *carb_sync_point_new_tagged (gint64 time, guint32 tag);
+CarbSyncPoint *carb_sync_point_retag (const CarbSyncPoint *point, guint32 tag);
+CarbSyncPoint *carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row, guint32 tag);
+gboolean carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, guint32 tag, GError **error);
 
 /* store.c: sets or clears a #CarbQueryFlags bit on every query of @store. */
 void carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on);

@@ -285,7 +285,8 @@ run_sync (CarbStore *store,
   query.flags |= store->query_flags;
   /* The first sync leaves tombstones out: the device has nothing to delete. */
   query.include_deleted = since != NULL;
-  if (since != NULL && !carb_sync_point_apply (since, &query, error))
+  guint32 tag = carb_sync_point_tag_for (store->plugin->vtable->name, model);
+  if (since != NULL && !carb_sync_point_apply (since, &query, tag, error))
     return NULL;
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -297,11 +298,11 @@ run_sync (CarbStore *store,
     return NULL;
 
   if (max_rows > 0 && carb_sink_get_n_rows (sink) == max_rows)
-    return carb_sync_point_new_cursor (&query, carb_sink_get_last_row (sink));
+    return carb_sync_point_new_cursor (&query, carb_sink_get_last_row (sink), tag);
   /* Never backwards: a clock stepped back yields no rows and the old point. */
   if (since != NULL && w < carb_sync_point_get_time (since))
-    return carb_sync_point_copy (since);
-  return carb_sync_point_new (w);
+    return carb_sync_point_retag (since, tag);
+  return carb_sync_point_new_tagged (w, tag);
 }
 
 /**

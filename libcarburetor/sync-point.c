@@ -1,7 +1,11 @@
 /* Carburetor — sync points and their short string form.
  *
- * Grammar of the string (version 1):
- *   point  = "1." time [ "." id ]
+ * Grammar of the string:
+ *   point  = "2." tag "." time [ "." id ]   a point a sync returned
+ *          | "1." time [ "." id ]           untagged: carb_sync_point_new(),
+ *                                           or stored by Carburetor 0.1
+ *   tag    = 8 lower-case hex digits: which backend type, schema and table
+ *            the point belongs to (see point_tag())
  *   time   = decimal gint64, microseconds since the Unix epoch
  *   id     = "i" decimal gint64        integer ids
  *          | "t" base64url (no padding)  text and uuid ids; the empty id
@@ -21,6 +25,8 @@ typedef enum
 
 struct _CarbSyncPoint
 {
+  gboolean tagged;
+  guint32 tag;
   gint64 time;
   CursorKind kind;
   gint64 id_int;
@@ -110,6 +116,9 @@ carb_sync_point_is_complete (const CarbSyncPoint *point)
  * @a: a sync point
  * @b: another sync point
  *
+ * Compares positions: time and page cursor. The table a point belongs to
+ * (its tag, see carb_sync_point_to_string()) is not part of its position.
+ *
  * Returns: %TRUE if @a and @b denote the same position
  */
 gboolean
@@ -136,8 +145,12 @@ base64url_encode (const char *text)
  * carb_sync_point_to_string:
  * @point: a sync point
  *
- * Serializes @point to a short printable ASCII string with no spaces
- * (`1.1732523000000000` for a complete point), for a device to store.
+ * Serializes @point to a short printable ASCII string with no spaces, for a
+ * device to store: `2.TAG.TIME` for a complete point a sync returned, with
+ * `.ID` after it for a page cursor. TAG names the backend type, schema and
+ * table the point was made for, so that a point handed to the wrong table
+ * is refused instead of skipping rows. A point from carb_sync_point_new()
+ * has no tag and reads `1.TIME`.
  *
  * Returns: (transfer full): the string
  */
@@ -145,18 +158,21 @@ char *
 carb_sync_point_to_string (const CarbSyncPoint *point)
 {
   g_return_val_if_fail (point != NULL, NULL);
+  g_autofree char *head = point->tagged ? g_strdup_printf ("2.%08" G_GINT32_MODIFIER "x.%" G_GINT64_FORMAT,
+                                                           point->tag, point->time)
+                                        : g_strdup_printf ("1.%" G_GINT64_FORMAT, point->time);
   switch (point->kind)
     {
     case CURSOR_INT:
-      return g_strdup_printf ("1.%" G_GINT64_FORMAT ".i%" G_GINT64_FORMAT, point->time, point->id_int);
+      return g_strdup_printf ("%s.i%" G_GINT64_FORMAT, head, point->id_int);
     case CURSOR_TEXT:
       {
         g_autofree char *id = base64url_encode (point->id_text);
-        return g_strdup_printf ("1.%" G_GINT64_FORMAT ".t%s", point->time, id);
+        return g_strdup_printf ("%s.t%s", head, id);
       }
     case CURSOR_NONE:
     default:
-      return g_strdup_printf ("1.%" G_GINT64_FORMAT, point->time);
+      return g_steal_pointer (&head);
     }
 }
 
@@ -188,8 +204,7 @@ parse_text_id (const char *b64, CarbSyncPoint *point)
       point->id_text = g_strdup (""); /* the empty string is an id too */
       return TRUE;
     }
-  if (len % 4 == 1
-      || strspn (b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len)
+  if (len % 4 == 1 || strspn (b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len)
     return FALSE;
   GString *padded = g_string_new (b64);
   g_strdelimit (padded->str, "-", '+');
@@ -225,11 +240,24 @@ carb_sync_point_parse (const char *text, GError **error)
   g_return_val_if_fail (text != NULL, NULL);
 
   g_autoptr (CarbSyncPoint) point = carb_sync_point_new (0);
-  g_auto (GStrv) parts = g_strsplit (text, ".", 4);
-  guint n = g_strv_length (parts);
+  g_auto (GStrv) all = g_strsplit (text, ".", 5);
+  char **parts = all;
+  guint n = g_strv_length (all);
 
-  if (n < 2 || n > 3 || strcmp (parts[0], "1") != 0)
-    return malformed (error, text, "expected “1.TIME” or “1.TIME.ID”");
+  if (n >= 3 && strcmp (parts[0], "2") == 0)
+    {
+      gint64 tag = 0;
+      if (strlen (parts[1]) != 8
+          || !g_ascii_string_to_unsigned (parts[1], 16, 0, G_MAXUINT32, (guint64 *) &tag, NULL))
+        return malformed (error, text, "the table tag is not 8 hexadecimal digits");
+      point->tagged = TRUE;
+      point->tag = (guint32) tag;
+      parts++, n--; /* the rest reads as a version 1 point */
+    }
+  else if (n < 2 || strcmp (parts[0], "1") != 0)
+    return malformed (error, text, "expected “2.TAG.TIME”, “2.TAG.TIME.ID” or a version 1 point “1.TIME”");
+  if (n < 2 || n > 3)
+    return malformed (error, text, "expected “2.TAG.TIME” or “2.TAG.TIME.ID”");
   if (!parse_int (parts[1], &point->time))
     return malformed (error, text, "the time is not a decimal 64-bit integer");
   if (n == 3)
@@ -258,15 +286,55 @@ id_is_integer (const CarbQuery *query)
   return t == CARB_TYPE_INT16 || t == CARB_TYPE_INT32 || t == CARB_TYPE_INT64;
 }
 
+/* The tag of the points of @model's table on a backend named @backend:
+ * 32 bits of FNV-1a over "backend NUL schema NUL table". It catches
+ * mistakes (a point stored for another table or another store type), not
+ * forgeries: a point is no secret. */
+guint32
+carb_sync_point_tag_for (const char *backend, const CarbModel *model)
+{
+  const char *parts[] = { backend, model->schema != NULL ? model->schema : "", model->table };
+  guint64 hash = G_GUINT64_CONSTANT (0xcbf29ce484222325);
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+    for (const char *c = parts[i];; c++)
+      {
+        hash = (hash ^ (guchar) *c) * G_GUINT64_CONSTANT (0x100000001b3);
+        if (*c == '\0')
+          break;
+      }
+  return (guint32) (hash ^ (hash >> 32));
+}
+
+/* A complete point of @time for the table of @tag. */
+CarbSyncPoint *
+carb_sync_point_new_tagged (gint64 time, guint32 tag)
+{
+  CarbSyncPoint *point = carb_sync_point_new (time);
+  point->tagged = TRUE;
+  point->tag = tag;
+  return point;
+}
+
+/* A copy of @point that belongs to the table of @tag (an untagged point
+ * the device passed in comes back tagged). */
+CarbSyncPoint *
+carb_sync_point_retag (const CarbSyncPoint *point, guint32 tag)
+{
+  CarbSyncPoint *copy = carb_sync_point_copy (point);
+  copy->tagged = TRUE;
+  copy->tag = tag;
+  return copy;
+}
+
 /* The cursor after @row, the last row of a full page. */
 CarbSyncPoint *
-carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row)
+carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row, guint32 tag)
 {
   const CarbModel *model = query->model;
   const guint8 *base = row;
   const CarbColumn *id = &model->columns[query->id_column];
   CarbSyncPoint *point
-      = carb_sync_point_new (*(const gint64 *) (base + model->columns[query->ts_column].offset));
+      = carb_sync_point_new_tagged (*(const gint64 *) (base + model->columns[query->ts_column].offset), tag);
 
   switch (id->type)
     {
@@ -290,10 +358,35 @@ carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row)
   return point;
 }
 
-/* Sets the lower bound (and cursor) of @query from @since. */
-gboolean
-carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, GError **error)
+/* Canonical: 8-4-4-4-12 lower-case hex digits, what both backends return
+ * for a UUID id, so a page cursor must be one. */
+static gboolean
+is_canonical_uuid (const char *text)
 {
+  if (strlen (text) != 36)
+    return FALSE;
+  for (guint i = 0; i < 36; i++)
+    if ((i == 8 || i == 13 || i == 18 || i == 23) ? text[i] != '-'
+                                                  : !g_ascii_isxdigit (text[i]) || g_ascii_isupper (text[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/* Sets the lower bound (and cursor) of @query from @since, which must
+ * belong to the table of @tag if it is tagged. */
+gboolean
+carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, guint32 tag, GError **error)
+{
+  if (since->tagged && since->tag != tag)
+    {
+      g_autofree char *text = carb_sync_point_to_string (since);
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT,
+                   "Sync point “%s” was made for another table or store type than table “%s” (its tag is "
+                   "%08" G_GINT32_MODIFIER "x, this table's %08" G_GINT32_MODIFIER
+                   "x): pass each table its own points",
+                   text, query->model->table, since->tag, tag);
+      return FALSE;
+    }
   query->lower = since->time;
   query->has_after_id = since->kind != CURSOR_NONE;
   if (since->kind == CURSOR_NONE)
@@ -305,6 +398,16 @@ carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, GError **er
                    since->kind == CURSOR_INT ? "integer" : "text",
                    query->model->columns[query->id_column].name, query->model->table,
                    carb_column_type_to_string (query->model->columns[query->id_column].type));
+      return FALSE;
+    }
+  if (since->kind == CURSOR_TEXT && query->model->columns[query->id_column].type == CARB_TYPE_UUID
+      && !is_canonical_uuid (since->id_text))
+    {
+      g_set_error (
+          error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT,
+          "Sync point is a page cursor after the id “%s”, which is not a UUID, but the id column “%s” of "
+          "table “%s” is UUID",
+          since->id_text, query->model->columns[query->id_column].name, query->model->table);
       return FALSE;
     }
   query->after_id_int = since->id_int;

@@ -12,6 +12,8 @@
  *   empty-text-id     a page ending on the id '' resumes from its stored
  *                     cursor
  *   has-more          only a full page says "more now"
+ *   point-identity    a sync point from another table, or another store
+ *                     type, is refused; so is a UUID cursor that is no UUID
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -51,10 +53,11 @@ static void
 create_table (Fixture *f, const char *id_constraint)
 {
   if (test_db_is_postgres (f->db))
-    test_db_exec (f->db,
-                  "CREATE TABLE %s (id text NOT NULL %s, title text NOT NULL,"
-                  " deleted boolean NOT NULL DEFAULT false, ts timestamptz NOT NULL DEFAULT clock_timestamp())",
-                  f->qtable, id_constraint);
+    test_db_exec (
+        f->db,
+        "CREATE TABLE %s (id text NOT NULL %s, title text NOT NULL,"
+        " deleted boolean NOT NULL DEFAULT false, ts timestamptz NOT NULL DEFAULT clock_timestamp())",
+        f->qtable, id_constraint);
   else
     test_db_exec (f->db,
                   "CREATE TABLE %s (id TEXT NOT NULL %s, title TEXT NOT NULL,"
@@ -190,7 +193,8 @@ test_not_prepared (Fixture *f, gconstpointer backend)
       assert_syncs (f);
 
       g_autofree char *fn = test_db_query_text (
-          f->db, "SELECT tgfoid::regprocedure FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname = '%s'",
+          f->db,
+          "SELECT tgfoid::regprocedure FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname = '%s'",
           f->qtable, name);
       g_strchomp (fn);
       test_db_exec (f->db,
@@ -202,10 +206,11 @@ test_not_prepared (Fixture *f, gconstpointer backend)
   else
     {
       test_db_exec (f->db, "DROP TRIGGER %s", qname);
-      test_db_exec (f->db,
-                    "CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW BEGIN"
-                    " UPDATE %s SET ts = 1000 * CAST(strftime('%%s','now') AS INTEGER) WHERE id = NEW.id; END",
-                    qname, f->qtable, f->qtable);
+      test_db_exec (
+          f->db,
+          "CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW BEGIN"
+          " UPDATE %s SET ts = 1000 * CAST(strftime('%%s','now') AS INTEGER) WHERE id = NEW.id; END",
+          qname, f->qtable, f->qtable);
       assert_not_prepared (f, name);
     }
   prepare (f);
@@ -342,8 +347,8 @@ test_has_more (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (carb_sync_result_get_n_rows (full), ==, 2);
   g_assert_true (carb_sync_result_has_more (full));
 
-  g_autoptr (CarbSyncResult) rest
-      = carb_store_download_sync (f->store, &f->model, carb_sync_result_get_synced_until (full), 2, NULL, &error);
+  g_autoptr (CarbSyncResult) rest = carb_store_download_sync (
+      f->store, &f->model, carb_sync_result_get_synced_until (full), 2, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (carb_sync_result_get_n_rows (rest), ==, 1);
   g_assert_false (carb_sync_result_has_more (rest));
@@ -356,12 +361,107 @@ test_has_more (Fixture *f, gconstpointer backend)
   g_assert_no_error (error);
   for (guint i = 0; i < 3; i++)
     {
-      g_autoptr (CarbSyncResult) idle = carb_store_download_sync (f->store, &f->model, cursor, 2, NULL, &error);
+      g_autoptr (CarbSyncResult) idle
+          = carb_store_download_sync (f->store, &f->model, cursor, 2, NULL, &error);
       g_assert_no_error (error);
       g_assert_cmpuint (carb_sync_result_get_n_rows (idle), ==, 0);
       g_assert_false (carb_sync_result_has_more (idle));
       g_assert_true (carb_sync_point_equal (carb_sync_result_get_synced_until (idle), cursor));
     }
+}
+
+static void
+assert_refused (Fixture *f, const CarbModel *model, const char *text, const char *must_name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncPoint) point = carb_sync_point_parse (text, &error);
+  g_assert_no_error (error);
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (f->store, model, point, 0, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, must_name));
+}
+
+/* A point stored for one table and handed to another would skip the other
+ * table's rows stamped before it: every point a sync returns names its
+ * table (and store type), and a mismatch is an error. */
+static void
+test_point_identity (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create_table (f, "PRIMARY KEY");
+  prepare (f);
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES ('a', 'x'), ('b', 'y')", f->qtable);
+  test_wait_clock_tick ();
+
+  g_autoptr (CarbSyncResult) page = carb_store_download_sync (f->store, &f->model, NULL, 1, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *cursor = carb_sync_point_to_string (carb_sync_result_get_synced_until (page));
+  g_assert_true (g_str_has_prefix (cursor, "2."));
+
+  /* Same store, another table of the same shape. */
+  g_autofree char *other_table = g_strconcat (f->table, "_b", NULL);
+  g_autofree char *q_other = test_db_quote (other_table);
+  CarbModel other = f->model;
+  other.table = other_table;
+  char *saved_q = f->qtable; /* f keeps owning it */
+  f->qtable = q_other;
+  create_table (f, "PRIMARY KEY");
+  f->qtable = saved_q;
+  g_assert_true (carb_store_prepare_table (f->store, &other, &error));
+  g_assert_no_error (error);
+  assert_refused (f, &other, cursor, other_table);
+
+  /* The same table name on the other store type: change the tag's input
+   * only in its backend part by computing what the other backend would
+   * have written, i.e. a point whose tag differs. */
+  g_auto (GStrv) parts = g_strsplit (cursor, ".", 3);
+  g_autofree char *forged
+      = g_strdup_printf ("2.%08x.%s", (guint) (g_ascii_strtoull (parts[1], NULL, 16) ^ 1u), parts[2]);
+  assert_refused (f, &f->model, forged, f->table);
+
+  /* Untagged (version 1) points are still taken, and come back tagged. */
+  g_autofree char *v1 = g_strdup_printf ("1.%s", parts[2]);
+  g_autoptr (CarbSyncPoint) old = carb_sync_point_parse (v1, &error);
+  g_assert_no_error (error);
+  g_autoptr (CarbSyncResult) rest = carb_store_download_sync (f->store, &f->model, old, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (rest), ==, 1);
+  g_autofree char *next = carb_sync_point_to_string (carb_sync_result_get_synced_until (rest));
+  g_assert_true (g_str_has_prefix (next, parts[0]) && strstr (next, parts[1]) != NULL);
+
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", q_other);
+}
+
+/* On a UUID id column, a cursor id that is no canonical UUID is a
+ * malformed point, not a database error. */
+static void
+test_uuid_cursor (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  if (test_db_is_postgres (f->db))
+    test_db_exec (
+        f->db,
+        "CREATE TABLE %s (id uuid PRIMARY KEY, title text NOT NULL, deleted boolean NOT NULL DEFAULT false,"
+        " ts timestamptz NOT NULL DEFAULT clock_timestamp())",
+        f->qtable);
+  else
+    test_db_exec (
+        f->db,
+        "CREATE TABLE %s (id UUID PRIMARY KEY, title TEXT NOT NULL, deleted BOOLEAN NOT NULL DEFAULT 0,"
+        " ts INTEGER NOT NULL DEFAULT 0)",
+        f->qtable);
+  CarbColumn *cols = g_memdup2 (f->model.columns, sizeof (CarbColumn) * f->model.n_columns);
+  cols[0].type = CARB_TYPE_UUID;
+  f->model.columns = cols;
+  prepare (f);
+  /* "not-a-uuid" and an upper-case UUID, base64url-encoded. */
+  assert_refused (f, &f->model, "1.5.tbm90LWEtdXVpZA", "not-a-uuid");
+  assert_refused (f, &f->model, "1.5.tMEI5RTVDOUMtMEQ3Qy00QzZFLTlENTUtNkYxQjBFMEEwMDAx", "0B9E5C9C");
+  f->model.columns = note_model.columns;
+  g_free (cols);
 }
 
 int
@@ -375,6 +475,8 @@ main (int argc, char **argv)
     TEST_CASE ("in-transaction", test_in_transaction),
     TEST_CASE ("empty-text-id", test_empty_text_id),
     TEST_CASE ("has-more", test_has_more),
+    TEST_CASE ("point-identity", test_point_identity),
+    TEST_CASE ("uuid-cursor", test_uuid_cursor),
   };
   test_add_per_backend ("guarantee", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

@@ -33,6 +33,10 @@ test_round_trip (void)
   assert_round_trip ("1.1732523000123456.tPz8-"); /* "??>": the url-safe alphabet */
   assert_round_trip ("1.1732523000123456.tPz8_"); /* "???" */
   assert_round_trip ("1.1732523000123456.t");     /* "": an empty text id is an id too */
+  /* Tagged points, as syncs return them. */
+  assert_round_trip ("2.0000abcd.1732523000123456");
+  assert_round_trip ("2.ffffffff.-5.i42");
+  assert_round_trip ("2.00000000.7.t");
 
   g_autoptr (GError) error = NULL;
   g_autoptr (CarbSyncPoint) cursor = carb_sync_point_parse ("1.7.i3", &error);
@@ -44,16 +48,43 @@ test_round_trip (void)
 static void
 test_malformed (void)
 {
-  static const char *const bad[]
-      = {
-          "",       "1",         "1.",        "2.5",
-          "1.x",    "1.5.",      "1.5.i",     "1.5.ix",
-          "1.5.q3", "1.5.t=",    "1.5.t!!!!", "1.5.i3.extra",
-          " 1.5",   "1.5 ",      "1.+5",      "1.99999999999999999999",
-          "1.5.tA", "1.5.tAA==", "1.5.tAA", /* decodes to a NUL byte */
-          "1.007",  "1.-0",      "1.5.i-0",   "1.5.i07",
-          "1.00",   "1.5.tQR", /* 'A' with stray low bits: its canonical form is tQQ */
-        };
+  static const char *const bad[] = {
+    "",
+    "1",
+    "1.",
+    "2.5",
+    "1.x",
+    "1.5.",
+    "1.5.i",
+    "1.5.ix",
+    "1.5.q3",
+    "1.5.t=",
+    "1.5.t!!!!",
+    "1.5.i3.extra",
+    " 1.5",
+    "1.5 ",
+    "1.+5",
+    "1.99999999999999999999",
+    "1.5.tA",
+    "1.5.tAA==",
+    "1.5.tAA", /* decodes to a NUL byte */
+    "1.007",
+    "1.-0",
+    "1.5.i-0",
+    "1.5.i07",
+    "1.00",
+    "1.5.tQR", /* 'A' with stray low bits: its canonical form is tQQ */
+    "2.0000abcd",
+    "2.0000abc.5",
+    "2.0000abcde.5",
+    "2.0000ABCD.5",
+    "2.0000abcg.5",
+    "2.+000abcd.5",
+    "2.0000abcd.5.i3.x",
+    "3.0000abcd.5",
+    "2..5",
+    "2.0000abcd.",
+  };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (GError) error = NULL;
