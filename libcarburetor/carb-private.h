@@ -86,6 +86,11 @@ typedef void (*CarbSinkProgressFunc) (gsize n_rows, gpointer user_data);
 void carb_sink_set_progress (CarbSink *sink, CarbSinkProgressFunc func, gpointer user_data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSink, carb_sink_free)
 
+/* value-check.c: what UUID, JSON and NUMERIC values must be. */
+gboolean carb_value_canonical_uuid (char *text, gsize len);
+gboolean carb_value_is_json (const char *text, gsize len);
+gboolean carb_value_is_decimal (const char *text, gsize len);
+
 /* sync-point.c: building the next sync point from a page's last row. */
 guint32 carb_sync_point_tag_for (const char *backend, const CarbModel *model);
 CarbSyncPoint *carb_sync_point_new_tagged (gint64 time, guint32 tag);

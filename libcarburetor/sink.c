@@ -317,6 +317,36 @@ carb_sink_set_double (CarbSink *sink, guint column, gdouble value)
     *(gdouble *) p = value;
 }
 
+/* UUID, JSON and NUMERIC promise more than text: a canonical lower-case
+ * UUID, valid JSON, a decimal. A database that checks (PostgreSQL's own
+ * types) always passes; one that does not (SQLite TEXT) may hold anything,
+ * and then the row fails instead of handing the application a broken
+ * promise. */
+static gboolean
+check_text_kind (CarbSink *sink, guint column, char *copy, gsize len)
+{
+  switch (sink->model->columns[column].type)
+    {
+    case CARB_TYPE_UUID:
+      if (carb_value_canonical_uuid (copy, len))
+        return TRUE;
+      bad_value (sink, column, "“%.40s” is not a UUID (8-4-4-4-12 hexadecimal digits)", copy);
+      return FALSE;
+    case CARB_TYPE_JSON:
+      if (carb_value_is_json (copy, len))
+        return TRUE;
+      bad_value (sink, column, "the text is not valid JSON (RFC 8259): “%.40s”", copy);
+      return FALSE;
+    case CARB_TYPE_NUMERIC:
+      if (carb_value_is_decimal (copy, len))
+        return TRUE;
+      bad_value (sink, column, "“%.40s” is not a decimal number", copy);
+      return FALSE;
+    default:
+      return TRUE;
+    }
+}
+
 /**
  * carb_sink_set_text:
  * @sink: the sink
@@ -347,6 +377,8 @@ carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
   char *copy = (char *) carb_arena_alloc (sink->arena, len + 1);
   memcpy (copy, text, len);
   copy[len] = '\0';
+  if (G_UNLIKELY (!check_text_kind (sink, column, copy, len)))
+    return;
   *(char **) p = copy;
 }
 

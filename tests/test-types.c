@@ -245,7 +245,8 @@ test_floats (Fixture *f, gconstpointer backend)
   const Literals lit = {
     .pg = "'x', 0, 0, 0, '1.17549435e-38', '-0', true, now (), '2000-01-01', gen_random_uuid (), '1',"
           " ''::bytea, '1', NULL, 0, '4.9406564584124654e-324', NULL",
-    .sqlite = "'x', 0, 0, 0, 1.17549435e-38, 0.1, 1, 0, 10957, 'u', '[1]', X'', '1', NULL, 0,"
+    .sqlite = "'x', 0, 0, 0, 1.17549435e-38, 0.1, 1, 0, 10957, '0b9e5c9c-0d7c-4c6e-9d55-6f1b0e0a0001', "
+              "'[1]', X'', '1', NULL, 0,"
               " 4.9406564584124654e-324, NULL",
   };
   insert (f, 3, &lit);
@@ -270,7 +271,8 @@ test_bad_value (Fixture *f, gconstpointer backend)
   const Literals lit = {
     .pg = "'x', 1, 1, 1, 1, 1, true, now (), '2000-01-01', gen_random_uuid (), '1', ''::bytea, '1',"
           " NULL, NULL, NULL, NULL",
-    .sqlite = "'x', 70000, 1, 1, 1, 1, 1, 0, 0, 'u', '[1]', X'', '1', NULL, NULL, NULL, NULL",
+    .sqlite = "'x', 70000, 1, 1, 1, 1, 1, 0, 0, '0b9e5c9c-0d7c-4c6e-9d55-6f1b0e0a0001', '[1]', X'', '1', "
+              "NULL, NULL, NULL, NULL",
   };
   insert (f, 4, &lit);
   if (test_db_is_postgres (f->db))
@@ -348,7 +350,8 @@ test_refused_values (Fixture *f, gconstpointer backend)
   const Literals lit = {
     .pg = "'x', 1, 1, 1, 1, 1, true, now (), '2000-01-01', gen_random_uuid (), '1', ''::bytea, '1',"
           " NULL, NULL, NULL, NULL",
-    .sqlite = "'x', 1, 1, 1, 1, 1, 1, 0, 0, 'u', '[1]', X'', '1', NULL, NULL, NULL, NULL",
+    .sqlite = "'x', 1, 1, 1, 1, 1, 1, 0, 0, '0b9e5c9c-0d7c-4c6e-9d55-6f1b0e0a0001', '[1]', X'', '1', NULL, "
+              "NULL, NULL, NULL",
   };
   insert (f, 5, &lit);
   g_autoptr (CarbSyncPoint) since = carb_sync_point_new (-1);
@@ -363,7 +366,18 @@ test_refused_values (Fixture *f, gconstpointer backend)
   /* A column declared JSON has NUMERIC affinity: '1.50' is stored as the
    * REAL 1.5, and reading "1.5" back would not be the text written. */
   assert_refused (f, since, "j", "'1.50'", "declare it TEXT", "'[1.50]'");
-  assert_refused (f, since, "u", "X'00'", "BLOB", "'u'");
+  assert_refused (f, since, "u", "X'00'", "BLOB", "'0b9e5c9c-0d7c-4c6e-9d55-6f1b0e0a0001'");
+  /* What the header promises of UUID, JSON and NUMERIC holds whatever an
+   * SQLite TEXT column was given. */
+  assert_refused (f, since, "u", "'NOT-A-UUID'", "not a UUID", "'0b9e5c9c-0d7c-4c6e-9d55-6f1b0e0a0001'");
+  assert_refused (f, since, "u", "'0b9e5c9c0d7c4c6e9d556f1b0e0a0001'", "not a UUID",
+                  "'0b9e5c9c-0d7c-4c6e-9d55-6f1b0e0a0001'");
+  assert_refused (f, since, "j", "'{\"a\": 1,}'", "not valid JSON", "'[1.50]'");
+  assert_refused (f, since, "j", "'{''a'': 1}'", "not valid JSON", "'[1.50]'");
+  assert_refused (f, since, "j", "'[1] [2]'", "not valid JSON", "'[1.50]'");
+  assert_refused (f, since, "j", "'\"\\x\"'", "not valid JSON", "'[1.50]'");
+  assert_refused (f, since, "num", "'12,5'", "not a decimal", "'-0.50e3'");
+  assert_refused (f, since, "num", "'abc'", "not a decimal", "'1'");
   assert_refused (f, since, "t", "CAST (X'66ff' AS TEXT)", "not valid UTF-8", "'x'");
   assert_refused (f, since, "t", "CAST (X'660067' AS TEXT)", "NUL byte", "'x'");
   assert_refused (f, since, "b", "2", "not a boolean", "1");
@@ -383,6 +397,18 @@ test_refused_values (Fixture *f, gconstpointer backend)
   g_assert_cmpint (v->d, ==, 18262);
   g_assert_cmpint (v->i32, ==, -1);
   g_assert_cmpstr (v->j, ==, "[1.50]");
+  g_clear_pointer (&keep, carb_sync_result_free);
+
+  /* An upper-case UUID is delivered in canonical lower case; deep and
+   * escaped JSON passes. */
+  g_autofree char *open = g_strnfill (300, '[');
+  g_autofree char *close = g_strnfill (300, ']');
+  g_autofree char *deep
+      = g_strdup_printf ("'%s{\"k\\u00e9\": [true, false, null, -0.5e+3, \"\\n\"]}%s'", open, close);
+  test_db_exec (f->db, "UPDATE %s SET u = '0B9E5C9C-0D7C-4C6E-9D55-6F1B0E0A00FF', j = %s", f->table, deep);
+  v = sync_one (f, &keep);
+  g_assert_cmpstr (v->u, ==, "0b9e5c9c-0d7c-4c6e-9d55-6f1b0e0a00ff");
+  g_assert_cmpuint (strlen (v->j), ==, strlen (deep) - 2);
 }
 
 /* PostgreSQL's infinities: timestamps read as G_MININT64 / G_MAXINT64,
@@ -394,7 +420,8 @@ test_infinities (Fixture *f, gconstpointer backend)
   if (!test_db_is_postgres (f->db))
     {
       const Literals extremes = {
-        .sqlite = "'x', 1, 1, 1, 1, 1, 1, 9223372036854775807, -2147483648, 'u', '[1]', X'', '1',"
+        .sqlite = "'x', 1, 1, 1, 1, 1, 1, 9223372036854775807, -2147483648, "
+                  "'0b9e5c9c-0d7c-4c6e-9d55-6f1b0e0a0001', '[1]', X'', '1',"
                   " NULL, NULL, NULL, NULL",
       };
       insert (f, 6, &extremes);
