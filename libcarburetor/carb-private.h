@@ -28,6 +28,7 @@ gsize carb_column_type_size (CarbColumnType type);
  * carb_model_new(), which own their memory and are reference-counted. */
 #define CARB_MODEL_RUNTIME (1u << 16)
 void carb_model_seal (const CarbModel *model);
+gboolean carb_model_is_runtime (const CarbModel *model);
 
 /* table-info.c: the live table against the model. */
 CarbTableInfo *carb_table_info_new (void);
@@ -85,6 +86,33 @@ gpointer carb_sink_steal_rows (CarbSink *sink, gsize *n_rows, CarbArena **arena,
 typedef void (*CarbSinkProgressFunc) (gsize n_rows, gpointer user_data);
 void carb_sink_set_progress (CarbSink *sink, CarbSinkProgressFunc func, gpointer user_data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSink, carb_sink_free)
+
+/* store.c: what the store's other files use, with the lock held. */
+void carb_store_lock (CarbStore *store);
+void carb_store_unlock (CarbStore *store);
+const CarbBackendVTable *carb_store_get_vtable (CarbStore *store);
+CarbBackend *carb_store_get_backend (CarbStore *store);
+const CarbQuery *carb_store_checked_query (CarbStore *store, const CarbModel *model, GError **error);
+void carb_store_forget_models (CarbStore *store);
+
+/* Whether @vt, as long as the plugin built it, has the appended @member. */
+#define CARB_VTABLE_HAS(vt, member)                                                                          \
+  ((vt)->struct_size >= G_STRUCT_OFFSET (CarbBackendVTable, member) + sizeof (vt)->member                    \
+   && (vt)->member != NULL)
+
+/* write-sql.c: the SQL of writes and DDL, from a backend's CarbSqlSyntax. */
+char *carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
+char *carb_write_sql_soft_delete (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
+char *carb_write_sql_create_table (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
+
+/* write-values.c: statement parameters from struct rows and GVariants. */
+gboolean carb_write_row_params (
+    const CarbQuery *query, gconstpointer row, gsize index, CarbValue *params, GError **error);
+gboolean carb_write_variant_row_params (
+    const CarbQuery *query, GVariant *row, gsize index, CarbValue *params, GError **error);
+gboolean carb_write_id_param (
+    const CarbQuery *query, gconstpointer row, gsize index, CarbValue *param, GError **error);
+CarbValue *carb_write_tuple_params (GVariant *tuple, guint *n_params, GError **error);
 
 /* value-check.c: what UUID, JSON and NUMERIC values must be. */
 gboolean carb_value_canonical_uuid (char *text, gsize len);

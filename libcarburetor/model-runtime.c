@@ -178,6 +178,12 @@ carb_model_add_column (CarbModel *model,
   return TRUE;
 }
 
+gboolean
+carb_model_is_runtime (const CarbModel *model)
+{
+  return as_runtime (model) != NULL;
+}
+
 /* Called when a store first resolves @model: from then on its layout is
  * what rows and queries rely on. */
 void

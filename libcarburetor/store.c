@@ -20,6 +20,24 @@ struct _CarbStore
 
 CARB_DEFINE_BOXED_TYPE (CarbStore, carb_store, carb_store_ref, carb_store_unref)
 
+/* A model checked against its table. A run-time model is kept alive while
+ * cached (a freed one's address could come back as another model's); a
+ * static one is not touched again, so an application may free a copy it
+ * made once it stops using it. */
+typedef struct
+{
+  CarbQuery query;
+  CarbModel *runtime; /* a reference, for run-time models only */
+} Checked;
+
+static void
+checked_free (gpointer data)
+{
+  Checked *checked = data;
+  carb_model_unref (checked->runtime);
+  g_free (checked);
+}
+
 /**
  * carb_store_open:
  * @uri: a store URI: `sqlite:PATH`, `file:PATH` (SQLite's URI syntax),
@@ -53,10 +71,7 @@ carb_store_open (const char *uri, GError **error)
   store->uri = g_strdup (uri);
   store->plugin = plugin;
   store->backend = backend;
-  /* A run-time model is kept alive while cached: a freed one's address
-   * could come back as another model's. */
-  store->checked
-      = g_hash_table_new_full (g_direct_hash, g_direct_equal, (GDestroyNotify) carb_model_unref, g_free);
+  store->checked = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, checked_free);
   return store;
 }
 
@@ -124,9 +139,9 @@ carb_store_get_backend_name (CarbStore *store)
 static const CarbQuery *
 checked_query (CarbStore *store, const CarbModel *model, GError **error)
 {
-  CarbQuery *cached = g_hash_table_lookup (store->checked, model);
+  Checked *cached = g_hash_table_lookup (store->checked, model);
   if (cached != NULL)
-    return cached;
+    return &cached->query;
 
   CarbQuery query;
   if (!carb_model_resolve (model, &query, error))
@@ -136,9 +151,12 @@ checked_query (CarbStore *store, const CarbModel *model, GError **error)
       || !carb_table_info_check (info, model, error))
     return NULL;
   carb_model_seal (model);
-  cached = g_memdup2 (&query, sizeof query);
-  g_hash_table_insert (store->checked, carb_model_ref (model), cached);
-  return cached;
+  cached = g_new0 (Checked, 1);
+  cached->query = query;
+  if (carb_model_is_runtime (model))
+    cached->runtime = carb_model_ref (model);
+  g_hash_table_insert (store->checked, (gpointer) model, cached);
+  return &cached->query;
 }
 
 /**
@@ -212,8 +230,7 @@ carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error
     return FALSE;
   /* Appended member: only a vtable that is long enough has it. */
   const CarbBackendVTable *vt = store->plugin->vtable;
-  if (vt->struct_size >= G_STRUCT_OFFSET (CarbBackendVTable, check_prepared) + sizeof vt->check_prepared
-      && vt->check_prepared != NULL)
+  if (CARB_VTABLE_HAS (vt, check_prepared))
     return vt->check_prepared (store->backend, query, error);
   return TRUE;
 }
@@ -416,4 +433,44 @@ carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on)
 {
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   store->query_flags = on ? (store->query_flags | flag) : (store->query_flags & ~flag);
+}
+
+/* For the store's other files (store-write.c): the lock, the backend and
+ * the checked models, used only between carb_store_lock() and
+ * carb_store_unlock(). */
+void
+carb_store_lock (CarbStore *store)
+{
+  g_mutex_lock (&store->lock);
+}
+
+void
+carb_store_unlock (CarbStore *store)
+{
+  g_mutex_unlock (&store->lock);
+}
+
+const CarbBackendVTable *
+carb_store_get_vtable (CarbStore *store)
+{
+  return store->plugin->vtable;
+}
+
+CarbBackend *
+carb_store_get_backend (CarbStore *store)
+{
+  return store->backend;
+}
+
+const CarbQuery *
+carb_store_checked_query (CarbStore *store, const CarbModel *model, GError **error)
+{
+  return checked_query (store, model, error);
+}
+
+/* After DDL: every model is checked against the live table again. */
+void
+carb_store_forget_models (CarbStore *store)
+{
+  g_hash_table_remove_all (store->checked);
 }

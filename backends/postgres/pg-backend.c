@@ -228,6 +228,9 @@ static const CarbBackendVTable vtable = {
   .prepare_table = carb_pg_prepare_table,
   .download = carb_pg_download,
   .execute = execute,
+  .sql_syntax = &carb_pg_syntax,
+  .in_transaction = carb_pg_in_transaction,
+  .execute_params = carb_pg_execute_params,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

@@ -61,6 +61,16 @@ char *carb_pg_quote (CarbBackend *backend, const char *name, GError **error);
 char *carb_pg_mask_uri (const char *uri);
 char *carb_pg_redact (const char *uri, const char *message);
 
+/* pg-execute.c */
+extern const CarbSqlSyntax carb_pg_syntax;
+gboolean carb_pg_in_transaction (CarbBackend *backend);
+gboolean carb_pg_execute_params (CarbBackend *backend,
+                                 const char *sql,
+                                 const CarbValue *params,
+                                 guint n_params,
+                                 guint64 *n_changed,
+                                 GError **error);
+
 gint64 carb_pg_to_pg_time (gint64 unix_us);
 gboolean carb_pg_from_pg_time (gint64 pg_us, gint64 *unix_us);
 

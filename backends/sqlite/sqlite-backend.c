@@ -104,6 +104,9 @@ static const CarbBackendVTable vtable = {
   .prepare_table = carb_sqlite_prepare_table,
   .download = carb_sqlite_download,
   .execute = carb_sqlite_exec,
+  .sql_syntax = &carb_sqlite_syntax,
+  .in_transaction = carb_sqlite_in_transaction,
+  .execute_params = carb_sqlite_execute_params,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

@@ -29,6 +29,16 @@ struct _CarbBackend
 
 gboolean carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const char *what);
 gboolean carb_sqlite_exec (CarbBackend *backend, const char *sql, GError **error);
+
+/* sqlite-execute.c */
+extern const CarbSqlSyntax carb_sqlite_syntax;
+gboolean carb_sqlite_in_transaction (CarbBackend *backend);
+gboolean carb_sqlite_execute_params (CarbBackend *backend,
+                                     const char *sql,
+                                     const CarbValue *params,
+                                     guint n_params,
+                                     guint64 *n_changed,
+                                     GError **error);
 const CarbSqlDialect *carb_sqlite_dialect (void);
 
 gboolean carb_sqlite_describe_table (

@@ -127,6 +127,62 @@ typedef struct
 } CarbQuery;
 
 /**
+ * CarbValue:
+ * @type: the #CarbColumnType the value is of; it tells a backend how to
+ *   bind it.
+ * @is_null: %TRUE for SQL NULL (the other members are then unused).
+ * @v_int: INT16, INT32, INT64, BOOL (0 or 1), TIMESTAMP (µs since the Unix
+ *   epoch, %G_MININT64 / %G_MAXINT64 for ∓infinity) and DATE (days since
+ *   1970-01-01, %G_MININT32 / %G_MAXINT32 for ∓infinity).
+ * @v_double: FLOAT and DOUBLE.
+ * @v_data: (array length=v_len): TEXT, UUID, JSON and NUMERIC (UTF-8,
+ *   not nul-terminated) and BYTES.
+ * @v_len: the length of @v_data in bytes.
+ *
+ * One statement parameter, as the core hands it to @execute_params.
+ */
+typedef struct
+{
+  guint32 type;
+  gboolean is_null;
+  gint64 v_int;
+  gdouble v_double;
+  const char *v_data;
+  gsize v_len;
+} CarbValue;
+
+/**
+ * CarbSqlSyntax:
+ * @struct_size: `sizeof (CarbSqlSyntax)` the plugin was built with; members
+ *   are only ever appended.
+ * @max_identifier_bytes: the longest identifier the database keeps whole
+ *   (PostgreSQL: 63), or 0 for no limit. The core refuses longer names
+ *   instead of letting the database cut them.
+ * @column_types: (array length=n_column_types): the DDL type of each
+ *   #CarbColumnType, indexed by it (entry 0, INVALID, is %NULL).
+ * @n_column_types: the number of entries of @column_types.
+ * @stamp_default: the DDL default of a timestamp column, so that an
+ *   insert that leaves it out passes NOT NULL before the trigger stamps it.
+ * @false_literal: the DDL default of an is-deleted column.
+ * @begin_write: the statement that opens a write transaction (SQLite:
+ *   `BEGIN IMMEDIATE`, so the write lock is taken at once).
+ *
+ * What the core needs to know of a backend's SQL to write it: data only,
+ * no callback. Identifiers are quoted with double quotes on every backend
+ * (a `"` inside is doubled; a NUL is refused).
+ */
+typedef struct
+{
+  guint32 struct_size;
+  guint32 max_identifier_bytes;
+  const char *const *column_types;
+  guint32 n_column_types;
+  const char *stamp_default;
+  const char *false_literal;
+  const char *begin_write;
+} CarbSqlSyntax;
+
+/**
  * CarbBackendVTable:
  * @abi_version: %CARB_BACKEND_ABI_VERSION the plugin was built with.
  * @struct_size: `sizeof (CarbBackendVTable)` the plugin was built with.
@@ -159,6 +215,18 @@ typedef struct
  *   since the schema can change between calls. %NULL for a backend whose
  *   clock source rests on nothing a table can lose.
  *
+ * @sql_syntax: (nullable): appended in ABI 1 (read when @struct_size covers
+ *   it): the backend's SQL as data, from which the core builds the SQL of
+ *   writes and DDL (carb_store_upsert_rows(), carb_store_create_table()).
+ *   %NULL for a backend that cannot write.
+ * @in_transaction: (nullable): appended in ABI 1: whether the application
+ *   has a transaction open on the connection (the core's writes then join
+ *   it instead of opening their own).
+ * @execute_params: (nullable): appended in ABI 1: runs one statement
+ *   whose placeholders are `$1` … `$n`, with @params bound in order, and
+ *   stores the number of rows it inserted, updated or deleted in
+ *   @n_changed. Fails with %CARB_ERROR_QUERY naming the statement.
+ *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
  * calls on one store), so plugins need no locking of their own.
@@ -179,6 +247,14 @@ typedef struct
       CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
   gboolean (*execute) (CarbBackend *backend, const char *sql, GError **error);
   gboolean (*check_prepared) (CarbBackend *backend, const CarbQuery *query, GError **error);
+  const CarbSqlSyntax *sql_syntax;
+  gboolean (*in_transaction) (CarbBackend *backend);
+  gboolean (*execute_params) (CarbBackend *backend,
+                              const char *sql,
+                              const CarbValue *params,
+                              guint n_params,
+                              guint64 *n_changed,
+                              GError **error);
 } CarbBackendVTable;
 
 /**

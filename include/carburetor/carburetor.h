@@ -9,6 +9,7 @@
 #include <carburetor/model-runtime.h>
 #include <carburetor/plugin.h>
 #include <carburetor/store.h>
+#include <carburetor/store-write.h>
 #include <carburetor/sync-point.h>
 #include <carburetor/version.h>
 #undef CARBURETOR_INSIDE

@@ -1,0 +1,155 @@
+/* Carburetor — the SQL of the core's writes and DDL, built here once for
+ * every backend from the data of its CarbSqlSyntax. Parameters are $1 … $n
+ * in model column order, so one row's values bind the same way on every
+ * statement.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "carb-private.h"
+
+#include <string.h>
+
+/* Appends @name quoted as an identifier. A name the database would cut
+ * (PostgreSQL keeps 63 bytes) is refused: a cut name may be another
+ * column's. */
+static gboolean
+append_ident (
+    GString *sql, const char *name, const CarbSqlSyntax *syntax, const CarbModel *model, GError **error)
+{
+  if (syntax->max_identifier_bytes > 0 && strlen (name) > syntax->max_identifier_bytes)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL,
+                   "Model for table “%s”: the name “%s” is longer than the %u bytes the database keeps",
+                   model->table, name, syntax->max_identifier_bytes);
+      return FALSE;
+    }
+  g_string_append_c (sql, '"');
+  for (const char *p = name; *p != '\0'; p++)
+    {
+      if (*p == '"')
+        g_string_append_c (sql, '"');
+      g_string_append_c (sql, *p);
+    }
+  g_string_append_c (sql, '"');
+  return TRUE;
+}
+
+static gboolean
+append_table (GString *sql, const CarbModel *model, const CarbSqlSyntax *syntax, GError **error)
+{
+  if (model->schema != NULL)
+    {
+      if (!append_ident (sql, model->schema, syntax, model, error))
+        return FALSE;
+      g_string_append_c (sql, '.');
+    }
+  return append_ident (sql, model->table, syntax, model, error);
+}
+
+/* INSERT … ON CONFLICT (id) DO UPDATE: one statement that writes a row
+ * whether or not it exists, so a retried write is harmless. Every column
+ * is inserted (the timestamp too, with a placeholder value the stamping
+ * trigger replaces), and every column but the id and the timestamp is
+ * updated. */
+char *
+carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error)
+{
+  const CarbModel *model = query->model;
+  g_autoptr (GString) sql = g_string_new ("INSERT INTO ");
+  gboolean any_update = FALSE;
+
+  if (!append_table (sql, model, syntax, error))
+    return NULL;
+  g_string_append (sql, " (");
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      if (i > 0)
+        g_string_append (sql, ", ");
+      if (!append_ident (sql, model->columns[i].name, syntax, model, error))
+        return NULL;
+    }
+  g_string_append (sql, ") VALUES (");
+  for (guint i = 0; i < model->n_columns; i++)
+    g_string_append_printf (sql, "%s$%u", i > 0 ? ", " : "", i + 1);
+  g_string_append (sql, ") ON CONFLICT (");
+  append_ident (sql, model->columns[query->id_column].name, syntax, model, NULL);
+  g_string_append (sql, ") DO UPDATE SET ");
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      if (i == query->id_column || i == query->ts_column)
+        continue;
+      if (any_update)
+        g_string_append (sql, ", ");
+      append_ident (sql, model->columns[i].name, syntax, model, NULL);
+      g_string_append (sql, " = excluded.");
+      append_ident (sql, model->columns[i].name, syntax, model, NULL);
+      any_update = TRUE;
+    }
+  if (!any_update)
+    {
+      /* Only id and timestamp: "DO UPDATE SET" needs a column; restamp. */
+      append_ident (sql, model->columns[query->ts_column].name, syntax, model, NULL);
+      g_string_append (sql, " = excluded.");
+      append_ident (sql, model->columns[query->ts_column].name, syntax, model, NULL);
+    }
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
+
+/* A soft delete: the tombstone flag set ($2, TRUE) on the row of id $1;
+ * the trigger stamps it, so the delete syncs like any write. */
+char *
+carb_write_sql_soft_delete (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error)
+{
+  const CarbModel *model = query->model;
+  g_autoptr (GString) sql = g_string_new ("UPDATE ");
+
+  if (!append_table (sql, model, syntax, error))
+    return NULL;
+  g_string_append (sql, " SET ");
+  if (!append_ident (sql, model->columns[query->deleted_column].name, syntax, model, error))
+    return NULL;
+  g_string_append (sql, " = $2 WHERE ");
+  if (!append_ident (sql, model->columns[query->id_column].name, syntax, model, error))
+    return NULL;
+  g_string_append (sql, " = $1");
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
+
+/* CREATE TABLE IF NOT EXISTS with each column's DDL type, NOT NULL unless
+ * nullable, the id as primary key, and defaults for the timestamp and
+ * tombstone so that inserts that leave them out pass NOT NULL. */
+char *
+carb_write_sql_create_table (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error)
+{
+  const CarbModel *model = query->model;
+  g_autoptr (GString) sql = g_string_new ("CREATE TABLE IF NOT EXISTS ");
+
+  if (!append_table (sql, model, syntax, error))
+    return NULL;
+  g_string_append (sql, " (");
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      const CarbColumn *col = &model->columns[i];
+      const char *type = (guint) col->type < syntax->n_column_types ? syntax->column_types[col->type] : NULL;
+      if (type == NULL)
+        {
+          g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL,
+                       "Model for table “%s”: the backend has no SQL type for column “%s” (%s)", model->table,
+                       col->name, carb_column_type_to_string (col->type));
+          return NULL;
+        }
+      if (i > 0)
+        g_string_append (sql, ", ");
+      if (!append_ident (sql, col->name, syntax, model, error))
+        return NULL;
+      g_string_append_printf (sql, " %s", type);
+      if ((col->flags & CARB_COLUMN_NULLABLE) == 0)
+        g_string_append (sql, " NOT NULL");
+      if (i == query->id_column)
+        g_string_append (sql, " PRIMARY KEY");
+      else if (i == query->ts_column)
+        g_string_append_printf (sql, " DEFAULT %s", syntax->stamp_default);
+      else if ((gint) i == query->deleted_column)
+        g_string_append_printf (sql, " DEFAULT %s", syntax->false_literal);
+    }
+  g_string_append (sql, ")");
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
