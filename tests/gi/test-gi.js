@@ -1,0 +1,82 @@
+// Carburetor from JavaScript (gjs) through GObject Introspection: the same
+// round trip as test-gi.py on every backend the suite has, and the error
+// domain and code of a bad URI. TAP output.
+// SPDX-License-Identifier: LGPL-2.1-or-later
+imports.gi.versions.Carburetor = '1.0';
+const {Carburetor, GLib} = imports.gi;
+const System = imports.system;
+
+const results = [];
+function check(name, fn) {
+    try {
+        fn();
+        results.push([true, name, '']);
+    } catch (e) {
+        results.push([false, name, `${e}`]);
+    }
+}
+function assert(cond, what) {
+    if (!cond)
+        throw new Error(`assertion failed: ${what}`);
+}
+
+function stores() {
+    const tmp = GLib.dir_make_tmp('carb-gjs-XXXXXX');
+    const list = [['sqlite', `sqlite:${tmp}/store.db`]];
+    if (GLib.getenv('PGHOST') || GLib.getenv('CARB_TEST_PG_URI'))
+        list.push(['postgres', GLib.getenv('CARB_TEST_PG_URI') ?? 'postgresql:///']);
+    else if (GLib.getenv('CARB_TEST_REQUIRE_PG'))
+        results.push([false, 'postgres', 'no PostgreSQL server in the environment']);
+    return list;
+}
+
+function row(id, title) {
+    return {
+        id: new GLib.Variant('x', id),
+        title: new GLib.Variant('s', title),
+        note: new GLib.Variant('ms', null),
+    };
+}
+
+function roundTrip(uri, table) {
+    const store = Carburetor.Store.open(uri);
+    const {ColumnType: T, ColumnRole: R, ColumnFlags: F} = Carburetor;
+    const model = Carburetor.Model.new(null, table);
+    model.add_column('id', T.INT64, R.ID, F.NONE);
+    model.add_column('title', T.TEXT, R.DATA, F.NONE);
+    model.add_column('note', T.TEXT, R.DATA, F.NULLABLE);
+    model.add_column('deleted', T.BOOL, R.DELETED, F.NONE);
+    model.add_column('stamp', T.TIMESTAMP, R.TIMESTAMP, F.NONE);
+    store.create_table(model);
+    store.upsert_variant(model, new GLib.Variant('aa{sv}', [row(1, 'milk'), row(2, 'eggs ✓')]));
+
+    const page = store.download_sync(model, null, 1, null);
+    assert(page.get_n_rows() === 1 && page.has_more(), 'a full first page');
+    const rest = store.download_sync(model, page.get_synced_until(), 0, null);
+    assert(rest.get_n_rows() === 1 && !rest.has_more(), 'the rest');
+    const titles = [page, rest].map(r => r.get_row_variant(0).deepUnpack().title.deepUnpack()).sort();
+    assert(titles.join('|') === 'eggs ✓|milk', titles.join('|'));
+    const doc = JSON.parse(rest.to_json(false));
+    assert(doc.rows.length === 1 && doc.rows[0].note === null, JSON.stringify(doc));
+    store.execute(`DROP TABLE "${table}"`);
+}
+
+function badUri() {
+    try {
+        Carburetor.Store.open('nosuchscheme://x');
+    } catch (e) {
+        assert(e.matches(Carburetor.error_quark(), Carburetor.Error.NO_PLUGIN), `${e}`);
+        return;
+    }
+    throw new Error('no error for a bad URI');
+}
+
+const table = `gi_js_${new Date().getTime() % 1000000}`;
+for (const [name, uri] of stores())
+    check(`${name}/round-trip`, () => roundTrip(uri, table));
+check('bad-uri', badUri);
+
+print(`1..${results.length}`);
+results.forEach(([ok, name, why], i) =>
+    print(`${ok ? '' : 'not '}ok ${i + 1} /gi/gjs/${name}${ok ? '' : ` # ${why}`}`));
+System.exit(results.every(r => r[0]) ? 0 : 1);

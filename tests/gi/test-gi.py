@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+# Carburetor from Python through GObject Introspection (PyGObject), on
+# every backend the suite has: open a store, declare a run-time model,
+# create and prepare its table, write rows, sync, page, read values, and
+# get a GLib.Error with Carburetor's domain and code for a bad URI.
+#
+# TAP output; run by meson with GI_TYPELIB_PATH and LD_LIBRARY_PATH set to
+# the build tree. SPDX-License-Identifier: LGPL-2.1-or-later
+import json
+import os
+import sys
+import tempfile
+
+import gi
+
+gi.require_version("Carburetor", "1.0")
+from gi.repository import Carburetor, GLib  # noqa: E402
+
+results = []
+
+
+def check(name, fn):
+    try:
+        fn()
+        results.append((True, name, ""))
+    except Exception as e:  # a failed assert or a GLib.Error
+        results.append((False, name, repr(e)))
+
+
+def stores():
+    tmp = tempfile.mkdtemp(prefix="carb-gi-")
+    yield "sqlite", "sqlite:" + os.path.join(tmp, "store.db")
+    if os.environ.get("PGHOST") or os.environ.get("CARB_TEST_PG_URI"):
+        yield "postgres", os.environ.get("CARB_TEST_PG_URI", "postgresql:///")
+    elif os.environ.get("CARB_TEST_REQUIRE_PG"):
+        results.append((False, "postgres", "no PostgreSQL server in the environment"))
+
+
+def model_for(table):
+    model = Carburetor.Model.new(None, table)
+    C, R, F = Carburetor.ColumnType, Carburetor.ColumnRole, Carburetor.ColumnFlags
+    model.add_column("id", C.INT64, R.ID, F.NONE)
+    model.add_column("title", C.TEXT, R.DATA, F.NONE)
+    model.add_column("note", C.TEXT, R.DATA, F.NULLABLE)
+    model.add_column("score", C.DOUBLE, R.DATA, F.NULLABLE)
+    model.add_column("deleted", C.BOOL, R.DELETED, F.NONE)
+    model.add_column("stamp", C.TIMESTAMP, R.TIMESTAMP, F.NONE)
+    return model
+
+
+def row(i, title, note=None, score=None):
+    return {
+        "id": GLib.Variant("x", i),
+        "title": GLib.Variant("s", title),
+        "note": GLib.Variant("ms", note),
+        "score": GLib.Variant("md", score),
+    }
+
+
+def round_trip(uri, table):
+    store = Carburetor.Store.open(uri)
+    assert store.props.backend_name in ("sqlite", "postgres"), store.props.backend_name
+    model = model_for(table)
+    store.create_table(model)
+    rows = [row(1, "milk", "2 l", 1.5), row(2, "eggs ✓"), row(3, "it's \"bread\"")]
+    store.upsert_variant(model, GLib.Variant("aa{sv}", rows))
+
+    # A first sync in pages of two: has_more only on a full page.
+    first = store.download_sync(model, None, 2, None)
+    assert first.get_n_rows() == 2 and first.has_more(), first.get_n_rows()
+    rest = store.download_sync(model, first.get_synced_until(), 2, None)
+    assert rest.get_n_rows() == 1 and not rest.has_more()
+    got = {}
+    for result in (first, rest):
+        for i in range(result.get_n_rows()):
+            r = result.get_row_variant(i).unpack()
+            got[r["id"]] = r
+    assert got[1]["title"] == "milk" and got[1]["note"] == "2 l" and got[1]["score"] == 1.5, got[1]
+    assert got[2]["note"] is None and got[2]["score"] is None, got[2]
+    assert got[3]["title"] == 'it\'s "bread"'
+
+    # Values by column index, as GValues.
+    col = model.find_column("title")
+    ok, value = rest.get_value(0, col)
+    assert ok and value == got[3]["title"], (ok, value)
+
+    # JSON, and the sync point as a string a device keeps.
+    doc = json.loads(rest.to_json(False))
+    point = doc["synced_until"]
+    assert point.startswith("2."), point
+    since = Carburetor.SyncPoint.parse(point)
+    idle = store.download_sync(model, since, 0, None)
+    assert idle.get_n_rows() == 0
+
+    # An update syncs as a change; a soft delete as a tombstone.
+    store.upsert_variant(model, GLib.Variant("aa{sv}", [row(2, "two eggs")]))
+    store.execute_with_params(
+        'UPDATE "%s" SET deleted = $1 WHERE id = $2' % table, GLib.Variant("(bx)", (True, 1))
+    )
+    changed = store.download_sync(model, idle.get_synced_until(), 0, None)
+    rows = {r["id"]: r for r in (changed.get_row_variant(i).unpack() for i in range(changed.get_n_rows()))}
+    assert set(rows) == {1, 2}, rows
+    assert rows[1]["deleted"] is True and rows[2]["title"] == "two eggs", rows
+    store.execute('DROP TABLE "%s"' % table)
+
+
+def bad_uri():
+    try:
+        Carburetor.Store.open("nosuchscheme://x")
+    except GLib.Error as e:
+        assert e.domain == "carburetor-error-quark", e.domain
+        assert e.code == int(Carburetor.Error.NO_PLUGIN), e.code
+        assert "nosuchscheme" in e.message, e.message
+        return
+    raise AssertionError("no error for a bad URI")
+
+
+def bad_model():
+    model = Carburetor.Model.new(None, "x")
+    try:
+        model.add_column("bad", Carburetor.ColumnType.INVALID, Carburetor.ColumnRole.DATA, Carburetor.ColumnFlags.NONE)
+    except GLib.Error as e:
+        assert e.matches(Carburetor.error_quark(), int(Carburetor.Error.INVALID_MODEL)), e
+        return
+    raise AssertionError("no error for an invalid column type")
+
+
+table = "gi_py_%d" % os.getpid()
+for name, uri in stores():
+    check(name + "/round-trip", lambda: round_trip(uri, table))
+check("bad-uri", bad_uri)
+check("bad-model", bad_model)
+
+print("1..%d" % len(results))
+for i, (ok, name, why) in enumerate(results, 1):
+    print("%sok %d /gi/python/%s%s" % ("" if ok else "not ", i, name, "" if ok else " # " + why))
+sys.exit(0 if all(ok for ok, _, _ in results) else 1)
