@@ -12,4 +12,5 @@
 #include <carburetor/store-write.h>
 #include <carburetor/sync-point.h>
 #include <carburetor/version.h>
+#include <carburetor/versions.h>
 #undef CARBURETOR_INSIDE

@@ -1,0 +1,181 @@
+/* Carburetor — versions of column writes: a hybrid logical clock, site
+ * ids and random row ids (docs/TWOWAY.md).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "carb-private.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define COUNTER_MASK ((G_GUINT64_CONSTANT (1) << CARB_HLC_COUNTER_BITS) - 1)
+
+/**
+ * carb_hlc_tick:
+ * @clock: a site's clock
+ * @wall_us: the wall clock now, µs since the Unix epoch
+ *   (g_get_real_time())
+ *
+ * The hybrid logical time of a new write: the wall clock's millisecond
+ * when it is ahead of every time the clock has given or seen, else one
+ * more than the last (the counter; a full counter carries into the next
+ * millisecond, so the result always grows). A wall clock stepped back
+ * never makes a write older than one made before.
+ *
+ * Returns: a time greater than every time @clock gave or observed
+ */
+guint64
+carb_hlc_tick (CarbHlc *clock, gint64 wall_us)
+{
+  g_return_val_if_fail (clock != NULL, 0);
+  guint64 wall = wall_us > 0 ? ((guint64) (wall_us / 1000)) << CARB_HLC_COUNTER_BITS : 0;
+  clock->last = wall > clock->last ? wall : clock->last + 1;
+  return clock->last;
+}
+
+/**
+ * carb_hlc_observe:
+ * @clock: a site's clock
+ * @seen: a hybrid logical time read from another site
+ *
+ * Moves @clock past @seen, so that the site's next write is ordered after
+ * everything it has seen, whatever its own wall clock says.
+ */
+void
+carb_hlc_observe (CarbHlc *clock, guint64 seen)
+{
+  g_return_if_fail (clock != NULL);
+  if (seen > clock->last)
+    clock->last = seen;
+}
+
+/**
+ * carb_hlc_get_wall_ms:
+ * @hlc: a hybrid logical time
+ *
+ * Returns: its wall-clock part, milliseconds since the Unix epoch
+ */
+gint64
+carb_hlc_get_wall_ms (guint64 hlc)
+{
+  return (gint64) (hlc >> CARB_HLC_COUNTER_BITS);
+}
+
+/**
+ * carb_version_compare:
+ * @a: a version
+ * @b: another version
+ *
+ * Returns: negative, 0 or positive as @a orders before, with or after @b
+ */
+int
+carb_version_compare (const CarbVersion *a, const CarbVersion *b)
+{
+  if (a->hlc != b->hlc)
+    return a->hlc < b->hlc ? -1 : 1;
+  if (a->site != b->site)
+    return a->site < b->site ? -1 : 1;
+  return 0;
+}
+
+/**
+ * carb_version_to_string:
+ * @version: a version
+ *
+ * Returns: (transfer full): 32 lower-case hex digits whose string order is
+ *   the version order
+ */
+char *
+carb_version_to_string (const CarbVersion *version)
+{
+  return g_strdup_printf ("%016" G_GINT64_MODIFIER "x%016" G_GINT64_MODIFIER "x", version->hlc,
+                          version->site);
+}
+
+static gboolean
+parse_hex64 (const char *text, guint64 *out)
+{
+  guint64 v = 0;
+  for (int i = 0; i < 16; i++)
+    {
+      int d = g_ascii_xdigit_value (text[i]);
+      if (d < 0 || g_ascii_isupper (text[i]))
+        return FALSE;
+      v = (v << 4) | (guint64) d;
+    }
+  *out = v;
+  return TRUE;
+}
+
+/**
+ * carb_version_parse:
+ * @text: 32 lower-case hex digits from carb_version_to_string()
+ * @version: (out caller-allocates): the version
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE, or %FALSE with %CARB_ERROR_INVALID_DATA
+ */
+gboolean
+carb_version_parse (const char *text, CarbVersion *version, GError **error)
+{
+  g_return_val_if_fail (text != NULL && version != NULL, FALSE);
+  if (strlen (text) != 32 || !parse_hex64 (text, &version->hlc) || !parse_hex64 (text + 16, &version->site))
+    {
+      g_autofree char *shown = g_utf8_make_valid (text, MIN (strlen (text), 40));
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                   "Malformed version “%s”: expected 32 lower-case hexadecimal digits", shown);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Bytes from the kernel's CSPRNG. Aborting is the only safe answer if it
+ * cannot give them (it always can on Linux ≥ 3.17 once seeded). */
+static void
+random_bytes (void *buf, gsize len)
+{
+  guint8 *p = buf;
+  while (len > 0)
+    {
+      ssize_t n = getrandom (p, len, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        g_error ("getrandom: %s", g_strerror (errno));
+      p += n, len -= (gsize) n;
+    }
+}
+
+/**
+ * carb_new_site_id:
+ *
+ * Returns: a random 64-bit site id from the operating system's CSPRNG,
+ *   never 0
+ */
+guint64
+carb_new_site_id (void)
+{
+  guint64 id = 0;
+  while (id == 0)
+    random_bytes (&id, sizeof id);
+  return id;
+}
+
+/**
+ * carb_new_uuid:
+ *
+ * A row id that no other device will ever make: a random (version 4) UUID
+ * from the operating system's CSPRNG, not derived from time.
+ *
+ * Returns: (transfer full): the UUID in canonical lower-case form
+ */
+char *
+carb_new_uuid (void)
+{
+  guint8 b[16];
+  random_bytes (b, sizeof b);
+  b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+  b[8] = (b[8] & 0x3f) | 0x80; /* variant 10 */
+  return g_strdup_printf ("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                          b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                          b[15]);
+}

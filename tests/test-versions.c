@@ -1,0 +1,180 @@
+/* The building blocks of two-way sync (docs/TWOWAY.md): the hybrid logical
+ * clock, versions and their text form, site and row ids, changesets.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <carburetor/carburetor.h>
+#include <string.h>
+
+#define MS(ms) ((gint64) (ms) *1000)
+
+/* Never backwards, whatever the wall clock does. */
+static void
+test_hlc_monotonic (void)
+{
+  CarbHlc clock = { 0 };
+  guint64 a = carb_hlc_tick (&clock, MS (5000));
+  guint64 b = carb_hlc_tick (&clock, MS (5000)); /* same millisecond */
+  guint64 c = carb_hlc_tick (&clock, MS (1000)); /* wall stepped back */
+  guint64 d = carb_hlc_tick (&clock, MS (9000));
+  g_assert_cmpuint (a, <, b);
+  g_assert_cmpuint (b, <, c);
+  g_assert_cmpuint (c, <, d);
+  g_assert_cmpint (carb_hlc_get_wall_ms (a), ==, 5000);
+  g_assert_cmpint (carb_hlc_get_wall_ms (c), ==, 5000);
+  g_assert_cmpint (carb_hlc_get_wall_ms (d), ==, 9000);
+
+  /* A full counter carries into the next millisecond. */
+  CarbHlc busy = { 0 };
+  guint64 last = 0;
+  for (guint i = 0; i < (1u << CARB_HLC_COUNTER_BITS) + 5; i++)
+    {
+      guint64 t = carb_hlc_tick (&busy, MS (7000));
+      g_assert_cmpuint (t, >, last);
+      last = t;
+    }
+  g_assert_cmpint (carb_hlc_get_wall_ms (last), ==, 7001);
+}
+
+/* An edit made after seeing a version beats it, even from a device whose
+ * wall clock is years behind (prior-art holes 2 and 5). */
+static void
+test_hlc_causal (void)
+{
+  CarbHlc ahead = { 0 }, behind = { 0 };
+  CarbVersion seen = { carb_hlc_tick (&ahead, MS (G_GINT64_CONSTANT (2208988800000))), 2 }; /* 2040 */
+  carb_hlc_observe (&behind, seen.hlc);
+  CarbVersion edit = { carb_hlc_tick (&behind, MS (G_GINT64_CONSTANT (1577836800000))), 1 }; /* 2020 */
+  g_assert_cmpint (carb_version_compare (&edit, &seen), >, 0);
+  /* Observing an older time changes nothing. */
+  carb_hlc_observe (&behind, 1);
+  g_assert_cmpuint (carb_hlc_tick (&behind, 0), >, edit.hlc);
+}
+
+static void
+test_version_text (void)
+{
+  g_autoptr (GError) error = NULL;
+  GRand *rand = g_rand_new_with_seed (7);
+  for (guint i = 0; i < 2000; i++)
+    {
+      CarbVersion a
+          = { ((guint64) g_rand_int (rand) << 32) | g_rand_int (rand), g_rand_int_range (rand, 0, 4) };
+      CarbVersion b = { i % 3 == 0 ? a.hlc : ((guint64) g_rand_int (rand) << 32) | g_rand_int (rand),
+                        g_rand_int_range (rand, 0, 4) };
+      g_autofree char *sa = carb_version_to_string (&a);
+      g_autofree char *sb = carb_version_to_string (&b);
+      g_assert_cmpuint (strlen (sa), ==, 32);
+      int by_text = strcmp (sa, sb);
+      int by_value = carb_version_compare (&a, &b);
+      g_assert_cmpint ((by_text > 0) - (by_text < 0), ==, by_value);
+      CarbVersion back;
+      g_assert_true (carb_version_parse (sa, &back, &error));
+      g_assert_cmpint (carb_version_compare (&a, &back), ==, 0);
+    }
+  g_rand_free (rand);
+
+  static const char *const bad[] = { "",
+                                     "0",
+                                     "0000000000000000000000000000000g",
+                                     "0000000000000000000000000000000A",
+                                     "000000000000000000000000000000000",
+                                     " 0000000000000000000000000000000" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      CarbVersion v;
+      g_assert_false (carb_version_parse (bad[i], &v, &error));
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+      g_clear_error (&error);
+    }
+}
+
+/* Random, not time-derived: no collisions, canonical v4 form (hole 8). */
+static void
+test_ids (void)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < 20000; i++)
+    {
+      char *id = carb_new_uuid ();
+      g_assert_cmpuint (strlen (id), ==, 36);
+      g_assert_cmpint (id[14], ==, '4');
+      g_assert_nonnull (strchr ("89ab", id[19]));
+      g_assert_true (g_hash_table_add (seen, id));
+    }
+  g_assert_cmpuint (carb_new_site_id (), !=, carb_new_site_id ());
+}
+
+static void
+test_changeset (void)
+{
+  g_autoptr (GError) error = NULL;
+  CarbChange in[] = {
+    { (char *) "todos", (char *) "1", (char *) "title", { 10, 1 }, g_variant_new_string ("milk ✓") },
+    { (char *) "todos", (char *) "1", (char *) "note", { 11, 1 }, NULL },
+    { (char *) "todos", (char *) "2", (char *) "deleted", { 12, 9 }, g_variant_new_boolean (TRUE) },
+    { (char *) "items", (char *) "2", (char *) "n", { G_MAXUINT64, G_MAXUINT64 }, g_variant_new_int64 (-1) },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (in); i++)
+    if (in[i].value != NULL)
+      g_variant_ref_sink (in[i].value);
+  g_autoptr (GBytes) bytes = carb_changeset_serialize (in, G_N_ELEMENTS (in));
+  g_autoptr (GArray) out = carb_changeset_parse (bytes, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (out->len, ==, G_N_ELEMENTS (in));
+  for (guint i = 0; i < out->len; i++)
+    {
+      const CarbChange *c = &g_array_index (out, CarbChange, i);
+      g_assert_cmpstr (c->table, ==, in[i].table);
+      g_assert_cmpstr (c->row_id, ==, in[i].row_id);
+      g_assert_cmpstr (c->column, ==, in[i].column);
+      g_assert_cmpint (carb_version_compare (&c->version, &in[i].version), ==, 0);
+      if (in[i].value == NULL)
+        g_assert_null (c->value);
+      else
+        g_assert_true (g_variant_equal (c->value, in[i].value));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (in); i++)
+    g_clear_pointer (&in[i].value, g_variant_unref);
+
+  /* Hostile bytes: every truncation and a run of random buffers are errors
+   * or well-formed changesets, never a crash. */
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+  for (gsize cut = 0; cut < len; cut++)
+    {
+      g_autoptr (GBytes) part = g_bytes_new (data, cut);
+      g_autoptr (GArray) r = carb_changeset_parse (part, NULL);
+      (void) r;
+    }
+  GRand *rand = g_rand_new_with_seed (11);
+  for (guint i = 0; i < 2000; i++)
+    {
+      guint8 junk[64];
+      gsize n = (gsize) g_rand_int_range (rand, 0, sizeof junk);
+      for (gsize k = 0; k < n; k++)
+        junk[k] = (guint8) g_rand_int (rand);
+      g_autoptr (GBytes) b = g_bytes_new (junk, n);
+      g_autoptr (GError) e = NULL;
+      g_autoptr (GArray) r = carb_changeset_parse (b, &e);
+      g_assert_true ((r == NULL) == (e != NULL));
+    }
+  g_rand_free (rand);
+
+  /* Another format version is refused by name. */
+  g_autoptr (GVariant) other = g_variant_ref_sink (g_variant_new_parsed ("(uint32 2, @a(ssa(s(tt)mv)) [])"));
+  g_autoptr (GBytes) other_bytes = g_variant_get_data_as_bytes (other);
+  g_assert_null (carb_changeset_parse (other_bytes, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "format"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/versions/hlc-monotonic", test_hlc_monotonic);
+  g_test_add_func ("/versions/hlc-causal", test_hlc_causal);
+  g_test_add_func ("/versions/version-text", test_version_text);
+  g_test_add_func ("/versions/ids", test_ids);
+  g_test_add_func ("/versions/changeset", test_changeset);
+  return g_test_run ();
+}
