@@ -42,6 +42,7 @@ typedef struct
   char *trigger; /* the trigger's name, also its function's */
   char *body;    /* the function's source, as prepare_table installs it */
   const char *ts;
+  char *quoted_ts;
   const char *params[4]; /* of carb_pg_stamp_check_sql and carb_pg_clock_sql */
 } CarbPgStamp;
 

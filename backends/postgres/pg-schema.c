@@ -70,7 +70,7 @@ carb_pg_describe_table (
 {
   const char *values[] = { schema, table };
 
-  if (!carb_pg_ensure_connected (backend, error))
+  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_idle (backend, error))
     return FALSE;
   PGresult *res = carb_pg_exec (backend, describe_sql, 2, NULL, values, NULL, NULL, 0, error);
   if (res == NULL)

@@ -70,8 +70,8 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
 
   memset (stamp, 0, sizeof *stamp);
   stamp->table = carb_query_build_table_name (model, carb_pg_dialect (backend), error);
-  g_autofree char *ts = carb_pg_quote (backend, model->columns[query->ts_column].name, error);
-  if (stamp->table == NULL || ts == NULL)
+  stamp->quoted_ts = carb_pg_quote (backend, model->columns[query->ts_column].name, error);
+  if (stamp->table == NULL || stamp->quoted_ts == NULL)
     {
       carb_pg_stamp_clear (stamp);
       return FALSE;
@@ -79,7 +79,7 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
   stamp->display = g_strconcat (model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "",
                                 model->table, NULL);
   stamp->trigger = owned_name (model, "stamp");
-  stamp->body = stamp_body (ts);
+  stamp->body = stamp_body (stamp->quoted_ts);
   stamp->ts = model->columns[query->ts_column].name;
   stamp->params[0] = stamp->table;
   stamp->params[1] = stamp->trigger;
@@ -95,6 +95,7 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
   g_clear_pointer (&stamp->display, g_free);
   g_clear_pointer (&stamp->trigger, g_free);
   g_clear_pointer (&stamp->body, g_free);
+  g_clear_pointer (&stamp->quoted_ts, g_free);
 }
 
 /* The first thing wrong with the table's preparation, as (kind, what), no
@@ -169,7 +170,7 @@ carb_pg_stamp_verdict (
                  "Table “%s”: the timestamp column “%s” is %s, which rounds the stamps; a rounded stamp can "
                  "fall below the sync point of a transaction still running, and its row would be missed. "
                  "Fix: ALTER TABLE %s ALTER COLUMN %s TYPE timestamptz",
-                 stamp->display, stamp->ts, what, stamp->table, stamp->ts);
+                 stamp->display, stamp->ts, what, stamp->table, stamp->quoted_ts);
   else if (strcmp (kind, "inherits") == 0)
     g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
                  "Table “%s” has the inheritance child “%s”: rows written to it are not stamped by the "
@@ -237,10 +238,9 @@ prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *st
   g_autofree char *schema = model->schema != NULL ? carb_pg_quote (backend, model->schema, error) : NULL;
   g_autofree char *trigger = carb_pg_quote (backend, stamp->trigger, error);
   g_autofree char *index = carb_pg_quote (backend, index_name, error);
-  g_autofree char *ts = carb_pg_quote (backend, stamp->ts, error);
   g_autofree char *id = carb_pg_quote (backend, model->columns[query->id_column].name, error);
   if (fn == NULL || (model->schema != NULL && schema == NULL) || trigger == NULL || index == NULL
-      || ts == NULL || id == NULL)
+      || id == NULL)
     return NULL;
   g_autofree char *qfn = schema != NULL ? g_strconcat (schema, ".", fn, NULL) : g_strdup (fn);
 
@@ -258,7 +258,7 @@ prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *st
       "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;"
       "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
       "COMMIT",
-      qfn, literal, trigger, table, qfn, table, trigger, index, table, ts, id);
+      qfn, literal, trigger, table, qfn, table, trigger, index, table, stamp->quoted_ts, id);
   PQfreemem (literal);
   return sql;
 }
