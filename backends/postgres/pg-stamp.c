@@ -162,6 +162,11 @@ carb_pg_stamp_verdict (
 
   if (kind == NULL || kind[0] == '\0')
     return TRUE;
+  /* A partition's name, when the trigger is wrong there and not on the
+   * table itself. */
+  g_autofree char *where = strcmp (what, stamp->display) == 0 || strcmp (what, stamp->table) == 0
+                               ? g_strdup ("")
+                               : g_strdup_printf (" on partition “%s”", what);
   if (strcmp (kind, "gone") == 0)
     g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH, "Table “%s” does not exist in “%s”",
                  stamp->display, backend->display);
@@ -180,22 +185,21 @@ carb_pg_stamp_verdict (
                  stamp->display, what, stamp->trigger);
   else if (strcmp (kind, "missing") == 0)
     g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
-                 "Table “%s” is not prepared: its stamping trigger “%s” is missing on “%s”, so rows written "
+                 "Table “%s” is not prepared: its stamping trigger “%s” is missing%s, so rows written "
                  "there are not stamped and syncs would miss them; %s",
-                 stamp->display, stamp->trigger, what, fix);
+                 stamp->display, stamp->trigger, where, fix);
   else if (strcmp (kind, "disabled") == 0)
-    g_set_error (
-        error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
-        "Table “%s” is not prepared: its stamping trigger “%s” on “%s” is not enabled ALWAYS (it was "
-        "disabled, or enabled for origin or replica sessions only), so some rows would not be "
-        "stamped and syncs would miss them; %s",
-        stamp->display, stamp->trigger, what, fix);
+    g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+                 "Table “%s” is not prepared: its stamping trigger “%s”%s is not enabled ALWAYS (it was "
+                 "disabled, or enabled for origin or replica sessions only), so some rows would not be "
+                 "stamped and syncs would miss them; %s",
+                 stamp->display, stamp->trigger, where, fix);
   else
     g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
-                 "Table “%s” is not prepared: its stamping trigger “%s” on “%s” is not the current one (it "
+                 "Table “%s” is not prepared: its stamping trigger “%s”%s is not the current one (it "
                  "or its function was changed, or comes from an older Carburetor), and the clock source "
                  "relies on what the current one does; %s",
-                 stamp->display, stamp->trigger, what, fix);
+                 stamp->display, stamp->trigger, where, fix);
   return FALSE;
 }
 
