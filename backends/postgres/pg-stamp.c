@@ -106,7 +106,8 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
  *   precision  the timestamp column rounds (timestamptz(0..5)): a rounded
  *              stamp can fall below its lock's time
  *   inherits   a legacy inheritance child, which the trigger does not
- *              cover (declarative partitions get a clone of it)
+ *              cover (declarative partitions get a clone of it; a
+ *              partitioned table or a partition cannot have such a child)
  *   missing / disabled / outdated
  *              on the table or any member of its partition tree (where
  *              PostgreSQL clones it, also into partitions attached
@@ -116,24 +117,25 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
  *              list, another function body)
  *
  * Written as a subquery for the clock source's first statement, which
- * reads the clock beside it. */
+ * reads the clock beside it. Every catalog read goes through an index
+ * (lateral lookups by table), and a table that is not partitioned never
+ * calls pg_partition_tree: this runs on every sync. */
 #define STAMP_CHECK_SQL                                                                                      \
-  "WITH rel AS (SELECT to_regclass ($1::text) AS oid),"                                                      \
-  " tree AS (SELECT coalesce (t.relid, rel.oid) AS relid FROM rel"                                           \
-  "  LEFT JOIN LATERAL pg_partition_tree (rel.oid) t ON true WHERE rel.oid IS NOT NULL)"                     \
-  " SELECT 0 AS o, 'gone' AS kind, $1::text AS what FROM rel WHERE rel.oid IS NULL"                          \
+  "WITH rel AS (SELECT c.oid, c.relkind FROM pg_class c WHERE c.oid = to_regclass ($1::text)),"              \
+  " tree AS (SELECT rel.oid AS relid FROM rel UNION ALL SELECT t.relid FROM rel,"                            \
+  "  LATERAL pg_partition_tree (rel.oid) t WHERE rel.relkind = 'p' AND t.relid <> rel.oid)"                  \
+  " SELECT 0 AS o, 'gone' AS kind, $1::text AS what WHERE NOT EXISTS (SELECT FROM rel)"                      \
   " UNION ALL SELECT 1, 'precision', format_type (a.atttypid, a.atttypmod) FROM rel"                         \
-  "  JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attname = $4::text"                                   \
-  "  WHERE a.atttypmod NOT IN (-1, 6)"                                                                       \
-  " UNION ALL SELECT 2, 'inherits', i.inhrelid::regclass::text FROM tree"                                    \
-  "  JOIN pg_inherits i ON i.inhparent = tree.relid JOIN pg_class c ON c.oid = i.inhparent"                  \
-  "  WHERE c.relkind <> 'p'"                                                                                 \
+  "  JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attname = $4::text WHERE a.atttypmod NOT IN (-1, 6)"  \
+  " UNION ALL SELECT 2, 'inherits', i.inhrelid::regclass::text FROM rel"                                     \
+  "  JOIN pg_inherits i ON i.inhparent = rel.oid WHERE rel.relkind <> 'p'"                                   \
   " UNION ALL SELECT 3, CASE WHEN g.oid IS NULL THEN 'missing' WHEN g.tgenabled <> 'A' THEN 'disabled'"      \
   "  ELSE 'outdated' END, tree.relid::regclass::text FROM tree"                                              \
-  "  LEFT JOIN pg_trigger g ON g.tgrelid = tree.relid AND g.tgname = $2::text"                               \
-  "  LEFT JOIN pg_proc p ON p.oid = g.tgfoid"                                                                \
-  "  WHERE (g.oid IS NULL OR g.tgenabled <> 'A' OR g.tgtype <> 23 OR g.tgqual IS NOT NULL"                   \
-  "   OR cardinality (g.tgattr::int2[]) > 0 OR p.prosrc IS DISTINCT FROM $3::text)"                          \
+  "  LEFT JOIN LATERAL (SELECT g.oid, g.tgenabled, g.tgtype, g.tgqual, g.tgattr, g.tgfoid FROM pg_trigger g" \
+  "   WHERE g.tgrelid = tree.relid AND g.tgname = $2::text) g ON true"                                       \
+  "  LEFT JOIN LATERAL (SELECT p.prosrc FROM pg_proc p WHERE p.oid = g.tgfoid) p ON true"                    \
+  "  WHERE g.oid IS NULL OR g.tgenabled <> 'A' OR g.tgtype <> 23 OR g.tgqual IS NOT NULL"                    \
+  "   OR cardinality (g.tgattr::int2[]) > 0 OR p.prosrc IS DISTINCT FROM $3::text"                           \
   " ORDER BY 1 LIMIT 1"
 
 const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
