@@ -232,8 +232,11 @@ backend_open (const char *uri, GError **error)
   };
   /* The sessions show up as "carburetor" in pg_stat_activity unless the
    * URI or PGAPPNAME names the application: an administrator's name wins. */
-  const char *const keywords[] = { "dbname", "fallback_application_name", NULL };
-  const char *const values[] = { uri, "carburetor", NULL };
+  /* client_encoding as a connection parameter too, not only SET: it is
+   * then the session's default, which RESET ALL and DISCARD ALL run
+   * through carb_store_execute() return to (binary text is sent in it). */
+  const char *const keywords[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
+  const char *const values[] = { uri, "carburetor", "UTF8", NULL };
   backend->conn = PQconnectdbParams (keywords, values, 1);
   if (PQstatus (backend->conn) != CONNECTION_OK)
     {

@@ -227,7 +227,8 @@ carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **e
 {
   g_auto (CarbPgStamp) stamp = { 0 };
 
-  if (!carb_pg_ensure_idle (backend, error) || !carb_pg_stamp_init (backend, query, &stamp, error))
+  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_idle (backend, error)
+      || !carb_pg_stamp_init (backend, query, &stamp, error))
     return FALSE;
   return run_check (backend, &stamp, NULL, error);
 }
