@@ -123,10 +123,10 @@ carb_pg_ensure_idle (CarbBackend *backend, GError **error)
   if (status != PQTRANS_INTRANS && status != PQTRANS_INERROR)
     return TRUE;
   g_set_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION,
-               "PostgreSQL “%s”: a transaction is open on the store's connection (%s); a sync would have to "
-               "end it, so none was run and the transaction was left as it is. COMMIT or ROLLBACK it with "
-               "carb_store_execute() first, or sync through a store of its own",
-               backend->display, status == PQTRANS_INERROR ? "failed, awaiting ROLLBACK" : "BEGIN");
+               "PostgreSQL “%s”: the application's transaction is open on the store's connection%s; a sync "
+               "would have to end it, so none was run and the transaction was left as it is. COMMIT or "
+               "ROLLBACK it with carb_store_execute() first, or sync through a store of its own",
+               backend->display, status == PQTRANS_INERROR ? " (and has failed)" : "");
   return FALSE;
 }
 
@@ -231,8 +231,8 @@ backend_open (const char *uri, GError **error)
     .user_data = backend,
   };
   /* The sessions show up as "carburetor" in pg_stat_activity unless the
-   * URI or PGAPPNAME names the application: an administrator's name wins. */
-  /* client_encoding as a connection parameter too, not only SET: it is
+   * URI or PGAPPNAME names the application: an administrator's name wins.
+   * client_encoding is a connection parameter too, not only SET: it is
    * then the session's default, which RESET ALL and DISCARD ALL run
    * through carb_store_execute() return to (binary text is sent in it). */
   const char *const keywords[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
