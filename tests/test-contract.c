@@ -232,6 +232,8 @@ test_same_timestamp (Fixture *f, gconstpointer backend)
                 "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 1000)"
                 " INSERT INTO %s (id, title, last_synced_at) SELECT i, 'row ' || i, %s FROM s",
                 f->qtable, literal);
+  if (test_db_is_postgres (f->db)) /* after the insert: the trigger would restamp it */
+    prepare (f);
 
   g_autoptr (CarbSyncResult) all = sync_once (f, NULL, 0);
   g_assert_cmpuint (carb_sync_result_get_n_rows (all), ==, 1000);

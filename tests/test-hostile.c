@@ -229,6 +229,8 @@ test_long_column_name (void)
 
   g_clear_error (&error);
   model_columns[1].name = cut;
+  g_assert_true (carb_store_prepare_table (store, &model, &error));
+  g_assert_no_error (error);
   g_assert_true (carb_store_check_model (store, &model, &error));
   g_assert_no_error (error);
   test_db_exec (db, "DROP TABLE %s", table);

@@ -1,5 +1,8 @@
 /* What only PostgreSQL has: the incremental query's plan, schemas, hostile
- * names through the catalog, and the privilege story of the clock source.
+ * names through the catalog, and the edges of the clock source (docs/SYNC.md,
+ * "What the guarantee rests on"): privileges, untracked and prepared
+ * transactions, savepoints, stamp precision, inheritance, partitions,
+ * DISCARD ALL, the application's own transaction.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/backend.h>
 #include <carburetor/carburetor.h>
@@ -224,10 +227,88 @@ test_application_name (void)
   test_db_exec (admin, "DROP ROLE %s", role);
 }
 
-/* Without pg_read_all_stats, another role's in-flight transaction hides its
- * start time: the sync refuses to guess. With the grant, the sync point is
- * held below that transaction's start until it commits, and then its row
- * arrives. */
+static gint64
+stamp_of (TestDb *db, const char *table, gint64 id)
+{
+  return test_db_query_int (
+      db, "SELECT (extract (epoch FROM last_synced_at) * 1000000)::int8 FROM %s WHERE id = %" G_GINT64_FORMAT,
+      table, id);
+}
+
+static gint64
+server_now (TestDb *db)
+{
+  return test_db_query_int (db, "SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8");
+}
+
+/* One prepared table of item_model's shape for a test. */
+typedef struct
+{
+  char *uri;
+  TestDb *admin;
+  char *table;
+  char *qtable;
+  CarbModel model;
+  CarbStore *store;
+} PgTable;
+
+static PgTable *
+pg_table_new (const char *base, const char *columns)
+{
+  g_autoptr (GError) error = NULL;
+  PgTable *t = g_new0 (PgTable, 1);
+  t->uri = test_store_uri ("postgres", NULL);
+  t->admin = test_db_open (t->uri);
+  t->table = unique_name (base);
+  t->qtable = test_db_quote (t->table);
+  t->model = item_model;
+  t->model.table = t->table;
+  if (columns != NULL)
+    test_db_exec (t->admin, "CREATE TABLE %s %s", t->qtable, columns);
+  t->store = open_store (t->uri);
+  return t;
+}
+
+static void
+pg_table_prepare (PgTable *t)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_prepare_table (t->store, &t->model, &error));
+  g_assert_no_error (error);
+}
+
+static void
+pg_table_free (PgTable *t)
+{
+  g_clear_pointer (&t->store, carb_store_unref);
+  test_db_exec (t->admin, "DROP TABLE IF EXISTS %s CASCADE", t->qtable);
+  test_db_free (t->admin);
+  g_free (t->uri);
+  g_free (t->table);
+  g_free (t->qtable);
+  g_free (t);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PgTable, pg_table_free)
+
+/* The ids a sync from @since delivers, in order, as "1,2,3". */
+static char *
+ids_from (PgTable *t, const CarbSyncPoint *since, CarbSyncPoint **until)
+{
+  g_autoptr (CarbSyncResult) r = sync_ok (t->store, &t->model, since);
+  g_autoptr (GString) ids = g_string_new (NULL);
+  for (gsize i = 0; i < carb_sync_result_get_n_rows (r); i++)
+    g_string_append_printf (ids, "%s%" G_GINT64_FORMAT, i > 0 ? "," : "",
+                            ((const Item *) carb_sync_result_get_row (r, i))->id);
+  if (until != NULL)
+    *until = carb_sync_point_copy (carb_sync_result_get_synced_until (r));
+  return g_string_free (g_steal_pointer (&ids), FALSE);
+}
+
+/* A reader without any grant beyond SELECT syncs while a writer of another
+ * role holds a transaction open: the sync point stays below that writer's
+ * stamp, and the row arrives once it commits. (The clock source used to
+ * need pg_read_all_stats to see other roles' transactions.) */
 static void
 test_privileges (void)
 {
@@ -253,6 +334,8 @@ test_privileges (void)
   g_autofree char *reader_uri = role_uri (reader);
   g_autofree char *writer_uri = role_uri (writer);
   g_autoptr (CarbStore) store = open_store (reader_uri);
+  g_assert_true (carb_store_check_model (store, &model, &error));
+  g_assert_no_error (error);
   g_autoptr (CarbSyncResult) first = sync_ok (store, &model, NULL);
   g_assert_cmpuint (carb_sync_result_get_n_rows (first), ==, 1);
   const CarbSyncPoint *p1 = carb_sync_result_get_synced_until (first);
@@ -260,18 +343,12 @@ test_privileges (void)
   /* A writer of another role holds a transaction open. */
   g_autoptr (TestDb) w = test_db_open (writer_uri);
   test_db_exec (w, "BEGIN; INSERT INTO %s (id, title) VALUES (2, 'in flight')", table);
-  gint64 started = test_db_query_int (w, "SELECT (extract (epoch FROM now ()) * 1000000)::int8");
+  gint64 stamped = stamp_of (w, table, 2);
+  g_usleep (5000);
 
-  g_assert_null (carb_store_download_sync (store, &model, p1, 0, NULL, &error));
-  g_assert_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE);
-  g_assert_nonnull (strstr (error->message, "GRANT pg_read_all_stats"));
-  g_assert_nonnull (strstr (error->message, reader));
-  g_clear_error (&error);
-
-  test_db_exec (admin, "GRANT pg_read_all_stats TO %s", reader);
   g_autoptr (CarbSyncResult) held = sync_ok (store, &model, p1);
   g_assert_cmpuint (carb_sync_result_get_n_rows (held), ==, 0);
-  g_assert_cmpint (carb_sync_point_get_time (carb_sync_result_get_synced_until (held)), <, started);
+  g_assert_cmpint (carb_sync_point_get_time (carb_sync_result_get_synced_until (held)), <, stamped);
 
   test_db_exec (w, "COMMIT");
   g_autoptr (CarbSyncResult) after = sync_ok (store, &model, carb_sync_result_get_synced_until (held));
@@ -284,6 +361,268 @@ test_privileges (void)
   test_db_exec (admin, "DROP OWNED BY %s, %s; DROP ROLE %s; DROP ROLE %s", reader, writer, reader, writer);
 }
 
+/* A writer whose session does not report its activity
+ * (track_activities = off) is still seen: its row is held back while it
+ * runs and delivered after it commits. */
+static void
+test_track_activities_off (void)
+{
+  g_autoptr (PgTable) t = pg_table_new ("untracked", item_columns);
+  pg_table_prepare (t);
+  g_autoptr (CarbSyncPoint) p1 = NULL;
+  g_autofree char *none = ids_from (t, NULL, &p1);
+  g_assert_cmpstr (none, ==, "");
+
+  g_autoptr (TestDb) w = test_db_open (t->uri);
+  test_db_exec (w, "SET track_activities = off");
+  test_db_exec (w, "BEGIN; INSERT INTO %s (id, title) VALUES (1, 'untracked')", t->qtable);
+  gint64 stamped = stamp_of (w, t->qtable, 1);
+  g_usleep (5000);
+
+  g_autoptr (CarbSyncPoint) p2 = NULL;
+  g_autofree char *held = ids_from (t, p1, &p2);
+  g_assert_cmpstr (held, ==, "");
+  g_assert_cmpint (carb_sync_point_get_time (p2), <, stamped);
+  test_db_exec (w, "COMMIT");
+  g_autofree char *after = ids_from (t, p2, NULL);
+  g_assert_cmpstr (after, ==, "1");
+}
+
+static void
+assert_refused (PgTable *t, gint code, const char *must_name, const char *fix)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (carb_store_check_model (t->store, &t->model, &error));
+  g_assert_error (error, CARB_ERROR, code);
+  g_test_message ("check_model: %s", error->message);
+  g_assert_nonnull (strstr (error->message, t->table));
+  g_assert_nonnull (strstr (error->message, must_name));
+  g_assert_nonnull (strstr (error->message, fix));
+  g_clear_error (&error);
+  g_assert_null (carb_store_download_sync (t->store, &t->model, NULL, 0, NULL, &error));
+  g_assert_error (error, CARB_ERROR, code);
+  g_assert_nonnull (strstr (error->message, must_name));
+}
+
+/* A stamp column that rounds (timestamptz(3), (0)) is refused, by
+ * prepare_table, check_model and every sync, naming the column and the
+ * fix: a rounded stamp can fall below the sync point of its own running
+ * transaction. Changed after prepare_table, it is caught by the sync. */
+static void
+test_stamp_precision (void)
+{
+  static const char *const types[] = { "timestamptz(3)", "timestamptz(0)" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autofree char *columns = g_strdup_printf ("(id bigint PRIMARY KEY, title text NOT NULL,"
+                                                  " deleted boolean NOT NULL DEFAULT false,"
+                                                  " last_synced_at %s NOT NULL DEFAULT clock_timestamp())",
+                                                  types[i]);
+      g_autoptr (PgTable) t = pg_table_new ("rounded", columns);
+      g_autoptr (GError) error = NULL;
+
+      g_assert_false (carb_store_prepare_table (t->store, &t->model, &error));
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+      g_assert_nonnull (strstr (error->message, "ALTER COLUMN"));
+      g_clear_error (&error);
+      assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "last_synced_at", "TYPE timestamptz");
+
+      /* Full precision, prepared; then narrowed behind the store's back. */
+      test_db_exec (t->admin, "ALTER TABLE %s ALTER COLUMN last_synced_at TYPE timestamptz", t->qtable);
+      pg_table_prepare (t);
+      g_autofree char *ok = ids_from (t, NULL, NULL);
+      g_assert_cmpstr (ok, ==, "");
+      test_db_exec (t->admin, "ALTER TABLE %s ALTER COLUMN last_synced_at TYPE %s", t->qtable, types[i]);
+      g_assert_null (carb_store_download_sync (t->store, &t->model, NULL, 0, NULL, &error));
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+      g_assert_nonnull (strstr (error->message, "last_synced_at"));
+    }
+}
+
+/* A legacy inheritance child escapes the parent's trigger: refused, by
+ * prepare_table and, for a child added later, by check_model and every
+ * sync, naming the child. */
+static void
+test_inheritance (void)
+{
+  g_autoptr (PgTable) t = pg_table_new ("parent", item_columns);
+  g_autofree char *child = g_strconcat (t->table, "_child", NULL);
+  g_autofree char *qchild = test_db_quote (child);
+  g_autoptr (GError) error = NULL;
+
+  pg_table_prepare (t);
+  test_db_exec (t->admin, "CREATE TABLE %s () INHERITS (%s)", qchild, t->qtable);
+  assert_refused (t, CARB_ERROR_NOT_PREPARED, child, "PARTITION BY");
+  g_assert_false (carb_store_prepare_table (t->store, &t->model, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  g_assert_nonnull (strstr (error->message, child));
+  g_clear_error (&error);
+
+  test_db_exec (t->admin, "DROP TABLE %s", qchild);
+  g_assert_true (carb_store_check_model (t->store, &t->model, &error));
+  g_assert_no_error (error);
+}
+
+/* Declarative partitions carry the trigger: rows written through the
+ * parent and straight into a partition, one created before prepare_table
+ * and one attached after, are stamped and delivered; a partition whose
+ * copy of the trigger is disabled is refused by name. */
+static void
+test_partitions (void)
+{
+  g_autoptr (PgTable) t = pg_table_new ("parted", NULL);
+  g_autofree char *p1 = g_strconcat (t->table, "_p1", NULL);
+  g_autofree char *p2 = g_strconcat (t->table, "_p2", NULL);
+  g_autofree char *qp1 = test_db_quote (p1);
+  g_autofree char *qp2 = test_db_quote (p2);
+  g_autoptr (GError) error = NULL;
+
+  test_db_exec (
+      t->admin,
+      "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"
+      " deleted boolean NOT NULL DEFAULT false, last_synced_at timestamptz NOT NULL DEFAULT '-infinity')"
+      " PARTITION BY RANGE (id)",
+      t->qtable);
+  test_db_exec (t->admin, "CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (0) TO (100)", qp1, t->qtable);
+  pg_table_prepare (t);
+  test_db_exec (t->admin, "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS)", qp2, t->qtable);
+  test_db_exec (t->admin, "ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (100) TO (200)", t->qtable,
+                qp2);
+  g_assert_true (carb_store_check_model (t->store, &t->model, &error));
+  g_assert_no_error (error);
+
+  gint64 before = server_now (t->admin);
+  test_db_exec (t->admin, "INSERT INTO %s (id, title) VALUES (1, 'parent'), (101, 'parent')", t->qtable);
+  test_db_exec (t->admin, "INSERT INTO %s (id, title) VALUES (2, 'direct')", qp1);
+  test_db_exec (t->admin, "INSERT INTO %s (id, title) VALUES (102, 'direct')", qp2);
+  g_autoptr (CarbSyncResult) r = sync_ok (t->store, &t->model, NULL);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (r), ==, 4);
+  for (gsize i = 0; i < 4; i++)
+    g_assert_cmpint (((const Item *) carb_sync_result_get_row (r, i))->last_synced_at, >=, before);
+
+  test_db_exec (t->admin, "ALTER TABLE %s DISABLE TRIGGER ALL", qp2);
+  assert_refused (t, CARB_ERROR_NOT_PREPARED, p2, "carb_store_prepare_table");
+  pg_table_prepare (t);
+  g_assert_true (carb_store_check_model (t->store, &t->model, &error));
+  g_assert_no_error (error);
+}
+
+/* DISCARD ALL and DEALLOCATE ALL run through the store drop its prepared
+ * statements and settings: the next sync sets them up again by itself. */
+static void
+test_discard (void)
+{
+  static const char *const commands[] = { "DISCARD ALL", "DEALLOCATE ALL", "DEALLOCATE carb_locks" };
+  g_autoptr (PgTable) t = pg_table_new ("discard", item_columns);
+  pg_table_prepare (t);
+  test_db_exec (t->admin, "INSERT INTO %s (id, title) VALUES (1, 'x')", t->qtable);
+  g_autofree char *first = ids_from (t, NULL, NULL);
+  g_assert_cmpstr (first, ==, "1");
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_true (carb_store_execute (t->store, commands[i], &error));
+      g_assert_no_error (error);
+      for (guint n = 0; n < 2; n++)
+        {
+          g_autofree char *again = ids_from (t, NULL, NULL);
+          g_assert_cmpstr (again, ==, "1");
+        }
+    }
+}
+
+/* A prepared (two-phase) transaction holds the sync point at its own
+ * start, not at -infinity; its row arrives after COMMIT PREPARED. */
+static void
+test_prepared_transaction (void)
+{
+  g_autoptr (PgTable) t = pg_table_new ("twophase", item_columns);
+  g_autofree char *gid = unique_name ("carb_gid");
+  if (test_db_query_int (t->admin, "SELECT current_setting ('max_prepared_transactions')::int") == 0)
+    g_error ("this test needs max_prepared_transactions > 0 (scripts/test.sh sets it)");
+  pg_table_prepare (t);
+  test_db_exec (t->admin, "INSERT INTO %s (id, title) VALUES (1, 'committed')", t->qtable);
+
+  g_autoptr (TestDb) w = test_db_open (t->uri);
+  gint64 began = server_now (w);
+  test_db_exec (w, "BEGIN; INSERT INTO %s (id, title) VALUES (2, 'prepared')", t->qtable);
+  gint64 stamped = stamp_of (w, t->qtable, 2);
+  test_db_exec (w, "PREPARE TRANSACTION '%s'", gid);
+  g_usleep (5000);
+
+  g_autoptr (CarbSyncPoint) p1 = NULL;
+  g_autofree char *first = ids_from (t, NULL, &p1);
+  g_assert_cmpint (carb_sync_point_get_time (p1), <, stamped);
+  g_assert_cmpint (carb_sync_point_get_time (p1), >=, began - 1000 - 1); /* the lock's key is in ms */
+  g_test_message ("first sync: %s, point %" G_GINT64_FORMAT " µs below the prepared row", first,
+                  stamped - carb_sync_point_get_time (p1));
+
+  test_db_exec (t->admin, "COMMIT PREPARED '%s'", gid);
+  g_autoptr (CarbSyncPoint) p2 = NULL;
+  g_autofree char *next = ids_from (t, p1, &p2);
+  g_autofree char *all = g_strconcat (first, ",", next, NULL);
+  g_assert_cmpstr (all, ==, "1,2");
+}
+
+/* Rolling back to a savepoint releases the trigger's lock and forgets it
+ * was taken, together: the next stamp of the transaction takes it again,
+ * so the sync point stays below that row. */
+static void
+test_savepoint (void)
+{
+  g_autoptr (PgTable) t = pg_table_new ("savepoint", item_columns);
+  pg_table_prepare (t);
+  g_autoptr (CarbSyncPoint) p1 = NULL;
+  g_autofree char *none = ids_from (t, NULL, &p1);
+
+  g_autoptr (TestDb) w = test_db_open (t->uri);
+  test_db_exec (w, "BEGIN; SAVEPOINT a; INSERT INTO %s (id, title) VALUES (1, 'undone'); ROLLBACK TO a",
+                t->qtable);
+  test_db_exec (w, "INSERT INTO %s (id, title) VALUES (2, 'kept')", t->qtable);
+  test_db_exec (w, "SAVEPOINT b; INSERT INTO %s (id, title) VALUES (3, 'undone'); ROLLBACK TO b", t->qtable);
+  gint64 stamped = stamp_of (w, t->qtable, 2);
+  g_usleep (5000);
+
+  g_autoptr (CarbSyncPoint) p2 = NULL;
+  g_autofree char *held = ids_from (t, p1, &p2);
+  g_assert_cmpstr (held, ==, "");
+  g_assert_cmpint (carb_sync_point_get_time (p2), <, stamped);
+  test_db_exec (w, "COMMIT");
+  g_autofree char *after = ids_from (t, p2, NULL);
+  g_assert_cmpstr (after, ==, "2");
+}
+
+/* Beyond the common in-transaction test: a failed transaction of the
+ * application is not rolled back by a sync either, and prepare_table does
+ * not commit the application's transaction. */
+static void
+test_in_failed_transaction (void)
+{
+  g_autoptr (PgTable) t = pg_table_new ("intxn", item_columns);
+  g_autoptr (GError) error = NULL;
+  pg_table_prepare (t);
+
+  g_assert_true (carb_store_execute (t->store, "BEGIN", &error));
+  g_assert_false (carb_store_prepare_table (t->store, &t->model, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION);
+  g_clear_error (&error);
+  g_assert_false (carb_store_execute (t->store, "SELECT 1/0", &error));
+  g_clear_error (&error);
+  g_assert_null (carb_store_download_sync (t->store, &t->model, NULL, 0, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION);
+  g_clear_error (&error);
+  /* Still the application's failed transaction, until it ends it. */
+  g_assert_false (carb_store_execute (t->store, "SELECT 1", &error));
+  g_assert_nonnull (strstr (error->message, "aborted"));
+  g_clear_error (&error);
+  g_assert_true (carb_store_execute (t->store, "ROLLBACK", &error));
+  g_autofree char *ids = ids_from (t, NULL, NULL);
+  g_assert_cmpstr (ids, ==, "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -292,6 +631,14 @@ main (int argc, char **argv)
   g_test_add_func ("/postgres/schema", test_schema);
   g_test_add_func ("/postgres/hostile-name", test_hostile_name);
   g_test_add_func ("/postgres/privileges", test_privileges);
+  g_test_add_func ("/postgres/track-activities-off", test_track_activities_off);
+  g_test_add_func ("/postgres/stamp-precision", test_stamp_precision);
+  g_test_add_func ("/postgres/inheritance", test_inheritance);
+  g_test_add_func ("/postgres/partitions", test_partitions);
+  g_test_add_func ("/postgres/discard", test_discard);
+  g_test_add_func ("/postgres/prepared-transaction", test_prepared_transaction);
+  g_test_add_func ("/postgres/savepoint", test_savepoint);
+  g_test_add_func ("/postgres/in-failed-transaction", test_in_failed_transaction);
   g_test_add_func ("/postgres/application-name", test_application_name);
   return g_test_run ();
 }

@@ -28,6 +28,15 @@ carb_pg_fail (CarbBackend *backend, GError **error, const char *what)
 static const char session_setup[] = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD';"
                                     " SET client_encoding = 'UTF8'; SET extra_float_digits = 3";
 
+/* After DISCARD ALL (or RESET ALL, DEALLOCATE ALL) the session has lost
+ * its settings and prepared statements: set it up again. */
+gboolean
+carb_pg_reset_session (CarbBackend *backend, GError **error)
+{
+  backend->clock_prepared = FALSE;
+  return carb_pg_exec_command (backend, session_setup, error);
+}
+
 /* A connection lost earlier (server restart, pg_terminate_backend) is
  * re-established here, so that retrying a failed sync converges. */
 gboolean
@@ -50,6 +59,8 @@ carb_pg_check (CarbBackend *backend, PGresult *res, GError **error)
   ExecStatusType status = PQresultStatus (res);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
     return res;
+  const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
+  g_strlcpy (backend->sqlstate, state != NULL ? state : "", sizeof backend->sqlstate);
   g_autofree char *msg = g_strchomp (g_strdup (PQresultErrorMessage (res)));
   gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
   g_set_error (error, CARB_ERROR, lost ? CARB_ERROR_CONNECTION : CARB_ERROR_QUERY, "PostgreSQL “%s”: %s",
@@ -91,6 +102,40 @@ carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error)
   PGresult *res = carb_pg_check (backend, PQexec (backend->conn, sql), error);
   PQclear (res);
   return res != NULL;
+}
+
+/**
+ * carb_pg_ensure_idle:
+ * @backend: a backend
+ * @error: set to %CARB_ERROR_IN_TRANSACTION
+ *
+ * A sync ends with COMMIT or ROLLBACK and prepare_table commits its own
+ * work: inside a transaction the application opened on this connection
+ * (carb_store_execute() of BEGIN) either would end the application's
+ * transaction. Refuse instead, having sent nothing.
+ *
+ * Returns: %TRUE if no transaction is open on the connection
+ */
+gboolean
+carb_pg_ensure_idle (CarbBackend *backend, GError **error)
+{
+  PGTransactionStatusType status = PQtransactionStatus (backend->conn);
+  if (status != PQTRANS_INTRANS && status != PQTRANS_INERROR)
+    return TRUE;
+  g_set_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION,
+               "PostgreSQL “%s”: the application's transaction is open on the store's connection%s; a sync "
+               "would have to end it, so none was run and the transaction was left as it is. COMMIT or "
+               "ROLLBACK it with carb_store_execute() first, or sync through a store of its own",
+               backend->display, status == PQTRANS_INERROR ? " (and has failed)" : "");
+  return FALSE;
+}
+
+/* Like carb_pg_ensure_idle() for calls that may run inside an open
+ * application transaction but not inside a failed one. */
+gboolean
+carb_pg_ensure_not_failed (CarbBackend *backend, GError **error)
+{
+  return PQtransactionStatus (backend->conn) != PQTRANS_INERROR || carb_pg_ensure_idle (backend, error);
 }
 
 static gboolean
@@ -194,9 +239,12 @@ backend_open (const char *uri, GError **error)
     .user_data = backend,
   };
   /* The sessions show up as "carburetor" in pg_stat_activity unless the
-   * URI or PGAPPNAME names the application: an administrator's name wins. */
-  const char *const keywords[] = { "dbname", "fallback_application_name", NULL };
-  const char *const values[] = { uri, "carburetor", NULL };
+   * URI or PGAPPNAME names the application: an administrator's name wins.
+   * client_encoding is a connection parameter too, not only SET: it is
+   * then the session's default, which RESET ALL and DISCARD ALL run
+   * through carb_store_execute() return to (binary text is sent in it). */
+  const char *const keywords[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
+  const char *const values[] = { uri, "carburetor", "UTF8", NULL };
   backend->conn = PQconnectdbParams (keywords, values, 1);
   if (PQstatus (backend->conn) != CONNECTION_OK)
     {
@@ -228,6 +276,7 @@ static const CarbBackendVTable vtable = {
   .prepare_table = carb_pg_prepare_table,
   .download = carb_pg_download,
   .execute = execute,
+  .check_prepared = carb_pg_check_prepared,
   .sql_syntax = &carb_pg_syntax,
   .in_transaction = carb_pg_in_transaction,
   .execute_params = carb_pg_execute_params,

@@ -1,81 +1,72 @@
-/* carburetor-postgres — the clock source (DESIGN §6, technique (a)).
+/* carburetor-postgres — the clock source (DESIGN §6, technique (a), with
+ * advisory locks for the in-flight writers).
  *
- * Every stamp is clock_timestamp() read by the trigger after its
- * transaction got an xid. We read, as separate statements in this order:
- *   1. C = clock_timestamp();
- *   2. over pg_stat_activity, the other sessions of this database that hold
- *      an xid: a = min(xact_start), and whether any xact_start is hidden;
- *   3. the number of prepared transactions of this database.
- * Then W = least(C, a) - 1 µs, and the data query runs afterwards on a new
- * snapshot. A row it cannot see belongs to a transaction that either held
- * an xid at step 2 (so a ≤ its start ≤ its stamps, and W < them) or got its
- * xid after step 2, so read its clock after C > W. Either way it is not
- * lost: it is stamped above W and the next sync asks from W on.
+ * Every transaction that stamps a row first reads the clock and takes a
+ * SHARED transaction-level advisory lock whose key carries that reading
+ * (pg-stamp.c); every stamp is clock_timestamp() read after the lock is
+ * taken. We read, as separate statements in this order:
+ *   1. C = clock_timestamp(), beside the check that the table is still
+ *      prepared and that the server is not a standby;
+ *   2. k = the earliest time carried by a stamping lock of this database
+ *      in pg_locks (held by running and by prepared transactions).
+ * Then W = least(C, k) - 1 µs, and the data query runs afterwards on a new
+ * snapshot. A row it cannot see belongs to a transaction that had not
+ * committed when statement 2 ran. Either its lock was in pg_locks then (a
+ * transaction's locks go after its commit is visible), so its stamps are
+ * ≥ k > W; or it took the lock after statement 2 read pg_locks, hence
+ * after C, and its stamps are read later still: > C > W. Either way it is
+ * not lost: it is stamped above W and the next sync asks from W on.
+ *
+ * pg_locks shows every session's locks to every role, prepared
+ * transactions' included, and does not depend on track_activities: no
+ * privilege or setting is needed, and a prepared transaction holds W at
+ * its lock's time, not at -infinity.
  *
  * Separate statements matter: within one statement PostgreSQL does not
- * promise the order in which subqueries run. (They are sent together, in
- * one pipeline, and the server runs them in the order sent.) The
- * statistics snapshot is per transaction and each statement here is its
- * own transaction, so the activity we read is current.
- *
- * Privileges: without pg_read_all_stats a role sees other roles' sessions
- * with xact_start NULL. We never guess then: the sync fails with
- * CARB_ERROR_CLOCK_UNSAFE and says which grant is missing. Prepared
- * transactions (two-phase commit) have no session to look at: while any
- * exists the sync point holds still.
+ * promise the order in which its parts run. They are sent together, in
+ * one pipeline, and the server runs them in the order sent.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "pg-private.h"
 
-static const char clock_sql[] = "SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8";
+#include <string.h>
 
-static const char activity_sql[]
-    = "SELECT (extract (epoch FROM min (xact_start)) * 1000000)::int8,"
-      "       coalesce (bool_or (xact_start IS NULL), false), current_user"
-      " FROM pg_stat_activity"
-      " WHERE datname = current_database () AND pid <> pg_backend_pid () AND backend_xid IS NOT NULL";
+G_STATIC_ASSERT (CARB_PG_LOCK_TAG_INT == CARB_PG_LOCK_TAG);
+G_STATIC_ASSERT (CARB_PG_LOCK_TIME_MASK == (G_GINT64_CONSTANT (1) << 48) - 1);
 
-static const char prepared_sql[]
-    = "SELECT count (*) FROM pg_prepared_xacts WHERE database = current_database ()";
+static const char locks_sql[] = "SELECT min (((classid::int8 << 32) | objid::int8) & " G_STRINGIFY (
+    CARB_PG_LOCK_TIME_MASK) ") * 1000"
+                            " FROM pg_locks"
+                            " WHERE locktype = 'advisory' AND objsubid = 1 AND classid::int8 >> 16 "
+                            "= " G_STRINGIFY (
+                                CARB_PG_LOCK_TAG_INT) "   AND database = (SELECT oid FROM pg_database WHERE "
+                                                      "datname = current_database ())";
 
-/* Each sync runs these three, so they are prepared once per session:
- * planning the pg_stat_activity view's joins costs ten times running it. */
+/* Both run on each sync, so they are prepared once per session. */
 static const struct
 {
   const char *name;
   const char *sql;
+  int n_params;
 } statements[] = {
-  { "carb_clock", clock_sql },
-  { "carb_activity", activity_sql },
-  { "carb_prepared", prepared_sql },
+  { "carb_clock", carb_pg_clock_sql, 4 },
+  { "carb_locks", locks_sql, 0 },
 };
 
+/* A statement left from before (DEALLOCATE of only one of them) is the
+ * one we would prepare: "already exists" (42P05) is success. */
 static gboolean
 prepare_statements (CarbBackend *backend, GError **error)
 {
   for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
     {
       PGresult *res = PQprepare (backend->conn, statements[i].name, statements[i].sql, 0, NULL);
-      gboolean ok = PQresultStatus (res) == PGRES_COMMAND_OK;
+      const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
+      gboolean ok = PQresultStatus (res) == PGRES_COMMAND_OK || g_strcmp0 (state, "42P05") == 0;
       PQclear (res);
       if (!ok)
         return carb_pg_fail (backend, error, "cannot prepare the clock source's statements");
     }
   backend->clock_prepared = TRUE;
-  return TRUE;
-}
-
-/* The answers of the three statements, each one row. */
-static gboolean
-one_row_each (CarbBackend *backend, PGresult **res, guint n, GError **error)
-{
-  for (guint i = 0; i < n; i++)
-    if (PQntuples (res[i]) != 1)
-      {
-        g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
-                     "PostgreSQL “%s”: the clock source's query %s returned %d rows", backend->display,
-                     statements[i].name, PQntuples (res[i]));
-        return FALSE;
-      }
   return TRUE;
 }
 
@@ -85,52 +76,112 @@ int_value (PGresult *res, int col)
   return g_ascii_strtoll (PQgetvalue (res, 0, col), NULL, 10);
 }
 
-/* W from the three answers (see the top of this file). */
+/* The server's clock never goes back between two syncs of this store: a
+ * step back means rows are being stamped below sync points already handed
+ * out, which devices holding them will not see. Say so, every sync, until
+ * the clock has caught up. */
 static gboolean
-compute_w (CarbBackend *backend, const CarbQuery *query, PGresult **res, gint64 *w, GError **error)
+clock_steady (CarbBackend *backend, gint64 c, GError **error)
 {
+  if (c >= backend->last_clock)
+    {
+      backend->last_clock = c;
+      return TRUE;
+    }
+  g_set_error (
+      error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
+      "PostgreSQL “%s”: the server's clock went back %" G_GINT64_FORMAT
+      " µs since this store's previous sync; rows stamped until it catches up fall below sync points "
+      "already handed out, and devices holding those points would miss them. The sync point was "
+      "not advanced; fix the server's time keeping (slew, do not step) and resync affected devices",
+      backend->display, backend->last_clock - c);
+  return FALSE;
+}
+
+/* W from the two answers (see the top of this file). */
+static gboolean
+compute_w (CarbBackend *backend,
+           const CarbQuery *query,
+           const CarbPgStamp *stamp,
+           PGresult **res,
+           gint64 *w,
+           GError **error)
+{
+  if (PQntuples (res[0]) != 1 || PQntuples (res[1]) != 1)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
+                   "PostgreSQL “%s”: the clock source's queries returned %d and %d rows", backend->display,
+                   PQntuples (res[0]), PQntuples (res[1]));
+      return FALSE;
+    }
+  if (PQgetvalue (res[0], 0, 1)[0] == 't')
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
+                   "PostgreSQL “%s” is a standby (in recovery): its stamps and in-flight writers are the "
+                   "primary's, which a standby cannot see, so no safe sync point can be computed there; "
+                   "sync from the primary server",
+                   backend->display);
+      return FALSE;
+    }
+  if (!carb_pg_stamp_verdict (backend, stamp, PQgetvalue (res[0], 0, 2), PQgetvalue (res[0], 0, 3), error))
+    return FALSE;
+
   gint64 c = int_value (res[0], 0);
+  if (!clock_steady (backend, c, error))
+    return FALSE;
   if (query->flags & CARB_QUERY_UNSAFE_NAIVE_CLOCK)
     {
       *w = c; /* the known-broken answer, for the stress checker's teeth */
       return TRUE;
     }
-
-  gint64 a = PQgetisnull (res[1], 0, 0) ? G_MAXINT64 : int_value (res[1], 0);
-  if (PQgetvalue (res[1], 0, 1)[0] == 't')
-    {
-      const char *role = PQgetvalue (res[1], 0, 2);
-      g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
-                   "PostgreSQL “%s”: role “%s” cannot see when other sessions' transactions started, so no "
-                   "safe sync point can be computed (the sync point was not advanced); "
-                   "GRANT pg_read_all_stats TO \"%s\"",
-                   backend->display, role, role);
-      return FALSE;
-    }
-
-  gboolean prepared = int_value (res[2], 0) > 0;
-  *w = prepared ? query->lower : MIN (c, a) - 1;
+  gint64 k = PQgetisnull (res[1], 0, 0) ? G_MAXINT64 : int_value (res[1], 0);
+  *w = MIN (c, k) - 1;
   return TRUE;
 }
 
-/* The three statements go out in one pipeline (pg-pipeline.c): the server
- * still runs them in order, each its own transaction, so the argument
- * above holds, at one round trip instead of three. */
-gboolean
-carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+/* The two statements in one round trip (pg-pipeline.c). */
+static gboolean
+run_statements (CarbBackend *backend, const CarbPgStamp *stamp, PGresult **res, GError **error)
 {
   CarbPgStatement stmts[G_N_ELEMENTS (statements)] = { { 0 } };
-  PGresult *res[G_N_ELEMENTS (statements)] = { NULL };
-  guint n = G_N_ELEMENTS (statements);
 
   if (!backend->clock_prepared && !prepare_statements (backend, error))
     return FALSE;
-  for (guint i = 0; i < n; i++)
-    stmts[i].prepared = statements[i].name;
-  if (!carb_pg_pipeline (backend, stmts, n, res, error))
+  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
+    {
+      stmts[i].prepared = statements[i].name;
+      stmts[i].n_params = statements[i].n_params;
+      stmts[i].values = statements[i].n_params > 0 ? stamp->params : NULL;
+    }
+  backend->sqlstate[0] = '\0';
+  return carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (statements), res, error);
+}
+
+gboolean
+carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+{
+  PGresult *res[G_N_ELEMENTS (statements)] = { NULL };
+  g_auto (CarbPgStamp) stamp = { 0 };
+  g_autoptr (GError) local = NULL;
+
+  if (!carb_pg_stamp_init (backend, query, &stamp, error))
     return FALSE;
-  gboolean ok = one_row_each (backend, res, n, error) && compute_w (backend, query, res, w, error);
-  for (guint i = 0; i < n; i++)
+  if (!run_statements (backend, &stamp, res, &local))
+    {
+      /* DISCARD ALL or DEALLOCATE through carb_store_execute() dropped our
+       * statements (SQLSTATE 26000) and reset the session: set it up again
+       * and retry once. */
+      if (strcmp (backend->sqlstate, "26000") != 0 || !carb_pg_reset_session (backend, error))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      g_clear_error (&local);
+      if (!run_statements (backend, &stamp, res, error))
+        return FALSE;
+    }
+  gboolean ok = compute_w (backend, query, &stamp, res, w, error);
+  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
     PQclear (res[i]);
   return ok;
 }

@@ -275,7 +275,8 @@ carb_pg_download (
 {
   gint64 w = 0;
 
-  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_clock (backend, query, &w, error))
+  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_idle (backend, error)
+      || !carb_pg_clock (backend, query, &w, error))
     return FALSE;
   PGresult *first = NULL;
   gboolean ok

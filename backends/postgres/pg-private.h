@@ -17,13 +17,34 @@ G_BEGIN_DECLS
  * show, small enough that a streaming sync stays in bounded memory. */
 #define CARB_PG_FETCH_ROWS 8192
 
+/* The top 16 bits of the stamping trigger's advisory lock keys ("CB"); the
+ * 48 below hold the time the trigger read the clock, in ms since 1970. */
+#define CARB_PG_LOCK_TAG G_GINT64_CONSTANT (0x4342)
+/* The same in decimal, and the mask of the time bits, for SQL text. */
+#define CARB_PG_LOCK_TAG_INT   17218
+#define CARB_PG_LOCK_TIME_MASK 281474976710655
+
 struct _CarbBackend
 {
   PGconn *conn;
   char *display; /* the URI with any password masked, for messages */
   CarbSqlDialect dialect;
   gboolean clock_prepared; /* the clock source's statements exist on conn */
+  gint64 last_clock;       /* the server's clock at this store's previous sync */
+  char sqlstate[6];        /* of the last statement carb_pg_check() saw fail */
 };
+
+/* The stamping trigger of one table (pg-stamp.c). */
+typedef struct
+{
+  char *table;   /* quoted, qualified as the model says */
+  char *display; /* unquoted, for messages */
+  char *trigger; /* the trigger's name, also its function's */
+  char *body;    /* the function's source, as prepare_table installs it */
+  const char *ts;
+  char *quoted_ts;
+  const char *params[4]; /* of carb_pg_stamp_check_sql and carb_pg_clock_sql */
+} CarbPgStamp;
 
 /* One statement of carb_pg_pipeline(): @prepared names a prepared
  * statement, else @sql is the text; the parameters and the result format
@@ -45,6 +66,7 @@ PGresult *carb_pg_check (CarbBackend *backend, PGresult *res, GError **error);
 gboolean carb_pg_pipeline (
     CarbBackend *backend, const CarbPgStatement *statements, guint n, PGresult **results, GError **error);
 gboolean carb_pg_ensure_connected (CarbBackend *backend, GError **error);
+gboolean carb_pg_reset_session (CarbBackend *backend, GError **error);
 PGresult *carb_pg_exec (CarbBackend *backend,
                         const char *sql,
                         int n_params,
@@ -76,9 +98,22 @@ gboolean carb_pg_from_pg_time (gint64 pg_us, gint64 *unix_us);
 
 gboolean carb_pg_describe_table (
     CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error);
+gboolean carb_pg_ensure_idle (CarbBackend *backend, GError **error);
+gboolean carb_pg_ensure_not_failed (CarbBackend *backend, GError **error);
+
+extern const char carb_pg_stamp_check_sql[];
+extern const char carb_pg_clock_sql[];
+gboolean
+carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *stamp, GError **error);
+void carb_pg_stamp_clear (CarbPgStamp *stamp);
+gboolean carb_pg_stamp_verdict (
+    CarbBackend *backend, const CarbPgStamp *stamp, const char *kind, const char *what, GError **error);
+gboolean carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error);
 gboolean carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
 gboolean carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
 gboolean carb_pg_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CarbPgStamp, carb_pg_stamp_clear)
 
 G_END_DECLS

@@ -1,5 +1,5 @@
-/* carburetor-postgres — describing a table through the catalog, and
- * preparing it for sync.
+/* carburetor-postgres — describing a table through the catalog (preparing
+ * it for sync is in pg-stamp.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "pg-private.h"
 
@@ -70,7 +70,10 @@ carb_pg_describe_table (
 {
   const char *values[] = { schema, table };
 
-  if (!carb_pg_ensure_connected (backend, error))
+  /* Reading the catalog neither commits nor rolls back an application's
+   * open transaction (and sees its own DDL): only a failed one, where
+   * nothing can run, is refused. */
+  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_not_failed (backend, error))
     return FALSE;
   PGresult *res = carb_pg_exec (backend, describe_sql, 2, NULL, values, NULL, NULL, 0, error);
   if (res == NULL)
@@ -93,89 +96,4 @@ carb_pg_describe_table (
     carb_table_info_add_unique_column (info, PQgetvalue (res, i, 0));
   PQclear (res);
   return TRUE;
-}
-
-/* A name for an object the plugin owns: readable, derived from the table
- * (so a second call finds it again), within PostgreSQL's 63-byte limit
- * however long or odd the table's name is. */
-static char *
-owned_name (const CarbModel *model, const char *kind)
-{
-  g_autofree char *full = g_strconcat (model->schema != NULL ? model->schema : "", ".", model->table, NULL);
-  g_autofree char *digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, full, -1);
-  GString *name = g_string_new ("carb_");
-  g_string_append (name, kind);
-  g_string_append_c (name, '_');
-  for (const char *p = model->table; *p != '\0' && name->len < 40; p++)
-    if (g_ascii_isalnum (*p) || *p == '_')
-      g_string_append_c (name, g_ascii_tolower (*p));
-  g_string_append_c (name, '_');
-  g_string_append_len (name, digest, 12);
-  return g_string_free (name, FALSE);
-}
-
-static char *
-qualified (CarbBackend *backend, const CarbModel *model, const char *name, GError **error)
-{
-  g_autofree char *quoted = carb_pg_quote (backend, name, error);
-  if (quoted == NULL || model->schema == NULL)
-    return g_steal_pointer (&quoted);
-  g_autofree char *schema = carb_pg_quote (backend, model->schema, error);
-  return schema != NULL ? g_strconcat (schema, ".", quoted, NULL) : NULL;
-}
-
-/* The trigger forces the transaction's id before it reads the clock, and
- * reads clock_timestamp(), not now(): the clock source (pg-clock.c) relies
- * on every stamp being later than its transaction's entry in
- * pg_stat_activity. ENABLE ALWAYS keeps it firing for replication roles. */
-static char *
-prepare_sql (CarbBackend *backend, const CarbQuery *query, GError **error)
-{
-  const CarbModel *model = query->model;
-  g_autofree char *fn_name = owned_name (model, "stamp");
-  g_autofree char *trigger_name = owned_name (model, "stamp");
-  g_autofree char *index_name = owned_name (model, "sync");
-  g_autofree char *table = carb_query_build_table_name (model, carb_pg_dialect (backend), error);
-  g_autofree char *fn = qualified (backend, model, fn_name, error);
-  g_autofree char *trigger = carb_pg_quote (backend, trigger_name, error);
-  g_autofree char *index = carb_pg_quote (backend, index_name, error);
-  g_autofree char *ts = carb_pg_quote (backend, model->columns[query->ts_column].name, error);
-  g_autofree char *id = carb_pg_quote (backend, model->columns[query->id_column].name, error);
-  if (table == NULL || fn == NULL || trigger == NULL || index == NULL || ts == NULL || id == NULL)
-    return NULL;
-
-  g_autofree char *body
-      = g_strdup_printf ("BEGIN PERFORM pg_current_xact_id (); NEW.%s := clock_timestamp ();"
-                         " RETURN NEW; END",
-                         ts);
-  char *literal = PQescapeLiteral (backend->conn, body, strlen (body));
-  if (literal == NULL)
-    {
-      carb_pg_fail (backend, error, "cannot quote the trigger's body");
-      return NULL;
-    }
-  char *sql = g_strdup_printf (
-      "BEGIN;"
-      "CREATE OR REPLACE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS %s;"
-      "CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s ();"
-      "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;"
-      "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
-      "COMMIT",
-      fn, literal, trigger, table, fn, table, trigger, index, table, ts, id);
-  PQfreemem (literal);
-  return sql;
-}
-
-gboolean
-carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error)
-{
-  if (!carb_pg_ensure_connected (backend, error))
-    return FALSE;
-  g_autofree char *sql = prepare_sql (backend, query, error);
-  if (sql == NULL)
-    return FALSE;
-  if (carb_pg_exec_command (backend, sql, error))
-    return TRUE;
-  carb_pg_exec_command (backend, "ROLLBACK", NULL);
-  return FALSE;
 }

@@ -40,8 +40,8 @@ G_BEGIN_DECLS
  * @CARB_ERROR_INVALID_SYNC_POINT: a serialized sync point could not be
  *   parsed, or belongs to another kind of model.
  * @CARB_ERROR_CLOCK_UNSAFE: the backend cannot compute a safe sync point
- *   (for example PostgreSQL without the privilege to see in-flight
- *   transactions); the sync point was not advanced.
+ *   (for example on a PostgreSQL standby, or after the server's clock
+ *   stepped back); the sync point was not advanced.
  * @CARB_ERROR_NOT_PREPARED: the table lacks what the sync guarantee rests
  *   on: its stamping trigger is missing, disabled or outdated, or rows can
  *   reach it without being stamped (an inheritance child). The message

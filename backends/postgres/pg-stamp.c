@@ -1,0 +1,311 @@
+/* carburetor-postgres — the stamping trigger: its source, installing it
+ * (prepare_table), and checking that it is still there, enabled and
+ * current (check_prepared, and on every sync as part of the clock
+ * source's first statement).
+ *
+ * The trigger is what the clock source (pg-clock.c) rests on. Once per
+ * transaction, before its first stamp, it reads the clock and takes a
+ * SHARED transaction-level advisory lock whose 64-bit key carries that
+ * reading: CARB_PG_LOCK_TAG in the top 16 bits, milliseconds since 1970
+ * below. Then, and on every row, it stamps clock_timestamp(), which is
+ * not earlier than the key's time. A transaction-local setting holding the
+ * transaction's id remembers that the lock is taken; ROLLBACK TO SAVEPOINT
+ * undoes the setting and the lock together, so the next stamp takes it
+ * again.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "pg-private.h"
+
+#include <string.h>
+
+/* The trigger's function body for the timestamp column @ts (quoted). */
+static char *
+stamp_body (const char *ts)
+{
+  return g_strdup_printf ("DECLARE xact text := pg_current_xact_id ()::text;"
+                          " BEGIN"
+                          " IF current_setting ('carburetor.stamping', true) IS DISTINCT FROM xact THEN"
+                          " PERFORM pg_advisory_xact_lock_shared (%" G_GINT64_FORMAT
+                          " | floor (extract (epoch FROM clock_timestamp ()) * 1000)::int8);"
+                          " PERFORM set_config ('carburetor.stamping', xact, true);"
+                          " END IF;"
+                          " NEW.%s := clock_timestamp ();"
+                          " RETURN NEW;"
+                          " END",
+                          CARB_PG_LOCK_TAG << 48, ts);
+}
+
+/* A name for an object the plugin owns: readable, derived from the table
+ * (so a second call finds it again), within PostgreSQL's 63-byte limit
+ * however long or odd the table's name is. */
+static char *
+owned_name (const CarbModel *model, const char *kind)
+{
+  g_autofree char *full = g_strconcat (model->schema != NULL ? model->schema : "", ".", model->table, NULL);
+  g_autofree char *digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, full, -1);
+  GString *name = g_string_new ("carb_");
+  g_string_append (name, kind);
+  g_string_append_c (name, '_');
+  for (const char *p = model->table; *p != '\0' && name->len < 40; p++)
+    if (g_ascii_isalnum (*p) || *p == '_')
+      g_string_append_c (name, g_ascii_tolower (*p));
+  g_string_append_c (name, '_');
+  g_string_append_len (name, digest, 12);
+  return g_string_free (name, FALSE);
+}
+
+/**
+ * carb_pg_stamp_init:
+ * @backend: a connected backend
+ * @query: the model's query
+ * @stamp: (out caller-allocates): filled; carb_pg_stamp_clear() it
+ * @error: set when a name cannot be quoted
+ *
+ * What the trigger of @query's table is: the parameters of the check
+ * statement (carb_pg_stamp_check_sql) and the names its messages use.
+ */
+gboolean
+carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *stamp, GError **error)
+{
+  const CarbModel *model = query->model;
+
+  memset (stamp, 0, sizeof *stamp);
+  stamp->table = carb_query_build_table_name (model, carb_pg_dialect (backend), error);
+  stamp->quoted_ts = carb_pg_quote (backend, model->columns[query->ts_column].name, error);
+  if (stamp->table == NULL || stamp->quoted_ts == NULL)
+    {
+      carb_pg_stamp_clear (stamp);
+      return FALSE;
+    }
+  stamp->display = g_strconcat (model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "",
+                                model->table, NULL);
+  stamp->trigger = owned_name (model, "stamp");
+  stamp->body = stamp_body (stamp->quoted_ts);
+  stamp->ts = model->columns[query->ts_column].name;
+  stamp->params[0] = stamp->table;
+  stamp->params[1] = stamp->trigger;
+  stamp->params[2] = stamp->body;
+  stamp->params[3] = stamp->ts;
+  return TRUE;
+}
+
+void
+carb_pg_stamp_clear (CarbPgStamp *stamp)
+{
+  g_clear_pointer (&stamp->table, g_free);
+  g_clear_pointer (&stamp->display, g_free);
+  g_clear_pointer (&stamp->trigger, g_free);
+  g_clear_pointer (&stamp->body, g_free);
+  g_clear_pointer (&stamp->quoted_ts, g_free);
+}
+
+/* The first thing wrong with the table's preparation, as (kind, what), no
+ * row if nothing is. Parameters: $1 the quoted table name, $2 the
+ * trigger's name, $3 its function's body, $4 the timestamp column.
+ *
+ *   gone       the table no longer exists
+ *   precision  the timestamp column rounds (timestamptz(0..5)): a rounded
+ *              stamp can fall below its lock's time
+ *   inherits   a legacy inheritance child, which the trigger does not
+ *              cover (declarative partitions get a clone of it; a
+ *              partitioned table or a partition cannot have such a child)
+ *   missing / disabled / outdated
+ *              on the table or any member of its partition tree (where
+ *              PostgreSQL clones it, also into partitions attached
+ *              later): the trigger of that name is
+ *              absent, not ENABLE ALWAYS, or not the one prepare_table
+ *              installs (other events or timing, a WHEN clause, a column
+ *              list, another function body)
+ *
+ * Written as a subquery for the clock source's first statement, which
+ * reads the clock beside it. Every catalog read goes through an index
+ * (lateral lookups by table), and a table that is not partitioned never
+ * calls pg_partition_tree: this runs on every sync. */
+#define STAMP_CHECK_SQL                                                                                      \
+  "WITH rel AS (SELECT c.oid, c.relkind FROM pg_class c WHERE c.oid = to_regclass ($1::text)),"              \
+  " tree AS (SELECT rel.oid AS relid FROM rel UNION ALL SELECT t.relid FROM rel,"                            \
+  "  LATERAL pg_partition_tree (rel.oid) t WHERE rel.relkind = 'p' AND t.relid <> rel.oid)"                  \
+  " SELECT 0 AS o, 'gone' AS kind, $1::text AS what WHERE NOT EXISTS (SELECT FROM rel)"                      \
+  " UNION ALL SELECT 1, 'precision', format_type (a.atttypid, a.atttypmod) FROM rel"                         \
+  "  JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attname = $4::text WHERE a.atttypmod NOT IN (-1, 6)"  \
+  " UNION ALL SELECT 2, 'inherits', i.inhrelid::regclass::text FROM rel"                                     \
+  "  JOIN pg_inherits i ON i.inhparent = rel.oid WHERE rel.relkind <> 'p'"                                   \
+  " UNION ALL SELECT 3, CASE WHEN g.oid IS NULL THEN 'missing' WHEN g.tgenabled <> 'A' THEN 'disabled'"      \
+  "  ELSE 'outdated' END, tree.relid::regclass::text FROM tree"                                              \
+  "  LEFT JOIN LATERAL (SELECT g.oid, g.tgenabled, g.tgtype, g.tgqual, g.tgattr, g.tgfoid FROM pg_trigger g" \
+  "   WHERE g.tgrelid = tree.relid AND g.tgname = $2::text) g ON true"                                       \
+  "  LEFT JOIN LATERAL (SELECT p.prosrc FROM pg_proc p WHERE p.oid = g.tgfoid) p ON true"                    \
+  "  WHERE g.oid IS NULL OR g.tgenabled <> 'A' OR g.tgtype <> 23 OR g.tgqual IS NOT NULL"                    \
+  "   OR cardinality (g.tgattr::int2[]) > 0 OR p.prosrc IS DISTINCT FROM $3::text"                           \
+  " ORDER BY 1 LIMIT 1"
+
+const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
+
+/* The clock source's first statement: the clock, whether the server is a
+ * standby, and the check above (NULLs when all is well). */
+const char carb_pg_clock_sql[] = "SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8,"
+                                 " pg_is_in_recovery (), p.kind, p.what"
+                                 " FROM (SELECT) one LEFT JOIN (" STAMP_CHECK_SQL ") p ON true";
+
+/**
+ * carb_pg_stamp_verdict:
+ * @backend: the backend, for messages
+ * @stamp: the table's trigger
+ * @kind: (nullable): the check's kind column, %NULL or "" when all is well
+ * @what: the check's what column
+ * @error: set naming the table, trigger or column at fault and the fix
+ *
+ * Returns: %TRUE if the table is prepared
+ */
+gboolean
+carb_pg_stamp_verdict (
+    CarbBackend *backend, const CarbPgStamp *stamp, const char *kind, const char *what, GError **error)
+{
+  const char *fix = "call carb_store_prepare_table() (with a role that may create triggers on it)";
+
+  if (kind == NULL || kind[0] == '\0')
+    return TRUE;
+  /* A partition's name, when the trigger is wrong there and not on the
+   * table itself. */
+  g_autofree char *where = strcmp (what, stamp->display) == 0 || strcmp (what, stamp->table) == 0
+                               ? g_strdup ("")
+                               : g_strdup_printf (" on partition “%s”", what);
+  if (strcmp (kind, "gone") == 0)
+    g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH, "Table “%s” does not exist in “%s”",
+                 stamp->display, backend->display);
+  else if (strcmp (kind, "precision") == 0)
+    g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH,
+                 "Table “%s”: the timestamp column “%s” is %s, which rounds the stamps; a rounded stamp can "
+                 "fall below the sync point of a transaction still running, and its row would be missed. "
+                 "Fix: ALTER TABLE %s ALTER COLUMN %s TYPE timestamptz",
+                 stamp->display, stamp->ts, what, stamp->table, stamp->quoted_ts);
+  else if (strcmp (kind, "inherits") == 0)
+    g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+                 "Table “%s” has the inheritance child “%s”: rows written to it are not stamped by the "
+                 "trigger “%s” and syncs would miss them. Legacy inheritance is not supported: sync each "
+                 "table with a model of its own, or use declarative partitioning (PARTITION BY), whose "
+                 "partitions carry the trigger",
+                 stamp->display, what, stamp->trigger);
+  else if (strcmp (kind, "missing") == 0)
+    g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+                 "Table “%s” is not prepared: its stamping trigger “%s” is missing%s, so rows written "
+                 "there are not stamped and syncs would miss them; %s",
+                 stamp->display, stamp->trigger, where, fix);
+  else if (strcmp (kind, "disabled") == 0)
+    g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+                 "Table “%s” is not prepared: its stamping trigger “%s”%s is not enabled ALWAYS (it was "
+                 "disabled, or enabled for origin or replica sessions only), so some rows would not be "
+                 "stamped and syncs would miss them; %s",
+                 stamp->display, stamp->trigger, where, fix);
+  else
+    g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+                 "Table “%s” is not prepared: its stamping trigger “%s”%s is not the current one (it "
+                 "or its function was changed, or comes from an older Carburetor), and the clock source "
+                 "relies on what the current one does; %s",
+                 stamp->display, stamp->trigger, where, fix);
+  return FALSE;
+}
+
+/* Runs the check alone; @kind_out (nullable) gets the problem's kind. */
+static gboolean
+run_check (CarbBackend *backend, const CarbPgStamp *stamp, char **kind_out, GError **error)
+{
+  PGresult *res
+      = carb_pg_exec (backend, carb_pg_stamp_check_sql, 4, NULL, stamp->params, NULL, NULL, 0, error);
+  if (res == NULL)
+    return FALSE;
+  const char *kind = PQntuples (res) > 0 ? PQgetvalue (res, 0, 1) : NULL;
+  const char *what = PQntuples (res) > 0 ? PQgetvalue (res, 0, 2) : NULL;
+  gboolean ok = carb_pg_stamp_verdict (backend, stamp, kind, what, error);
+  if (kind_out != NULL)
+    *kind_out = g_strdup (kind);
+  PQclear (res);
+  return ok;
+}
+
+gboolean
+carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error)
+{
+  g_auto (CarbPgStamp) stamp = { 0 };
+
+  /* One read-only statement: inside an application's transaction it leaves
+   * that transaction as it is (the core's writes join it, and must still
+   * find the table prepared). */
+  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_not_failed (backend, error)
+      || !carb_pg_stamp_init (backend, query, &stamp, error))
+    return FALSE;
+  return run_check (backend, &stamp, NULL, error);
+}
+
+/* ENABLE ALWAYS keeps the trigger firing for replication roles; on a
+ * partitioned table, CREATE TRIGGER and ALTER TABLE reach every partition,
+ * and PostgreSQL clones the trigger into partitions attached later. */
+static char *
+prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *stamp, GError **error)
+{
+  const CarbModel *model = query->model;
+  g_autofree char *index_name = owned_name (model, "sync");
+  g_autofree char *fn = carb_pg_quote (backend, stamp->trigger, error);
+  g_autofree char *schema = model->schema != NULL ? carb_pg_quote (backend, model->schema, error) : NULL;
+  g_autofree char *trigger = carb_pg_quote (backend, stamp->trigger, error);
+  g_autofree char *index = carb_pg_quote (backend, index_name, error);
+  g_autofree char *id = carb_pg_quote (backend, model->columns[query->id_column].name, error);
+  if (fn == NULL || (model->schema != NULL && schema == NULL) || trigger == NULL || index == NULL
+      || id == NULL)
+    return NULL;
+  g_autofree char *qfn = schema != NULL ? g_strconcat (schema, ".", fn, NULL) : g_strdup (fn);
+
+  char *literal = PQescapeLiteral (backend->conn, stamp->body, strlen (stamp->body));
+  if (literal == NULL)
+    {
+      carb_pg_fail (backend, error, "cannot quote the trigger's body");
+      return NULL;
+    }
+  const char *table = stamp->table;
+  char *sql = g_strdup_printf (
+      "BEGIN;"
+      "CREATE OR REPLACE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS %s;"
+      "CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s ();"
+      "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;"
+      "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
+      "COMMIT",
+      qfn, literal, trigger, table, qfn, table, trigger, index, table, stamp->quoted_ts, id);
+  PQfreemem (literal);
+  return sql;
+}
+
+/* A stamp column that rounds and a legacy inheritance child are refused
+ * before anything is installed: installing cannot make them safe. */
+static gboolean
+installable (CarbBackend *backend, const CarbPgStamp *stamp, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *kind = NULL;
+
+  if (run_check (backend, stamp, &kind, &local))
+    return TRUE;
+  if (kind != NULL
+      && (strcmp (kind, "missing") == 0 || strcmp (kind, "disabled") == 0 || strcmp (kind, "outdated") == 0))
+    return TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+gboolean
+carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error)
+{
+  g_auto (CarbPgStamp) stamp = { 0 };
+
+  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_idle (backend, error)
+      || !carb_pg_stamp_init (backend, query, &stamp, error) || !installable (backend, &stamp, error))
+    return FALSE;
+  g_autofree char *sql = prepare_sql (backend, query, &stamp, error);
+  if (sql == NULL)
+    return FALSE;
+  if (!carb_pg_exec_command (backend, sql, error))
+    {
+      carb_pg_exec_command (backend, "ROLLBACK", NULL);
+      return FALSE;
+    }
+  /* What was installed must now pass the check every sync makes. */
+  return run_check (backend, &stamp, NULL, error);
+}
