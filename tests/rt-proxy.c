@@ -32,6 +32,7 @@ struct RtProxy
   GSocketConnectable *server;
   GCancellable *cancellable;
   GThread *accept_thread;
+  gulong hold_us; /* how long an answer that ends a wait is held back */
 
   GMutex lock; /* everything below, and each Conn's outstanding */
   GPtrArray *conns;
@@ -218,6 +219,17 @@ server_message (Conn *conn, guint8 type, const guint8 *body, gsize body_len)
   if (type != 'Z')
     return;
   g_mutex_lock (&conn->proxy->lock);
+  if (conn->outstanding == 1)
+    {
+      /* The answer that would end the wait is held back a moment: a
+       * client that sends a pipeline in several flushes (libpq flushes at
+       * every PQpipelineSync) has sent the rest by then, so a fast answer
+       * to its first part does not split one wait into two. A client that
+       * really waits cannot send before this answer reaches it. */
+      g_mutex_unlock (&conn->proxy->lock);
+      g_usleep (conn->proxy->hold_us);
+      g_mutex_lock (&conn->proxy->lock);
+    }
   /* The 'Z' that ends the startup answers no Sync. */
   if (conn->outstanding > 0)
     conn->outstanding--;
@@ -384,6 +396,12 @@ rt_proxy_new (const char *host, guint16 port, GError **error)
   else
     proxy->server = g_network_address_new (host != NULL && *host != '\0' ? host : "localhost", port);
   proxy->cancellable = g_cancellable_new ();
+  /* RT_PROXY_HOLD_MS overrides; under valgrind a client is ~20× slower. */
+  const char *hold = g_getenv ("RT_PROXY_HOLD_MS");
+  guint64 hold_ms = g_getenv ("CARB_UNDER_VALGRIND") != NULL ? 200 : 10;
+  if (hold != NULL && *hold != '\0')
+    hold_ms = g_ascii_strtoull (hold, NULL, 10);
+  proxy->hold_us = (gulong) (hold_ms * 1000);
   g_mutex_init (&proxy->lock);
   proxy->conns = g_ptr_array_new_with_free_func ((GDestroyNotify) conn_free);
   proxy->log = g_ptr_array_new_with_free_func (g_free);

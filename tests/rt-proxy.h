@@ -6,7 +6,13 @@
  * before is still unanswered, and lasts until the server has answered every
  * Sync and Query sent meanwhile with a ReadyForQuery ('Z'). Three syncs
  * pipelined in one flush are one round trip; two PQexec() calls are two.
- * The count does not depend on how TCP cuts the bytes.
+ * The count does not depend on how TCP cuts the bytes. It does not depend
+ * on timing either, within limits: libpq flushes a pipeline at each
+ * PQpipelineSync, so the server may answer its first part before the rest
+ * arrives; the proxy therefore holds back an answer that would end a wait
+ * for 10 ms (RT_PROXY_HOLD_MS; 200 ms under valgrind), and parts sent
+ * within that time count with the wait they belong to. Each round trip
+ * through the proxy is that much slower.
  *
  * The proxy answers SSLRequest and GSSENCRequest with 'N' itself (libpq's
  * sslmode=prefer then goes on in clear text), forwards everything else
