@@ -45,7 +45,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/carb-pgbouncer.XXXXXX")
 pid=
 cleanup () {
   if [ -n "$pid" ]; then
-    kill -INT "$pid" 2>/dev/null || true # SIGINT: pgbouncer's safe shutdown
+    kill -TERM "$pid" 2>/dev/null || true # immediate shutdown: CMD is done with it
     wait "$pid" 2>/dev/null || true
   fi
   rm -rf "$dir"
