@@ -9,8 +9,8 @@
 
 static const char columns[] = "\"id\", \"title\", \"n\", \"big\", \"flag\", \"last_synced_at\", \"note\"";
 
-static PGconn *
-connect_raw (const char *uri)
+PGconn *
+bench_pg_connect (const char *uri)
 {
   PGconn *conn = PQconnectdb (uri);
   if (PQstatus (conn) != CONNECTION_OK)
@@ -28,8 +28,8 @@ exec_ok (PGconn *conn, const char *sql)
   PQclear (res);
 }
 
-static void
-make_table (PGconn *conn, CarbStore *store, const char *table, guint rows)
+void
+bench_pg_make_table (PGconn *conn, CarbStore *store, const char *table, guint rows)
 {
   g_autofree char *sql = g_strdup_printf (
       "DROP TABLE IF EXISTS %s;"
@@ -307,9 +307,9 @@ bench_postgres (const BenchConfig *config, const char *uri)
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   if (store == NULL)
     g_error ("bench: %s", error->message);
-  PGconn *conn = connect_raw (uri);
+  PGconn *conn = bench_pg_connect (uri);
 
-  make_table (conn, store, "bench_full", config->full_rows);
+  bench_pg_make_table (conn, store, "bench_full", config->full_rows);
   full_sync (config, uri, store, conn);
 
   double base = 0;
@@ -317,7 +317,7 @@ bench_postgres (const BenchConfig *config, const char *uri)
     {
       guint size = config->incr_sizes[i];
       g_autofree char *table = g_strdup_printf ("bench_incr_%u", size);
-      make_table (conn, store, table, size);
+      bench_pg_make_table (conn, store, table, size);
       double t = incremental (config, store, conn, table, size);
       if (i == 0)
         base = t;

@@ -257,6 +257,28 @@ bench_child_main (const char *form, const char *uri)
   return 0;
 }
 
+/* "1,8,64,256" into config->levels; "0" or "" for none. */
+static gboolean
+parse_levels (const char *text, BenchConfig *config)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+  config->n_levels = 0;
+  for (char **p = parts; *p != NULL; p++)
+    {
+      guint64 n = 0;
+      if (**p == '\0' && p[1] == NULL && p == parts)
+        break;
+      if (!g_ascii_string_to_unsigned (g_strstrip (*p), 10, 0, 100000, &n, NULL))
+        return FALSE;
+      if (n == 0)
+        continue;
+      if (config->n_levels == G_N_ELEMENTS (config->levels))
+        return FALSE;
+      config->levels[config->n_levels++] = (guint) n;
+    }
+  return TRUE;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -265,7 +287,9 @@ main (int argc, char **argv)
   g_autofree char *pg_uri = NULL;
   g_autofree char *sqlite_dir = NULL;
   gint rows = 0, runs = 0;
-  gboolean quick = FALSE, no_postgres = FALSE;
+  gboolean quick = FALSE, no_postgres = FALSE, only_concurrency = FALSE;
+  g_autofree char *levels = NULL;
+  double level_seconds = 0;
   GOptionEntry entries[] = {
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Runs per figure (median; default 5)", "N" },
     { "rows", 0, 0, G_OPTION_ARG_INT, &rows, "Rows of the full-sync tables (default 1000000)", "N" },
@@ -273,6 +297,12 @@ main (int argc, char **argv)
       NULL },
     { "postgres", 0, 0, G_OPTION_ARG_STRING, &pg_uri, "PostgreSQL URI (default postgresql:///)", "URI" },
     { "no-postgres", 0, 0, G_OPTION_ARG_NONE, &no_postgres, "Skip the PostgreSQL figures", NULL },
+    { "concurrency", 0, 0, G_OPTION_ARG_STRING, &levels,
+      "Connection counts of the concurrency figures (default 1,8,64,256; 0: none)", "N,N,…" },
+    { "concurrency-seconds", 0, 0, G_OPTION_ARG_DOUBLE, &level_seconds,
+      "Measuring window per concurrency level (default 3)", "S" },
+    { "only-concurrency", 0, 0, G_OPTION_ARG_NONE, &only_concurrency,
+      "Only the concurrency figures (PostgreSQL)", NULL },
     { "sqlite-dir", 0, 0, G_OPTION_ARG_FILENAME, &sqlite_dir, "Folder for the SQLite file (default: temp)",
       "DIR" },
     G_OPTION_ENTRY_NULL,
@@ -294,6 +324,15 @@ main (int argc, char **argv)
     config = (BenchConfig){
       .runs = 1, .full_rows = 2000, .incr_sizes = { 1000, 2000, 5000 }, .incr_changes = 100, .quick = TRUE
     };
+  config.level_seconds = quick ? 0.3 : 3;
+  if (level_seconds > 0)
+    config.level_seconds = level_seconds;
+  if (!parse_levels (levels != NULL ? levels : quick ? "1,2" : "1,8,64,256", &config))
+    {
+      g_printerr ("--concurrency: expected numbers separated by commas, at most %u, got “%s”\n",
+                  (guint) G_N_ELEMENTS (config.levels), levels);
+      return 2;
+    }
   if (rows > 0)
     config.full_rows = (guint) rows;
   if (runs > 0)
@@ -301,6 +340,11 @@ main (int argc, char **argv)
 
   g_print ("carburetor-bench: %u rows, median of %u runs%s\n", config.full_rows, config.runs,
            quick ? " (quick: checks only, figures meaningless)" : "");
+  if (only_concurrency)
+    {
+      bench_concurrency (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
+      return bench_failures () > 0 ? 1 : 0;
+    }
   bench_report_header ();
   if (!no_postgres)
     bench_postgres (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
@@ -309,6 +353,9 @@ main (int argc, char **argv)
   bench_sqlite (&config, sqlite_dir != NULL ? sqlite_dir : tmp);
   if (tmp != NULL)
     g_rmdir (tmp);
+
+  if (!no_postgres)
+    bench_concurrency (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
 
   if (bench_failures () > 0)
     {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <carburetor/carburetor.h>
+#include <libpq-fe.h>
 
 G_BEGIN_DECLS
 
@@ -27,6 +28,9 @@ typedef struct
   guint incr_sizes[3];
   guint incr_changes;
   gboolean quick;
+  guint levels[8]; /* connection counts of the concurrency figures */
+  guint n_levels;  /* 0: no concurrency figures */
+  double level_seconds;
 } BenchConfig;
 
 /* A table of figures: name, median seconds, baseline name, its median. */
@@ -56,6 +60,11 @@ double bench_cpu_now (void);
 int bench_child_main (const char *form, const char *uri);
 
 void bench_postgres (const BenchConfig *config, const char *uri);
+void bench_concurrency (const BenchConfig *config, const char *uri);
+/* A raw connection (g_error if it fails), and a bench table of @rows rows
+ * in bench_model's shape, prepared by @store and analyzed. */
+PGconn *bench_pg_connect (const char *uri);
+void bench_pg_make_table (PGconn *conn, CarbStore *store, const char *table, guint rows);
 void bench_sqlite (const BenchConfig *config, const char *dir);
 
 G_END_DECLS

@@ -2,6 +2,7 @@
 # Builds Carburetor and runs carburetor-bench: every figure beside its
 # baseline (raw libpq, COPY, raw sqlite3) measured in the same run.
 # Usage: scripts/bench.sh [carburetor-bench options, e.g. --runs 5 --rows 1000000]
+#        scripts/bench.sh --only-concurrency     (the idle-poll table of issue #13)
 # PostgreSQL: a server named by PGHOST/PGPORT, else a pg_virtualenv cluster.
 set -eu
 cd "$(dirname "$0")/.."
@@ -15,4 +16,6 @@ export CARBURETOR_PLUGIN_PATH="$PWD/$build/plugins.d"
 if [ -n "${PGHOST:-}${PGPORT:-}" ]; then
   exec "$build/bench/carburetor-bench" "$@"
 fi
-exec pg_virtualenv -t "$build/bench/carburetor-bench" "$@"
+# max_connections: the concurrency figures run up to 256 pollers beside
+# 256 SELECT 1 loops (bench/bench-concurrency.c).
+exec pg_virtualenv -t -o max_connections=600 "$build/bench/carburetor-bench" "$@"

@@ -8,7 +8,7 @@ packages_for () {
   common="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libjson-glib-dev libsqlite3-dev libpq-dev"
   case "$1" in
     demo) echo "$common" ;;
-    test | asan) echo "$common postgresql postgresql-common procps" ;;
+    test | asan) echo "$common postgresql postgresql-common procps pgbouncer" ;;
     valgrind) echo "$common postgresql postgresql-common procps valgrind" ;;
     fuzz) echo "$common clang libclang-rt-dev" ;;
     *) echo "scripts/deps.sh: unknown set '$1'" >&2; return 2 ;;

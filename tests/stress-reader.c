@@ -34,7 +34,7 @@ stress_reader_new (const StressConfig *config, guint index, gint *stop)
   reader->max_rows = caps[index % 4];
   reader->streaming = index % 4 == 3;
   reader->rand = g_rand_new_with_seed (config->seed * 104729u + index);
-  reader->store = carb_store_open (config->uri, &error);
+  reader->store = carb_store_open (config->reader_uri, &error);
   g_assert_no_error (error);
   if (config->naive)
     carb_store_set_unsafe_naive_clock (reader->store, TRUE);

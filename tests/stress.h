@@ -23,6 +23,7 @@ typedef struct
 {
   const char *backend;
   char *uri;
+  char *reader_uri; /* the readers' stores: CARB_STRESS_READER_URI (a standby) or uri */
   const CarbModel *model;
   char *qtable; /* quoted table name */
   guint n_writers;

@@ -7,7 +7,9 @@
  *      known-broken clock source: the checker must find the rows it loses.
  *
  * Settings: CARB_STRESS_WRITERS, CARB_STRESS_READERS, CARB_STRESS_SECONDS,
- * CARB_STRESS_IDS, CARB_STRESS_SEED.
+ * CARB_STRESS_IDS, CARB_STRESS_SEED; CARB_STRESS_READER_URI puts the
+ * PostgreSQL readers' stores on another server (a hot standby of the one
+ * the writers use: tests/with-standby.sh).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <glib/gstdio.h>
 #include <string.h>
@@ -80,6 +82,15 @@ create_table (Run *run)
   g_assert_no_error (error);
 }
 
+static char *
+reader_uri (const char *backend, const char *tmpdir)
+{
+  const char *uri = g_getenv ("CARB_STRESS_READER_URI");
+  if (strcmp (backend, "postgres") == 0 && uri != NULL && *uri != '\0')
+    return g_strdup (uri);
+  return test_store_uri (backend, tmpdir);
+}
+
 static Run *
 run_new (const char *backend, gboolean naive)
 {
@@ -95,6 +106,7 @@ run_new (const char *backend, gboolean naive)
   run->config = (StressConfig){
     .backend = backend,
     .uri = test_store_uri (backend, run->tmpdir),
+    .reader_uri = reader_uri (backend, run->tmpdir),
     .model = &run->model,
     .qtable = test_db_quote (run->table),
     .n_writers = MAX (env_uint ("CARB_STRESS_WRITERS", 6), 1),
@@ -105,6 +117,8 @@ run_new (const char *backend, gboolean naive)
   };
   g_test_message ("%s: %u writers, %u readers, ids 1..%u, CARB_STRESS_SEED=%u", run->table,
                   run->config.n_writers, run->config.n_readers, run->config.n_ids, run->config.seed);
+  if (strcmp (run->config.reader_uri, run->config.uri) != 0)
+    g_test_message ("readers on %s, writers on %s", run->config.reader_uri, run->config.uri);
   run->db = test_db_open (run->config.uri);
   create_table (run);
 
@@ -131,6 +145,7 @@ run_free (Run *run)
   g_free (run->tmpdir);
   g_free (run->table);
   g_free (run->config.uri);
+  g_free (run->config.reader_uri);
   g_free (run->config.qtable);
   g_free (run);
 }

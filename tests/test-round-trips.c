@@ -1,0 +1,302 @@
+/* Protocol round trips of a sync on PostgreSQL (issue #13), counted by a
+ * proxy that parses the v3 protocol between the store and the server
+ * (rt-proxy.h), not timed:
+ *
+ *   proxy-counts          the counter itself: PQexec, pipelines, PQexecParams
+ *   first-sync            a store's first sync of 10 rows (connect excluded)
+ *   idle-poll             a sync from the last point that finds nothing
+ *   ten-rows              a sync that finds 10 new rows
+ *   more-than-one-batch   a sync of more rows than one FETCH batch
+ *   idle-poll-tables      idle polls of a list of tables, one after another
+ *
+ * The bounds are today's counts: the clock-source work of issue #13 lowers
+ * them (target: an idle poll in one round trip, any sync of up to one batch
+ * in two), and whoever makes it lower tightens the bound here. A failure
+ * prints every round trip's messages.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <carburetor/carburetor.h>
+#include <libpq-fe.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rt-proxy.h"
+#include "testdb.h"
+
+/* Today's counts (2026-11-26, pg-clock.c with pg_stat_activity, pipelined
+ * start of a sync); see docs/PERFORMANCE.md, "Round trips". */
+#define MAX_RT_FIRST_SYNC  6 /* + preparing the clock's statements */
+#define MAX_RT_IDLE_POLL   3
+#define MAX_RT_TEN_ROWS    3
+#define MAX_RT_TWO_BATCHES 5 /* 20,000 rows: three FETCHes of 8192 */
+#define N_TABLES           3
+
+/* More rows than one FETCH batch (CARB_PG_FETCH_ROWS, 8192) holds. */
+#define MANY_ROWS 20000
+
+typedef struct
+{
+  gint64 id;
+  char *title;
+  gint64 ts;
+} Item;
+
+CARB_DEFINE_STATIC_MODEL (item_model,
+                          Item,
+                          NULL,
+                          "items",
+                          CARB_ID (Item, id, INT64),
+                          CARB_COLUMN (Item, title, TEXT),
+                          CARB_TIMESTAMP (Item, ts));
+
+typedef struct
+{
+  TestDb *db; /* straight to the server: writes are not counted */
+  RtProxy *proxy;
+  char *proxy_uri;
+  CarbStore *store; /* through the proxy */
+  char *tables[N_TABLES];
+  CarbModel models[N_TABLES];
+  CarbSyncPoint *points[N_TABLES];
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  static guint counter;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *uri = test_store_uri ("postgres", NULL);
+
+  f->db = test_db_open (uri);
+  f->proxy = rt_proxy_new_for_uri (uri, &f->proxy_uri, &error);
+  g_assert_no_error (error);
+  f->store = carb_store_open (f->proxy_uri, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < N_TABLES; i++)
+    {
+      f->tables[i] = g_strdup_printf ("rt_items_%d_%u", (int) getpid (), counter++);
+      test_db_exec (f->db,
+                    "CREATE TABLE %s (id bigint PRIMARY KEY, title text NOT NULL,"
+                    " ts timestamptz NOT NULL DEFAULT clock_timestamp())",
+                    f->tables[i]);
+      f->models[i] = item_model;
+      f->models[i].table = f->tables[i];
+      g_assert_true (carb_store_prepare_table (f->store, &f->models[i], &error));
+      g_assert_no_error (error);
+    }
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  for (guint i = 0; i < N_TABLES; i++)
+    {
+      test_db_exec (f->db, "DROP TABLE %s", f->tables[i]);
+      g_free (f->tables[i]);
+      g_clear_pointer (&f->points[i], carb_sync_point_free);
+    }
+  carb_store_unref (f->store);
+  rt_proxy_free (f->proxy);
+  g_free (f->proxy_uri);
+  test_db_free (f->db);
+}
+
+static void
+insert_rows (Fixture *f, guint table, guint first, guint n)
+{
+  test_db_exec (f->db, "INSERT INTO %s (id, title) SELECT i, 'item ' || i FROM generate_series (%u, %u) i",
+                f->tables[table], first, first + n - 1);
+}
+
+/* One unpaged sync of @table from its last point; returns its rows. */
+static gsize
+sync_table (Fixture *f, guint table)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncResult) result
+      = carb_store_download_sync (f->store, &f->models[table], f->points[table], 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (carb_sync_result_has_more (result));
+  g_clear_pointer (&f->points[table], carb_sync_point_free);
+  f->points[table] = carb_sync_point_copy (carb_sync_result_get_synced_until (result));
+  return carb_sync_result_get_n_rows (result);
+}
+
+/* Round trips since the last reset, at most @bound; the log on failure. */
+static guint
+assert_round_trips (Fixture *f, const char *what, guint bound)
+{
+  guint n = rt_proxy_get_round_trips (f->proxy);
+  g_autofree char *log = rt_proxy_dup_log (f->proxy);
+  g_test_message ("%s: %u round trip(s), %u Sync/Query message(s)\n%s", what, n,
+                  rt_proxy_get_syncs (f->proxy), log);
+  if (n > bound)
+    g_test_fail_printf ("%s took %u round trips, more than %u:\n%s", what, n, bound, log);
+  /* Everything went through one connection: the store's. */
+  g_assert_cmpuint (rt_proxy_get_connections (f->proxy), ==, 0);
+  return n;
+}
+
+/* ------------------------------------------------------------------ */
+
+static PGresult *
+get_result (PGconn *conn)
+{
+  PGresult *res = PQgetResult (conn);
+  g_assert_nonnull (res);
+  return res;
+}
+
+/* The counter against waits whose number is known. */
+static void
+test_proxy_counts (Fixture *f, gconstpointer data)
+{
+  PGconn *conn = PQconnectdb (f->proxy_uri);
+  g_assert_cmpint (PQstatus (conn), ==, CONNECTION_OK);
+
+  rt_proxy_reset (f->proxy);
+  PQclear (PQexec (conn, "SELECT 1"));
+  g_assert_cmpuint (rt_proxy_get_round_trips (f->proxy), ==, 1);
+  PQclear (PQexec (conn, "SELECT 1; SELECT 2"));
+  PQclear (PQexec (conn, "SELECT 3"));
+  g_assert_cmpuint (rt_proxy_get_round_trips (f->proxy), ==, 3);
+
+  /* Extended protocol: Parse, Bind, Describe, Execute, Sync. */
+  rt_proxy_reset (f->proxy);
+  const char *values[] = { "42" };
+  PGresult *res = PQexecParams (conn, "SELECT $1::int + 1", 1, NULL, values, NULL, NULL, 0);
+  g_assert_cmpint (PQresultStatus (res), ==, PGRES_TUPLES_OK);
+  g_assert_cmpstr (PQgetvalue (res, 0, 0), ==, "43");
+  PQclear (res);
+  g_assert_cmpuint (rt_proxy_get_round_trips (f->proxy), ==, 1);
+
+  /* Three statements, three Syncs, one flush: one wait. */
+  rt_proxy_reset (f->proxy);
+  g_assert_true (PQenterPipelineMode (conn));
+  for (int i = 0; i < 3; i++)
+    {
+      g_assert_true (PQsendQueryParams (conn, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0));
+      g_assert_true (PQpipelineSync (conn));
+    }
+  for (int i = 0; i < 3; i++)
+    {
+      res = get_result (conn);
+      g_assert_cmpint (PQresultStatus (res), ==, PGRES_TUPLES_OK);
+      PQclear (res);
+      g_assert_null (PQgetResult (conn));
+      res = get_result (conn);
+      g_assert_cmpint (PQresultStatus (res), ==, PGRES_PIPELINE_SYNC);
+      PQclear (res);
+    }
+  g_assert_true (PQexitPipelineMode (conn));
+  g_assert_cmpuint (rt_proxy_get_round_trips (f->proxy), ==, 1);
+  g_assert_cmpuint (rt_proxy_get_syncs (f->proxy), ==, 3);
+
+  /* An error inside the extended protocol still ends at its Sync. */
+  rt_proxy_reset (f->proxy);
+  res = PQexecParams (conn, "SELECT 1/0", 0, NULL, NULL, NULL, NULL, 0);
+  g_assert_cmpint (PQresultStatus (res), ==, PGRES_FATAL_ERROR);
+  PQclear (res);
+  PQclear (PQexec (conn, "SELECT 1"));
+  g_assert_cmpuint (rt_proxy_get_round_trips (f->proxy), ==, 2);
+  PQfinish (conn);
+}
+
+static void
+test_first_sync (Fixture *f, gconstpointer data)
+{
+  insert_rows (f, 0, 1, 10);
+  rt_proxy_reset (f->proxy);
+  g_assert_cmpuint (sync_table (f, 0), ==, 10);
+  assert_round_trips (f, "first sync of 10 rows", MAX_RT_FIRST_SYNC);
+}
+
+static void
+test_idle_poll (Fixture *f, gconstpointer data)
+{
+  insert_rows (f, 0, 1, 10);
+  g_assert_cmpuint (sync_table (f, 0), ==, 10);
+  /* The steady state: every idle poll costs the same. */
+  for (guint i = 0; i < 5; i++)
+    {
+      rt_proxy_reset (f->proxy);
+      g_assert_cmpuint (sync_table (f, 0), ==, 0);
+      assert_round_trips (f, "idle poll", MAX_RT_IDLE_POLL);
+    }
+}
+
+static void
+test_ten_rows (Fixture *f, gconstpointer data)
+{
+  insert_rows (f, 0, 1, 10);
+  g_assert_cmpuint (sync_table (f, 0), ==, 10);
+  insert_rows (f, 0, 11, 10);
+  rt_proxy_reset (f->proxy);
+  g_assert_cmpuint (sync_table (f, 0), ==, 10);
+  assert_round_trips (f, "sync of 10 new rows", MAX_RT_TEN_ROWS);
+}
+
+static void
+test_more_than_one_batch (Fixture *f, gconstpointer data)
+{
+  insert_rows (f, 0, 1, 10);
+  g_assert_cmpuint (sync_table (f, 0), ==, 10);
+  insert_rows (f, 0, 11, MANY_ROWS);
+  rt_proxy_reset (f->proxy);
+  g_assert_cmpuint (sync_table (f, 0), ==, MANY_ROWS);
+  assert_round_trips (f, "sync of 20000 new rows", MAX_RT_TWO_BATCHES);
+}
+
+/* A device polls several models; today each is its own sync. */
+static void
+test_idle_poll_tables (Fixture *f, gconstpointer data)
+{
+  for (guint t = 0; t < N_TABLES; t++)
+    {
+      insert_rows (f, t, 1, 3);
+      g_assert_cmpuint (sync_table (f, t), ==, 3);
+    }
+  rt_proxy_reset (f->proxy);
+  for (guint t = 0; t < N_TABLES; t++)
+    g_assert_cmpuint (sync_table (f, t), ==, 0);
+  assert_round_trips (f, "idle poll of 3 tables", N_TABLES * MAX_RT_IDLE_POLL);
+}
+
+static void
+skip_no_server (void)
+{
+  /* Round trips are PostgreSQL's; SQLite has none. In CI (CI set) the
+   * backends list names PostgreSQL and a missing server fails instead. */
+  g_test_skip ("no PostgreSQL server named (CARB_TEST_PG_URI or PGHOST/PGPORT): nothing to count");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_auto (GStrv) backends = test_store_backends ();
+  if (!g_strv_contains ((const char *const *) backends, "postgres"))
+    {
+      /* Round trips are PostgreSQL's; SQLite has none. */
+      g_test_add_func ("/round-trips/no-server", skip_no_server);
+      return g_test_run ();
+    }
+  struct
+  {
+    const char *name;
+    void (*func) (Fixture *, gconstpointer);
+  } cases[] = {
+    { "proxy-counts", test_proxy_counts },
+    { "first-sync", test_first_sync },
+    { "idle-poll", test_idle_poll },
+    { "ten-rows", test_ten_rows },
+    { "more-than-one-batch", test_more_than_one_batch },
+    { "idle-poll-tables", test_idle_poll_tables },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/round-trips/postgres/%s", cases[i].name);
+      g_test_add (path, Fixture, NULL, fixture_set_up, cases[i].func, fixture_tear_down);
+    }
+  return g_test_run ();
+}
