@@ -28,12 +28,22 @@ carb_pg_fail (CarbBackend *backend, GError **error, const char *what)
 static const char session_setup[] = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD';"
                                     " SET client_encoding = 'UTF8'; SET extra_float_digits = 3";
 
-/* After DISCARD ALL (or RESET ALL, DEALLOCATE ALL) the session has lost
- * its settings and prepared statements: set it up again. */
+/* After DISCARD ALL (or RESET ALL) through carb_store_execute() the
+ * session has lost its settings; the server reports the new values of
+ * these (ParameterStatus), so a lost setup shows without a round trip.
+ * A pooler reports them too, and in transaction mode it carries them to
+ * whichever server connection serves the next transaction. (Prepared
+ * statements are found missing when used: pg-pipeline.c.) */
+static gboolean
+session_set_up (CarbBackend *backend)
+{
+  return g_strcmp0 (PQparameterStatus (backend->conn, "TimeZone"), "UTC") == 0
+         && g_strcmp0 (PQparameterStatus (backend->conn, "DateStyle"), "ISO, YMD") == 0;
+}
+
 gboolean
 carb_pg_reset_session (CarbBackend *backend, GError **error)
 {
-  backend->clock_prepared = FALSE;
   return carb_pg_exec_command (backend, session_setup, error);
 }
 
@@ -43,11 +53,11 @@ gboolean
 carb_pg_ensure_connected (CarbBackend *backend, GError **error)
 {
   if (PQstatus (backend->conn) == CONNECTION_OK)
-    return TRUE;
-  backend->clock_prepared = FALSE; /* a new session has no prepared statements */
+    return session_set_up (backend) || carb_pg_reset_session (backend, error);
+  g_hash_table_remove_all (backend->prepared); /* a new session has no prepared statements */
   PQreset (backend->conn);
   if (PQstatus (backend->conn) == CONNECTION_OK)
-    return carb_pg_exec_command (backend, session_setup, error);
+    return carb_pg_reset_session (backend, error);
   return carb_pg_fail (backend, error, "cannot reconnect");
 }
 
@@ -214,6 +224,7 @@ static void
 backend_close (CarbBackend *backend)
 {
   PQfinish (backend->conn);
+  g_clear_pointer (&backend->prepared, g_hash_table_unref);
   g_free (backend->display);
   g_free (backend);
 }
@@ -232,6 +243,7 @@ backend_open (const char *uri, GError **error)
   CarbBackend *backend = g_new0 (CarbBackend, 1);
 
   backend->display = carb_pg_mask_uri (uri);
+  backend->prepared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   backend->dialect = (CarbSqlDialect){
     .param_prefix = "$",
     .quote_identifier = dialect_quote,

@@ -4,27 +4,40 @@
  * Every transaction that stamps a row first reads the clock and takes a
  * SHARED transaction-level advisory lock whose key carries that reading
  * (pg-stamp.c); every stamp is clock_timestamp() read after the lock is
- * taken. We read, as separate statements in this order:
+ * taken. Inside the sync's READ COMMITTED transaction (pg-download.c) we
+ * run, as separate statements in this order:
  *   1. C = clock_timestamp(), beside the check that the table is still
- *      prepared and that the server is not a standby;
+ *      prepared and that the server is not a standby; C is kept in the
+ *      transaction-local setting carburetor.c;
  *   2. k = the earliest time carried by a stamping lock of this database
- *      in pg_locks (held by running and by prepared transactions).
- * Then W = least(C, k) - 1 µs, and the data query runs afterwards on a new
- * snapshot. A row it cannot see belongs to a transaction that had not
- * committed when statement 2 ran. Either its lock was in pg_locks then (a
- * transaction's locks go after its commit is visible), so its stamps are
- * ≥ k > W; or it took the lock after statement 2 read pg_locks, hence
- * after C, and its stamps are read later still: > C > W. Either way it is
- * not lost: it is stamped above W and the next sync asks from W on.
+ *      in pg_locks (held by running and by prepared transactions), and
+ *      W = least(C, k) - 1 µs, kept in carburetor.w and returned;
+ *   3. the data query, bounded by current_setting ('carburetor.w').
+ * A row the data query cannot see belongs to a transaction that had not
+ * committed when its snapshot was taken, hence not when statement 2 ran.
+ * Either its lock was in pg_locks then (a transaction's locks go after its
+ * commit is visible), so its stamps are ≥ k > W; or it took the lock after
+ * statement 2 read pg_locks, hence after C, and its stamps are read later
+ * still: > C > W. Either way it is not lost: it is stamped above W and the
+ * next sync asks from W on.
+ *
+ * Why three statements, and why W travels in a setting: within one
+ * statement PostgreSQL does not promise the order in which its parts run,
+ * and a statement's snapshot is taken when it starts, before any of its
+ * parts: the data query's snapshot must be taken after pg_locks was read,
+ * so it must be a later statement (READ COMMITTED takes a new snapshot per
+ * statement). The client does not know W when it sends the data query (all
+ * of them go in one pipeline, one round trip), so the data query reads it
+ * from the setting statement 2 left in the transaction. The setting is
+ * transaction-local (set_config (…, true)): nothing outlives the COMMIT,
+ * which a pooler in transaction mode requires.
  *
  * pg_locks shows every session's locks to every role, prepared
  * transactions' included, and does not depend on track_activities: no
  * privilege or setting is needed, and a prepared transaction holds W at
- * its lock's time, not at -infinity.
- *
- * Separate statements matter: within one statement PostgreSQL does not
- * promise the order in which its parts run. They are sent together, in
- * one pipeline, and the server runs them in the order sent.
+ * its lock's time, not at -infinity. Reading it costs more the more
+ * connections the server allows (it visits every backend's lock slots),
+ * which is why an idle poll does not read it at all (pg-probe.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "pg-private.h"
 
@@ -33,42 +46,14 @@
 G_STATIC_ASSERT (CARB_PG_LOCK_TAG_INT == CARB_PG_LOCK_TAG);
 G_STATIC_ASSERT (CARB_PG_LOCK_TIME_MASK == (G_GINT64_CONSTANT (1) << 48) - 1);
 
-static const char locks_sql[] = "SELECT min (((classid::int8 << 32) | objid::int8) & " G_STRINGIFY (
-    CARB_PG_LOCK_TIME_MASK) ") * 1000"
-                            " FROM pg_locks"
-                            " WHERE locktype = 'advisory' AND objsubid = 1 AND classid::int8 >> 16 "
-                            "= " G_STRINGIFY (
-                                CARB_PG_LOCK_TAG_INT) "   AND database = (SELECT oid FROM pg_database WHERE "
-                                                      "datname = current_database ())";
-
-/* Both run on each sync, so they are prepared once per session. */
-static const struct
-{
-  const char *name;
-  const char *sql;
-  int n_params;
-} statements[] = {
-  { "carb_clock", carb_pg_clock_sql, 4 },
-  { "carb_locks", locks_sql, 0 },
-};
-
-/* A statement left from before (DEALLOCATE of only one of them) is the
- * one we would prepare: "already exists" (42P05) is success. */
-static gboolean
-prepare_statements (CarbBackend *backend, GError **error)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
-    {
-      PGresult *res = PQprepare (backend->conn, statements[i].name, statements[i].sql, 0, NULL);
-      const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
-      gboolean ok = PQresultStatus (res) == PGRES_COMMAND_OK || g_strcmp0 (state, "42P05") == 0;
-      PQclear (res);
-      if (!ok)
-        return carb_pg_fail (backend, error, "cannot prepare the clock source's statements");
-    }
-  backend->clock_prepared = TRUE;
-  return TRUE;
-}
+/* k, in µs since 1970 (the key holds ms), NULL when no writer is in flight. */
+#define LOCKS_SQL                                                                                            \
+  "SELECT min (((classid::int8 << 32) | objid::int8) & " G_STRINGIFY (                                       \
+      CARB_PG_LOCK_TIME_MASK) ") * 1000"                                                                     \
+                              " FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"                  \
+                              " AND classid::int8 >> 16 = " G_STRINGIFY (                                    \
+                                  CARB_PG_LOCK_TAG_INT) " AND database = (SELECT oid FROM pg_database "      \
+                                                        "WHERE datname = current_database ())"
 
 static gint64
 int_value (PGresult *res, int col)
@@ -80,8 +65,8 @@ int_value (PGresult *res, int col)
  * step back means rows are being stamped below sync points already handed
  * out, which devices holding them will not see. Say so, every sync, until
  * the clock has caught up. */
-static gboolean
-clock_steady (CarbBackend *backend, gint64 c, GError **error)
+gboolean
+carb_pg_clock_steady (CarbBackend *backend, gint64 c, GError **error)
 {
   if (c >= backend->last_clock)
     {
@@ -98,23 +83,81 @@ clock_steady (CarbBackend *backend, gint64 c, GError **error)
   return FALSE;
 }
 
-/* W from the two answers (see the top of this file). */
-static gboolean
-compute_w (CarbBackend *backend,
-           const CarbQuery *query,
-           const CarbPgStamp *stamp,
-           PGresult **res,
-           gint64 *w,
-           GError **error)
+/* Statement 1: C, standby, the stamp check ($1 … $4), and C kept for
+ * statement 2. The CTE is materialized so that the clock is read once. */
+#define CLOCK_SQL_HEAD                                                                                       \
+  "WITH x AS MATERIALIZED (SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8 AS c)"           \
+  " SELECT x.c, pg_is_in_recovery (), p.kind, p.what, set_config ('carburetor.c', x.c::text, true)"          \
+  " FROM x LEFT JOIN ("
+
+/* Statement 2: W from C and k; $1 is the naive clock's switch (W = C, the
+ * known-broken answer, for the stress checker's teeth). */
+static const char w_sql[]
+    = "SELECT set_config ('carburetor.w', (CASE WHEN $1::bool THEN c ELSE least (c, k) - 1 END)::text, true)"
+      "::int8 FROM (SELECT current_setting ('carburetor.c')::int8 AS c, (" LOCKS_SQL ") AS k) s";
+
+/* W as the data query's upper bound: exact, the product of an int8 below
+ * 2^53 and one microsecond is computed without rounding. */
+const char carb_pg_w_expression[]
+    = "(timestamptz 'epoch' + current_setting ('carburetor.w')::int8 * interval '1 microsecond')";
+
+/**
+ * carb_pg_clock_statements:
+ * @stamp: the table's trigger (its parameters must outlive @stmts)
+ * @query: the query (for the naive clock's flag)
+ * @stmts: (out caller-allocates) (array fixed-size=2): statements 1 and 2,
+ *   to run in this order inside the sync's transaction, before the data
+ *   query
+ */
+void
+carb_pg_clock_statements (const CarbPgStamp *stamp, const CarbQuery *query, CarbPgStatement *stmts)
 {
-  if (PQntuples (res[0]) != 1 || PQntuples (res[1]) != 1)
+  static gsize once;
+  static char *clock_sql, *clock_name, *w_name; /* for the life of the process */
+  static const char *naive[] = { "true" }, *safe[] = { "false" };
+
+  if (g_once_init_enter (&once))
+    {
+      g_autofree char *check = carb_pg_stamp_check_sql_at (1);
+      clock_sql = g_strconcat (CLOCK_SQL_HEAD, check, ") p ON true", NULL);
+      clock_name = carb_pg_statement_name ("carb_clock", clock_sql);
+      w_name = carb_pg_statement_name ("carb_w", w_sql);
+      g_once_init_leave (&once, 1);
+    }
+  stmts[0] = (CarbPgStatement){
+    .sql = clock_sql,
+    .prepared = clock_name,
+    .n_params = 4,
+    .values = stamp->params,
+  };
+  stmts[1] = (CarbPgStatement){
+    .sql = w_sql,
+    .prepared = w_name,
+    .n_params = 1,
+    .values = (query->flags & CARB_QUERY_UNSAFE_NAIVE_CLOCK) ? naive : safe,
+  };
+}
+
+/**
+ * carb_pg_clock_read:
+ * @backend: the backend
+ * @res: a one-row result whose column @col is C and @col + 1 is
+ *   pg_is_in_recovery ()
+ * @col: where C is
+ * @c: (out): C, µs since 1970
+ * @error: set if the server is a standby or its clock went back
+ */
+gboolean
+carb_pg_clock_read (CarbBackend *backend, PGresult *res, int col, gint64 *c, GError **error)
+{
+  if (PQntuples (res) != 1)
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
-                   "PostgreSQL “%s”: the clock source's queries returned %d and %d rows", backend->display,
-                   PQntuples (res[0]), PQntuples (res[1]));
+                   "PostgreSQL “%s”: the clock source's query returned %d rows", backend->display,
+                   PQntuples (res));
       return FALSE;
     }
-  if (PQgetvalue (res[0], 0, 1)[0] == 't')
+  if (PQgetvalue (res, 0, col + 1)[0] == 't')
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
                    "PostgreSQL “%s” is a standby (in recovery): its stamps and in-flight writers are the "
@@ -123,65 +166,40 @@ compute_w (CarbBackend *backend,
                    backend->display);
       return FALSE;
     }
-  if (!carb_pg_stamp_verdict (backend, stamp, PQgetvalue (res[0], 0, 2), PQgetvalue (res[0], 0, 3), error))
-    return FALSE;
-
-  gint64 c = int_value (res[0], 0);
-  if (!clock_steady (backend, c, error))
-    return FALSE;
-  if (query->flags & CARB_QUERY_UNSAFE_NAIVE_CLOCK)
-    {
-      *w = c; /* the known-broken answer, for the stress checker's teeth */
-      return TRUE;
-    }
-  gint64 k = PQgetisnull (res[1], 0, 0) ? G_MAXINT64 : int_value (res[1], 0);
-  *w = MIN (c, k) - 1;
+  *c = int_value (res, col);
   return TRUE;
 }
 
-/* The two statements in one round trip (pg-pipeline.c). */
-static gboolean
-run_statements (CarbBackend *backend, const CarbPgStamp *stamp, PGresult **res, GError **error)
-{
-  CarbPgStatement stmts[G_N_ELEMENTS (statements)] = { { 0 } };
-
-  if (!backend->clock_prepared && !prepare_statements (backend, error))
-    return FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
-    {
-      stmts[i].prepared = statements[i].name;
-      stmts[i].n_params = statements[i].n_params;
-      stmts[i].values = statements[i].n_params > 0 ? stamp->params : NULL;
-    }
-  backend->sqlstate[0] = '\0';
-  return carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (statements), res, error);
-}
-
+/**
+ * carb_pg_clock_w:
+ * @backend: the backend
+ * @clock: statement 1's result
+ * @locks: statement 2's result
+ * @stamp: the table's trigger, for the check's messages
+ * @w: (out): W
+ * @error: set if the table is not prepared, the server is a standby, or
+ *   its clock went back
+ */
 gboolean
-carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+carb_pg_clock_w (CarbBackend *backend,
+                 PGresult *clock,
+                 PGresult *locks,
+                 const CarbPgStamp *stamp,
+                 gint64 *w,
+                 GError **error)
 {
-  PGresult *res[G_N_ELEMENTS (statements)] = { NULL };
-  g_auto (CarbPgStamp) stamp = { 0 };
-  g_autoptr (GError) local = NULL;
+  gint64 c = 0;
 
-  if (!carb_pg_stamp_init (backend, query, &stamp, error))
+  if (!carb_pg_clock_read (backend, clock, 0, &c, error)
+      || !carb_pg_stamp_verdict (backend, stamp, PQgetvalue (clock, 0, 2), PQgetvalue (clock, 0, 3), error)
+      || !carb_pg_clock_steady (backend, c, error))
     return FALSE;
-  if (!run_statements (backend, &stamp, res, &local))
+  if (PQntuples (locks) != 1 || PQgetisnull (locks, 0, 0))
     {
-      /* DISCARD ALL or DEALLOCATE through carb_store_execute() dropped our
-       * statements (SQLSTATE 26000) and reset the session: set it up again
-       * and retry once. */
-      if (strcmp (backend->sqlstate, "26000") != 0 || !carb_pg_reset_session (backend, error))
-        {
-          g_propagate_error (error, g_steal_pointer (&local));
-          return FALSE;
-        }
-      g_clear_error (&local);
-      if (!run_statements (backend, &stamp, res, error))
-        return FALSE;
+      g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
+                   "PostgreSQL “%s”: the clock source's query returned no W", backend->display);
+      return FALSE;
     }
-  gboolean ok = compute_w (backend, query, &stamp, res, w, error);
-  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
-    PQclear (res[i]);
-  return ok;
+  *w = int_value (locks, 0);
+  return TRUE;
 }

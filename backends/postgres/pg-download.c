@@ -1,10 +1,23 @@
-/* carburetor-postgres — the incremental query, read in binary.
+/* carburetor-postgres — a sync: the idle probe, the clock source and the
+ * incremental query, read in binary.
  *
- * The query runs as a server-side cursor fetched CARB_PG_FETCH_ROWS at a
- * time, in binary: memory stays bounded for a sync of millions of rows,
- * there is no text parsing, and there is no per-row result object as in
- * libpq's single-row mode. The cursor's READ COMMITTED snapshot is taken at
- * DECLARE, after the clock source has read the sync point (pg-clock.c).
+ * Round trips, the cost that dominates small syncs:
+ *   - from a complete point, the idle probe first (pg-probe.c): when
+ *     nothing is newer, that one round trip is the whole sync;
+ *   - then one pipeline: BEGIN, the clock source's two statements
+ *     (pg-clock.c), the first page of rows (at most CARB_PG_FETCH_ROWS,
+ *     ordered by (ts, id), bounded by W from the setting statement 2
+ *     left), COMMIT. A sync of up to one batch is done;
+ *   - a full first page is followed by the rest, read from a server-side
+ *     cursor CARB_PG_FETCH_ROWS at a time (memory stays bounded for a sync
+ *     of millions of rows; no per-row result object as in libpq's
+ *     single-row mode), from after the page's last (ts, id) up to the same
+ *     W. Its snapshot is later than the first page's, which is safe: every
+ *     row stamped at or below W had committed before the first page was
+ *     read, so every later snapshot sees it too, and a row updated since
+ *     is stamped above W, for the next sync.
+ * Every multi-statement unit is one transaction (BEGIN … COMMIT) and no
+ * state outlives it: the same through a pooler in transaction mode.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "pg-private.h"
 
@@ -178,10 +191,19 @@ sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **erro
 
 static const char fetch_sql[] = "FETCH " G_STRINGIFY (CARB_PG_FETCH_ROWS) " FROM carb_sync";
 
-/* BEGIN, DECLARE and the first FETCH in one round trip (pg-pipeline.c),
- * so a sync of few rows costs no more trips than it must; the cursor's
- * snapshot is taken when DECLARE runs, after the clock source's reads.
- * @first gets the first batch of rows. */
+/* The cursor id goes as text of unspecified type, so the server reads it
+ * as whatever the id column is (bigint, integer, text, uuid). */
+static char *
+after_id (const CarbQuery *query)
+{
+  if (!query->has_after_id)
+    return NULL;
+  return query->after_id_text != NULL ? g_strdup (query->after_id_text)
+                                      : g_strdup_printf ("%" G_GINT64_FORMAT, query->after_id_int);
+}
+
+/* BEGIN, DECLARE and the first FETCH of the rest in one round trip
+ * (pg-pipeline.c), W known. @first gets the first batch of rows. */
 static gboolean
 begin_and_fetch (CarbBackend *backend, const CarbQuery *query, gint64 w, PGresult **first, GError **error)
 {
@@ -192,12 +214,7 @@ begin_and_fetch (CarbBackend *backend, const CarbQuery *query, gint64 w, PGresul
 
   gint64 lower = GINT64_TO_BE (carb_pg_to_pg_time (query->lower));
   gint64 upper = GINT64_TO_BE (carb_pg_to_pg_time (w));
-  g_autofree char *after = NULL;
-  if (query->has_after_id)
-    after = query->after_id_text != NULL ? g_strdup (query->after_id_text)
-                                         : g_strdup_printf ("%" G_GINT64_FORMAT, query->after_id_int);
-  /* The cursor id goes as text of unspecified type, so the server reads it
-   * as whatever the id column is (bigint, integer, text, uuid). */
+  g_autofree char *after = after_id (query);
   const Oid types[] = { TIMESTAMPTZOID, TIMESTAMPTZOID, 0 };
   const char *values[] = { (const char *) &lower, (const char *) &upper, after };
   const int lengths[] = { 8, 8, 0 };
@@ -269,25 +286,185 @@ fetch_all (CarbBackend *backend, const CarbQuery *query, PGresult *first, CarbSi
   return ok;
 }
 
-gboolean
-carb_pg_download (
-    CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
+/* The first page's SQL: the incremental query with at most @limit rows
+ * in (ts, id) order, its upper bound W read from the setting the clock
+ * source's statement 2 left (carb_query_build_sql() writes it as
+ * "<ts> <= $2", last in the WHERE clause; $2 is still sent, unused). */
+static char *
+first_page_sql (CarbBackend *backend, const CarbQuery *query, guint limit, GError **error)
 {
-  gint64 w = 0;
+  CarbQuery page = *query;
+  page.limit = limit;
+  g_autofree char *select = carb_query_build_sql (&page, carb_pg_dialect (backend), error);
+  g_autofree char *ts
+      = select != NULL ? carb_pg_quote (backend, query->model->columns[query->ts_column].name, error) : NULL;
+  if (ts == NULL)
+    return NULL;
+  g_autofree char *bound = g_strconcat (" AND ", ts, " <= $2", NULL);
+  char *at = g_strrstr (select, bound);
+  if (at == NULL)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
+                   "Table “%s”: the incremental query has no upper bound", query->model->table);
+      return NULL;
+    }
+  *at = '\0';
+  return g_strconcat (select, " AND ", ts, " <= ", carb_pg_w_expression, at + strlen (bound), NULL);
+}
 
-  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_idle (backend, error)
-      || !carb_pg_clock (backend, query, &w, error))
+/* The text of a binary id value, for the cursor of the rest. */
+static char *
+id_text (PGresult *res, int row, int col, GError **error)
+{
+  const char *v = PQgetvalue (res, row, col);
+  switch (PQftype (res, col))
+    {
+    case INT2OID:
+      return g_strdup_printf ("%d", (gint16) be16 (v));
+    case INT4OID:
+      return g_strdup_printf ("%d", (gint32) be32 (v));
+    case INT8OID:
+      return g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) be64 (v));
+    case TEXTOID:
+    case VARCHAROID:
+    case BPCHAROID:
+    case NAMEOID:
+      return g_strndup (v, (gsize) PQgetlength (res, row, col));
+    case UUIDOID:
+      {
+        const guint8 *b = (const guint8 *) v;
+        return g_strdup_printf ("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                                b[13], b[14], b[15]);
+      }
+    default:
+      g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY, "an id of type OID %u cannot resume a sync",
+                   PQftype (res, col));
+      return NULL;
+    }
+}
+
+/* Where the rest starts: after the page's last (ts, id). */
+static gboolean
+rest_query (const CarbQuery *query, PGresult *page, CarbQuery *rest, char **id, GError **error)
+{
+  int last = PQntuples (page) - 1;
+  *rest = *query;
+  if (!carb_pg_from_pg_time ((gint64) be64 (PQgetvalue (page, last, (int) query->ts_column)), &rest->lower))
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY, "Table “%s”: a stamp beyond microseconds since 1970",
+                   query->model->table);
+      return FALSE;
+    }
+  *id = id_text (page, last, (int) query->id_column, error);
+  rest->has_after_id = TRUE;
+  rest->after_id_text = *id;
+  rest->limit = query->limit > 0 ? query->limit - (guint) PQntuples (page) : 0;
+  return *id != NULL;
+}
+
+/* One round trip: BEGIN, the clock source's statements, the first page,
+ * COMMIT. W and the page (for the caller to PQclear) come back. */
+static gboolean
+first_page (
+    CarbBackend *backend, const CarbQuery *query, guint limit, gint64 *w, PGresult **page, GError **error)
+{
+  g_auto (CarbPgStamp) stamp = { 0 };
+  if (!carb_pg_stamp_init (backend, query, &stamp, error))
     return FALSE;
+  g_autofree char *sql = first_page_sql (backend, query, limit, error);
+  if (sql == NULL)
+    return FALSE;
+
+  gint64 lower = GINT64_TO_BE (carb_pg_to_pg_time (query->lower));
+  g_autofree char *after = after_id (query);
+  const Oid types[] = { TIMESTAMPTZOID, TIMESTAMPTZOID, 0 };
+  const char *values[] = { (const char *) &lower, (const char *) &lower, after };
+  const int lengths[] = { 8, 8, 0 };
+  const int formats[] = { 1, 1, 0 };
+  CarbPgStatement stmts[5] = {
+    { .sql = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" },
+    { 0 },
+    { 0 },
+    {
+        .sql = sql,
+        .n_params = query->has_after_id ? 3 : 2,
+        .types = types,
+        .values = values,
+        .lengths = lengths,
+        .formats = formats,
+        .result_format = 1,
+    },
+    { .sql = "COMMIT" },
+  };
+  carb_pg_clock_statements (&stamp, query, &stmts[1]);
+  PGresult *res[G_N_ELEMENTS (stmts)];
+
+  if (!carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (stmts), res, error))
+    {
+      carb_pg_explain_failure (backend, &query, 1, error);
+      return FALSE;
+    }
+  gboolean ok = carb_pg_clock_w (backend, res[1], res[2], &stamp, w, error);
+  *page = ok ? g_steal_pointer (&res[3]) : NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (stmts); i++)
+    PQclear (res[i]);
+  return ok;
+}
+
+/* The rows after a full first page, W known: a cursor in its own
+ * transaction. */
+static gboolean
+download_rest (CarbBackend *backend, const CarbQuery *rest, gint64 w, CarbSink *sink, GError **error)
+{
   PGresult *first = NULL;
-  gboolean ok
-      = begin_and_fetch (backend, query, w, &first, error) && fetch_all (backend, query, first, sink, error);
+  gboolean ok = !g_cancellable_set_error_if_cancelled (rest->cancellable, error)
+                && begin_and_fetch (backend, rest, w, &first, error)
+                && fetch_all (backend, rest, first, sink, error);
   /* COMMIT closes the cursor; after a failure ROLLBACK does (and ends a
    * transaction whose DECLARE failed), and a broken connection is left for
    * the next call to re-establish. */
   if (ok)
     ok = carb_pg_exec_command (backend, "COMMIT", error);
-  else
+  else if (PQtransactionStatus (backend->conn) != PQTRANS_IDLE)
     carb_pg_exec_command (backend, "ROLLBACK", NULL);
+  return ok;
+}
+
+gboolean
+carb_pg_download (
+    CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
+{
+  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_idle (backend, error))
+    return FALSE;
+  /* From a complete point, ask first whether anything is newer: if not,
+   * the point is the answer (docs/SYNC.md, "Idle polls"). */
+  if (query->include_deleted && !query->has_after_id && query->lower != G_MININT64)
+    {
+      gboolean changed = FALSE;
+      if (!carb_pg_probe (backend, &query, 1, &changed, error))
+        return FALSE;
+      if (!changed)
+        {
+          *synced_until = query->lower;
+          return TRUE;
+        }
+    }
+
+  guint limit = query->limit > 0 ? MIN (query->limit, CARB_PG_FETCH_ROWS) : CARB_PG_FETCH_ROWS;
+  gint64 w = 0;
+  PGresult *page = NULL;
+  if (!first_page (backend, query, limit, &w, &page, error))
+    return FALSE;
+  gboolean ok = sink_batch (page, query->model, sink, error);
+  gboolean more = (guint) PQntuples (page) == limit && (query->limit == 0 || query->limit > limit);
+  if (ok && more)
+    {
+      CarbQuery rest;
+      g_autofree char *id = NULL;
+      ok = rest_query (query, page, &rest, &id, error) && download_rest (backend, &rest, w, sink, error);
+    }
+  PQclear (page);
   if (ok)
     *synced_until = w;
   return ok;

@@ -159,9 +159,10 @@ carb_pg_execute_params (CarbBackend *backend,
           /* Text goes nul-terminated: an embedded NUL would cut it. */
           if (memchr (params[i].v_data, '\0', params[i].v_len) != NULL)
             {
-              g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-                           "PostgreSQL “%s”: parameter %u: text holds a NUL byte, which PostgreSQL text cannot",
-                           backend->display, i + 1);
+              g_set_error (
+                  error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                  "PostgreSQL “%s”: parameter %u: text holds a NUL byte, which PostgreSQL text cannot",
+                  backend->display, i + 1);
               return FALSE;
             }
           char *text = g_strndup (params[i].v_data, params[i].v_len);

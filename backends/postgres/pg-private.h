@@ -29,9 +29,9 @@ struct _CarbBackend
   PGconn *conn;
   char *display; /* the URI with any password masked, for messages */
   CarbSqlDialect dialect;
-  gboolean clock_prepared; /* the clock source's statements exist on conn */
-  gint64 last_clock;       /* the server's clock at this store's previous sync */
-  char sqlstate[6];        /* of the last statement carb_pg_check() saw fail */
+  GHashTable *prepared; /* names of the statements prepared on conn (pg-pipeline.c) */
+  gint64 last_clock;    /* the server's clock at this store's previous sync */
+  char sqlstate[6];     /* of the last statement carb_pg_check() saw fail */
 };
 
 /* The stamping trigger of one table (pg-stamp.c). */
@@ -46,8 +46,9 @@ typedef struct
   const char *params[4]; /* of carb_pg_stamp_check_sql and carb_pg_clock_sql */
 } CarbPgStamp;
 
-/* One statement of carb_pg_pipeline(): @prepared names a prepared
- * statement, else @sql is the text; the parameters and the result format
+/* One statement of carb_pg_pipeline(): @sql is the text; @prepared, if
+ * set, names it (carb_pg_statement_name()) and it runs as a named
+ * statement, prepared on first use; the parameters and the result format
  * as PQexecParams() takes them. */
 typedef struct
 {
@@ -65,6 +66,7 @@ gboolean carb_pg_fail (CarbBackend *backend, GError **error, const char *what);
 PGresult *carb_pg_check (CarbBackend *backend, PGresult *res, GError **error);
 gboolean carb_pg_pipeline (
     CarbBackend *backend, const CarbPgStatement *statements, guint n, PGresult **results, GError **error);
+char *carb_pg_statement_name (const char *prefix, const char *sql);
 gboolean carb_pg_ensure_connected (CarbBackend *backend, GError **error);
 gboolean carb_pg_reset_session (CarbBackend *backend, GError **error);
 PGresult *carb_pg_exec (CarbBackend *backend,
@@ -102,15 +104,33 @@ gboolean carb_pg_ensure_idle (CarbBackend *backend, GError **error);
 gboolean carb_pg_ensure_not_failed (CarbBackend *backend, GError **error);
 
 extern const char carb_pg_stamp_check_sql[];
-extern const char carb_pg_clock_sql[];
+char *carb_pg_stamp_check_sql_at (guint first);
 gboolean
 carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *stamp, GError **error);
 void carb_pg_stamp_clear (CarbPgStamp *stamp);
 gboolean carb_pg_stamp_verdict (
     CarbBackend *backend, const CarbPgStamp *stamp, const char *kind, const char *what, GError **error);
 gboolean carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error);
+void carb_pg_explain_failure (CarbBackend *backend, const CarbQuery *const *queries, guint n, GError **error);
 gboolean carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
-gboolean carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
+
+/* pg-clock.c: the clock source's statements, run inside the sync's
+ * transaction (pg-download.c), and their answers. */
+void carb_pg_clock_statements (const CarbPgStamp *stamp, const CarbQuery *query, CarbPgStatement *stmts);
+gboolean carb_pg_clock_steady (CarbBackend *backend, gint64 c, GError **error);
+gboolean carb_pg_clock_read (CarbBackend *backend, PGresult *res, int col, gint64 *c, GError **error);
+gboolean carb_pg_clock_w (CarbBackend *backend,
+                          PGresult *clock,
+                          PGresult *locks,
+                          const CarbPgStamp *stamp,
+                          gint64 *w,
+                          GError **error);
+extern const char carb_pg_w_expression[];
+
+/* pg-probe.c: whether any row is newer than a point, for a group of
+ * tables, in one statement. */
+gboolean carb_pg_probe (
+    CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error);
 gboolean carb_pg_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
 

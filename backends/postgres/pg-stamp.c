@@ -116,8 +116,8 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
  *              installs (other events or timing, a WHEN clause, a column
  *              list, another function body)
  *
- * Written as a subquery for the clock source's first statement, which
- * reads the clock beside it. Every catalog read goes through an index
+ * Written as a subquery for the clock source's first statement and the
+ * idle probe, which read the clock beside it. Every catalog read goes through an index
  * (lateral lookups by table), and a table that is not partitioned never
  * calls pg_partition_tree: this runs on every sync. */
 #define STAMP_CHECK_SQL                                                                                      \
@@ -140,11 +140,28 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
 
 const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
 
-/* The clock source's first statement: the clock, whether the server is a
- * standby, and the check above (NULLs when all is well). */
-const char carb_pg_clock_sql[] = "SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8,"
-                                 " pg_is_in_recovery (), p.kind, p.what"
-                                 " FROM (SELECT) one LEFT JOIN (" STAMP_CHECK_SQL ") p ON true";
+/**
+ * carb_pg_stamp_check_sql_at:
+ * @first: the number of the check's first parameter
+ *
+ * The check above for a statement that checks several tables (pg-probe.c)
+ * or has parameters before it (pg-clock.c): its parameters $1 … $4 become
+ * $@first … $(@first + 3).
+ *
+ * Returns: (transfer full): the SQL text
+ */
+char *
+carb_pg_stamp_check_sql_at (guint first)
+{
+  GString *sql = g_string_new (NULL);
+  for (const char *p = carb_pg_stamp_check_sql; *p != '\0'; p++)
+    {
+      g_string_append_c (sql, *p);
+      if (*p == '$' && p[1] >= '1' && p[1] <= '4')
+        g_string_append_printf (sql, "%u", first + (guint) (*++p - '1'));
+    }
+  return g_string_free (sql, FALSE);
+}
 
 /**
  * carb_pg_stamp_verdict:
@@ -234,6 +251,36 @@ carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **e
       || !carb_pg_stamp_init (backend, query, &stamp, error))
     return FALSE;
   return run_check (backend, &stamp, NULL, error);
+}
+
+/**
+ * carb_pg_explain_failure:
+ * @backend: the backend, idle after a failed sync statement
+ * @queries: (array length=n): the tables the statement read
+ * @n: how many
+ * @error: (inout): the statement's error
+ *
+ * A sync's statements name the table and its columns: a table dropped or
+ * renamed fails them at parse time (SQLSTATE class 42), before the check
+ * beside them could say why. Run the check alone then, and report its
+ * verdict (naming the table and the fix) instead, if it has one.
+ */
+void
+carb_pg_explain_failure (CarbBackend *backend, const CarbQuery *const *queries, guint n, GError **error)
+{
+  if (error == NULL || *error == NULL || strncmp (backend->sqlstate, "42", 2) != 0
+      || PQstatus (backend->conn) != CONNECTION_OK || PQtransactionStatus (backend->conn) != PQTRANS_IDLE)
+    return;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (GError) verdict = NULL;
+      if (!carb_pg_check_prepared (backend, queries[i], &verdict))
+        {
+          g_clear_error (error);
+          g_propagate_error (error, g_steal_pointer (&verdict));
+          return;
+        }
+    }
 }
 
 /* ENABLE ALWAYS keeps the trigger firing for replication roles; on a
