@@ -427,6 +427,83 @@ carb_store_download_sync_foreach (CarbStore *store,
   return TRUE;
 }
 
+/**
+ * carb_store_poll:
+ * @store: a store
+ * @models: (array length=n): the models of the tables to poll
+ * @points: (array length=n) (nullable): each table's last sync point, as
+ *   carb_store_download_sync() returned it (a %NULL entry, or a %NULL
+ *   array, for a table never synced)
+ * @n: how many tables
+ * @changed: (out caller-allocates) (array length=n): set to whether each
+ *   table has rows due
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Asks, for a group of tables at once, which have anything new: a row
+ * stamped after its point (tombstones included; for a %NULL point, any
+ * live row). A device that polls many tables then syncs only those whose
+ * flag is set; the others would have returned no rows and the same point.
+ * On PostgreSQL it is one statement and one round trip for the whole
+ * group (an index probe per table, no read of the server's lock table);
+ * on SQLite one read transaction. It hands out no sync point and changes
+ * nothing: a flag that is %FALSE now may turn %TRUE at once, poll again
+ * later. A flag that is %TRUE may still lead to a sync of no rows, when the
+ * clock source holds the point below the new rows (they are still being
+ * written).
+ *
+ * Each table is checked as a sync checks it: the model against the table
+ * (first use), the point against the table (%CARB_ERROR_INVALID_SYNC_POINT
+ * for a point of another table or store type), and that the table is
+ * prepared (%CARB_ERROR_NOT_PREPARED naming it).
+ *
+ * Returns: %TRUE with @changed filled, else %FALSE with @error set
+ *   naming the table at fault
+ */
+gboolean
+carb_store_poll (CarbStore *store,
+                 const CarbModel *const *models,
+                 const CarbSyncPoint *const *points,
+                 guint n,
+                 gboolean *changed,
+                 GCancellable *cancellable,
+                 GError **error)
+{
+  g_return_val_if_fail (store != NULL && (n == 0 || (models != NULL && changed != NULL)), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+  g_autofree CarbQuery *queries = g_new0 (CarbQuery, n);
+  g_autofree const CarbQuery **list = g_new0 (const CarbQuery *, n);
+  for (guint i = 0; i < n; i++)
+    {
+      const CarbSyncPoint *since = points != NULL ? points[i] : NULL;
+      g_return_val_if_fail (models[i] != NULL, FALSE);
+      const CarbQuery *checked = checked_query (store, models[i], error);
+      if (checked == NULL)
+        return FALSE;
+      queries[i] = *checked;
+      queries[i].cancellable = cancellable;
+      queries[i].flags |= store->query_flags;
+      queries[i].include_deleted = since != NULL;
+      guint32 tag = carb_sync_point_tag_for (store->plugin->vtable->name, models[i]);
+      if (since != NULL && !carb_sync_point_apply (since, &queries[i], tag, error))
+        return FALSE;
+      list[i] = &queries[i];
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  const CarbBackendVTable *vt = store->plugin->vtable;
+  if (!CARB_VTABLE_HAS (vt, probe))
+    {
+      /* A backend that cannot tell: every table may have rows due. */
+      for (guint i = 0; i < n; i++)
+        changed[i] = TRUE;
+      return TRUE;
+    }
+  return n == 0 || vt->probe (store->backend, list, n, changed, error);
+}
+
 /* testing.c: the test-only switches, under the lock like every call. */
 void
 carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on)

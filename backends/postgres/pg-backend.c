@@ -278,6 +278,14 @@ backend_open (const char *uri, GError **error)
   return backend;
 }
 
+/* carb_store_poll(): one statement for the whole group (pg-probe.c). */
+static gboolean
+probe (CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error)
+{
+  return carb_pg_ensure_connected (backend, error) && carb_pg_ensure_idle (backend, error)
+         && carb_pg_probe (backend, queries, n, changed, error);
+}
+
 static const CarbBackendVTable vtable = {
   .abi_version = CARB_BACKEND_ABI_VERSION,
   .struct_size = sizeof (CarbBackendVTable),
@@ -292,6 +300,7 @@ static const CarbBackendVTable vtable = {
   .sql_syntax = &carb_pg_syntax,
   .in_transaction = carb_pg_in_transaction,
   .execute_params = carb_pg_execute_params,
+  .probe = probe,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

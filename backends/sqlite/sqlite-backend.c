@@ -107,6 +107,7 @@ static const CarbBackendVTable vtable = {
   .sql_syntax = &carb_sqlite_syntax,
   .in_transaction = carb_sqlite_in_transaction,
   .execute_params = carb_sqlite_execute_params,
+  .probe = carb_sqlite_probe,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

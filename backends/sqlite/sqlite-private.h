@@ -47,4 +47,8 @@ gboolean carb_sqlite_prepare_table (CarbBackend *backend, const CarbQuery *query
 gboolean carb_sqlite_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
 
+/* sqlite-probe.c */
+gboolean carb_sqlite_probe (
+    CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error);
+
 G_END_DECLS

@@ -226,6 +226,14 @@ typedef struct
  *   whose placeholders are `$1` … `$n`, with @params bound in order, and
  *   stores the number of rows it inserted, updated or deleted in
  *   @n_changed. Fails with %CARB_ERROR_QUERY naming the statement.
+ * @probe: (nullable): appended in ABI 1 (read when @struct_size covers
+ *   it), for carb_store_poll(): sets @changed[i] to whether the table of
+ *   @queries[i] has a row stamped after its point (@lower; at or after it
+ *   when @has_after_id; live rows only when @include_deleted is %FALSE),
+ *   for all @n tables at once, as cheaply as the backend can (PostgreSQL:
+ *   one statement, one round trip). Makes the checks @download makes on
+ *   every sync (the table is prepared, …) and fails as @download would.
+ *   Hands out no sync point. %NULL: the core reports every table changed.
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -255,6 +263,8 @@ typedef struct
                               guint n_params,
                               guint64 *n_changed,
                               GError **error);
+  gboolean (*probe) (
+      CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error);
 } CarbBackendVTable;
 
 /**

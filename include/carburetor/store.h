@@ -89,6 +89,15 @@ gboolean carb_store_download_sync_foreach (CarbStore *store,
                                            GError **error);
 
 CARB_AVAILABLE_IN_ALL
+gboolean carb_store_poll (CarbStore *store,
+                          const CarbModel *const *models,
+                          const CarbSyncPoint *const *points,
+                          guint n,
+                          gboolean *changed,
+                          GCancellable *cancellable,
+                          GError **error);
+
+CARB_AVAILABLE_IN_ALL
 gsize carb_sync_result_get_n_rows (const CarbSyncResult *result);
 CARB_AVAILABLE_IN_ALL
 gconstpointer carb_sync_result_get_rows (const CarbSyncResult *result, gsize *n_rows);
