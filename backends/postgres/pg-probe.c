@@ -5,8 +5,8 @@
  *
  * The statement reads the clock C (for the step-back check), whether the
  * server is a standby, each table's trigger check (pg-stamp.c) and, per
- * table, EXISTS (a row stamped after the point): one index probe on
- * (ts, id). It does not read pg_locks, whose cost grows with the number of
+ * table, whether its newest stamp is after the point: one backward step
+ * of the (ts, id) index. It does not read pg_locks, whose cost grows with the number of
  * connections the server allows: when nothing is newer than the point, the
  * point itself is the answer (docs/SYNC.md, "Idle polls"), and no W is
  * needed.
@@ -20,12 +20,19 @@ enum
   COLUMNS_PER_TABLE = 3 /* kind, what, changed */
 };
 
-/* The probe of @query: its table has a row stamped after the point (at or
- * after it, for a page cursor: rows of that very stamp with a larger id
- * may be due), tombstones left out when the query leaves them out. $@param
- * is the point. */
+/* The probe of @query: the newest stamp of its table (of its live rows,
+ * when the query leaves tombstones out) is after the point (at or after
+ * it, for a page cursor: rows of that very stamp with a larger id may be
+ * due). $@param is the point.
+ *
+ * Written as max (ts), not EXISTS (… WHERE ts > $n): the statement is
+ * prepared, and PostgreSQL's generic plan for the EXISTS, which cannot see
+ * the point, estimates a third of the table newer than it and reads the
+ * table in order until it finds one: all of it, when the answer is no.
+ * max (ts) is one backward step of the (ts, id) index whatever the
+ * point. */
 static gboolean
-append_exists (GString *sql, CarbBackend *backend, const CarbQuery *query, guint param, GError **error)
+append_probe (GString *sql, CarbBackend *backend, const CarbQuery *query, guint param, GError **error)
 {
   const CarbModel *model = query->model;
   g_autofree char *table = carb_query_build_table_name (model, carb_pg_dialect (backend), error);
@@ -33,16 +40,15 @@ append_exists (GString *sql, CarbBackend *backend, const CarbQuery *query, guint
       = table != NULL ? carb_pg_quote (backend, model->columns[query->ts_column].name, error) : NULL;
   if (ts == NULL)
     return FALSE;
-  g_string_append_printf (sql, ", EXISTS (SELECT FROM %s WHERE %s %s $%u", table, ts,
-                          query->has_after_id ? ">=" : ">", param);
+  g_string_append_printf (sql, ", coalesce ((SELECT max (%s) FROM %s", ts, table);
   if (!query->include_deleted && query->deleted_column >= 0)
     {
       g_autofree char *deleted = carb_pg_quote (backend, model->columns[query->deleted_column].name, error);
       if (deleted == NULL)
         return FALSE;
-      g_string_append_printf (sql, " AND NOT %s", deleted);
+      g_string_append_printf (sql, " WHERE NOT %s", deleted);
     }
-  g_string_append_c (sql, ')');
+  g_string_append_printf (sql, ") %s $%u, false)", query->has_after_id ? ">=" : ">", param);
   return TRUE;
 }
 
@@ -59,7 +65,7 @@ probe_sql (CarbBackend *backend, const CarbQuery *const *queries, guint n, GErro
       guint first = 1 + i * PARAMS_PER_TABLE;
       g_autofree char *check = carb_pg_stamp_check_sql_at (first);
       g_string_append_printf (sql, ", p%u.kind, p%u.what", i, i);
-      if (!append_exists (sql, backend, queries[i], first + 4, error))
+      if (!append_probe (sql, backend, queries[i], first + 4, error))
         return NULL;
       g_string_append_printf (joins, " LEFT JOIN (%s) p%u ON true", check, i);
     }
