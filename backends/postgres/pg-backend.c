@@ -225,6 +225,7 @@ backend_close (CarbBackend *backend)
 {
   PQfinish (backend->conn);
   g_clear_pointer (&backend->prepared, g_hash_table_unref);
+  g_clear_pointer (&backend->probes, g_hash_table_unref);
   g_free (backend->display);
   g_free (backend);
 }
@@ -244,6 +245,7 @@ backend_open (const char *uri, GError **error)
 
   backend->display = carb_pg_mask_uri (uri);
   backend->prepared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  backend->probes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, carb_pg_probe_shapes_free);
   backend->dialect = (CarbSqlDialect){
     .param_prefix = "$",
     .quote_identifier = dialect_quote,

@@ -30,6 +30,7 @@ struct _CarbBackend
   char *display; /* the URI with any password masked, for messages */
   CarbSqlDialect dialect;
   GHashTable *prepared; /* names of the statements prepared on conn (pg-pipeline.c) */
+  GHashTable *probes;   /* the probes' SQL and triggers, by group of tables (pg-probe.c) */
   gint64 last_clock;    /* the server's clock at this store's previous sync */
   char sqlstate[6];     /* of the last statement carb_pg_check() saw fail */
 };
@@ -129,6 +130,7 @@ extern const char carb_pg_w_expression[];
 
 /* pg-probe.c: whether any row is newer than a point, for a group of
  * tables, in one statement. */
+void carb_pg_probe_shapes_free (gpointer data);
 gboolean carb_pg_probe (
     CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error);
 gboolean carb_pg_download (

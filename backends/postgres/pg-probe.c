@@ -73,6 +73,119 @@ probe_sql (CarbBackend *backend, const CarbQuery *const *queries, guint n, GErro
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }
 
+/* What a probe of a group of tables sends but its points: the SQL, its
+ * statement name and the tables' triggers. Built once per group and kept
+ * (a poll is mostly this work on the client otherwise: quoting, the SQL,
+ * two digests). */
+typedef struct
+{
+  char *sql;
+  char *name;
+  guint n;
+  CarbPgStamp *stamps;
+} ProbeShape;
+
+void
+carb_pg_probe_shapes_free (gpointer data)
+{
+  ProbeShape *shape = data;
+  for (guint i = 0; i < shape->n; i++)
+    carb_pg_stamp_clear (&shape->stamps[i]);
+  g_free (shape->stamps);
+  g_free (shape->sql);
+  g_free (shape->name);
+  g_free (shape);
+}
+
+/* Groups a backend keeps at most; a store that polls more (ever new
+ * combinations) starts over. */
+#define MAX_SHAPES 64
+
+/* Everything the SQL and the triggers depend on. */
+static char *
+shape_key (const CarbQuery *const *queries, guint n)
+{
+  GString *key = g_string_new (NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      const CarbQuery *q = queries[i];
+      const CarbModel *m = q->model;
+      g_string_append_printf (key, "%s%c%s%c%s%c%s%c%d%d%c", m->schema != NULL ? m->schema : "", 0x1f,
+                              m->table, 0x1f, m->columns[q->ts_column].name, 0x1f,
+                              q->deleted_column >= 0 ? m->columns[q->deleted_column].name : "", 0x1f,
+                              q->has_after_id, q->include_deleted, 0x1e);
+    }
+  return g_string_free (key, FALSE);
+}
+
+static const ProbeShape *
+probe_shape (CarbBackend *backend, const CarbQuery *const *queries, guint n, GError **error)
+{
+  g_autofree char *key = shape_key (queries, n);
+  ProbeShape *shape = g_hash_table_lookup (backend->probes, key);
+  if (shape != NULL)
+    return shape;
+
+  g_autofree char *sql = probe_sql (backend, queries, n, error);
+  if (sql == NULL)
+    return NULL;
+  shape = g_new0 (ProbeShape, 1);
+  shape->stamps = g_new0 (CarbPgStamp, n);
+  for (; shape->n < n; shape->n++)
+    if (!carb_pg_stamp_init (backend, queries[shape->n], &shape->stamps[shape->n], error))
+      {
+        carb_pg_probe_shapes_free (shape);
+        return NULL;
+      }
+  shape->name = carb_pg_statement_name ("carb_probe", sql);
+  shape->sql = g_steal_pointer (&sql);
+  if (g_hash_table_size (backend->probes) >= MAX_SHAPES)
+    g_hash_table_remove_all (backend->probes);
+  g_hash_table_insert (backend->probes, g_steal_pointer (&key), shape);
+  return shape;
+}
+
+/* Runs the probe; @res gets its one row. */
+static gboolean
+run_probe (CarbBackend *backend,
+           const CarbQuery *const *queries,
+           guint n,
+           const ProbeShape *shape,
+           PGresult **res,
+           GError **error)
+{
+  g_autofree const char **values = g_new0 (const char *, n *PARAMS_PER_TABLE);
+  g_autofree int *lengths = g_new0 (int, n *PARAMS_PER_TABLE);
+  g_autofree int *formats = g_new0 (int, n *PARAMS_PER_TABLE);
+  g_autofree Oid *types = g_new0 (Oid, n * PARAMS_PER_TABLE);
+  g_autofree gint64 *points = g_new0 (gint64, n);
+
+  for (guint i = 0; i < n; i++)
+    {
+      guint at = i * PARAMS_PER_TABLE;
+      for (guint p = 0; p < 4; p++)
+        values[at + p] = shape->stamps[i].params[p];
+      points[i] = GINT64_TO_BE (carb_pg_to_pg_time (queries[i]->lower));
+      values[at + 4] = (const char *) &points[i];
+      lengths[at + 4] = 8;
+      formats[at + 4] = 1;
+      types[at + 4] = TIMESTAMPTZOID;
+    }
+  const CarbPgStatement stmt = {
+    .sql = shape->sql,
+    .prepared = shape->name,
+    .n_params = (int) (n * PARAMS_PER_TABLE),
+    .types = types,
+    .values = values,
+    .lengths = lengths,
+    .formats = formats,
+  };
+  if (carb_pg_pipeline (backend, &stmt, 1, res, error))
+    return TRUE;
+  carb_pg_explain_failure (backend, queries, n, error);
+  return FALSE;
+}
+
 /**
  * carb_pg_probe:
  * @backend: a connected, idle backend
@@ -90,60 +203,21 @@ gboolean
 carb_pg_probe (
     CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error)
 {
-  g_autofree char *sql = probe_sql (backend, queries, n, error);
-  if (sql == NULL)
-    return FALSE;
-  g_autofree char *name = carb_pg_statement_name ("carb_probe", sql);
-  g_autofree CarbPgStamp *stamps = g_new0 (CarbPgStamp, n);
-  g_autofree const char **values = g_new0 (const char *, n *PARAMS_PER_TABLE);
-  g_autofree int *lengths = g_new0 (int, n *PARAMS_PER_TABLE);
-  g_autofree int *formats = g_new0 (int, n *PARAMS_PER_TABLE);
-  g_autofree Oid *types = g_new0 (Oid, n * PARAMS_PER_TABLE);
-  g_autofree gint64 *points = g_new0 (gint64, n);
-  gboolean ok = TRUE;
-  guint ready = 0;
-
-  for (; ok && ready < n; ready++)
-    {
-      const CarbQuery *q = queries[ready];
-      guint at = ready * PARAMS_PER_TABLE;
-      ok = carb_pg_stamp_init (backend, q, &stamps[ready], error);
-      for (guint p = 0; ok && p < 4; p++)
-        values[at + p] = stamps[ready].params[p];
-      points[ready] = GINT64_TO_BE (carb_pg_to_pg_time (q->lower));
-      values[at + 4] = (const char *) &points[ready];
-      lengths[at + 4] = 8;
-      formats[at + 4] = 1;
-      types[at + 4] = TIMESTAMPTZOID;
-    }
+  const ProbeShape *shape = probe_shape (backend, queries, n, error);
   PGresult *res = NULL;
-  if (ok)
-    {
-      const CarbPgStatement stmt = {
-        .sql = sql,
-        .prepared = name,
-        .n_params = (int) (n * PARAMS_PER_TABLE),
-        .types = types,
-        .values = values,
-        .lengths = lengths,
-        .formats = formats,
-      };
-      ok = carb_pg_pipeline (backend, &stmt, 1, &res, error);
-      if (!ok)
-        carb_pg_explain_failure (backend, queries, n, error);
-    }
+  if (shape == NULL || !run_probe (backend, queries, n, shape, &res, error))
+    return FALSE;
+
   gint64 c = 0;
-  ok = ok && carb_pg_clock_read (backend, res, 0, &c, error);
+  gboolean ok = carb_pg_clock_read (backend, res, 0, &c, error);
   for (guint i = 0; ok && i < n; i++)
     {
       int col = 2 + (int) (i * COLUMNS_PER_TABLE);
-      ok = carb_pg_stamp_verdict (backend, &stamps[i], PQgetvalue (res, 0, col), PQgetvalue (res, 0, col + 1),
-                                  error);
+      ok = carb_pg_stamp_verdict (backend, &shape->stamps[i], PQgetvalue (res, 0, col),
+                                  PQgetvalue (res, 0, col + 1), error);
       changed[i] = ok && PQgetvalue (res, 0, col + 2)[0] == 't';
     }
   ok = ok && carb_pg_clock_steady (backend, c, error);
   PQclear (res);
-  for (guint i = 0; i < ready; i++)
-    carb_pg_stamp_clear (&stamps[i]);
   return ok;
 }
