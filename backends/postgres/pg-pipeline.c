@@ -75,14 +75,17 @@ collect_command (PGconn *conn)
 }
 
 /* One statement's result (its Parse's, if that failed), then its sync
- * point (PGRES_PIPELINE_SYNC), which is consumed. NULL if nothing came. */
+ * point (PGRES_PIPELINE_SYNC), which is consumed. NULL if nothing came.
+ * *@parsed: a Parse was sent and succeeded (the statement now exists on
+ * that server connection, even if its execution failed). */
 static PGresult *
-collect_one (PGconn *conn, SendHow how)
+collect_one (PGconn *conn, SendHow how, gboolean *parsed)
 {
   PGresult *parse = how == SEND_PARSE_AND_NAMED ? collect_command (conn) : NULL;
   PGresult *res = collect_command (conn);
   PQclear (PQgetResult (conn));
-  if (parse != NULL && PQresultStatus (parse) != PGRES_COMMAND_OK)
+  *parsed = parse != NULL && PQresultStatus (parse) == PGRES_COMMAND_OK;
+  if (parse != NULL && !*parsed)
     {
       PQclear (res);
       return parse;
@@ -121,7 +124,10 @@ run_once (CarbBackend *backend,
 
   for (guint i = 0; i < sent; i++)
     {
-      PGresult *res = collect_one (conn, how[i]);
+      gboolean parsed = FALSE;
+      PGresult *res = collect_one (conn, how[i], &parsed);
+      if (parsed)
+        g_hash_table_add (backend->prepared, g_strdup (statements[i].prepared));
       if (!ok)
         {
           PQclear (res);
@@ -131,8 +137,6 @@ run_once (CarbBackend *backend,
       ok = results[i] != NULL;
       if (!ok)
         *failed = i;
-      else if (how[i] == SEND_PARSE_AND_NAMED)
-        g_hash_table_add (backend->prepared, g_strdup (statements[i].prepared));
     }
   if (!PQexitPipelineMode (conn) && ok)
     ok = carb_pg_fail (backend, error, "cannot leave pipeline mode");
