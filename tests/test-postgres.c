@@ -2,7 +2,8 @@
  * names through the catalog, and the edges of the clock source (docs/SYNC.md,
  * "What the guarantee rests on"): privileges, untracked and prepared
  * transactions, savepoints, stamp precision, inheritance, partitions,
- * DISCARD ALL, the application's own transaction.
+ * DISCARD ALL, the application's own transaction; syncs that cross the
+ * first batch (the first page and a cursor for the rest, pg-download.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/backend.h>
 #include <carburetor/carburetor.h>
@@ -630,6 +631,99 @@ test_in_failed_transaction (void)
   g_assert_cmpstr (ids, ==, "");
 }
 
+typedef struct
+{
+  char *id;
+  char *title;
+  gint64 ts;
+} Keyed;
+
+CARB_DEFINE_STATIC_MODEL (keyed_model,
+                          Keyed,
+                          NULL,
+                          "keyed",
+                          CARB_ID (Keyed, id, TEXT),
+                          CARB_COLUMN (Keyed, title, TEXT),
+                          CARB_TIMESTAMP (Keyed, ts));
+
+/* Collects a sync's ids into @seen; fails on a repeat. */
+static gsize
+collect_ids (CarbSyncResult *r, GHashTable *seen)
+{
+  gsize n = 0;
+  const Keyed *rows = carb_sync_result_get_rows (r, &n);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_assert_false (g_hash_table_contains (seen, rows[i].id));
+      g_hash_table_add (seen, g_strdup (rows[i].id));
+    }
+  return n;
+}
+
+/* More rows than one batch (8192): the first page comes with the clock
+ * source, the rest from a cursor after its last (ts, id), resumed from a
+ * text or a uuid id. Whole syncs and pages of 10,000 (a page that crosses
+ * the batch) deliver every row once. */
+static void
+test_batch_boundary (gconstpointer data)
+{
+  const char *id_type = data;
+  enum
+  {
+    N = 8192 * 2 + 5
+  };
+  g_autofree char *uri = test_store_uri ("postgres", NULL);
+  g_autoptr (TestDb) db = test_db_open (uri);
+  g_autofree char *table = unique_name ("batch");
+  g_autofree char *qtable = test_db_quote (table);
+  CarbModel model = keyed_model;
+  CarbColumn columns[3];
+  memcpy (columns, keyed_model.columns, sizeof columns);
+  columns[0].type = strcmp (id_type, "uuid") == 0 ? CARB_TYPE_UUID : CARB_TYPE_TEXT;
+  model.columns = columns;
+  model.table = table;
+
+  test_db_exec (db,
+                "CREATE TABLE %s (id %s PRIMARY KEY, title text NOT NULL,"
+                " ts timestamptz NOT NULL DEFAULT clock_timestamp())",
+                qtable, id_type);
+  g_autoptr (CarbStore) store = open_store (uri);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_prepare_table (store, &model, &error));
+  g_assert_no_error (error);
+  test_db_exec (db, "INSERT INTO %s (id, title) SELECT %s, 'row ' || i FROM generate_series (1, %d) i",
+                qtable, strcmp (id_type, "uuid") == 0 ? "md5 (i::text)::uuid" : "'k' || (i * 7919 % 100003)",
+                N);
+
+  /* Whole: a first sync, and a sync from a point below every row (the
+   * probe finds them). */
+  g_autoptr (CarbSyncPoint) zero = carb_sync_point_new (0);
+  const CarbSyncPoint *starts[] = { NULL, zero };
+  for (guint s = 0; s < G_N_ELEMENTS (starts); s++)
+    {
+      g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_autoptr (CarbSyncResult) r = sync_ok (store, &model, starts[s]);
+      g_assert_cmpuint (collect_ids (r, seen), ==, N);
+      g_assert_false (carb_sync_result_has_more (r));
+    }
+
+  /* Pages of 10,000: 10,000, 6,389, then nothing. */
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (CarbSyncPoint) point = NULL;
+  const gsize pages[] = { 10000, N - 10000, 0 };
+  for (guint p = 0; p < G_N_ELEMENTS (pages); p++)
+    {
+      g_autoptr (CarbSyncResult) r = carb_store_download_sync (store, &model, point, 10000, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (collect_ids (r, seen), ==, pages[p]);
+      g_assert_true (carb_sync_result_has_more (r) == (pages[p] == 10000));
+      g_clear_pointer (&point, carb_sync_point_free);
+      point = carb_sync_point_copy (carb_sync_result_get_synced_until (r));
+    }
+  g_assert_cmpuint (g_hash_table_size (seen), ==, N);
+  test_db_exec (db, "DROP TABLE %s", qtable);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -647,5 +741,7 @@ main (int argc, char **argv)
   g_test_add_func ("/postgres/savepoint", test_savepoint);
   g_test_add_func ("/postgres/in-failed-transaction", test_in_failed_transaction);
   g_test_add_func ("/postgres/application-name", test_application_name);
+  g_test_add_data_func ("/postgres/batch-boundary/text", "text", test_batch_boundary);
+  g_test_add_data_func ("/postgres/batch-boundary/uuid", "uuid", test_batch_boundary);
   return g_test_run ();
 }
