@@ -458,13 +458,13 @@ carb_pg_download (
     return FALSE;
   gboolean ok = sink_batch (page, query->model, sink, error);
   gboolean more = (guint) PQntuples (page) == limit && (query->limit == 0 || query->limit > limit);
+  CarbQuery rest;
+  g_autofree char *id = NULL;
+  ok = ok && (!more || rest_query (query, page, &rest, &id, error));
+  /* Freed before the rest arrives: streaming keeps at most two batches. */
+  g_clear_pointer (&page, PQclear);
   if (ok && more)
-    {
-      CarbQuery rest;
-      g_autofree char *id = NULL;
-      ok = rest_query (query, page, &rest, &id, error) && download_rest (backend, &rest, w, sink, error);
-    }
-  PQclear (page);
+    ok = download_rest (backend, &rest, w, sink, error);
   if (ok)
     *synced_until = w;
   return ok;
