@@ -140,45 +140,21 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
 
 const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
 
-/* TRUE when the check above has nothing to say about a plain table, the
- * common case, in five index lookups: an ordinary table (not partitioned,
- * so no partition tree to visit), no inheritance child, a stamp column of
- * full precision, the trigger as prepare_table installs it. FALSE does not
- * mean a problem (a partitioned table, say): the full check then decides.
- * Same parameters. */
-#define STAMP_FAST_SQL                                                                                       \
-  "coalesce ((SELECT c.relkind = 'r'"                                                                        \
-  " AND NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhparent = c.oid)"                                    \
-  " AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = $4::text"                \
-  "  AND a.atttypmod IN (-1, 6))"                                                                            \
-  " AND EXISTS (SELECT FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid WHERE g.tgrelid = c.oid"         \
-  "  AND g.tgname = $2::text AND g.tgenabled = 'A' AND g.tgtype = 23 AND g.tgqual IS NULL"                   \
-  "  AND cardinality (g.tgattr::int2[]) = 0 AND p.prosrc = $3::text)"                                        \
-  " FROM pg_class c WHERE c.oid = to_regclass ($1::text)), false)"
-
-/* The check as a sync runs it: the full check only when the fast one does
- * not clear the table. The fast one has no reference to the row it joins,
- * so PostgreSQL evaluates it once, as a one-time filter, and does not run
- * the full check at all when it holds (it costs about twice as much). */
-#define STAMP_GUARDED_SQL "SELECT chk.kind, chk.what FROM (" STAMP_CHECK_SQL ") chk WHERE NOT " STAMP_FAST_SQL
-
 /**
  * carb_pg_stamp_check_sql_at:
  * @first: the number of the check's first parameter
  *
- * The check above, guarded by the fast one, as a subquery of columns
- * (kind, what) for a sync's statement: the probe of several tables
- * (pg-probe.c) or the clock source's (pg-clock.c). Its parameters $1 … $4
- * become $@first … $(@first + 3).
+ * The check above for a statement that checks several tables (pg-probe.c)
+ * or has parameters before it (pg-clock.c): its parameters $1 … $4 become
+ * $@first … $(@first + 3).
  *
  * Returns: (transfer full): the SQL text
  */
 char *
 carb_pg_stamp_check_sql_at (guint first)
 {
-  static const char guarded[] = STAMP_GUARDED_SQL;
   GString *sql = g_string_new (NULL);
-  for (const char *p = guarded; *p != '\0'; p++)
+  for (const char *p = carb_pg_stamp_check_sql; *p != '\0'; p++)
     {
       g_string_append_c (sql, *p);
       if (*p == '$' && p[1] >= '1' && p[1] <= '4')
