@@ -84,7 +84,7 @@ fixture_set_up (Fixture *f, gconstpointer backend)
 static void
 fixture_tear_down (Fixture *f, gconstpointer backend)
 {
-  g_clear_pointer (&f->store, carb_store_unref);
+  g_clear_pointer (&f->store, g_object_unref);
   for (guint i = 0; i < N_TABLES; i++)
     {
       if (test_db_is_postgres (f->db))
