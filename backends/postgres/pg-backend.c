@@ -228,6 +228,7 @@ static const CarbBackendVTable vtable = {
   .prepare_table = carb_pg_prepare_table,
   .download = carb_pg_download,
   .execute = execute,
+  .mask_uri = carb_pg_mask_uri,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

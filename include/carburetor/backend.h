@@ -158,6 +158,10 @@ typedef struct
  *   @download must make the same checks itself on every sync (cheaply),
  *   since the schema can change between calls. %NULL for a backend whose
  *   clock source rests on nothing a table can lose.
+ * @mask_uri: (nullable): appended in ABI 1, read only when @struct_size
+ *   covers it. Returns (transfer full) @uri fit to show in messages and in
+ *   the store's #CarbStore:uri property: every password replaced by `***`.
+ *   %NULL to let the core mask a `user:password@` userinfo only.
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -179,6 +183,7 @@ typedef struct
       CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
   gboolean (*execute) (CarbBackend *backend, const char *sql, GError **error);
   gboolean (*check_prepared) (CarbBackend *backend, const CarbQuery *query, GError **error);
+  char *(*mask_uri) (const char *uri);
 } CarbBackendVTable;
 
 /**

@@ -18,11 +18,15 @@ G_BEGIN_DECLS
  * CarbStore:
  *
  * A connection to one database through the backend plugin that claims the
- * URI's scheme. Reference counted; every call on one store is serialized
- * internally, so a store may be shared between threads (calls then wait for
- * each other; open one store per thread for parallelism).
+ * URI's scheme. A #GObject implementing #GInitable and #GAsyncInitable:
+ * open one with carb_store_open() or carb_store_new_async(). Every call on
+ * one store is serialized internally, so a store may be shared between
+ * threads (calls then wait for each other; open one store per thread for
+ * parallelism).
  */
-typedef struct _CarbStore CarbStore;
+#define CARB_TYPE_STORE (carb_store_get_type ())
+CARB_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CarbStore, carb_store, CARB, STORE, GObject)
 
 /**
  * CarbSyncResult:
@@ -48,12 +52,16 @@ typedef struct _CarbSyncResult CarbSyncResult;
  */
 typedef gboolean (*CarbRowFunc) (gconstpointer row, gpointer user_data, GError **error);
 
-#define CARB_TYPE_STORE (carb_store_get_type ())
-CARB_AVAILABLE_IN_ALL
-GType carb_store_get_type (void) G_GNUC_CONST;
-
 CARB_AVAILABLE_IN_ALL
 CarbStore *carb_store_open (const char *uri, GError **error);
+CARB_AVAILABLE_IN_ALL
+void carb_store_new_async (const char *uri,
+                           int io_priority,
+                           GCancellable *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer user_data);
+CARB_AVAILABLE_IN_ALL
+CarbStore *carb_store_new_finish (GAsyncResult *result, GError **error);
 CARB_AVAILABLE_IN_ALL
 CarbStore *carb_store_ref (CarbStore *store);
 CARB_AVAILABLE_IN_ALL
@@ -101,7 +109,6 @@ gboolean carb_sync_result_has_more (const CarbSyncResult *result);
 CARB_AVAILABLE_IN_ALL
 void carb_sync_result_free (CarbSyncResult *result);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbStore, carb_store_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSyncResult, carb_sync_result_free)
 
 G_END_DECLS

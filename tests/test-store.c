@@ -1,0 +1,194 @@
+/* Tests of the application API's shape: CarbStore as a GObject (properties,
+ * GInitable, GAsyncInitable), the error domain, the boxed and enum types,
+ * the version macros.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "testdb.h"
+
+static void
+test_error_quark (void)
+{
+  g_assert_cmpstr (g_quark_to_string (CARB_ERROR), ==, "carburetor-error-quark");
+}
+
+/* A store opened from one folder; removed with it. */
+typedef struct
+{
+  char *tmpdir;
+  char *uri;
+} Dir;
+
+static void
+dir_init (Dir *d)
+{
+  d->tmpdir = g_dir_make_tmp ("carb-store-XXXXXX", NULL);
+  g_assert_nonnull (d->tmpdir);
+  d->uri = test_store_uri ("sqlite", d->tmpdir);
+}
+
+static void
+dir_clear (Dir *d)
+{
+  test_store_dir_remove (d->tmpdir);
+  g_free (d->tmpdir);
+  g_free (d->uri);
+}
+
+static void
+test_properties (void)
+{
+  Dir d;
+  dir_init (&d);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbStore) store = carb_store_open (d.uri, &error);
+  g_assert_no_error (error);
+
+  g_assert_true (G_IS_INITABLE (store));
+  g_assert_true (G_IS_ASYNC_INITABLE (store));
+  g_autofree char *uri = NULL;
+  g_autofree char *backend = NULL;
+  g_object_get (store, "uri", &uri, "backend-name", &backend, NULL);
+  g_assert_cmpstr (uri, ==, d.uri);
+  g_assert_cmpstr (backend, ==, "sqlite");
+  g_assert_cmpstr (carb_store_get_uri (store), ==, d.uri);
+  g_assert_cmpstr (carb_store_get_backend_name (store), ==, "sqlite");
+
+  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (store), "backend-name");
+  g_assert_nonnull (pspec);
+  g_assert_false (pspec->flags & G_PARAM_WRITABLE);
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (store), "uri");
+  g_assert_nonnull (pspec);
+  g_assert_true (pspec->flags & G_PARAM_CONSTRUCT_ONLY);
+
+  g_clear_object (&store);
+  dir_clear (&d);
+}
+
+/* The core's own masking, for a plugin that has none: the userinfo's
+ * password, before the store is even opened. */
+static void
+test_uri_masked_by_core (void)
+{
+  g_autoptr (CarbStore) store
+      = g_object_new (CARB_TYPE_STORE, "uri", "custom://ann:s3cret@db.example/x", NULL);
+  g_assert_cmpstr (carb_store_get_uri (store), ==, "custom://ann:***@db.example/x");
+  g_autofree char *uri = NULL;
+  g_object_get (store, "uri", &uri, NULL);
+  g_assert_null (strstr (uri, "s3cret"));
+  g_assert_null (carb_store_get_backend_name (store));
+}
+
+/* The PostgreSQL plugin's masking, on a live store: a password in the
+ * query (accepted and ignored by a trust-authenticating server). */
+static void
+test_uri_masked_by_plugin (void)
+{
+  g_auto (GStrv) backends = test_store_backends ();
+  if (!g_strv_contains ((const char *const *) backends, "postgres"))
+    {
+      g_test_skip ("no PostgreSQL server in the environment");
+      return;
+    }
+  g_autofree char *base = test_store_uri ("postgres", NULL);
+  g_autofree char *uri
+      = g_strdup_printf ("%s%spassword=hunter2", base, strchr (base, '?') != NULL ? "&" : "?");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
+  g_assert_no_error (error);
+  g_autofree char *shown = NULL;
+  g_object_get (store, "uri", &shown, NULL);
+  g_assert_null (strstr (shown, "hunter2"));
+  g_assert_nonnull (strstr (shown, "password=***"));
+  g_assert_cmpstr (carb_store_get_backend_name (store), ==, "postgres");
+}
+
+static void
+test_initable_failure (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *uri = "nosuchscheme:/tmp/x.db";
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
+  g_assert_null (store);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NO_PLUGIN);
+  g_assert_nonnull (strstr (error->message, "nosuchscheme"));
+  g_clear_error (&error);
+
+  /* g_initable_new() is the same thing. */
+  GObject *object
+      = g_initable_new (CARB_TYPE_STORE, NULL, &error, "uri", "sqlite:/nonexistent-dir/x/y.db", NULL);
+  g_assert_null (object);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_CONNECTION);
+  g_assert_nonnull (strstr (error->message, "/nonexistent-dir/x/y.db"));
+  g_clear_error (&error);
+
+  /* No URI at all. */
+  object = g_initable_new (CARB_TYPE_STORE, NULL, &error, NULL);
+  g_assert_null (object);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_URI);
+}
+
+typedef struct
+{
+  CarbStore *store;
+  GError *error;
+  gboolean done;
+} Opened;
+
+static void
+on_opened (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Opened *o = data;
+  o->store = carb_store_new_finish (result, &o->error);
+  o->done = TRUE;
+}
+
+static void
+test_async_init (void)
+{
+  Dir d;
+  dir_init (&d);
+  Opened o = { 0 };
+  carb_store_new_async (d.uri, G_PRIORITY_DEFAULT, NULL, on_opened, &o);
+  while (!o.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (o.error);
+  g_assert_true (CARB_IS_STORE (o.store));
+  g_assert_cmpstr (carb_store_get_backend_name (o.store), ==, "sqlite");
+  g_clear_object (&o.store);
+
+  /* Cancelled: no store, whether the connection opened meanwhile or not. */
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  o = (Opened){ 0 };
+  carb_store_new_async (d.uri, G_PRIORITY_DEFAULT, cancellable, on_opened, &o);
+  g_cancellable_cancel (cancellable);
+  while (!o.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_null (o.store);
+  g_assert_error (o.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&o.error);
+
+  /* A failure names the URI. */
+  o = (Opened){ 0 };
+  carb_store_new_async ("nosuchscheme:x", G_PRIORITY_DEFAULT, NULL, on_opened, &o);
+  while (!o.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_null (o.store);
+  g_assert_error (o.error, CARB_ERROR, CARB_ERROR_NO_PLUGIN);
+  g_assert_nonnull (strstr (o.error->message, "nosuchscheme"));
+  g_clear_error (&o.error);
+  dir_clear (&d);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/store/error-quark", test_error_quark);
+  g_test_add_func ("/store/properties", test_properties);
+  g_test_add_func ("/store/uri-masked-by-core", test_uri_masked_by_core);
+  g_test_add_func ("/store/uri-masked-by-plugin", test_uri_masked_by_plugin);
+  g_test_add_func ("/store/initable-failure", test_initable_failure);
+  g_test_add_func ("/store/async-init", test_async_init);
+  return g_test_run ();
+}
