@@ -284,20 +284,6 @@ carb_store_new_finish (GAsyncResult *result, GError **error)
   return store != NULL ? CARB_STORE (store) : NULL;
 }
 
-/* Kept until every caller is renamed to g_object_ref()/g_object_unref(). */
-CarbStore *
-carb_store_ref (CarbStore *store)
-{
-  return g_object_ref (store);
-}
-
-void
-carb_store_unref (CarbStore *store)
-{
-  if (store != NULL)
-    g_object_unref (store);
-}
-
 /**
  * carb_store_get_uri:
  * @store: a store

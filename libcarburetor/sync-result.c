@@ -5,6 +5,7 @@
 
 struct _CarbSyncResult
 {
+  gatomicrefcount ref;
   gpointer rows; /* n_rows structs of struct_size bytes, contiguous */
   gsize n_rows;
   gsize struct_size;
@@ -13,11 +14,14 @@ struct _CarbSyncResult
   gboolean has_more;
 };
 
+CARB_DEFINE_BOXED_TYPE (CarbSyncResult, carb_sync_result, carb_sync_result_ref, carb_sync_result_unref)
+
 /* Takes the rows of @sink and @synced_until. */
 CarbSyncResult *
 carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_more)
 {
   CarbSyncResult *result = g_new0 (CarbSyncResult, 1);
+  g_atomic_ref_count_init (&result->ref);
   const CarbModel *model = NULL;
 
   result->rows = carb_sink_steal_rows (sink, &result->n_rows, &result->arena, &model);
@@ -108,16 +112,32 @@ carb_sync_result_has_more (const CarbSyncResult *result)
 }
 
 /**
+ * carb_sync_result_ref:
+ * @result: a sync result
+ *
+ * A result is immutable, so references may be shared between threads.
+ *
+ * Returns: (transfer full): @result, with one more reference
+ */
+CarbSyncResult *
+carb_sync_result_ref (CarbSyncResult *result)
+{
+  g_return_val_if_fail (result != NULL, NULL);
+  g_atomic_ref_count_inc (&result->ref);
+  return result;
+}
+
+/**
  * carb_sync_result_unref:
  * @result: (nullable) (transfer full): a sync result
  *
- * Frees the rows, every string and buffer they point to, and the sync
- * point.
+ * Drops a reference. The last one frees the rows, every string and buffer
+ * they point to, and the sync point.
  */
 void
 carb_sync_result_unref (CarbSyncResult *result)
 {
-  if (result == NULL)
+  if (result == NULL || !g_atomic_ref_count_dec (&result->ref))
     return;
   g_free (result->rows);
   carb_arena_free (result->arena);

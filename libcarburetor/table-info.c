@@ -177,7 +177,7 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
       if (live->nullable && (col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
         return mismatch (error, model,
                          "column “%s” is nullable but the model declares it NOT NULL "
-                         "(declare it with CARB_COLUMN_NULLABLE or make the column NOT NULL)",
+                         "(declare it with CARB_COLUMN_NULLABLE() or make the column NOT NULL)",
                          col->name);
       if (col->role == CARB_COLUMN_ROLE_ID && !g_hash_table_contains (info->uniques, col->name))
         return mismatch (error, model,

@@ -180,6 +180,59 @@ test_async_init (void)
   dir_clear (&d);
 }
 
+typedef struct
+{
+  gint64 id;
+  char *title;
+  gint64 last_synced_at;
+} Note;
+
+CARB_DEFINE_STATIC_MODEL (note_model,
+                          Note,
+                          NULL,
+                          "notes",
+                          CARB_ID (Note, id, INT64),
+                          CARB_COLUMN (Note, title, TEXT),
+                          CARB_COLUMN (Note, last_synced_at, TIMESTAMP));
+
+/* A result is a ref-counted boxed type: a copy is a reference, and the
+ * rows stay valid until the last reference goes. */
+static void
+test_sync_result_boxed (void)
+{
+  Dir d;
+  dir_init (&d);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbStore) store = carb_store_open (d.uri, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_store_execute (store,
+                                     "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT NOT NULL,"
+                                     " last_synced_at INTEGER NOT NULL DEFAULT 0);",
+                                     &error));
+  g_assert_true (carb_store_prepare_table (store, &note_model, &error));
+  g_assert_true (carb_store_execute (store, "INSERT INTO notes (id, title) VALUES (1, 'one')", &error));
+  test_wait_clock_tick ();
+
+  g_assert_true (G_TYPE_IS_BOXED (CARB_TYPE_SYNC_RESULT));
+  g_assert_cmpstr (g_type_name (CARB_TYPE_SYNC_RESULT), ==, "CarbSyncResult");
+  CarbSyncResult *result = carb_store_download_sync (store, &note_model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  CarbSyncResult *copy = g_boxed_copy (CARB_TYPE_SYNC_RESULT, result);
+  g_assert_true (copy == result);
+  g_assert_true (carb_sync_result_ref (result) == result);
+  carb_sync_result_unref (result);
+  g_boxed_free (CARB_TYPE_SYNC_RESULT, result);
+  /* One reference left: the row and its string are still there (ASan and
+   * valgrind would see a use after free otherwise). */
+  g_assert_cmpuint (carb_sync_result_get_n_rows (copy), ==, 1);
+  const Note *note = carb_sync_result_get_row (copy, 0);
+  g_assert_cmpstr (note->title, ==, "one");
+  carb_sync_result_unref (copy);
+
+  g_clear_object (&store);
+  dir_clear (&d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -190,5 +243,6 @@ main (int argc, char **argv)
   g_test_add_func ("/store/uri-masked-by-plugin", test_uri_masked_by_plugin);
   g_test_add_func ("/store/initable-failure", test_initable_failure);
   g_test_add_func ("/store/async-init", test_async_init);
+  g_test_add_func ("/store/sync-result-boxed", test_sync_result_boxed);
   return g_test_run ();
 }

@@ -225,9 +225,9 @@ const char *carb_column_type_to_string (CarbColumnType type);
      int carb_unused_;                \
    }))
 
-#define _CARB_CHECK_MEMBER(Struct, member, TYPE)                 \
-  _CARB_STATIC_CHECK (_CARB_MEMBER_IS_##TYPE (&((Struct *) 0)->member), \
-                      #Struct "." #member ": a " #TYPE               \
+#define _CARB_CHECK_MEMBER(Struct, member, TYPE)                            \
+  _CARB_STATIC_CHECK (_CARB_MEMBER_IS_##TYPE (&((Struct *) 0)->member),     \
+                      #Struct "." #member ": a " #TYPE                      \
                       " column needs a member of type " _CARB_CTYPE_##TYPE)
 
 /**
@@ -243,12 +243,12 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * A member whose C type does not match @TYPE is a compile-time error whose
  * message names the struct, the member and the C type expected.
  */
-#define CARB_COLUMN_FULL(Struct, member, sql_name, TYPE, ROLE, col_flags)      \
-  {                                                                            \
-    .name = (sql_name), .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_##ROLE,    \
-    .flags = (col_flags),                                                      \
-    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE), \
-    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                \
+#define CARB_COLUMN_FULL(Struct, member, sql_name, TYPE, ROLE, col_flags)                 \
+  {                                                                                       \
+    .name = (sql_name), .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_##ROLE, \
+    .flags = (col_flags),                                                                 \
+    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE),      \
+    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                           \
   }
 
 /**
@@ -259,7 +259,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *
  * A NOT NULL data column named like its member.
  */
-#define CARB_COLUMN(Struct, member, TYPE) \
+#define CARB_COLUMN(Struct, member, TYPE)                                        \
   CARB_COLUMN_FULL (Struct, member, #member, TYPE, DATA, CARB_COLUMN_FLAGS_NONE)
 
 /**
@@ -273,16 +273,16 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * types need CARB_COLUMN_NULLABLE_FLAG() instead (a compile-time error
  * says so).
  */
-#define CARB_COLUMN_NULLABLE(Struct, member, TYPE)                              \
-  {                                                                             \
-    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA,          \
-    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                              \
-    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE) \
-              + _CARB_STATIC_CHECK (_CARB_NULL_BY_POINTER_##TYPE,             \
-                                    #Struct "." #member ": a nullable " #TYPE   \
-                                    " column needs CARB_COLUMN_NULLABLE_FLAG()" \
-                                    " and a gboolean member to hold NULL"),     \
-    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                 \
+#define CARB_COLUMN_NULLABLE(Struct, member, TYPE)                                   \
+  {                                                                                  \
+    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA, \
+    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                             \
+    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE)  \
+              + _CARB_STATIC_CHECK (_CARB_NULL_BY_POINTER_##TYPE,                    \
+                                    #Struct "." #member ": a nullable " #TYPE        \
+                                    " column needs CARB_COLUMN_NULLABLE_FLAG()"      \
+                                    " and a gboolean member to hold NULL"),          \
+    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                      \
   }
 
 /**
@@ -295,14 +295,14 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *
  * A nullable data column of any type, with NULL reported in a flag.
  */
-#define CARB_COLUMN_NULLABLE_FLAG(Struct, member, TYPE, null_member)             \
-  {                                                                              \
-    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA,           \
-    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                               \
+#define CARB_COLUMN_NULLABLE_FLAG(Struct, member, TYPE, null_member)                 \
+  {                                                                                  \
+    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA, \
+    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                             \
     .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE), \
-    .size = sizeof (((Struct *) 0)->member),                                     \
-    .null_offset = (gssize) (offsetof (Struct, null_member)                      \
-                             + _CARB_CHECK_MEMBER (Struct, null_member, BOOL)),  \
+    .size = sizeof (((Struct *) 0)->member),                                         \
+    .null_offset = (gssize) (offsetof (Struct, null_member)                          \
+                             + _CARB_CHECK_MEMBER (Struct, null_member, BOOL)),      \
   }
 
 /**
@@ -313,7 +313,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *
  * The primary-key column.
  */
-#define CARB_ID(Struct, member, TYPE) \
+#define CARB_ID(Struct, member, TYPE)                                          \
   CARB_COLUMN_FULL (Struct, member, #member, TYPE, ID, CARB_COLUMN_FLAGS_NONE)
 
 /**
@@ -324,7 +324,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * Marks the last-synced-at column explicitly. Without it, the column named
  * `last_synced_at` is used (see carb_model_validate()).
  */
-#define CARB_TIMESTAMP(Struct, member) \
+#define CARB_TIMESTAMP(Struct, member)                                                     \
   CARB_COLUMN_FULL (Struct, member, #member, TIMESTAMP, TIMESTAMP, CARB_COLUMN_FLAGS_NONE)
 
 /**
@@ -334,7 +334,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *
  * The soft-delete flag: rows with it set are tombstones.
  */
-#define CARB_DELETED(Struct, member) \
+#define CARB_DELETED(Struct, member)                                                \
   CARB_COLUMN_FULL (Struct, member, #member, BOOL, DELETED, CARB_COLUMN_FLAGS_NONE)
 
 #define _CARB_DEFINE_MODEL_WITH_STORAGE(storage, name, Struct, schema_name, \
@@ -370,7 +370,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *                    CARB_DELETED (Todo, deleted));
  * ]|
  */
-#define CARB_DEFINE_MODEL(name, Struct, schema_name, table_name, ...) \
+#define CARB_DEFINE_MODEL(name, Struct, schema_name, table_name, ...)                    \
   _CARB_DEFINE_MODEL_WITH_STORAGE (, name, Struct, schema_name, table_name, __VA_ARGS__)
 
 /**
@@ -383,7 +383,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *
  * Like CARB_DEFINE_MODEL(), with internal linkage.
  */
-#define CARB_DEFINE_STATIC_MODEL(name, Struct, schema_name, table_name, ...) \
+#define CARB_DEFINE_STATIC_MODEL(name, Struct, schema_name, table_name, ...)                   \
   _CARB_DEFINE_MODEL_WITH_STORAGE (static, name, Struct, schema_name, table_name, __VA_ARGS__)
 
 // clang-format on

@@ -33,10 +33,15 @@ G_DECLARE_FINAL_TYPE (CarbStore, carb_store, CARB, STORE, GObject)
  *
  * The rows returned by one carb_store_download_sync() call, decoded into the
  * model's struct, and the sync point to pass back next time. Every string
- * and byte buffer the rows point to is owned by the result:
- * carb_sync_result_unref() releases everything at once.
+ * and byte buffer the rows point to is owned by the result, which is
+ * immutable and reference counted: the last carb_sync_result_unref()
+ * releases everything at once.
  */
 typedef struct _CarbSyncResult CarbSyncResult;
+
+#define CARB_TYPE_SYNC_RESULT (carb_sync_result_get_type ())
+CARB_AVAILABLE_IN_ALL
+GType carb_sync_result_get_type (void) G_GNUC_CONST;
 
 /**
  * CarbRowFunc:
@@ -62,10 +67,6 @@ void carb_store_new_async (const char *uri,
                            gpointer user_data);
 CARB_AVAILABLE_IN_ALL
 CarbStore *carb_store_new_finish (GAsyncResult *result, GError **error);
-CARB_AVAILABLE_IN_ALL
-CarbStore *carb_store_ref (CarbStore *store);
-CARB_AVAILABLE_IN_ALL
-void carb_store_unref (CarbStore *store);
 CARB_AVAILABLE_IN_ALL
 const char *carb_store_get_uri (CarbStore *store);
 CARB_AVAILABLE_IN_ALL
@@ -106,6 +107,8 @@ CARB_AVAILABLE_IN_ALL
 const CarbSyncPoint *carb_sync_result_get_synced_until (const CarbSyncResult *result);
 CARB_AVAILABLE_IN_ALL
 gboolean carb_sync_result_has_more (const CarbSyncResult *result);
+CARB_AVAILABLE_IN_ALL
+CarbSyncResult *carb_sync_result_ref (CarbSyncResult *result);
 CARB_AVAILABLE_IN_ALL
 void carb_sync_result_unref (CarbSyncResult *result);
 
