@@ -180,6 +180,24 @@ test_async_init (void)
   dir_clear (&d);
 }
 
+static void
+test_check_version (void)
+{
+  g_assert_cmpint (CARB_MAJOR_VERSION, ==, 1);
+  g_assert_cmpint (CARB_MINOR_VERSION, ==, 0);
+  g_assert_cmpint (CARB_MICRO_VERSION, ==, 0);
+  g_assert_true (CARB_CHECK_VERSION (1, 0, 0));
+  g_assert_true (CARB_CHECK_VERSION (0, 9, 99));
+  g_assert_false (CARB_CHECK_VERSION (1, 0, 1));
+  g_assert_false (CARB_CHECK_VERSION (1, 1, 0));
+  g_assert_false (CARB_CHECK_VERSION (2, 0, 0));
+  g_assert_cmpint (CARB_VERSION_MIN_REQUIRED, ==, CARB_VERSION_1_0);
+  g_assert_cmpint (CARB_VERSION_MAX_ALLOWED, ==, CARB_VERSION_1_0);
+#if !CARB_CHECK_VERSION(1, 0, 0)
+#error "CARB_CHECK_VERSION must work in #if"
+#endif
+}
+
 typedef struct
 {
   gint64 id;
@@ -243,6 +261,7 @@ main (int argc, char **argv)
   g_test_add_func ("/store/uri-masked-by-plugin", test_uri_masked_by_plugin);
   g_test_add_func ("/store/initable-failure", test_initable_failure);
   g_test_add_func ("/store/async-init", test_async_init);
+  g_test_add_func ("/store/check-version", test_check_version);
   g_test_add_func ("/store/sync-result-boxed", test_sync_result_boxed);
   return g_test_run ();
 }

@@ -13,16 +13,7 @@
 
 G_BEGIN_DECLS
 
-/**
- * CARB_BACKEND_ABI_VERSION:
- *
- * The plugin ABI version these headers describe. It is bumped only when an
- * existing member of #CarbBackendVTable or #CarbQuery changes meaning;
- * appending a member does not bump it (the core then looks at
- * #CarbBackendVTable.struct_size before touching the new member), in the
- * manner of SQLite's `iVersion`.
- */
-#define CARB_BACKEND_ABI_VERSION 1
+/* CARB_BACKEND_ABI_VERSION is in <carburetor/version.h>, configured by meson. */
 
 /**
  * CARB_BACKEND_ENTRY_SYMBOL:
