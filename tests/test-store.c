@@ -180,6 +180,37 @@ test_async_init (void)
   dir_clear (&d);
 }
 
+/* Every public enum and flags type has a GType, with the values' nicks. */
+static void
+test_enum_types (void)
+{
+  struct
+  {
+    GType type;
+    const char *name;
+    gboolean flags;
+  } types[] = {
+    { CARB_TYPE_ERROR, "CarbError", FALSE },
+    { CARB_TYPE_COLUMN_TYPE, "CarbColumnType", FALSE },
+    { CARB_TYPE_COLUMN_ROLE, "CarbColumnRole", FALSE },
+    { CARB_TYPE_COLUMN_FLAGS, "CarbColumnFlags", TRUE },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_assert_cmpstr (g_type_name (types[i].type), ==, types[i].name);
+      g_assert_true (types[i].flags ? G_TYPE_IS_FLAGS (types[i].type) : G_TYPE_IS_ENUM (types[i].type));
+    }
+
+  g_autoptr (GEnumClass) errors = g_type_class_ref (CARB_TYPE_ERROR);
+  g_assert_cmpstr (g_enum_get_value (errors, CARB_ERROR_NOT_PREPARED)->value_nick, ==, "not-prepared");
+  g_autoptr (GEnumClass) column_types = g_type_class_ref (CARB_TYPE_COLUMN_TYPE);
+  g_assert_cmpstr (g_enum_get_value (column_types, CARB_COLUMN_TYPE_UUID)->value_name, ==,
+                   "CARB_COLUMN_TYPE_UUID");
+  g_assert_cmpstr (g_enum_get_value (column_types, CARB_COLUMN_TYPE_UUID)->value_nick, ==, "uuid");
+  g_autoptr (GFlagsClass) flags = g_type_class_ref (CARB_TYPE_COLUMN_FLAGS);
+  g_assert_cmpstr (g_flags_get_first_value (flags, CARB_COLUMN_FLAGS_NULLABLE)->value_nick, ==, "nullable");
+}
+
 static void
 test_check_version (void)
 {
@@ -261,6 +292,7 @@ main (int argc, char **argv)
   g_test_add_func ("/store/uri-masked-by-plugin", test_uri_masked_by_plugin);
   g_test_add_func ("/store/initable-failure", test_initable_failure);
   g_test_add_func ("/store/async-init", test_async_init);
+  g_test_add_func ("/store/enum-types", test_enum_types);
   g_test_add_func ("/store/check-version", test_check_version);
   g_test_add_func ("/store/sync-result-boxed", test_sync_result_boxed);
   return g_test_run ();
