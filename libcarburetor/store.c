@@ -19,9 +19,10 @@ struct _CarbStore
   const CarbPlugin *plugin;
   CarbBackend *backend; /* NULL until initialized */
 
-  GMutex lock;         /* serializes every call on the backend */
-  GHashTable *checked; /* const CarbModel * → CarbQuery *, checked against the table */
-  guint query_flags;   /* CarbQueryFlags ORed into every query; set only by testing.c */
+  GMutex lock;           /* serializes every call on the backend */
+  guint busy_timeout_ms; /* under @lock */
+  GHashTable *checked;   /* const CarbModel * → CarbQuery *, checked against the table */
+  guint query_flags;     /* CarbQueryFlags ORed into every query; set only by testing.c */
 };
 
 enum
@@ -29,6 +30,7 @@ enum
   PROP_0,
   PROP_URI,
   PROP_BACKEND_NAME,
+  PROP_BUSY_TIMEOUT,
   N_PROPS
 };
 
@@ -65,6 +67,18 @@ mask_uri (const CarbPlugin *plugin, const char *uri)
   return g_strdup_printf ("%.*s***%s", (int) (colon + 1 - uri), uri, end);
 }
 
+#define DEFAULT_BUSY_TIMEOUT_MS 5000
+
+/* With the lock held (or before anyone can see the store). */
+static void
+apply_busy_timeout (CarbStore *store)
+{
+  const CarbBackendVTable *vt = store->plugin->vtable;
+  if (vt->struct_size >= G_STRUCT_OFFSET (CarbBackendVTable, set_busy_timeout) + sizeof vt->set_busy_timeout
+      && vt->set_busy_timeout != NULL)
+    vt->set_busy_timeout (store->backend, store->busy_timeout_ms);
+}
+
 static void
 carb_store_init (CarbStore *store)
 {
@@ -99,6 +113,11 @@ carb_store_get_property (GObject *object, guint prop_id, GValue *value, GParamSp
     case PROP_BACKEND_NAME:
       g_value_set_string (value, carb_store_get_backend_name (store));
       break;
+    case PROP_BUSY_TIMEOUT:
+      g_mutex_lock (&store->lock);
+      g_value_set_uint (value, store->busy_timeout_ms);
+      g_mutex_unlock (&store->lock);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -116,6 +135,14 @@ carb_store_set_property (GObject *object, guint prop_id, const GValue *value, GP
       store->uri = g_value_dup_string (value);
       g_free (store->masked_uri);
       store->masked_uri = store->uri != NULL ? mask_uri (NULL, store->uri) : NULL;
+      break;
+    case PROP_BUSY_TIMEOUT:
+      {
+        G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+        store->busy_timeout_ms = g_value_get_uint (value);
+        if (store->backend != NULL)
+          apply_busy_timeout (store);
+      }
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -153,6 +180,21 @@ carb_store_class_init (CarbStoreClass *klass)
   properties[PROP_BACKEND_NAME]
       = g_param_spec_string ("backend-name", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CarbStore:busy-timeout:
+   *
+   * How long, in milliseconds, a call waits for a lock another connection
+   * holds on the database before it fails with %CARB_ERROR_BUSY. A
+   * cancelled sync stops waiting at once (%G_IO_ERROR_CANCELLED). Only
+   * backends that wait for locks use it (SQLite); set it at construction
+   * (g_initable_new()) or at any time.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_BUSY_TIMEOUT]
+      = g_param_spec_uint ("busy-timeout", NULL, NULL, 0, G_MAXUINT, DEFAULT_BUSY_TIMEOUT_MS,
+                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -189,6 +231,7 @@ carb_store_initable_init (GInitable *initable, GCancellable *cancellable, GError
     }
   store->plugin = plugin;
   store->backend = backend;
+  apply_busy_timeout (store);
   g_free (store->masked_uri);
   store->masked_uri = mask_uri (plugin, store->uri);
   g_debug ("Store %s: opened by the %s plugin (%s)", store->masked_uri, plugin->name, plugin->module_path);

@@ -4,6 +4,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "testdb.h"
 
 static void
@@ -282,6 +284,87 @@ test_sync_result_boxed (void)
   dir_clear (&d);
 }
 
+/* A second connection that holds the database's exclusive lock. In
+ * rollback-journal mode (not WAL) that keeps readers out, so a sync must
+ * wait for it. */
+static sqlite3 *
+hold_exclusive_lock (const char *path)
+{
+  sqlite3 *db = NULL;
+  g_assert_cmpint (sqlite3_open (path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), ==, SQLITE_OK);
+  return db;
+}
+
+static gpointer
+cancel_later (gpointer data)
+{
+  g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+/* A sync waiting for a lock ends soon after a cancel, or after the store's
+ * busy-timeout with CARB_ERROR_BUSY; never after a fixed 10 s. */
+static void
+test_busy_wait (void)
+{
+  Dir d;
+  dir_init (&d);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbStore) store = carb_store_open (d.uri, &error);
+  g_assert_no_error (error);
+  guint timeout = 0;
+  g_object_get (store, "busy-timeout", &timeout, NULL);
+  g_assert_cmpuint (timeout, ==, 5000);
+  g_assert_true (carb_store_execute (store,
+                                     "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT NOT NULL,"
+                                     " last_synced_at INTEGER NOT NULL DEFAULT 0);",
+                                     &error));
+  g_assert_true (carb_store_prepare_table (store, &note_model, &error));
+  g_assert_no_error (error);
+
+  g_autofree char *path = g_build_filename (d.tmpdir, "store.db", NULL);
+  sqlite3 *holder = hold_exclusive_lock (path);
+
+  /* Cancelled after 100 ms, with the default 5 s timeout. */
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  GThread *canceller = g_thread_new ("cancel", cancel_later, cancellable);
+  gint64 start = g_get_monotonic_time ();
+  CarbSyncResult *result = carb_store_download_sync (store, &note_model, NULL, 0, cancellable, &error);
+  gint64 elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+  g_thread_join (canceller);
+  g_assert_null (result);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_test_message ("cancelled after %" G_GINT64_FORMAT " ms", elapsed_ms);
+  g_assert_cmpint (elapsed_ms, >=, 90);
+  g_assert_cmpint (elapsed_ms, <, 1000);
+  g_clear_error (&error);
+
+  /* No cancel: the busy-timeout, then CARB_ERROR_BUSY naming the file. */
+  g_object_set (store, "busy-timeout", 200u, NULL);
+  start = g_get_monotonic_time ();
+  result = carb_store_download_sync (store, &note_model, NULL, 0, NULL, &error);
+  elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+  g_assert_null (result);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, path));
+  g_test_message ("busy after %" G_GINT64_FORMAT " ms: %s", elapsed_ms, error->message);
+  g_assert_cmpint (elapsed_ms, >=, 190);
+  g_assert_cmpint (elapsed_ms, <, 2000);
+  g_clear_error (&error);
+
+  /* The lock gone, the store syncs again. */
+  g_assert_cmpint (sqlite3_exec (holder, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (holder);
+  result = carb_store_download_sync (store, &note_model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  carb_sync_result_unref (result);
+
+  g_clear_object (&store);
+  dir_clear (&d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -295,5 +378,6 @@ main (int argc, char **argv)
   g_test_add_func ("/store/enum-types", test_enum_types);
   g_test_add_func ("/store/check-version", test_check_version);
   g_test_add_func ("/store/sync-result-boxed", test_sync_result_boxed);
+  g_test_add_func ("/store/busy-wait", test_busy_wait);
   return g_test_run ();
 }

@@ -44,9 +44,9 @@ clock_when_idle (CarbBackend *backend, gint64 *w, GError **error)
   gboolean is_null = FALSE;
   gint64 now = 0;
 
-  sqlite3_busy_timeout (backend->db, 0);
+  carb_sqlite_set_busy_wait (backend, FALSE);
   int rc = sqlite3_exec (backend->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-  sqlite3_busy_timeout (backend->db, CARB_SQLITE_BUSY_TIMEOUT_MS);
+  carb_sqlite_set_busy_wait (backend, TRUE);
   /* A writer holds the lock, or this connection may not write at all (a
    * read-only store): either way the data-derived clock applies. */
   if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED || (rc & 0xff) == SQLITE_READONLY)
@@ -225,9 +225,22 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
   return ok;
 }
 
+static gboolean
+download (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
+
+/* The busy handler ends a lock wait when the download is cancelled. */
 gboolean
 carb_sqlite_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
+{
+  backend->cancellable = query->cancellable;
+  gboolean ok = download (backend, query, sink, synced_until, error);
+  backend->cancellable = NULL;
+  return ok;
+}
+
+static gboolean
+download (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
 {
   gint64 w = 0;
   gboolean have_w = FALSE;

@@ -153,6 +153,13 @@ typedef struct
  *   covers it. Returns (transfer full) @uri fit to show in messages and in
  *   the store's #CarbStore:uri property: every password replaced by `***`.
  *   %NULL to let the core mask a `user:password@` userinfo only.
+ * @set_busy_timeout: (nullable): appended in ABI 1, read only when
+ *   @struct_size covers it. How long a statement may wait for another
+ *   connection's lock before failing with %CARB_ERROR_BUSY (the store's
+ *   #CarbStore:busy-timeout), in milliseconds. A wait must also end, with
+ *   %G_IO_ERROR_CANCELLED, soon after the running download's
+ *   #CarbQuery.cancellable is cancelled. %NULL for a backend that never
+ *   waits for locks.
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -175,6 +182,7 @@ typedef struct
   gboolean (*execute) (CarbBackend *backend, const char *sql, GError **error);
   gboolean (*check_prepared) (CarbBackend *backend, const CarbQuery *query, GError **error);
   char *(*mask_uri) (const char *uri);
+  void (*set_busy_timeout) (CarbBackend *backend, guint timeout_ms);
 } CarbBackendVTable;
 
 /**
