@@ -247,6 +247,8 @@ register_plugin (CarbPlugin *found, GError **error)
     return NULL;
   CarbPlugin *plugin = g_steal_pointer (&owned);
   g_hash_table_insert (registry, plugin->module_path, plugin);
+  g_debug ("Loaded the %s plugin from %s (manifest %s)", plugin->name, plugin->module_path,
+           plugin->manifest_path);
   return plugin;
 }
 

@@ -458,6 +458,25 @@ carb_store_execute (CarbStore *store, const char *sql, GError **error)
   return store->plugin->vtable->execute (store->backend, sql, error);
 }
 
+static void
+log_sync (CarbStore *store,
+          const CarbModel *model,
+          const CarbSyncPoint *since,
+          gint64 w,
+          gsize n_rows,
+          const CarbSyncPoint *next)
+{
+  if (!g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+    {
+      g_autofree char *from = since != NULL ? carb_sync_point_to_string (since) : g_strdup ("(first sync)");
+      g_autofree char *to = carb_sync_point_to_string (next);
+      g_debug ("Sync of %s%s%s on %s: %" G_GSIZE_FORMAT " rows, from %s to %s (backend's W %" G_GINT64_FORMAT
+               ")",
+               model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "", model->table,
+               store->masked_uri, n_rows, from, to, w);
+    }
+}
+
 /* One sync call with the lock held: the backend fills @sink; the result is
  * the next sync point, or NULL with @error set (no point is handed out for
  * a failed or cancelled sync). */
@@ -490,12 +509,16 @@ run_sync (CarbStore *store,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
+  CarbSyncPoint *next;
   if (max_rows > 0 && carb_sink_get_n_rows (sink) == max_rows)
-    return carb_sync_point_new_cursor (&query, carb_sink_get_last_row (sink));
+    next = carb_sync_point_new_cursor (&query, carb_sink_get_last_row (sink));
   /* Never backwards: a clock stepped back yields no rows and the old point. */
-  if (since != NULL && w < carb_sync_point_get_time (since))
-    return carb_sync_point_copy (since);
-  return carb_sync_point_new (w);
+  else if (since != NULL && w < carb_sync_point_get_time (since))
+    next = carb_sync_point_copy (since);
+  else
+    next = carb_sync_point_new (w);
+  log_sync (store, model, since, w, carb_sink_get_n_rows (sink), next);
+  return next;
 }
 
 /**

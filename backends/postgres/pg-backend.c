@@ -69,6 +69,7 @@ carb_pg_exec (CarbBackend *backend,
               int result_format,
               GError **error)
 {
+  g_debug ("%s", sql);
   return carb_pg_check (
       backend, PQexecParams (backend->conn, sql, n_params, types, values, lengths, formats, result_format),
       error);
@@ -88,6 +89,7 @@ carb_pg_get_result (CarbBackend *backend, GError **error)
 gboolean
 carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error)
 {
+  g_debug ("%s", sql);
   PGresult *res = carb_pg_check (backend, PQexec (backend->conn, sql), error);
   PQclear (res);
   return res != NULL;

@@ -30,6 +30,7 @@ carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const ch
 gboolean
 carb_sqlite_exec (CarbBackend *backend, const char *sql, GError **error)
 {
+  g_debug ("%s: %s", backend->path, sql);
   if (sqlite3_exec (backend->db, sql, NULL, NULL, NULL) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
   return TRUE;

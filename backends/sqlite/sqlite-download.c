@@ -204,6 +204,7 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
     return FALSE;
   if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot prepare the incremental query");
+  g_debug ("%s: %s (lower %" G_GINT64_FORMAT ", W %" G_GINT64_FORMAT ")", backend->path, sql, query->lower, w);
   sqlite3_bind_int64 (stmt, 1, query->lower);
   sqlite3_bind_int64 (stmt, 2, w);
   if (query->has_after_id && query->after_id_text != NULL)
