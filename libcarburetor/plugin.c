@@ -304,6 +304,8 @@ carb_plugin_for_uri (const char *uri, GError **error)
  * Returns: (transfer full) (element-type CarbPluginInfo): the plugins, or
  *   %NULL with @error set (%CARB_ERROR_PLUGIN) when a manifest is
  *   malformed, as carb_store_open() would fail
+ *
+ * Since: 1.0
  */
 GPtrArray *
 carb_plugin_list (GError **error)

@@ -187,6 +187,8 @@ sync_ready (GObject *source_object, GAsyncResult *res, gpointer data)
  * %G_IO_ERROR_CANCELLED and hand out no rows and no sync point: the
  * caller's point stays where it was, so the next sync from it still
  * returns everything.
+ *
+ * Since: 1.0
  */
 void
 carb_store_download_sync_async (CarbStore *store,
@@ -237,6 +239,8 @@ carb_store_download_sync_async (CarbStore *store,
  * Returns: (transfer full) (nullable): the rows and the next sync point, or
  *   %NULL with @error set (%G_IO_ERROR_CANCELLED when cancelled, else as
  *   carb_store_download_sync())
+ *
+ * Since: 1.0
  */
 CarbSyncResult *
 carb_store_download_sync_finish (CarbStore *store, GAsyncResult *result, GError **error)

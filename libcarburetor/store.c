@@ -267,6 +267,8 @@ carb_store_async_initable_iface_init (GAsyncInitableIface *iface)
  * Returns: (transfer full) (nullable): the store, or %NULL with @error set
  *   (%CARB_ERROR_INVALID_URI, %CARB_ERROR_NO_PLUGIN, %CARB_ERROR_PLUGIN,
  *   %CARB_ERROR_CONNECTION)
+ *
+ * Since: 1.0
  */
 CarbStore *
 carb_store_open (const char *uri, GError **error)
@@ -290,6 +292,8 @@ carb_store_open (const char *uri, GError **error)
  * blocking the caller. Call carb_store_new_finish() from @callback.
  * Cancelling @cancellable makes it fail with %G_IO_ERROR_CANCELLED, even
  * if the connection opened meanwhile (it is closed again).
+ *
+ * Since: 1.0
  */
 void
 carb_store_new_async (const char *uri,
@@ -315,6 +319,8 @@ carb_store_new_async (const char *uri,
  *
  * Returns: (transfer full) (nullable): the store, or %NULL with @error set
  *   (as carb_store_open(), or %G_IO_ERROR_CANCELLED)
+ *
+ * Since: 1.0
  */
 CarbStore *
 carb_store_new_finish (GAsyncResult *result, GError **error)
@@ -333,6 +339,8 @@ carb_store_new_finish (GAsyncResult *result, GError **error)
  *
  * Returns: (transfer none): the URI the store was opened with, any
  *   password in it masked as `***`
+ *
+ * Since: 1.0
  */
 const char *
 carb_store_get_uri (CarbStore *store)
@@ -347,6 +355,8 @@ carb_store_get_uri (CarbStore *store)
  *
  * Returns: (transfer none) (nullable): the name of the backend serving the
  *   store ("sqlite", "postgres", …), %NULL if the store is not initialized
+ *
+ * Since: 1.0
  */
 const char *
 carb_store_get_backend_name (CarbStore *store)
@@ -395,6 +405,8 @@ checked_query (CarbStore *store, const CarbModel *model, GError **error)
  *
  * Returns: %TRUE if the model fits, else %FALSE with @error set naming the
  *   table and column
+ *
+ * Since: 1.0
  */
 gboolean
 carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error)
@@ -425,6 +437,8 @@ carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error
  * nothing. The table and its columns must already exist.
  *
  * Returns: %TRUE on success
+ *
+ * Since: 1.0
  */
 gboolean
 carb_store_prepare_table (CarbStore *store, const CarbModel *model, GError **error)
@@ -447,6 +461,8 @@ carb_store_prepare_table (CarbStore *store, const CarbModel *model, GError **err
  *
  * Returns: %TRUE on success, else %FALSE with @error set
  *   (%CARB_ERROR_QUERY with the database's message)
+ *
+ * Since: 1.0
  */
 gboolean
 carb_store_execute (CarbStore *store, const char *sql, GError **error)
@@ -543,6 +559,8 @@ run_sync (CarbStore *store,
  *
  * Returns: (transfer full) (nullable): the rows and the next sync point,
  *   or %NULL with @error set; a failed sync hands out no sync point
+ *
+ * Since: 1.0
  */
 CarbSyncResult *
 carb_store_download_sync (CarbStore *store,
@@ -601,6 +619,8 @@ carb_store_download_sync_with_progress (CarbStore *store,
  * handed over; after a failure, keep the previous point and retry.
  *
  * Returns: %TRUE on success
+ *
+ * Since: 1.0
  */
 gboolean
 carb_store_download_sync_foreach (CarbStore *store,

@@ -36,6 +36,8 @@ carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_
  * @result: a sync result
  *
  * Returns: the number of rows
+ *
+ * Since: 1.0
  */
 gsize
 carb_sync_result_get_n_rows (const CarbSyncResult *result)
@@ -54,6 +56,8 @@ carb_sync_result_get_n_rows (const CarbSyncResult *result)
  *
  * Returns: (transfer none) (nullable): the rows, owned by @result; %NULL
  *   when there are none
+ *
+ * Since: 1.0
  */
 gconstpointer
 carb_sync_result_get_rows (const CarbSyncResult *result, gsize *n_rows)
@@ -71,6 +75,8 @@ carb_sync_result_get_rows (const CarbSyncResult *result, gsize *n_rows)
  *
  * Returns: (transfer none): row @index, a pointer to the model's struct
  *   owned by @result
+ *
+ * Since: 1.0
  */
 gconstpointer
 carb_sync_result_get_row (const CarbSyncResult *result, gsize index)
@@ -86,6 +92,8 @@ carb_sync_result_get_row (const CarbSyncResult *result, gsize index)
  *
  * Returns: (transfer none): the sync point to pass to the next sync; copy
  *   it with carb_sync_point_copy() to keep it beyond @result
+ *
+ * Since: 1.0
  */
 const CarbSyncPoint *
 carb_sync_result_get_synced_until (const CarbSyncResult *result)
@@ -103,6 +111,8 @@ carb_sync_result_get_synced_until (const CarbSyncResult *result)
  *   result's sync point. %FALSE otherwise, even when the returned point is
  *   a page cursor (a sync that found nothing new past a cursor hands the
  *   cursor back): then wait for the next poll.
+ *
+ * Since: 1.0
  */
 gboolean
 carb_sync_result_has_more (const CarbSyncResult *result)
@@ -118,6 +128,8 @@ carb_sync_result_has_more (const CarbSyncResult *result)
  * A result is immutable, so references may be shared between threads.
  *
  * Returns: (transfer full): @result, with one more reference
+ *
+ * Since: 1.0
  */
 CarbSyncResult *
 carb_sync_result_ref (CarbSyncResult *result)
@@ -133,6 +145,8 @@ carb_sync_result_ref (CarbSyncResult *result)
  *
  * Drops a reference. The last one frees the rows, every string and buffer
  * they point to, and the sync point.
+ *
+ * Since: 1.0
  */
 void
 carb_sync_result_unref (CarbSyncResult *result)

@@ -58,6 +58,8 @@ carb_table_info_free (CarbTableInfo *info)
  *
  * Adds one column to a table description (for a backend's
  * `describe_table`).
+ *
+ * Since: 1.0
  */
 void
 carb_table_info_add_column (
@@ -85,6 +87,8 @@ carb_table_info_add_column (
  * The core refuses a model whose id column is not one: a page cursor
  * `(timestamp, id)` must name one row, or rows sharing an id are skipped
  * at page boundaries.
+ *
+ * Since: 1.0
  */
 void
 carb_table_info_add_unique_column (CarbTableInfo *info, const char *name)

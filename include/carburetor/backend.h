@@ -19,6 +19,8 @@ G_BEGIN_DECLS
  * CARB_BACKEND_ENTRY_SYMBOL:
  *
  * The one symbol a plugin exports: a #CarbBackendEntryFunc.
+ *
+ * Since: 1.0
  */
 #define CARB_BACKEND_ENTRY_SYMBOL "carburetor_backend_entry"
 
@@ -27,6 +29,8 @@ G_BEGIN_DECLS
  *
  * Marks the entry function for export when the plugin is built with
  * `-fvisibility=hidden` (recommended: export nothing else).
+ *
+ * Since: 1.0
  */
 #define CARB_BACKEND_EXPORT __attribute__ ((visibility ("default")))
 
@@ -35,6 +39,8 @@ G_BEGIN_DECLS
  *
  * One open connection of a plugin. Each plugin defines `struct _CarbBackend`
  * as it likes; the core only passes the pointer back.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbBackend CarbBackend;
 
@@ -44,6 +50,8 @@ typedef struct _CarbBackend CarbBackend;
  * The core's row decoder. A backend's `download` hands it each value of each
  * row with the carb_sink_set_*() calls and closes each row with
  * carb_sink_end_row(); the core writes the values into the model's struct.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbSink CarbSink;
 
@@ -52,6 +60,8 @@ typedef struct _CarbSink CarbSink;
  *
  * The live table as a backend describes it, filled with
  * carb_table_info_add_column(); the core checks the model against it.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbTableInfo CarbTableInfo;
 
@@ -60,6 +70,8 @@ typedef struct _CarbTableInfo CarbTableInfo;
  * @type: a #CarbColumnType.
  *
  * The bit of @type in the type mask of carb_table_info_add_column().
+ *
+ * Since: 1.0
  */
 #define CARB_COLUMN_TYPE_MASK_OF(type) (1u << (type))
 
@@ -71,6 +83,8 @@ typedef struct _CarbTableInfo CarbTableInfo;
  *   prove it detects missed rows. Never set by the public API.
  *
  * Flags of a #CarbQuery.
+ *
+ * Since: 1.0
  */
 typedef enum
 {
@@ -100,6 +114,8 @@ typedef enum
  *
  * One incremental query, fully resolved by the core. Backends read it and
  * never keep it past the call.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -164,6 +180,8 @@ typedef struct
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
  * calls on one store), so plugins need no locking of their own.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -193,6 +211,8 @@ typedef struct
  *
  * Returns: (transfer none): the plugin's vtable, static for the life of the
  *   process, or %NULL if the plugin cannot serve @core_abi_version.
+ *
+ * Since: 1.0
  */
 typedef const CarbBackendVTable *(*CarbBackendEntryFunc) (guint32 core_abi_version);
 
@@ -230,6 +250,8 @@ void carb_table_info_add_unique_column (CarbTableInfo *info, const char *name);
  * @user_data: passed to both functions.
  *
  * What carb_query_build_sql() needs to know of a backend's SQL.
+ *
+ * Since: 1.0
  */
 typedef struct
 {

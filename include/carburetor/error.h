@@ -16,6 +16,8 @@ G_BEGIN_DECLS
  * CARB_ERROR:
  *
  * The error domain of every #GError raised by Carburetor and its plugins.
+ *
+ * Since: 1.0
  */
 #define CARB_ERROR (carb_error_quark ())
 
@@ -52,7 +54,7 @@ G_BEGIN_DECLS
  *   have to end it. The application's transaction was left untouched.
  * @CARB_ERROR_BUSY: another connection held a lock on the database for
  *   longer than the store's #CarbStore:busy-timeout (SQLite). Retrying
- *   later may succeed. Since: 1.0
+ *   later may succeed.
  *
  * Error codes in the %CARB_ERROR domain. Messages always name the table,
  * column, URI or file at fault.

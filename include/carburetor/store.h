@@ -23,6 +23,8 @@ G_BEGIN_DECLS
  * one store is serialized internally, so a store may be shared between
  * threads (calls then wait for each other; open one store per thread for
  * parallelism).
+ *
+ * Since: 1.0
  */
 #define CARB_TYPE_STORE (carb_store_get_type ())
 CARB_AVAILABLE_IN_ALL
@@ -36,6 +38,8 @@ G_DECLARE_FINAL_TYPE (CarbStore, carb_store, CARB, STORE, GObject)
  * and byte buffer the rows point to is owned by the result, which is
  * immutable and reference counted: the last carb_sync_result_unref()
  * releases everything at once.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbSyncResult CarbSyncResult;
 
@@ -54,6 +58,8 @@ GType carb_sync_result_get_type (void) G_GNUC_CONST;
  *
  * Returns: %TRUE to go on, %FALSE (with @error set) to stop; the sync then
  *   fails with that error and hands out no sync point.
+ *
+ * Since: 1.0
  */
 typedef gboolean (*CarbRowFunc) (gconstpointer row, gpointer user_data, GError **error);
 
