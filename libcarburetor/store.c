@@ -187,7 +187,8 @@ carb_store_class_init (CarbStoreClass *klass)
    * holds on the database before it fails with %CARB_ERROR_BUSY. A
    * cancelled sync stops waiting at once (%G_IO_ERROR_CANCELLED). Only
    * backends that wait for locks use it (SQLite); set it at construction
-   * (g_initable_new()) or at any time.
+   * (g_initable_new()) or at any time (from any thread; a change waits
+   * for a call running on the store, like every call).
    *
    * Since: 1.0
    */

@@ -82,7 +82,7 @@ test_uri_masked_by_core (void)
 }
 
 /* The PostgreSQL plugin's masking, on a live store: a password in the
- * query (accepted and ignored by a trust-authenticating server). */
+ * URI's query. */
 static void
 test_uri_masked_by_plugin (void)
 {
@@ -92,15 +92,19 @@ test_uri_masked_by_plugin (void)
       g_test_skip ("no PostgreSQL server in the environment");
       return;
     }
+  /* The server's real password if it wants one (pg_virtualenv), else any:
+   * a trust-authenticating server ignores it. */
+  const char *password = g_getenv ("PGPASSWORD") != NULL ? g_getenv ("PGPASSWORD") : "hunter2-pw";
+  g_autofree char *escaped = g_uri_escape_string (password, NULL, FALSE);
   g_autofree char *base = test_store_uri ("postgres", NULL);
   g_autofree char *uri
-      = g_strdup_printf ("%s%spassword=hunter2", base, strchr (base, '?') != NULL ? "&" : "?");
+      = g_strdup_printf ("%s%spassword=%s", base, strchr (base, '?') != NULL ? "&" : "?", escaped);
   g_autoptr (GError) error = NULL;
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
   g_autofree char *shown = NULL;
   g_object_get (store, "uri", &shown, NULL);
-  g_assert_null (strstr (shown, "hunter2"));
+  g_assert_null (strstr (shown, escaped));
   g_assert_nonnull (strstr (shown, "password=***"));
   g_assert_cmpstr (carb_store_get_backend_name (store), ==, "postgres");
 }

@@ -101,6 +101,16 @@ carb_sqlite_set_busy_wait (CarbBackend *backend, gboolean wait)
   sqlite3_busy_handler (backend->db, wait ? busy_handler : NULL, backend);
 }
 
+/* The busy handler ends a lock wait when the download is cancelled. */
+static gboolean
+download (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
+{
+  backend->cancellable = query->cancellable;
+  gboolean ok = carb_sqlite_download (backend, query, sink, synced_until, error);
+  backend->cancellable = NULL;
+  return ok;
+}
+
 static void
 set_busy_timeout (CarbBackend *backend, guint timeout_ms)
 {
@@ -149,7 +159,7 @@ static const CarbBackendVTable vtable = {
   .close = backend_close,
   .describe_table = carb_sqlite_describe_table,
   .prepare_table = carb_sqlite_prepare_table,
-  .download = carb_sqlite_download,
+  .download = download,
   .execute = carb_sqlite_exec,
   .set_busy_timeout = set_busy_timeout,
 };

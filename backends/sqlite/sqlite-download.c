@@ -204,7 +204,8 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
     return FALSE;
   if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot prepare the incremental query");
-  g_debug ("%s: %s (lower %" G_GINT64_FORMAT ", W %" G_GINT64_FORMAT ")", backend->path, sql, query->lower, w);
+  g_debug ("%s: %s (lower %" G_GINT64_FORMAT ", W %" G_GINT64_FORMAT ")", backend->path, sql, query->lower,
+           w);
   sqlite3_bind_int64 (stmt, 1, query->lower);
   sqlite3_bind_int64 (stmt, 2, w);
   if (query->has_after_id && query->after_id_text != NULL)
@@ -226,22 +227,9 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
   return ok;
 }
 
-static gboolean
-download (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
-
-/* The busy handler ends a lock wait when the download is cancelled. */
 gboolean
 carb_sqlite_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
-{
-  backend->cancellable = query->cancellable;
-  gboolean ok = download (backend, query, sink, synced_until, error);
-  backend->cancellable = NULL;
-  return ok;
-}
-
-static gboolean
-download (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
 {
   gint64 w = 0;
   gboolean have_w = FALSE;
