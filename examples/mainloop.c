@@ -119,7 +119,7 @@ on_synced (GObject *source, GAsyncResult *res, gpointer data)
 {
   App *app = data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (CarbSyncResult) result = carb_store_download_sync_finish (app->store, res, &error);
+  g_autoptr (CarbSyncResult) result = carb_store_download_sync_finish (CARB_STORE (source), res, &error);
 
   g_clear_object (&app->in_flight);
   if (result == NULL)

@@ -164,6 +164,8 @@ bad_value (CarbSink *sink, guint column, const char *format, ...)
  * Fails the current row because the backend cannot decode @column's value
  * (a value the model's type cannot hold without loss). carb_sink_end_row()
  * then returns %FALSE with an error naming the table and column.
+ *
+ * Since: 1.0
  */
 void
 carb_sink_fail (CarbSink *sink, guint column, const char *format, ...)
@@ -204,6 +206,8 @@ member (CarbSink *sink, guint column, guint mask, const char *what)
  *
  * Hands SQL NULL for @column of the current row. NULL in a column the model
  * declares NOT NULL fails the row (%CARB_ERROR_INVALID_DATA).
+ *
+ * Since: 1.0
  */
 void
 carb_sink_set_null (CarbSink *sink, guint column)
@@ -244,6 +248,8 @@ carb_sink_set_null (CarbSink *sink, guint column)
  *
  * Hands an integer-like value. A value out of the member's range fails the
  * row rather than being truncated.
+ *
+ * Since: 1.0
  */
 void
 carb_sink_set_int (CarbSink *sink, guint column, gint64 value)
@@ -294,6 +300,8 @@ carb_sink_set_int (CarbSink *sink, guint column, gint64 value)
  *
  * Hands a floating-point value for a FLOAT or DOUBLE column. A finite
  * value beyond gfloat's range fails a FLOAT column's row.
+ *
+ * Since: 1.0
  */
 void
 carb_sink_set_double (CarbSink *sink, guint column, gdouble value)
@@ -357,6 +365,8 @@ check_text_kind (CarbSink *sink, guint column, char *copy, gsize len)
  * Hands text for a TEXT, UUID, JSON or NUMERIC column; the core copies it.
  * Text with an embedded NUL byte (a C string would silently truncate it)
  * or that is not valid UTF-8 fails the row.
+ *
+ * Since: 1.0
  */
 void
 carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
@@ -391,6 +401,8 @@ carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
  *
  * Hands a byte string for a BYTES column; the core copies it. An empty
  * value gets a non-%NULL pointer, so that it differs from NULL.
+ *
+ * Since: 1.0
  */
 void
 carb_sink_set_bytes (CarbSink *sink, guint column, const guint8 *data, gsize len)
@@ -415,6 +427,8 @@ carb_sink_set_bytes (CarbSink *sink, guint column, const guint8 *data, gsize len
  * Returns: %TRUE to go on; %FALSE with @error set when a value of the row
  *   was bad, the application stopped, or the sync was cancelled. The
  *   backend must then stop and return %FALSE with that error.
+ *
+ * Since: 1.0
  */
 gboolean
 carb_sink_end_row (CarbSink *sink, GError **error)

@@ -18,6 +18,8 @@ quote (const CarbSqlDialect *dialect, const char *name, GError **error)
  *
  * Returns: (transfer full) (nullable): the model's table, quoted and
  *   schema-qualified when the model names a schema
+ *
+ * Since: 1.0
  */
 char *
 carb_query_build_table_name (const CarbModel *model, const CarbSqlDialect *dialect, GError **error)
@@ -66,6 +68,8 @@ append_select_list (GString *sql, const CarbQuery *query, const CarbSqlDialect *
  * id (present only when @query has one). Columns come in model order.
  *
  * Returns: (transfer full) (nullable): the SQL text
+ *
+ * Since: 1.0
  */
 char *
 carb_query_build_sql (const CarbQuery *query, const CarbSqlDialect *dialect, GError **error)

@@ -139,7 +139,7 @@ on_synced (GObject *source, GAsyncResult *res, gpointer data)
   Outcome *o = data;
 
   assert_on_main_context (o->f);
-  g_assert_null (source);
+  g_assert_true (source == G_OBJECT (o->store));
   o->result = carb_store_download_sync_finish (o->store, res, &o->error);
   g_assert_true ((o->result == NULL) != (o->error == NULL));
   if (o->reports->len > 0)

@@ -80,6 +80,7 @@ carb_pg_exec (CarbBackend *backend,
               int result_format,
               GError **error)
 {
+  g_debug ("%s", sql);
   return carb_pg_check (
       backend, PQexecParams (backend->conn, sql, n_params, types, values, lengths, formats, result_format),
       error);
@@ -99,6 +100,7 @@ carb_pg_get_result (CarbBackend *backend, GError **error)
 gboolean
 carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error)
 {
+  g_debug ("%s", sql);
   PGresult *res = carb_pg_check (backend, PQexec (backend->conn, sql), error);
   PQclear (res);
   return res != NULL;
@@ -277,6 +279,7 @@ static const CarbBackendVTable vtable = {
   .download = carb_pg_download,
   .execute = execute,
   .check_prepared = carb_pg_check_prepared,
+  .mask_uri = carb_pg_mask_uri,
   .sql_syntax = &carb_pg_syntax,
   .in_transaction = carb_pg_in_transaction,
   .execute_params = carb_pg_execute_params,

@@ -15,6 +15,7 @@
 static gboolean
 send_one (PGconn *conn, const CarbPgStatement *s)
 {
+  g_debug ("pipelined: %s", s->prepared != NULL ? s->prepared : s->sql);
   int sent = s->prepared != NULL ? PQsendQueryPrepared (conn, s->prepared, s->n_params, s->values, s->lengths,
                                                         s->formats, s->result_format)
                                  : PQsendQueryParams (conn, s->sql, s->n_params, s->types, s->values,

@@ -44,9 +44,9 @@ clock_when_idle (CarbBackend *backend, gint64 *w, GError **error)
   gboolean is_null = FALSE;
   gint64 now = 0;
 
-  sqlite3_busy_timeout (backend->db, 0);
+  carb_sqlite_set_busy_wait (backend, FALSE);
   int rc = sqlite3_exec (backend->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-  sqlite3_busy_timeout (backend->db, CARB_SQLITE_BUSY_TIMEOUT_MS);
+  carb_sqlite_set_busy_wait (backend, TRUE);
   /* A writer holds the lock, or this connection may not write at all (a
    * read-only store): either way the data-derived clock applies. */
   if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED || (rc & 0xff) == SQLITE_READONLY)
@@ -204,6 +204,8 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
     return FALSE;
   if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot prepare the incremental query");
+  g_debug ("%s: %s (lower %" G_GINT64_FORMAT ", W %" G_GINT64_FORMAT ")", backend->path, sql, query->lower,
+           w);
   sqlite3_bind_int64 (stmt, 1, query->lower);
   sqlite3_bind_int64 (stmt, 2, w);
   if (query->has_after_id && query->after_id_text != NULL)

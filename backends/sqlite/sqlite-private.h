@@ -7,8 +7,9 @@
 
 G_BEGIN_DECLS
 
-/* How long a statement waits for another connection's lock. */
-#define CARB_SQLITE_BUSY_TIMEOUT_MS 10000
+/* How long a statement waits for another connection's lock, unless the
+ * store's busy-timeout says otherwise. */
+#define CARB_SQLITE_BUSY_TIMEOUT_MS 5000
 
 /* The database clock as stored in timestamp columns: INTEGER microseconds
  * since the Unix epoch. SQLite 3.40's 'now' has millisecond resolution and
@@ -25,6 +26,11 @@ struct _CarbBackend
 {
   sqlite3 *db;
   char *path; /* for messages */
+  /* The busy wait (sqlite-backend.c): its limit, when the current wait
+   * began, and the cancellable of the running download, if any. */
+  guint busy_timeout_ms;
+  gint64 busy_since_us;
+  GCancellable *cancellable;
 };
 
 gboolean carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const char *what);
@@ -40,6 +46,9 @@ gboolean carb_sqlite_execute_params (CarbBackend *backend,
                                      guint64 *n_changed,
                                      GError **error);
 const CarbSqlDialect *carb_sqlite_dialect (void);
+/* Waits for other connections' locks (up to the busy timeout, until a
+ * cancel) or, with @wait FALSE, fails at once with SQLITE_BUSY. */
+void carb_sqlite_set_busy_wait (CarbBackend *backend, gboolean wait);
 
 gboolean carb_sqlite_describe_table (
     CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error);

@@ -28,6 +28,8 @@ G_BEGIN_DECLS
  * most every 100 ms while rows arrive, with @n_received never decreasing,
  * and once more when a sync succeeds, with @n_received == @n_total, just
  * before the #GAsyncReadyCallback.
+ *
+ * Since: 1.0
  */
 typedef void (*CarbProgressFunc) (gsize n_received, gsize n_total, gpointer user_data);
 

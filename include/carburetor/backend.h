@@ -13,21 +13,14 @@
 
 G_BEGIN_DECLS
 
-/**
- * CARB_BACKEND_ABI_VERSION:
- *
- * The plugin ABI version these headers describe. It is bumped only when an
- * existing member of #CarbBackendVTable or #CarbQuery changes meaning;
- * appending a member does not bump it (the core then looks at
- * #CarbBackendVTable.struct_size before touching the new member), in the
- * manner of SQLite's `iVersion`.
- */
-#define CARB_BACKEND_ABI_VERSION 1
+/* CARB_BACKEND_ABI_VERSION is in <carburetor/version.h>, configured by meson. */
 
 /**
  * CARB_BACKEND_ENTRY_SYMBOL:
  *
  * The one symbol a plugin exports: a #CarbBackendEntryFunc.
+ *
+ * Since: 1.0
  */
 #define CARB_BACKEND_ENTRY_SYMBOL "carburetor_backend_entry"
 
@@ -36,6 +29,8 @@ G_BEGIN_DECLS
  *
  * Marks the entry function for export when the plugin is built with
  * `-fvisibility=hidden` (recommended: export nothing else).
+ *
+ * Since: 1.0
  */
 #define CARB_BACKEND_EXPORT __attribute__ ((visibility ("default")))
 
@@ -44,6 +39,8 @@ G_BEGIN_DECLS
  *
  * One open connection of a plugin. Each plugin defines `struct _CarbBackend`
  * as it likes; the core only passes the pointer back.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbBackend CarbBackend;
 
@@ -53,6 +50,8 @@ typedef struct _CarbBackend CarbBackend;
  * The core's row decoder. A backend's `download` hands it each value of each
  * row with the carb_sink_set_*() calls and closes each row with
  * carb_sink_end_row(); the core writes the values into the model's struct.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbSink CarbSink;
 
@@ -61,6 +60,8 @@ typedef struct _CarbSink CarbSink;
  *
  * The live table as a backend describes it, filled with
  * carb_table_info_add_column(); the core checks the model against it.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbTableInfo CarbTableInfo;
 
@@ -69,6 +70,8 @@ typedef struct _CarbTableInfo CarbTableInfo;
  * @type: a #CarbColumnType.
  *
  * The bit of @type in the type mask of carb_table_info_add_column().
+ *
+ * Since: 1.0
  */
 #define CARB_COLUMN_TYPE_MASK_OF(type) (1u << (type))
 
@@ -80,6 +83,8 @@ typedef struct _CarbTableInfo CarbTableInfo;
  *   prove it detects missed rows. Never set by the public API.
  *
  * Flags of a #CarbQuery.
+ *
+ * Since: 1.0
  */
 typedef enum
 {
@@ -109,6 +114,8 @@ typedef enum
  *
  * One incremental query, fully resolved by the core. Backends read it and
  * never keep it past the call.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -214,6 +221,17 @@ typedef struct
  *   @download must make the same checks itself on every sync (cheaply),
  *   since the schema can change between calls. %NULL for a backend whose
  *   clock source rests on nothing a table can lose.
+ * @mask_uri: (nullable): appended in ABI 1, read only when @struct_size
+ *   covers it. Returns (transfer full) @uri fit to show in messages and in
+ *   the store's #CarbStore:uri property: every password replaced by `***`.
+ *   %NULL to let the core mask a `user:password@` userinfo only.
+ * @set_busy_timeout: (nullable): appended in ABI 1, read only when
+ *   @struct_size covers it. How long a statement may wait for another
+ *   connection's lock before failing with %CARB_ERROR_BUSY (the store's
+ *   #CarbStore:busy-timeout), in milliseconds. A wait must also end, with
+ *   %G_IO_ERROR_CANCELLED, soon after the running download's
+ *   #CarbQuery.cancellable is cancelled. %NULL for a backend that never
+ *   waits for locks.
  *
  * @sql_syntax: (nullable): appended in ABI 1 (read when @struct_size covers
  *   it): the backend's SQL as data, from which the core builds the SQL of
@@ -230,6 +248,8 @@ typedef struct
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
  * calls on one store), so plugins need no locking of their own.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -247,6 +267,8 @@ typedef struct
       CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
   gboolean (*execute) (CarbBackend *backend, const char *sql, GError **error);
   gboolean (*check_prepared) (CarbBackend *backend, const CarbQuery *query, GError **error);
+  char *(*mask_uri) (const char *uri);
+  void (*set_busy_timeout) (CarbBackend *backend, guint timeout_ms);
   const CarbSqlSyntax *sql_syntax;
   gboolean (*in_transaction) (CarbBackend *backend);
   gboolean (*execute_params) (CarbBackend *backend,
@@ -265,6 +287,8 @@ typedef struct
  *
  * Returns: (transfer none): the plugin's vtable, static for the life of the
  *   process, or %NULL if the plugin cannot serve @core_abi_version.
+ *
+ * Since: 1.0
  */
 typedef const CarbBackendVTable *(*CarbBackendEntryFunc) (guint32 core_abi_version);
 
@@ -302,6 +326,8 @@ void carb_table_info_add_unique_column (CarbTableInfo *info, const char *name);
  * @user_data: passed to both functions.
  *
  * What carb_query_build_sql() needs to know of a backend's SQL.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
