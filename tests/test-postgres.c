@@ -4,7 +4,7 @@
  * transactions, savepoints, stamp precision, inheritance, partitions,
  * DISCARD ALL, the application's own transaction.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <carburetor/backend.h>
+#include <carburetor/sys/backend.h>
 #include <carburetor/carburetor.h>
 #include <string.h>
 #include <unistd.h>

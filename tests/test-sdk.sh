@@ -49,7 +49,7 @@ step "layout under $libdir"
 if command -v objdump >/dev/null; then
   objdump -p "$libdir/libcarburetor-1.so" | grep -q 'SONAME *libcarburetor-1\.so\.1$' || fail "wrong soname"
 fi
-for h in carburetor.h backend.h async.h plugin.h store.h model.h version.h; do
+for h in carburetor.h sys/backend.h async.h plugin.h store.h model.h version.h; do
   [ -f "$prefix/include/carburetor-1/carburetor/$h" ] || fail "header $h not installed"
 done
 plugindir=$(pkg-config --variable=plugindir carburetor-1)

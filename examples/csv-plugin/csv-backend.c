@@ -1,6 +1,6 @@
 /* carburetor-csv — a read-only Carburetor backend over one CSV file.
  *
- * A third-party plugin: it includes only <carburetor/backend.h> and is
+ * A third-party plugin: it includes only <carburetor/sys/backend.h> and is
  * built out of tree against the installed SDK (see meson.build).
  *
  * The store URI is `csv:/path/to/items.csv`; the file holds one table,
@@ -19,7 +19,7 @@
  * stamped at or before this version's newest stamp. So W = max(stamp) of
  * the file read is safe, and exact: the sync needs no clock of its own.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <carburetor/backend.h>
+#include <carburetor/sys/backend.h>
 #include <string.h>
 
 struct _CarbBackend
