@@ -85,7 +85,7 @@ report_progress (gpointer data)
   if (!job->finished && n > job->n_reported)
     {
       job->n_reported = n;
-      job->progress (n, 0, job->progress_data);
+      job->progress (n, -1, job->progress_data);
     }
   return G_SOURCE_REMOVE;
 }
@@ -149,7 +149,7 @@ sync_ready (GObject *source_object, GAsyncResult *res, gpointer data)
    * propagate reports G_IO_ERROR_CANCELLED then, so no final report. */
   if (job->progress != NULL && !g_task_had_error (task)
       && !g_cancellable_is_cancelled (g_task_get_cancellable (task)))
-    job->progress (job->n_total, job->n_total, job->progress_data);
+    job->progress (job->n_total, (gint64) job->n_total, job->progress_data);
   if (job->callback != NULL)
     job->callback (source_object, res, job->user_data);
   GDestroyNotify notify = job->progress_notify;
