@@ -66,6 +66,7 @@ backend_close (CarbBackend *backend)
 {
   sqlite3_close (backend->db);
   g_free (backend->path);
+  g_clear_pointer (&backend->stampings, g_hash_table_unref);
   g_free (backend);
 }
 
@@ -77,6 +78,8 @@ backend_open (const char *uri, GError **error)
   CarbBackend *backend = g_new0 (CarbBackend, 1);
 
   backend->path = g_strdup (uri);
+  backend->stampings
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) carb_sqlite_stamping_free);
   if (filename[0] == '\0')
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_URI, "SQLite URI “%s” names no file", uri);
@@ -104,6 +107,7 @@ static const CarbBackendVTable vtable = {
   .prepare_table = carb_sqlite_prepare_table,
   .download = carb_sqlite_download,
   .execute = carb_sqlite_exec,
+  .check_prepared = carb_sqlite_check_prepared,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);
