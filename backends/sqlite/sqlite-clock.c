@@ -21,9 +21,10 @@
 
 /* 10000-01-01T00:00:00Z in µs: no stamp reaches it, so the mark never
  * wraps (SQLite would turn mark + 1 past 2^63 into a REAL). */
-#define MARK_LIMIT     G_GINT64_CONSTANT (253402300800000000)
-#define MARK_LIMIT_SQL "253402300800000000"
-#define CLOCK_TABLE    "carburetor_clock"
+#define MARK_LIMIT          G_GINT64_CONSTANT (253402300800000000)
+#define MARK_LIMIT_SQL      "253402300800000000"
+#define MARK_LAST_STAMP_SQL "253402300799999999"
+#define CLOCK_TABLE         "carburetor_clock"
 
 /* What prepare_table installs for one table, as SQL. */
 struct _CarbSqliteStamping
@@ -81,7 +82,7 @@ stamp_program (const char *table, const char *qtable, const char *qts, const cha
   g_autofree char *null_id_lit = quote_literal (null_id);
   g_autofree char *no_clock_lit = quote_literal (no_clock);
 
-  return g_strdup_printf ("BEGIN UPDATE " CLOCK_TABLE " SET mark = CASE WHEN mark < " MARK_LIMIT_SQL
+  return g_strdup_printf ("BEGIN UPDATE " CLOCK_TABLE " SET mark = CASE WHEN mark < " MARK_LAST_STAMP_SQL
                           " THEN max(%s, mark + 1) ELSE RAISE(ABORT, %s) END,"
                           " last_table = %s, last_id = coalesce(NEW.%s, RAISE(ABORT, %s));"
                           " UPDATE %s SET %s = coalesce((SELECT mark FROM " CLOCK_TABLE "), RAISE(ABORT, %s))"
@@ -341,6 +342,100 @@ check_history (
   return rc == SQLITE_DONE;
 }
 
+/* The newest stamp of @qtable's column @qts, into *newest if greater. */
+static gboolean
+raise_to_newest (CarbBackend *backend,
+                 const char *qschema,
+                 const char *qtable,
+                 const char *qts,
+                 gint64 *newest,
+                 GError **error)
+{
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT CAST (max (%s) AS INTEGER) FROM %s.%s", qts, qschema, qtable);
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
+  int rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW && sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+    *newest = MAX (*newest, sqlite3_column_int64 (stmt, 0));
+  sqlite3_finalize (stmt);
+  return rc == SQLITE_ROW || carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
+}
+
+/* The stamp column an insert trigger of ours on @table writes, read back
+ * from its statement ("UPDATE <table> SET <column> = coalesce"): the only
+ * place that names it. NULL if @sql is not of our making. */
+static char *
+stamped_column (const char *table, const char *sql)
+{
+  g_autofree char *qtable = quote_id (table);
+  g_autofree char *needle = g_strdup_printf ("; UPDATE %s SET \"", qtable);
+  const char *p = strstr (sql, needle);
+  if (p == NULL)
+    return NULL;
+  p += strlen (needle) - 1;
+  g_autoptr (GString) q = g_string_new ("\"");
+  for (p++; *p != '\0'; p++)
+    {
+      g_string_append_c (q, *p);
+      if (*p == '"' && p[1] == '"')
+        g_string_append_c (q, *++p);
+      else if (*p == '"')
+        return g_string_free (g_steal_pointer (&q), FALSE);
+    }
+  return NULL;
+}
+
+/* The mark starts at max(now, newest stamp of this table and of every other
+ * table prepared in the schema) and never goes down: syncs may have handed
+ * out the old value, and legacy rows stamped ahead of the clock must stay
+ * below every stamp made from now on. The other tables matter when the
+ * clock row is made again after it was lost. */
+static gboolean
+start_mark (CarbBackend *backend, const CarbSqliteStamping *s, const char *qts, GError **error)
+{
+  g_autofree char *triggers
+      = g_strdup_printf ("SELECT tbl_name, sql FROM %s.sqlite_master WHERE type = 'trigger'"
+                         " AND name = 'carb_stamp_insert_' || tbl_name AND tbl_name <> ?1",
+                         s->qschema);
+  sqlite3_stmt *stmt = NULL;
+  gint64 newest = G_MININT64;
+  gboolean ok = raise_to_newest (backend, s->qschema, s->qtable, qts, &newest, error);
+  int rc = SQLITE_DONE;
+
+  if (ok && sqlite3_prepare_v2 (backend->db, triggers, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
+  if (ok)
+    sqlite3_bind_text (stmt, 1, s->table, -1, SQLITE_STATIC);
+  while (ok && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      const char *table = (const char *) sqlite3_column_text (stmt, 0);
+      g_autofree char *qcolumn = stamped_column (table, (const char *) sqlite3_column_text (stmt, 1));
+      g_autofree char *qtable = quote_id (table);
+      if (qcolumn != NULL)
+        ok = raise_to_newest (backend, s->qschema, qtable, qcolumn, &newest, error);
+    }
+  sqlite3_finalize (stmt);
+  if (ok && rc != SQLITE_DONE)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
+  if (!ok)
+    return FALSE;
+
+  g_autofree char *start
+      = g_strdup_printf ("INSERT INTO %s." CLOCK_TABLE " (one, mark) VALUES (1, max (%s, ?1))"
+                         " ON CONFLICT (one) DO UPDATE SET mark = max (mark, excluded.mark)",
+                         s->qschema, CARB_SQLITE_NOW_US);
+  if (sqlite3_prepare_v2 (backend->db, start, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot start " CLOCK_TABLE);
+  sqlite3_bind_int64 (stmt, 1, newest);
+  rc = sqlite3_step (stmt);
+  sqlite3_finalize (stmt);
+  return rc == SQLITE_DONE
+         || carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot start " CLOCK_TABLE);
+}
+
 /* Replaces a trigger unless it is exactly the current one. */
 static gboolean
 install_trigger (CarbBackend *backend, const CarbSqliteStamping *s, guint i, GError **error)
@@ -378,15 +473,8 @@ prepare_locked (CarbBackend *backend, const CarbQuery *query, GError **error)
                                             " mark INTEGER NOT NULL, last_table TEXT, last_id);"
                                             "CREATE INDEX IF NOT EXISTS %s.%s ON %s (%s, %s);",
                                             s->qschema, s->qschema, qindex, s->qtable, qts, qid);
-  /* Never lower the mark: syncs may have handed it out already. */
-  g_autofree char *start = g_strdup_printf (
-      "INSERT INTO %s." CLOCK_TABLE " (one, mark) SELECT 1, max(%s, coalesce(CAST(max(%s)"
-      " AS INTEGER), 0)) FROM %s.%s WHERE true ON CONFLICT (one) DO UPDATE SET mark = max(mark, "
-      "excluded.mark)",
-      s->qschema, CARB_SQLITE_NOW_US, qts, s->qschema, s->qtable);
-
   return carb_sqlite_exec (backend, setup, error) && check_history (backend, s, qts, qid, error)
-         && carb_sqlite_exec (backend, start, error) && install_trigger (backend, s, 0, error)
+         && start_mark (backend, s, qts, error) && install_trigger (backend, s, 0, error)
          && install_trigger (backend, s, 1, error);
 }
 
