@@ -212,7 +212,6 @@ test_future_history (Fixture *f, gconstpointer data)
       f->db, "INSERT INTO items (id, title, ts) VALUES (1, 'old', 1000), (2, 'ahead', %" G_GINT64_FORMAT ")",
       future);
   prepare (f);
-  g_assert_cmpint (mark (f), >=, future);
   assert_in_flight_row_arrives (f, f->store, 3);
 
   /* Every stamp made after prepare_table is above the future one. */
