@@ -113,4 +113,5 @@ bench_sqlite (const BenchConfig *config, const char *dir)
       g_autofree char *f = g_strconcat (path, suffixes[i], NULL);
       g_unlink (f);
     }
+  bench_sqlite_write (config, dir);
 }

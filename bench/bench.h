@@ -57,5 +57,6 @@ int bench_child_main (const char *form, const char *uri);
 
 void bench_postgres (const BenchConfig *config, const char *uri);
 void bench_sqlite (const BenchConfig *config, const char *dir);
+void bench_sqlite_write (const BenchConfig *config, const char *dir);
 
 G_END_DECLS
