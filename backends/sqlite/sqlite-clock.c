@@ -12,8 +12,9 @@
  * write lock (read-only connections sync as well as any), and nothing rests
  * on the system clock never stepping back: the mark only grows.
  *
- * prepare_table starts the mark at max(now, newest stamp in the table), so
- * rows stamped in the future before it cannot hide later rows.
+ * prepare_table starts the mark at max(now, newest stamp of every prepared
+ * table of the schema), so rows stamped in the future before it cannot
+ * hide later rows.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "sqlite-private.h"
 
@@ -91,12 +92,14 @@ stamp_program (const char *table, const char *qtable, const char *qts, const cha
                           qid, qid);
 }
 
-/* The UPDATE trigger must not stamp again for its own UPDATE (which fires
- * it anew when the application turned recursive_triggers on, and always
- * fires it from the INSERT trigger). That UPDATE, and no other, changes
- * the stamp to exactly the mark while the clock row names this very row:
- * an application's UPDATE that leaves the stamp alone keeps OLD = NEW, and
- * one that writes the stamp cannot know the mark it is about to get. */
+/* The UPDATE trigger must not stamp again for the stamping UPDATE (which
+ * fires it anew when the application turned recursive_triggers on, and
+ * always fires it from the INSERT trigger). It skips an UPDATE that
+ * changes the stamp to exactly the mark while the clock row names this
+ * very row. Only the stamping UPDATE does that: between statements, the
+ * row the clock names holds the mark as its stamp, so an application's
+ * UPDATE of it either keeps OLD = NEW or writes another value than the
+ * mark, and an UPDATE of any other row does not match the clock row. */
 static char *
 update_clause (const char *table, const char *qtable, const char *qts, const char *qid, const char *program)
 {
@@ -216,7 +219,7 @@ check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error
       else if (strcmp (found[i], expected) != 0)
         ok = not_prepared (backend, s, error,
                            "its stamping trigger “%s” is not the one this version installs (changed by hand,"
-                           " or made by an older version)",
+                           " or made by another version of Carburetor)",
                            s->names[i]);
     }
   if (ok && !clock)
