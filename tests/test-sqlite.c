@@ -19,6 +19,7 @@
  *                      trigger, a trigger dropped after a sync: clear
  *                      errors, and prepare_table mends them
  *   null-id            a row with a NULL id is refused, never skipped
+ *   read-uncommitted   a store that may read uncommitted rows is refused
  *   mark-limit         the mark stops at year 10000 with an error
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
@@ -538,6 +539,33 @@ test_null_id (Fixture *f, gconstpointer data)
   g_assert_cmpuint (carb_sync_result_get_n_rows (r), ==, 2);
 }
 
+/* A connection that may read uncommitted rows (shared cache and PRAGMA
+ * read_uncommitted) would see a writer's mark before it commits: refused. */
+static void
+test_read_uncommitted (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  prepare (f);
+  g_autofree char *shared_uri = g_strdup_printf ("file:%s?cache=shared", f->path);
+  g_autoptr (CarbStore) writer = open_store (shared_uri);
+  g_autoptr (CarbStore) reader = open_store (shared_uri);
+  g_assert_true (carb_store_execute (reader, "PRAGMA read_uncommitted = 1", &error));
+  g_assert_true (
+      carb_store_execute (writer, "BEGIN; INSERT INTO items (id, title) VALUES (1, 'rolled back')", &error));
+  g_assert_no_error (error);
+
+  g_assert_null (carb_store_download_sync (reader, &item_model, NULL, 0, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE);
+  g_assert_nonnull (strstr (error->message, "read_uncommitted"));
+  g_clear_error (&error);
+
+  g_assert_true (carb_store_execute (writer, "ROLLBACK", &error));
+  g_assert_true (carb_store_execute (reader, "PRAGMA read_uncommitted = 0", &error));
+  g_autoptr (CarbSyncPoint) point = NULL;
+  g_autoptr (CarbSyncResult) r = sync_from (reader, &point);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (r), ==, 0);
+}
+
 /* The mark never wraps: at year 10000 writes fail and syncs say why.
  * History stamped that far, or not as INTEGER µs, is refused up front. */
 static void
@@ -590,6 +618,7 @@ main (int argc, char **argv)
     { "/sqlite/recursive-triggers", test_recursive_triggers },
     { "/sqlite/not-prepared", test_not_prepared },
     { "/sqlite/null-id", test_null_id },
+    { "/sqlite/read-uncommitted", test_read_uncommitted },
     { "/sqlite/mark-limit", test_mark_limit },
   };
   for (guint i = 0; i < G_N_ELEMENTS (tests); i++)

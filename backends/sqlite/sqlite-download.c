@@ -171,13 +171,33 @@ refuse_in_transaction (CarbBackend *backend, GError **error)
   return FALSE;
 }
 
+/* With a shared cache, PRAGMA read_uncommitted lets this connection see a
+ * writer's mark and rows before they commit: a sync could hand out a point
+ * that a rollback takes back, and the next writer would stamp below it. */
+static gboolean
+refuse_dirty_reads (CarbBackend *backend, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  if (sqlite3_prepare_v2 (backend->db, "PRAGMA read_uncommitted", -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "PRAGMA read_uncommitted");
+  gboolean dirty = sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_int (stmt, 0) != 0;
+  sqlite3_finalize (stmt);
+  if (!dirty)
+    return TRUE;
+  g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
+               "SQLite “%s”: PRAGMA read_uncommitted is on for the store's connection, so a sync could see"
+               " rows and a sync point that are not committed yet; set it back to 0",
+               backend->path);
+  return FALSE;
+}
+
 gboolean
 carb_sqlite_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
 {
   gint64 w = 0;
 
-  if (!refuse_in_transaction (backend, error))
+  if (!refuse_in_transaction (backend, error) || !refuse_dirty_reads (backend, error))
     return FALSE;
   /* One read transaction, never a write lock: the mark and the rows share
    * a snapshot (sqlite-clock.c says why that is enough). */
