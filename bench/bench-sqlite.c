@@ -106,7 +106,7 @@ bench_sqlite (const BenchConfig *config, const char *dir)
     }
 
   sqlite3_close (db);
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   const char *suffixes[] = { "", "-wal", "-shm" };
   for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
     {

@@ -255,7 +255,7 @@ static gboolean
 id_is_integer (const CarbQuery *query)
 {
   CarbColumnType t = query->model->columns[query->id_column].type;
-  return t == CARB_TYPE_INT16 || t == CARB_TYPE_INT32 || t == CARB_TYPE_INT64;
+  return t == CARB_COLUMN_TYPE_INT16 || t == CARB_COLUMN_TYPE_INT32 || t == CARB_COLUMN_TYPE_INT64;
 }
 
 /* The cursor after @row, the last row of a full page. */
@@ -270,15 +270,15 @@ carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row)
 
   switch (id->type)
     {
-    case CARB_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT16:
       point->kind = CURSOR_INT;
       point->id_int = *(const gint16 *) (base + id->offset);
       break;
-    case CARB_TYPE_INT32:
+    case CARB_COLUMN_TYPE_INT32:
       point->kind = CURSOR_INT;
       point->id_int = *(const gint32 *) (base + id->offset);
       break;
-    case CARB_TYPE_INT64:
+    case CARB_COLUMN_TYPE_INT64:
       point->kind = CURSOR_INT;
       point->id_int = *(const gint64 *) (base + id->offset);
       break;

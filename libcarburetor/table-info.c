@@ -53,7 +53,7 @@ carb_table_info_free (CarbTableInfo *info)
  * @name: the column's name as the catalog spells it
  * @sql_type: the column's type as the database names it (for messages)
  * @type_mask: the #CarbColumnType values this column can be read as, each
- *   as CARB_TYPE_MASK(); 0 for a type Carburetor does not support
+ *   as CARB_COLUMN_TYPE_MASK_OF(); 0 for a type Carburetor does not support
  * @nullable: whether the column may hold NULL
  *
  * Adds one column to a table description (for a backend's
@@ -171,15 +171,15 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
       if (live->type_mask == 0)
         return mismatch (error, model, "column “%s” has SQL type %s, which Carburetor does not support",
                          col->name, live->sql_type);
-      if ((live->type_mask & CARB_TYPE_MASK (col->type)) == 0)
+      if ((live->type_mask & CARB_COLUMN_TYPE_MASK_OF (col->type)) == 0)
         return mismatch (error, model, "column “%s” has SQL type %s, which cannot be read as %s", col->name,
                          live->sql_type, carb_column_type_to_string (col->type));
-      if (live->nullable && (col->flags & CARB_COLUMN_NULLABLE) == 0)
+      if (live->nullable && (col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
         return mismatch (error, model,
                          "column “%s” is nullable but the model declares it NOT NULL "
                          "(declare it with CARB_COLUMN_NULLABLE or make the column NOT NULL)",
                          col->name);
-      if (col->role == CARB_ROLE_ID && !g_hash_table_contains (info->uniques, col->name))
+      if (col->role == CARB_COLUMN_ROLE_ID && !g_hash_table_contains (info->uniques, col->name))
         return mismatch (error, model,
                          "id column “%s” is neither the primary key nor unique on its own, so a page cursor "
                          "cannot tell rows that share an id apart (make it the PRIMARY KEY or add a UNIQUE "

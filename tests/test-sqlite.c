@@ -74,7 +74,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  g_clear_pointer (&f->store, carb_store_unref);
+  g_clear_pointer (&f->store, g_object_unref);
   g_clear_pointer (&f->db, test_db_free);
   test_store_dir_remove (f->tmpdir);
   g_free (f->tmpdir);
@@ -198,7 +198,7 @@ test_read_only_file (Fixture *f, gconstpointer data)
   g_assert_cmpint (access (f->path, W_OK), !=, 0);
   g_autoptr (CarbStore) reader = open_store (f->uri);
   assert_in_flight_row_arrives (f, reader, 2);
-  g_clear_pointer (&reader, carb_store_unref);
+  g_clear_pointer (&reader, g_object_unref);
 }
 
 /* History from before prepare_table with a stamp 4 s ahead: the mark

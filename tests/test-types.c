@@ -110,7 +110,7 @@ fixture_set_up (Fixture *f, gconstpointer backend)
 static void
 fixture_tear_down (Fixture *f, gconstpointer backend)
 {
-  g_clear_pointer (&f->store, carb_store_unref);
+  g_clear_pointer (&f->store, g_object_unref);
   if (test_db_is_postgres (f->db))
     test_db_exec (f->db, "DROP TABLE %s", f->table);
   test_db_free (f->db);
@@ -420,7 +420,7 @@ test_infinities (Fixture *f, gconstpointer backend)
   g_assert_cmpint (v->ts, ==, G_MAXINT64);
   g_assert_cmpint (v->d, ==, G_MININT32);
   g_assert_cmpstr (v->num, ==, "NaN");
-  g_clear_pointer (&keep, carb_sync_result_free);
+  g_clear_pointer (&keep, carb_sync_result_unref);
 
   test_db_exec (f->db, "UPDATE %s SET ts = '-infinity', d = 'infinity'", f->table);
   v = sync_one (f, &keep);
