@@ -122,6 +122,7 @@ backend_close (CarbBackend *backend)
 {
   sqlite3_close (backend->db);
   g_free (backend->path);
+  g_clear_pointer (&backend->stampings, g_hash_table_unref);
   g_free (backend);
 }
 
@@ -133,6 +134,8 @@ backend_open (const char *uri, GError **error)
   CarbBackend *backend = g_new0 (CarbBackend, 1);
 
   backend->path = g_strdup (uri);
+  backend->stampings
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) carb_sqlite_stamping_free);
   if (filename[0] == '\0')
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_URI, "SQLite URI “%s” names no file", uri);
@@ -161,6 +164,7 @@ static const CarbBackendVTable vtable = {
   .prepare_table = carb_sqlite_prepare_table,
   .download = download,
   .execute = carb_sqlite_exec,
+  .check_prepared = carb_sqlite_check_prepared,
   .set_busy_timeout = set_busy_timeout,
   .sql_syntax = &carb_sqlite_syntax,
   .in_transaction = carb_sqlite_in_transaction,

@@ -13,14 +13,14 @@ G_BEGIN_DECLS
 
 /* The database clock as stored in timestamp columns: INTEGER microseconds
  * since the Unix epoch. SQLite 3.40's 'now' has millisecond resolution and
- * is constant within one sqlite3_step(), so stamps are multiples of 1000
- * and rows written by one statement share a stamp. */
+ * is constant within one sqlite3_step(); the triggers of sqlite-clock.c
+ * make every stamp unique and increasing anyway (max(now, mark + 1)). */
 #define CARB_SQLITE_NOW_US                                                                                   \
   "(CAST(strftime('%s','now') AS INTEGER) * 1000000"                                                         \
   " + CAST(substr(strftime('%f','now'), 4) AS INTEGER) * 1000)"
 
-/* One tick of that clock, in microseconds. */
-#define CARB_SQLITE_TICK_US 1000
+/* What prepare_table installs for one table (sqlite-clock.c). */
+typedef struct _CarbSqliteStamping CarbSqliteStamping;
 
 struct _CarbBackend
 {
@@ -31,6 +31,7 @@ struct _CarbBackend
   guint busy_timeout_ms;
   gint64 busy_since_us;
   GCancellable *cancellable;
+  GHashTable *stampings; /* "schema\x1ftable\x1fts\x1fid" → CarbSqliteStamping */
 };
 
 gboolean carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const char *what);
@@ -52,7 +53,16 @@ void carb_sqlite_set_busy_wait (CarbBackend *backend, gboolean wait);
 
 gboolean carb_sqlite_describe_table (
     CarbBackend *backend, const char *schema, const char *table, CarbTableInfo *info, GError **error);
+
+/* sqlite-clock.c */
+CarbSqliteStamping *carb_sqlite_stamping_new (const CarbQuery *query);
+void carb_sqlite_stamping_free (CarbSqliteStamping *stamping);
 gboolean carb_sqlite_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
+gboolean carb_sqlite_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error);
+/* Inside the sync's read transaction: checks the preparation (again only
+ * when the schema changed) and reads the sync point W, the mark. */
+gboolean carb_sqlite_clock_read (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
+
 gboolean carb_sqlite_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
 
