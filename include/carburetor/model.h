@@ -179,6 +179,15 @@ gboolean carb_model_validate (const CarbModel *model, GError **error);
 CARB_AVAILABLE_IN_ALL
 const char *carb_column_type_to_string (CarbColumnType type);
 
+/* The model macros check each member's C type at compile time with C11's
+ * _Generic and _Static_assert. C++ has neither _Generic nor designated
+ * initializers of this kind: it declares models at run time
+ * (carb_model_new()), and the macros are left out. */
+#ifndef __cplusplus
+#if !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L
+#error "Carburetor's model macros (CARB_DEFINE_MODEL…) need C11 or later (_Generic, _Static_assert): compile with -std=c11 or -std=gnu11"
+#endif
+
 // clang-format off
 /* clang-format 14 does not know _Generic and would
  * mangle these hand-aligned macros. */
@@ -419,5 +428,11 @@ const char *carb_column_type_to_string (CarbColumnType type);
   _CARB_DEFINE_MODEL_WITH_STORAGE (static, name, Struct, schema_name, table_name, __VA_ARGS__)
 
 // clang-format on
+#else /* __cplusplus */
+#define CARB_DEFINE_MODEL(...)                                                                                  \
+  static_assert (false, "Carburetor's model macros need C11 (_Generic); in C++ declare models at run time with " \
+                        "carb_model_new () and carb_model_add_column ()")
+#define CARB_DEFINE_STATIC_MODEL(...) CARB_DEFINE_MODEL (__VA_ARGS__)
+#endif /* __cplusplus */
 
 G_END_DECLS
