@@ -60,22 +60,6 @@ carb_sqlite_dialect (void)
   return &dialect;
 }
 
-/* sqlite:PATH and sqlite://PATH name a file; file: URIs are SQLite's own
- * URI syntax (file:data.db?mode=ro) and go to SQLite as they are. */
-static char *
-uri_to_filename (const char *uri, int *flags)
-{
-  if (g_str_has_prefix (uri, "file:"))
-    {
-      *flags |= SQLITE_OPEN_URI;
-      return g_strdup (uri);
-    }
-  const char *path = strchr (uri, ':') + 1;
-  if (g_str_has_prefix (path, "//"))
-    path += 2;
-  return g_strdup (path);
-}
-
 /* SQLite's busy handler: sleeps in short steps so that a cancel ends the
  * wait within milliseconds, and gives up after the busy timeout. @count is
  * 0 on the first call of each wait. */
@@ -130,18 +114,14 @@ static CarbBackend *
 backend_open (const char *uri, GError **error)
 {
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  g_autofree char *filename = uri_to_filename (uri, &flags);
+  g_autofree char *filename = carb_sqlite_parse_uri (uri, &flags, error);
+  if (filename == NULL)
+    return NULL;
   CarbBackend *backend = g_new0 (CarbBackend, 1);
 
   backend->path = g_strdup (uri);
   backend->stampings
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) carb_sqlite_stamping_free);
-  if (filename[0] == '\0')
-    {
-      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_URI, "SQLite URI “%s” names no file", uri);
-      backend_close (backend);
-      return NULL;
-    }
   if (sqlite3_open_v2 (filename, &backend->db, flags, NULL) != SQLITE_OK)
     {
       carb_sqlite_fail (backend, error, CARB_ERROR_CONNECTION, "cannot open the database");

@@ -37,6 +37,9 @@ struct _CarbBackend
 gboolean carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const char *what);
 gboolean carb_sqlite_exec (CarbBackend *backend, const char *sql, GError **error);
 
+/* sqlite-uri.c */
+char *carb_sqlite_parse_uri (const char *uri, int *flags, GError **error);
+
 /* sqlite-execute.c */
 extern const CarbSqlSyntax carb_sqlite_syntax;
 gboolean carb_sqlite_in_transaction (CarbBackend *backend);
