@@ -1,4 +1,4 @@
-/* Carburetor — stores and the download_sync contract (DESIGN §3).
+/* Carburetor — stores and the download_sync contract (docs/SYNC.md).
  *
  * The backend answers "rows stamped in (lower, W]" and W; everything that
  * makes that a contract lives here: model checks on first use, tombstones

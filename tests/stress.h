@@ -1,4 +1,4 @@
-/* The stress checker of DESIGN §3–4 (see docs/STRESS.md): the parts shared
+/* The stress checker (docs/STRESS.md): the parts shared
  * by its files.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once

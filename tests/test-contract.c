@@ -1,4 +1,4 @@
-/* The download_sync contract (DESIGN §3), written once and run on every
+/* The download_sync contract (docs/SYNC.md), written once and run on every
  * backend: /contract/sqlite/… and /contract/postgres/….
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>

@@ -1,4 +1,4 @@
-/* The stress checker (DESIGN §3–4, docs/STRESS.md), on every backend:
+/* The stress checker (docs/STRESS.md, docs/SYNC.md), on every backend:
  *
  *  /stress/<backend>/no-missed-rows        writers and syncing readers run
  *      together; when the writers stop, each reader catches up and its
