@@ -126,9 +126,6 @@ CarbSyncPoint *carb_sync_point_retag (const CarbSyncPoint *point, guint32 tag);
 CarbSyncPoint *carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row, guint32 tag);
 gboolean carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, guint32 tag, GError **error);
 
-/* store.c: sets or clears a #CarbQueryFlags bit on every query of @store. */
-void carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on);
-
 /* store.c: carb_store_download_sync() with the sink's progress hook. */
 CarbSyncResult *carb_store_download_sync_with_progress (CarbStore *store,
                                                         const CarbModel *model,

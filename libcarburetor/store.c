@@ -40,7 +40,6 @@ struct _CarbStore
   GMutex lock;           /* serializes every call on the backend */
   guint busy_timeout_ms; /* under @lock */
   GHashTable *checked;   /* const CarbModel * → CarbQuery *, checked against the table */
-  guint query_flags;     /* CarbQueryFlags ORed into every query; set only by testing.c */
 };
 
 enum
@@ -574,7 +573,6 @@ run_sync (CarbStore *store,
   CarbQuery query = *checked;
   query.limit = max_rows;
   query.cancellable = cancellable;
-  query.flags |= store->query_flags;
   /* The first sync leaves tombstones out: the device has nothing to delete. */
   query.include_deleted = since != NULL;
   guint32 tag = carb_sync_point_tag_for (store->plugin->vtable->name, model);
@@ -711,13 +709,6 @@ carb_store_download_sync_foreach (CarbStore *store,
   return TRUE;
 }
 
-/* testing.c: the test-only switches, under the lock like every call. */
-void
-carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on)
-{
-  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
-  store->query_flags = on ? (store->query_flags | flag) : (store->query_flags & ~flag);
-}
 
 /* For the store's other files (store-write.c): the lock, the backend and
  * the checked models, used only between carb_store_lock() and

@@ -10,8 +10,6 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "stress.h"
 
-#include "carb-testing.h"
-
 #include <string.h>
 
 static void
@@ -39,14 +37,15 @@ stress_reader_new (const StressConfig *config, guint index, gint *stop)
   /* Reader 1 may not write: on SQLite its connection is opened read-only
    * (mode=ro), the case where taking the write lock was no proof of an idle
    * database. */
-  reader->read_only = index == 1 && g_str_equal (config->backend, "sqlite");
+  reader->read_only = !config->naive && index == 1 && g_str_equal (config->backend, "sqlite");
+  /* A naive run's readers go through the test build of the plugin that
+   * answers W = now (scheme naive+…, plugins.d/naive/). */
   g_autofree char *uri = reader->read_only
                              ? g_strdup_printf ("file:%s?mode=ro", config->reader_uri + strlen ("sqlite:"))
-                             : g_strdup (config->reader_uri);
+                         : config->naive ? g_strconcat ("naive+", config->reader_uri, NULL)
+                                         : g_strdup (config->reader_uri);
   reader->store = carb_store_open (uri, &error);
   g_assert_no_error (error);
-  if (config->naive)
-    carb_store_set_unsafe_naive_clock (reader->store, TRUE);
   if (index == 0)
     reader->probe = test_db_open (config->uri);
   reader->stop = stop;

@@ -231,6 +231,8 @@ log_notice (void *data, const char *message)
 static CarbBackend *
 backend_open (const char *uri, GError **error)
 {
+  if (CARB_NAIVE_CLOCK && g_str_has_prefix (uri, CARB_NAIVE_SCHEME_PREFIX))
+    uri += strlen (CARB_NAIVE_SCHEME_PREFIX);
   CarbBackend *backend = g_new0 (CarbBackend, 1);
 
   backend->display = carb_pg_mask_uri (uri);

@@ -7,6 +7,16 @@
 
 G_BEGIN_DECLS
 
+/* The stress checker's test build of this plugin (tests/meson.build, never
+ * installed) answers with the known-broken clock source W = now, to prove
+ * that the checker catches lost rows. It claims the scheme naive+<scheme>. */
+#ifdef CARB_NAIVE_CLOCK_FOR_TESTS
+#define CARB_NAIVE_CLOCK 1
+#else
+#define CARB_NAIVE_CLOCK 0
+#endif
+#define CARB_NAIVE_SCHEME_PREFIX "naive+"
+
 /* PostgreSQL counts time from 2000-01-01; Carburetor from 1970-01-01. */
 #define CARB_PG_EPOCH_OFFSET_US   G_GINT64_CONSTANT (946684800000000)
 #define CARB_PG_EPOCH_OFFSET_DAYS 10957

@@ -206,7 +206,7 @@ carb_sqlite_download (
   if (!carb_sqlite_exec (backend, "BEGIN DEFERRED", error))
     return FALSE;
   gboolean ok = carb_sqlite_clock_read (backend, query, &w, error)
-                && (!(query->flags & CARB_QUERY_UNSAFE_NAIVE_CLOCK) || naive_clock (backend, &w, error))
+                && (!CARB_NAIVE_CLOCK || naive_clock (backend, &w, error))
                 && bind_and_run (backend, query, w, sink, error);
   sqlite3_exec (backend->db, ok ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
   if (ok)

@@ -7,6 +7,16 @@
 
 G_BEGIN_DECLS
 
+/* The stress checker's test build of this plugin (tests/meson.build, never
+ * installed) answers with the known-broken clock source W = now, to prove
+ * that the checker catches lost rows. It claims the scheme naive+<scheme>. */
+#ifdef CARB_NAIVE_CLOCK_FOR_TESTS
+#define CARB_NAIVE_CLOCK 1
+#else
+#define CARB_NAIVE_CLOCK 0
+#endif
+#define CARB_NAIVE_SCHEME_PREFIX "naive+"
+
 /* How long a statement waits for another connection's lock, unless the
  * store's busy-timeout says otherwise. */
 #define CARB_SQLITE_BUSY_TIMEOUT_MS 5000

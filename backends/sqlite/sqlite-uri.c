@@ -56,6 +56,8 @@ apply_param (const char *uri, const char *param, int *flags, GError **error)
 char *
 carb_sqlite_parse_uri (const char *uri, int *flags, GError **error)
 {
+  if (CARB_NAIVE_CLOCK && g_str_has_prefix (uri, CARB_NAIVE_SCHEME_PREFIX))
+    uri += strlen (CARB_NAIVE_SCHEME_PREFIX);
   if (g_str_has_prefix (uri, "file:"))
     {
       *flags |= SQLITE_OPEN_URI;

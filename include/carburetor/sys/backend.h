@@ -78,18 +78,17 @@ typedef struct _CarbTableInfo CarbTableInfo;
 /**
  * CarbQueryFlags:
  * @CARB_QUERY_NONE: no flag.
- * @CARB_QUERY_UNSAFE_NAIVE_CLOCK: for tests only: use `now()` as the sync
- *   point, the known-broken clock source, so that the stress checker can
- *   prove it detects missed rows. Never set by the public API.
  *
- * Flags of a #CarbQuery.
+ * Flags of a #CarbQuery; none is defined yet (the member is there so that
+ * flags can be added without changing the struct). Test-only switches are
+ * never part of the ABI: the stress checker's broken clock is a separate
+ * test build of each plugin.
  *
  * Since: 1.0
  */
 typedef enum
 {
   CARB_QUERY_NONE = 0,
-  CARB_QUERY_UNSAFE_NAIVE_CLOCK = 1 << 0,
 } CarbQueryFlags;
 
 /**
