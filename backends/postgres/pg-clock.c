@@ -25,6 +25,9 @@
  * Separate statements matter: within one statement PostgreSQL does not
  * promise the order in which its parts run. They are sent together, in
  * one pipeline, and the server runs them in the order sent.
+ *
+ * For a store on a standby (pg-standby.c) they run on its primary,
+ * followed in the same pipeline by a third: the primary's WAL position.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "pg-private.h"
 
@@ -145,6 +148,20 @@ compute_w (CarbBackend *backend,
   return TRUE;
 }
 
+/* The third statement's answer: the WAL position, as a number. */
+static gboolean
+wal_lsn_value (CarbBackend *backend, PGresult *res, guint64 *wal_lsn, GError **error)
+{
+  if (PQntuples (res) == 1 && !PQgetisnull (res, 0, 0))
+    {
+      *wal_lsn = g_ascii_strtoull (PQgetvalue (res, 0, 0), NULL, 10);
+      return TRUE;
+    }
+  g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
+               "PostgreSQL “%s”: the WAL position query returned %d rows", backend->display, PQntuples (res));
+  return FALSE;
+}
+
 /* The first @n statements in one round trip (pg-pipeline.c). */
 static gboolean
 run_statements (CarbBackend *backend, const CarbPgStamp *stamp, guint n, PGresult **res, GError **error)
@@ -205,13 +222,8 @@ carb_pg_clock_at (CarbBackend *backend, const CarbQuery *query, gint64 *w, guint
       if (!run_statements (backend, &stamp, n, res, error))
         return FALSE;
     }
-  gboolean ok = compute_w (backend, query, &stamp, res, w, error);
-  if (ok && wal_lsn != NULL && PQntuples (res[N_CLOCK_STATEMENTS]) != 1)
-    ok = FALSE, g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
-                             "PostgreSQL “%s”: the WAL position query returned %d rows", backend->display,
-                             PQntuples (res[N_CLOCK_STATEMENTS]));
-  if (ok && wal_lsn != NULL)
-    *wal_lsn = g_ascii_strtoull (PQgetvalue (res[N_CLOCK_STATEMENTS], 0, 0), NULL, 10);
+  gboolean ok = compute_w (backend, query, &stamp, res, w, error)
+                && (wal_lsn == NULL || wal_lsn_value (backend, res[N_CLOCK_STATEMENTS], wal_lsn, error));
   for (guint i = 0; i < n; i++)
     PQclear (res[i]);
   return ok;
