@@ -52,10 +52,15 @@ struct _CarbPgStandby
  * position sits right after a page header, the last record ended at the
  * page's start, which is where the standby's replay stops: waiting for
  * the header's end would wait for the next record. Within the first 40
- * bytes of a page (the longest page header) no record can start, so the
- * page's start is what to wait for there. The subquery is read before the
- * outer CASE, which needs its value: the message is written after L is
- * read, and flushing it flushes L. */
+ * bytes of a page (the longest page header) no record that starts on the
+ * page can also end, so all that lies there before L is the header and
+ * maybe the tail of a record begun on an earlier page; the first replay
+ * position at or past the page's start is that record's end (or the
+ * page's start itself), so the page's start is what to wait for. Safety
+ * does not depend on the order inside this statement (L is read after
+ * statement 2 either way); the subquery is read before the outer CASE,
+ * which needs its value, so the message is written after L is read, and
+ * flushing it flushes L (liveness). */
 const char carb_pg_standby_lsn_sql[]
     = "SELECT CASE WHEN l % b <= 40 THEN l - l % b ELSE l END::int8,"
       " CASE WHEN pg_current_wal_flush_lsn () - '0/0' < l"
