@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rt-proxy.h"
 #include "testdb.h"
 
 typedef struct
@@ -258,6 +259,54 @@ test_open_writer (Fixture *f, gconstpointer data)
   test_db_exec (writer, "ROLLBACK");
 }
 
+/* An idle sync from the standby makes no more round trips than one from
+ * the primary: one to the primary (the clock source and the WAL position
+ * in one pipeline), then the standby's pipeline (BEGIN, the wait,
+ * DECLARE, FETCH) and COMMIT. Counted by proxies in front of both
+ * servers (tests/rt-proxy.h), after a first sync has prepared the clock
+ * source's statements. */
+static void
+test_round_trips (Fixture *f, gconstpointer data)
+{
+  if (f->primary == NULL)
+    return;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *primary_via = NULL, *standby_via = NULL;
+  g_autoptr (RtProxy) to_primary = rt_proxy_new_for_uri (f->primary_uri, &primary_via, &error);
+  g_assert_no_error (error);
+  g_autoptr (RtProxy) to_standby = rt_proxy_new_for_uri (f->standby_uri, &standby_via, &error);
+  g_assert_no_error (error);
+  g_autofree char *escaped = g_uri_escape_string (primary_via, NULL, FALSE);
+  g_autofree char *uri
+      = g_strdup_printf ("%s%scarb_primary=%s", standby_via, strchr (standby_via, '?') ? "&" : "?", escaped);
+  g_autoptr (CarbStore) on_primary = open_store (primary_via);
+  g_autoptr (CarbStore) on_standby = open_store (uri);
+
+  guint counts[2][2] = { { 0 } }; /* [store][proxy] */
+  CarbStore *stores[] = { on_primary, on_standby };
+  for (guint s = 0; s < 2; s++)
+    {
+      g_autoptr (CarbSyncResult) first
+          = carb_store_download_sync (stores[s], &f->model, NULL, 0, NULL, &error);
+      g_assert_no_error (error);
+      g_autoptr (CarbSyncPoint) point = carb_sync_point_copy (carb_sync_result_get_synced_until (first));
+      rt_proxy_reset (to_primary);
+      rt_proxy_reset (to_standby);
+      g_autoptr (CarbSyncResult) idle
+          = carb_store_download_sync (stores[s], &f->model, point, 0, NULL, &error);
+      g_assert_no_error (error);
+      counts[s][0] = rt_proxy_get_round_trips (to_primary);
+      counts[s][1] = rt_proxy_get_round_trips (to_standby);
+      g_autofree char *log_p = rt_proxy_dup_log (to_primary);
+      g_autofree char *log_s = rt_proxy_dup_log (to_standby);
+      g_test_message ("%s store, idle sync: %u round trips to the primary, %u to the standby\n%s%s",
+                      s == 0 ? "primary" : "standby", counts[s][0], counts[s][1], log_p, log_s);
+    }
+  g_assert_cmpuint (counts[0][1], ==, 0);
+  g_assert_cmpuint (counts[1][0], ==, 1);
+  g_assert_cmpuint (counts[1][0] + counts[1][1], <=, counts[0][0]);
+}
+
 /* Without carb_primary a standby still refuses, and says what to add. */
 static void
 test_no_primary (Fixture *f, gconstpointer data)
@@ -327,6 +376,7 @@ main (int argc, char **argv)
   g_test_add ("/standby/waits-for-replay", Fixture, NULL, set_up, test_waits_for_replay, tear_down);
   g_test_add ("/standby/paused-replay", Fixture, NULL, set_up, test_paused_replay, tear_down);
   g_test_add ("/standby/open-writer", Fixture, NULL, set_up, test_open_writer, tear_down);
+  g_test_add ("/standby/round-trips", Fixture, NULL, set_up, test_round_trips, tear_down);
   g_test_add ("/standby/no-primary", Fixture, NULL, set_up, test_no_primary, tear_down);
   g_test_add ("/standby/bad-uri", Fixture, NULL, set_up, test_bad_uri, tear_down);
   return g_test_run ();
