@@ -239,7 +239,7 @@ incremental (const BenchConfig *config, CarbStore *store, PGconn *conn, const ch
   if (first == NULL)
     g_error ("bench: %s", error->message);
   g_autoptr (CarbSyncPoint) point = carb_sync_point_copy (carb_sync_result_get_synced_until (first));
-  g_clear_pointer (&first, carb_sync_result_free);
+  g_clear_pointer (&first, carb_sync_result_unref);
   g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (double));
   /* A sync of 100 rows takes a millisecond or two: more runs than the
    * full syncs, or one scheduling hiccup on a shared machine decides the

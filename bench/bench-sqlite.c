@@ -130,7 +130,7 @@ carb_buffered (CarbStore *store)
   if (r == NULL)
     g_error ("bench: %s", error->message);
   guint64 n = carb_sync_result_get_n_rows (r);
-  carb_sync_result_free (r);
+  carb_sync_result_unref (r);
   return n;
 }
 
@@ -209,7 +209,7 @@ rows_per_second (const BenchConfig *config, const char *dir)
                 config->full_rows / user_where);
 
   sqlite3_close (db);
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   const char *suffixes[] = { "", "-wal", "-shm" };
   for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
     {
@@ -237,7 +237,7 @@ bench_sqlite (const BenchConfig *config, const char *dir)
       bench_report ("SQLite full sync, streaming: peak RSS (VmHWM)", rss_s, "MiB", "buffered", rss_b);
     }
 
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   const char *suffixes[] = { "", "-wal", "-shm" };
   for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
     {

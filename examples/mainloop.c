@@ -232,7 +232,7 @@ run (const char *uri, guint interval_ms, guint rounds, GError **error)
            interval_ms, rounds > 0 ? "until the round limit" : "until Ctrl-C");
   if (!set_up_table (&app, error))
     {
-      carb_store_unref (app.store);
+      g_object_unref (app.store);
       return 1;
     }
 
@@ -248,7 +248,7 @@ run (const char *uri, guint interval_ms, guint rounds, GError **error)
   g_print ("done: %u round(s)\n", app.rounds_done);
   g_main_loop_unref (app.loop);
   g_clear_pointer (&app.point, carb_sync_point_free);
-  carb_store_unref (app.store);
+  g_object_unref (app.store);
   return app.status;
 }
 

@@ -76,21 +76,21 @@ type_alignment (CarbColumnType type)
 {
   switch (type)
     {
-    case CARB_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT16:
       return G_ALIGNOF (gint16);
-    case CARB_TYPE_INT32:
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
       return G_ALIGNOF (gint32);
-    case CARB_TYPE_INT64:
-    case CARB_TYPE_TIMESTAMP:
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
       return G_ALIGNOF (gint64);
-    case CARB_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_FLOAT:
       return G_ALIGNOF (gfloat);
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_DOUBLE:
       return G_ALIGNOF (gdouble);
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       return G_ALIGNOF (gboolean);
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       return G_ALIGNOF (CarbBytes);
     default:
       return G_ALIGNOF (char *);
@@ -100,8 +100,8 @@ type_alignment (CarbColumnType type)
 static gboolean
 null_by_pointer (CarbColumnType type)
 {
-  return type == CARB_TYPE_TEXT || type == CARB_TYPE_UUID || type == CARB_TYPE_JSON
-         || type == CARB_TYPE_NUMERIC || type == CARB_TYPE_BYTES;
+  return type == CARB_COLUMN_TYPE_TEXT || type == CARB_COLUMN_TYPE_UUID || type == CARB_COLUMN_TYPE_JSON
+         || type == CARB_COLUMN_TYPE_NUMERIC || type == CARB_COLUMN_TYPE_BYTES;
 }
 
 /* Appends a member of @size and @alignment to the struct; returns its
@@ -170,7 +170,7 @@ carb_model_add_column (CarbModel *model,
     .offset = append_member (rt, size, type_alignment (type)),
     .null_offset = -1,
   };
-  if ((flags & CARB_COLUMN_NULLABLE) != 0 && !null_by_pointer (type))
+  if ((flags & CARB_COLUMN_FLAGS_NULLABLE) != 0 && !null_by_pointer (type))
     col.null_offset = (gssize) append_member (rt, sizeof (gboolean), G_ALIGNOF (gboolean));
   g_array_append_val (rt->columns, col);
   rt->model.columns = (const CarbColumn *) rt->columns->data;

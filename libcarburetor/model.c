@@ -12,20 +12,20 @@ static const struct
   const char *name;
   gsize size; /* sizeof the member, to check models built at run time */
 } type_table[] = {
-  [CARB_TYPE_INVALID] = { "INVALID", 0 },
-  [CARB_TYPE_TEXT] = { "TEXT", sizeof (char *) },
-  [CARB_TYPE_INT16] = { "INT16", sizeof (gint16) },
-  [CARB_TYPE_INT32] = { "INT32", sizeof (gint32) },
-  [CARB_TYPE_INT64] = { "INT64", sizeof (gint64) },
-  [CARB_TYPE_FLOAT] = { "FLOAT", sizeof (gfloat) },
-  [CARB_TYPE_DOUBLE] = { "DOUBLE", sizeof (gdouble) },
-  [CARB_TYPE_BOOL] = { "BOOL", sizeof (gboolean) },
-  [CARB_TYPE_TIMESTAMP] = { "TIMESTAMP", sizeof (gint64) },
-  [CARB_TYPE_DATE] = { "DATE", sizeof (gint32) },
-  [CARB_TYPE_UUID] = { "UUID", sizeof (char *) },
-  [CARB_TYPE_JSON] = { "JSON", sizeof (char *) },
-  [CARB_TYPE_BYTES] = { "BYTES", sizeof (CarbBytes) },
-  [CARB_TYPE_NUMERIC] = { "NUMERIC", sizeof (char *) },
+  [CARB_COLUMN_TYPE_INVALID] = { "INVALID", 0 },
+  [CARB_COLUMN_TYPE_TEXT] = { "TEXT", sizeof (char *) },
+  [CARB_COLUMN_TYPE_INT16] = { "INT16", sizeof (gint16) },
+  [CARB_COLUMN_TYPE_INT32] = { "INT32", sizeof (gint32) },
+  [CARB_COLUMN_TYPE_INT64] = { "INT64", sizeof (gint64) },
+  [CARB_COLUMN_TYPE_FLOAT] = { "FLOAT", sizeof (gfloat) },
+  [CARB_COLUMN_TYPE_DOUBLE] = { "DOUBLE", sizeof (gdouble) },
+  [CARB_COLUMN_TYPE_BOOL] = { "BOOL", sizeof (gboolean) },
+  [CARB_COLUMN_TYPE_TIMESTAMP] = { "TIMESTAMP", sizeof (gint64) },
+  [CARB_COLUMN_TYPE_DATE] = { "DATE", sizeof (gint32) },
+  [CARB_COLUMN_TYPE_UUID] = { "UUID", sizeof (char *) },
+  [CARB_COLUMN_TYPE_JSON] = { "JSON", sizeof (char *) },
+  [CARB_COLUMN_TYPE_BYTES] = { "BYTES", sizeof (CarbBytes) },
+  [CARB_COLUMN_TYPE_NUMERIC] = { "NUMERIC", sizeof (char *) },
 };
 
 /**
@@ -39,7 +39,7 @@ const char *
 carb_column_type_to_string (CarbColumnType type)
 {
   if ((guint) type >= G_N_ELEMENTS (type_table))
-    return type_table[CARB_TYPE_INVALID].name;
+    return type_table[CARB_COLUMN_TYPE_INVALID].name;
   return type_table[type].name;
 }
 
@@ -47,7 +47,7 @@ carb_column_type_to_string (CarbColumnType type)
 gsize
 carb_column_type_size (CarbColumnType type)
 {
-  if (type <= CARB_TYPE_INVALID || (guint) type >= G_N_ELEMENTS (type_table))
+  if (type <= CARB_COLUMN_TYPE_INVALID || (guint) type >= G_N_ELEMENTS (type_table))
     return 0;
   return type_table[type].size;
 }
@@ -72,7 +72,7 @@ check_column_layout (const CarbModel *model, const CarbColumn *col, GError **err
 {
   if (col->name == NULL || col->name[0] == '\0')
     return invalid (error, model, "a column has no name");
-  if (col->type <= CARB_TYPE_INVALID || (guint) col->type >= G_N_ELEMENTS (type_table))
+  if (col->type <= CARB_COLUMN_TYPE_INVALID || (guint) col->type >= G_N_ELEMENTS (type_table))
     return invalid (error, model, "column “%s” has no valid type", col->name);
   if (col->size != type_table[col->type].size)
     return invalid (error, model,
@@ -89,25 +89,25 @@ check_column_layout (const CarbModel *model, const CarbColumn *col, GError **err
 static gboolean
 check_role (const CarbModel *model, const CarbColumn *col, GError **error)
 {
-  gboolean nullable = (col->flags & CARB_COLUMN_NULLABLE) != 0;
+  gboolean nullable = (col->flags & CARB_COLUMN_FLAGS_NULLABLE) != 0;
 
   switch (col->role)
     {
-    case CARB_ROLE_DATA:
+    case CARB_COLUMN_ROLE_DATA:
       return TRUE;
-    case CARB_ROLE_ID:
-      if (col->type != CARB_TYPE_INT16 && col->type != CARB_TYPE_INT32 && col->type != CARB_TYPE_INT64
-          && col->type != CARB_TYPE_TEXT && col->type != CARB_TYPE_UUID)
+    case CARB_COLUMN_ROLE_ID:
+      if (col->type != CARB_COLUMN_TYPE_INT16 && col->type != CARB_COLUMN_TYPE_INT32 && col->type != CARB_COLUMN_TYPE_INT64
+          && col->type != CARB_COLUMN_TYPE_TEXT && col->type != CARB_COLUMN_TYPE_UUID)
         return invalid (error, model, "id column “%s” is %s; ids must be INT16, INT32, INT64, TEXT or UUID",
                         col->name, carb_column_type_to_string (col->type));
       break;
-    case CARB_ROLE_TIMESTAMP:
-      if (col->type != CARB_TYPE_TIMESTAMP)
+    case CARB_COLUMN_ROLE_TIMESTAMP:
+      if (col->type != CARB_COLUMN_TYPE_TIMESTAMP)
         return invalid (error, model, "timestamp column “%s” must be of type TIMESTAMP, not %s", col->name,
                         carb_column_type_to_string (col->type));
       break;
-    case CARB_ROLE_DELETED:
-      if (col->type != CARB_TYPE_BOOL)
+    case CARB_COLUMN_ROLE_DELETED:
+      if (col->type != CARB_COLUMN_TYPE_BOOL)
         return invalid (error, model, "is-deleted column “%s” must be of type BOOL, not %s", col->name,
                         carb_column_type_to_string (col->type));
       break;
@@ -142,8 +142,8 @@ find_timestamp (const CarbModel *model, gint *ts, GError **error)
       const CarbColumn *col = &model->columns[i];
       if (strcmp (col->name, DEFAULT_TIMESTAMP_NAME) != 0)
         continue;
-      if (col->role != CARB_ROLE_DATA || col->type != CARB_TYPE_TIMESTAMP
-          || (col->flags & CARB_COLUMN_NULLABLE) != 0)
+      if (col->role != CARB_COLUMN_ROLE_DATA || col->type != CARB_COLUMN_TYPE_TIMESTAMP
+          || (col->flags & CARB_COLUMN_FLAGS_NULLABLE) != 0)
         return invalid (error, model,
                         "column “" DEFAULT_TIMESTAMP_NAME "” would be the timestamp "
                         "column but is not a NOT NULL TIMESTAMP data column");
@@ -185,9 +185,9 @@ carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error)
       const CarbColumn *col = &model->columns[i];
       if (!check_column_layout (model, col, error) || !check_role (model, col, error))
         return FALSE;
-      if ((col->role == CARB_ROLE_ID && !claim_role (model, &id, i, "id", error))
-          || (col->role == CARB_ROLE_TIMESTAMP && !claim_role (model, &ts, i, "timestamp", error))
-          || (col->role == CARB_ROLE_DELETED && !claim_role (model, &deleted, i, "is-deleted", error)))
+      if ((col->role == CARB_COLUMN_ROLE_ID && !claim_role (model, &id, i, "id", error))
+          || (col->role == CARB_COLUMN_ROLE_TIMESTAMP && !claim_role (model, &ts, i, "timestamp", error))
+          || (col->role == CARB_COLUMN_ROLE_DELETED && !claim_role (model, &deleted, i, "is-deleted", error)))
         return FALSE;
     }
   if (!check_unique_names (model, error))

@@ -66,25 +66,25 @@ add_column (JsonBuilder *builder, const CarbModel *model, gconstpointer row, gui
     }
   switch (col->type)
     {
-    case CARB_TYPE_INT16:
-    case CARB_TYPE_INT32:
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
       json_builder_add_int_value (builder, g_value_get_int (&value));
       break;
-    case CARB_TYPE_INT64:
-    case CARB_TYPE_TIMESTAMP:
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
       json_builder_add_int_value (builder, g_value_get_int64 (&value));
       break;
-    case CARB_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_FLOAT:
       json_builder_add_double_value (builder, g_value_get_float (&value));
       break;
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_DOUBLE:
       json_builder_add_double_value (builder, g_value_get_double (&value));
       break;
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       json_builder_add_boolean_value (builder, g_value_get_boolean (&value));
       break;
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       {
         gsize len = 0;
         const guint8 *data = g_bytes_get_data (g_value_get_boxed (&value), &len);
@@ -92,7 +92,7 @@ add_column (JsonBuilder *builder, const CarbModel *model, gconstpointer row, gui
         json_builder_add_string_value (builder, base64);
         break;
       }
-    case CARB_TYPE_JSON:
+    case CARB_COLUMN_TYPE_JSON:
       json_builder_add_value (builder, json_column_node (g_value_get_string (&value)));
       break;
     default:

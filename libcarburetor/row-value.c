@@ -79,7 +79,7 @@ CarbColumnType
 carb_model_get_column_type (const CarbModel *model, guint column)
 {
   const CarbColumn *col = column_at (model, column);
-  return col != NULL ? col->type : CARB_TYPE_INVALID;
+  return col != NULL ? col->type : CARB_COLUMN_TYPE_INVALID;
 }
 
 /**
@@ -93,7 +93,7 @@ CarbColumnRole
 carb_model_get_column_role (const CarbModel *model, guint column)
 {
   const CarbColumn *col = column_at (model, column);
-  return col != NULL ? col->role : CARB_ROLE_DATA;
+  return col != NULL ? col->role : CARB_COLUMN_ROLE_DATA;
 }
 
 /**
@@ -131,12 +131,12 @@ carb_model_row_is_null (const CarbModel *model, gconstpointer row, guint column)
 
   switch (col->type)
     {
-    case CARB_TYPE_TEXT:
-    case CARB_TYPE_UUID:
-    case CARB_TYPE_JSON:
-    case CARB_TYPE_NUMERIC:
+    case CARB_COLUMN_TYPE_TEXT:
+    case CARB_COLUMN_TYPE_UUID:
+    case CARB_COLUMN_TYPE_JSON:
+    case CARB_COLUMN_TYPE_NUMERIC:
       return MEMBER (row, col, char *) == NULL;
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       return MEMBER (row, col, CarbBytes).data == NULL;
     default:
       return col->null_offset >= 0 && *(const gboolean *) ((const guint8 *) row + col->null_offset);
@@ -168,33 +168,33 @@ carb_model_row_get_value (const CarbModel *model, gconstpointer row, guint colum
 
   switch (col->type)
     {
-    case CARB_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT16:
       g_value_init (value, G_TYPE_INT);
       g_value_set_int (value, MEMBER (row, col, gint16));
       break;
-    case CARB_TYPE_INT32:
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
       g_value_init (value, G_TYPE_INT);
       g_value_set_int (value, MEMBER (row, col, gint32));
       break;
-    case CARB_TYPE_INT64:
-    case CARB_TYPE_TIMESTAMP:
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
       g_value_init (value, G_TYPE_INT64);
       g_value_set_int64 (value, MEMBER (row, col, gint64));
       break;
-    case CARB_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_FLOAT:
       g_value_init (value, G_TYPE_FLOAT);
       g_value_set_float (value, MEMBER (row, col, gfloat));
       break;
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_DOUBLE:
       g_value_init (value, G_TYPE_DOUBLE);
       g_value_set_double (value, MEMBER (row, col, gdouble));
       break;
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       g_value_init (value, G_TYPE_BOOLEAN);
       g_value_set_boolean (value, MEMBER (row, col, gboolean));
       break;
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       {
         const CarbBytes *bytes = &MEMBER (row, col, CarbBytes);
         g_value_init (value, G_TYPE_BYTES);
@@ -214,21 +214,21 @@ column_variant (const CarbColumn *col, gconstpointer row)
 {
   switch (col->type)
     {
-    case CARB_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT16:
       return g_variant_new_int16 (MEMBER (row, col, gint16));
-    case CARB_TYPE_INT32:
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
       return g_variant_new_int32 (MEMBER (row, col, gint32));
-    case CARB_TYPE_INT64:
-    case CARB_TYPE_TIMESTAMP:
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
       return g_variant_new_int64 (MEMBER (row, col, gint64));
-    case CARB_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_FLOAT:
       return g_variant_new_double (MEMBER (row, col, gfloat));
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_DOUBLE:
       return g_variant_new_double (MEMBER (row, col, gdouble));
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       return g_variant_new_boolean (MEMBER (row, col, gboolean));
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       {
         const CarbBytes *bytes = &MEMBER (row, col, CarbBytes);
         return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, bytes->data, bytes->len, 1);

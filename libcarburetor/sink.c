@@ -188,7 +188,7 @@ member (CarbSink *sink, guint column, guint mask, const char *what)
       return NULL;
     }
   const CarbColumn *col = &sink->model->columns[column];
-  if (G_UNLIKELY ((CARB_TYPE_MASK (col->type) & mask) == 0))
+  if (G_UNLIKELY ((CARB_COLUMN_TYPE_MASK_OF (col->type) & mask) == 0))
     {
       bad_value (sink, column, "the backend handed %s for a %s column", what,
                  carb_column_type_to_string (col->type));
@@ -216,7 +216,7 @@ carb_sink_set_null (CarbSink *sink, guint column)
       return;
     }
   const CarbColumn *col = &sink->model->columns[column];
-  if ((col->flags & CARB_COLUMN_NULLABLE) == 0)
+  if ((col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
     {
       bad_value (sink, column, "NULL in a column the model declares NOT NULL");
       return;
@@ -227,13 +227,13 @@ carb_sink_set_null (CarbSink *sink, guint column)
 }
 
 #define INT_TYPES                                                                                            \
-  (CARB_TYPE_MASK (CARB_TYPE_INT16) | CARB_TYPE_MASK (CARB_TYPE_INT32) | CARB_TYPE_MASK (CARB_TYPE_INT64)    \
-   | CARB_TYPE_MASK (CARB_TYPE_BOOL) | CARB_TYPE_MASK (CARB_TYPE_TIMESTAMP)                                  \
-   | CARB_TYPE_MASK (CARB_TYPE_DATE))
-#define FLOAT_TYPES (CARB_TYPE_MASK (CARB_TYPE_FLOAT) | CARB_TYPE_MASK (CARB_TYPE_DOUBLE))
+  (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT16) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT32) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT64)    \
+   | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_BOOL) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_TIMESTAMP)                                  \
+   | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_DATE))
+#define FLOAT_TYPES (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_FLOAT) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_DOUBLE))
 #define TEXT_TYPES                                                                                           \
-  (CARB_TYPE_MASK (CARB_TYPE_TEXT) | CARB_TYPE_MASK (CARB_TYPE_UUID) | CARB_TYPE_MASK (CARB_TYPE_JSON)       \
-   | CARB_TYPE_MASK (CARB_TYPE_NUMERIC))
+  (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_TEXT) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_UUID) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_JSON)       \
+   | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_NUMERIC))
 
 /**
  * carb_sink_set_int:
@@ -253,7 +253,7 @@ carb_sink_set_int (CarbSink *sink, guint column, gint64 value)
     return;
   switch (sink->model->columns[column].type)
     {
-    case CARB_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT16:
       if (value < G_MININT16 || value > G_MAXINT16)
         {
           bad_value (sink, column, "%" G_GINT64_FORMAT " does not fit in gint16", value);
@@ -261,8 +261,8 @@ carb_sink_set_int (CarbSink *sink, guint column, gint64 value)
         }
       *(gint16 *) p = (gint16) value;
       break;
-    case CARB_TYPE_INT32:
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
       if (value < G_MININT32 || value > G_MAXINT32)
         {
           bad_value (sink, column, "%" G_GINT64_FORMAT " does not fit in gint32", value);
@@ -270,7 +270,7 @@ carb_sink_set_int (CarbSink *sink, guint column, gint64 value)
         }
       *(gint32 *) p = (gint32) value;
       break;
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       /* 0/1 only: a 2 in an SQLite "boolean" is someone else's data, and
        * folding it into TRUE would hide that. */
       if (value != 0 && value != 1)
@@ -301,7 +301,7 @@ carb_sink_set_double (CarbSink *sink, guint column, gdouble value)
   guint8 *p = member (sink, column, FLOAT_TYPES, "a floating-point value");
   if (p == NULL)
     return;
-  if (sink->model->columns[column].type == CARB_TYPE_FLOAT)
+  if (sink->model->columns[column].type == CARB_COLUMN_TYPE_FLOAT)
     {
       /* Rounding to the nearest float is what a FLOAT member means; a
        * finite value beyond its range would become an infinity instead. */
@@ -327,17 +327,17 @@ check_text_kind (CarbSink *sink, guint column, char *copy, gsize len)
 {
   switch (sink->model->columns[column].type)
     {
-    case CARB_TYPE_UUID:
+    case CARB_COLUMN_TYPE_UUID:
       if (carb_value_canonical_uuid (copy, len))
         return TRUE;
       bad_value (sink, column, "“%.40s” is not a UUID (8-4-4-4-12 hexadecimal digits)", copy);
       return FALSE;
-    case CARB_TYPE_JSON:
+    case CARB_COLUMN_TYPE_JSON:
       if (carb_value_is_json (copy, len))
         return TRUE;
       bad_value (sink, column, "the text is not valid JSON (RFC 8259): “%.40s”", copy);
       return FALSE;
-    case CARB_TYPE_NUMERIC:
+    case CARB_COLUMN_TYPE_NUMERIC:
       if (carb_value_is_decimal (copy, len))
         return TRUE;
       bad_value (sink, column, "“%.40s” is not a decimal number", copy);
@@ -395,7 +395,7 @@ carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
 void
 carb_sink_set_bytes (CarbSink *sink, guint column, const guint8 *data, gsize len)
 {
-  guint8 *p = member (sink, column, CARB_TYPE_MASK (CARB_TYPE_BYTES), "bytes");
+  guint8 *p = member (sink, column, CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_BYTES), "bytes");
   if (p == NULL)
     return;
   guint8 *copy = carb_arena_alloc (sink->arena, MAX (len, 1));

@@ -64,7 +64,7 @@ sync_job_unref (gpointer data)
    * here only if the task never completed there. */
   if (job->progress_notify != NULL)
     job->progress_notify (job->progress_data);
-  carb_store_unref (job->store);
+  g_object_unref (job->store);
   g_clear_pointer (&job->since, carb_sync_point_free);
   g_main_context_unref (job->context);
   g_mutex_clear (&job->lock);
@@ -132,7 +132,7 @@ sync_in_thread (GTask *task, gpointer source_object, gpointer task_data, GCancel
       return;
     }
   job->n_total = carb_sync_result_get_n_rows (result); /* GTask's return publishes it */
-  g_task_return_pointer (task, result, (GDestroyNotify) carb_sync_result_free);
+  g_task_return_pointer (task, result, (GDestroyNotify) carb_sync_result_unref);
 }
 
 /* GTask's callback, on the caller's context: the final report, then the
@@ -207,7 +207,7 @@ carb_store_download_sync_async (CarbStore *store,
   SyncJob *job = g_new0 (SyncJob, 1);
   g_atomic_ref_count_init (&job->ref);
   g_mutex_init (&job->lock);
-  job->store = carb_store_ref (store);
+  job->store = g_object_ref (store);
   job->model = model;
   job->since = since != NULL ? carb_sync_point_copy (since) : NULL;
   job->max_rows = max_rows;

@@ -107,7 +107,7 @@ soft_delete_params (const CarbQuery *query, gsize index, CarbValue *params, gpoi
   if (!carb_write_id_param (query, (const guint8 *) rows->rows + index * rows->struct_size, index, &params[0],
                             error))
     return FALSE;
-  params[1] = (CarbValue){ .type = CARB_TYPE_BOOL, .v_int = TRUE };
+  params[1] = (CarbValue){ .type = CARB_COLUMN_TYPE_BOOL, .v_int = TRUE };
   return TRUE;
 }
 

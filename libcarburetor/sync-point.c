@@ -283,7 +283,7 @@ static gboolean
 id_is_integer (const CarbQuery *query)
 {
   CarbColumnType t = query->model->columns[query->id_column].type;
-  return t == CARB_TYPE_INT16 || t == CARB_TYPE_INT32 || t == CARB_TYPE_INT64;
+  return t == CARB_COLUMN_TYPE_INT16 || t == CARB_COLUMN_TYPE_INT32 || t == CARB_COLUMN_TYPE_INT64;
 }
 
 /* The tag of the points of @model's table on a backend named @backend:
@@ -338,15 +338,15 @@ carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row, guint32 t
 
   switch (id->type)
     {
-    case CARB_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT16:
       point->kind = CURSOR_INT;
       point->id_int = *(const gint16 *) (base + id->offset);
       break;
-    case CARB_TYPE_INT32:
+    case CARB_COLUMN_TYPE_INT32:
       point->kind = CURSOR_INT;
       point->id_int = *(const gint32 *) (base + id->offset);
       break;
-    case CARB_TYPE_INT64:
+    case CARB_COLUMN_TYPE_INT64:
       point->kind = CURSOR_INT;
       point->id_int = *(const gint64 *) (base + id->offset);
       break;
@@ -400,7 +400,7 @@ carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, guint32 tag
                    carb_column_type_to_string (query->model->columns[query->id_column].type));
       return FALSE;
     }
-  if (since->kind == CURSOR_TEXT && query->model->columns[query->id_column].type == CARB_TYPE_UUID
+  if (since->kind == CURSOR_TEXT && query->model->columns[query->id_column].type == CARB_COLUMN_TYPE_UUID
       && !is_canonical_uuid (since->id_text))
     {
       g_set_error (

@@ -123,14 +123,14 @@ carb_sync_result_has_more (const CarbSyncResult *result)
 }
 
 /**
- * carb_sync_result_free:
+ * carb_sync_result_unref:
  * @result: (nullable) (transfer full): a sync result
  *
  * Frees the rows, every string and buffer they point to, and the sync
  * point.
  */
 void
-carb_sync_result_free (CarbSyncResult *result)
+carb_sync_result_unref (CarbSyncResult *result)
 {
   if (result == NULL)
     return;

@@ -53,7 +53,7 @@ carb_table_info_free (CarbTableInfo *info)
  * @name: the column's name as the catalog spells it
  * @sql_type: the column's type as the database names it (for messages)
  * @type_mask: the #CarbColumnType values this column can be read as, each
- *   as CARB_TYPE_MASK(); 0 for a type Carburetor does not support
+ *   as CARB_COLUMN_TYPE_MASK_OF(); 0 for a type Carburetor does not support
  * @nullable: whether the column may hold NULL
  *
  * Adds one column to a table description (for a backend's
@@ -171,15 +171,15 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
       if (live->type_mask == 0)
         return mismatch (error, model, "column “%s” has SQL type %s, which Carburetor does not support",
                          col->name, live->sql_type);
-      if ((live->type_mask & CARB_TYPE_MASK (col->type)) == 0)
+      if ((live->type_mask & CARB_COLUMN_TYPE_MASK_OF (col->type)) == 0)
         return mismatch (error, model, "column “%s” has SQL type %s, which cannot be read as %s", col->name,
                          live->sql_type, carb_column_type_to_string (col->type));
-      if (live->nullable && (col->flags & CARB_COLUMN_NULLABLE) == 0)
+      if (live->nullable && (col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
         return mismatch (error, model,
                          "column “%s” is nullable but the model declares it NOT NULL "
                          "(declare it with CARB_COLUMN_NULLABLE or make the column NOT NULL)",
                          col->name);
-      if (col->role == CARB_ROLE_ID && !g_hash_table_contains (info->uniques, col->name))
+      if (col->role == CARB_COLUMN_ROLE_ID && !g_hash_table_contains (info->uniques, col->name))
         return mismatch (error, model,
                          "id column “%s” is neither the primary key nor unique on its own, so a page cursor "
                          "cannot tell rows that share an id apart (make it the PRIMARY KEY or add a UNIQUE "
@@ -195,26 +195,26 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
 static CarbColumnType
 natural_type (guint mask)
 {
-  static const CarbColumnType text_kinds[] = { CARB_TYPE_UUID, CARB_TYPE_JSON, CARB_TYPE_NUMERIC };
+  static const CarbColumnType text_kinds[] = { CARB_COLUMN_TYPE_UUID, CARB_COLUMN_TYPE_JSON, CARB_COLUMN_TYPE_NUMERIC };
   static const CarbColumnType order[] = {
-    CARB_TYPE_INT64, CARB_TYPE_INT32, CARB_TYPE_INT16,     CARB_TYPE_DOUBLE,
-    CARB_TYPE_FLOAT, CARB_TYPE_BOOL,  CARB_TYPE_TIMESTAMP, CARB_TYPE_DATE,
-    CARB_TYPE_BYTES, CARB_TYPE_UUID,  CARB_TYPE_JSON,      CARB_TYPE_NUMERIC,
+    CARB_COLUMN_TYPE_INT64, CARB_COLUMN_TYPE_INT32, CARB_COLUMN_TYPE_INT16,     CARB_COLUMN_TYPE_DOUBLE,
+    CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_TYPE_BOOL,  CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_TYPE_DATE,
+    CARB_COLUMN_TYPE_BYTES, CARB_COLUMN_TYPE_UUID,  CARB_COLUMN_TYPE_JSON,      CARB_COLUMN_TYPE_NUMERIC,
   };
 
-  if ((mask & CARB_TYPE_MASK (CARB_TYPE_TEXT)) != 0)
+  if ((mask & CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_TEXT)) != 0)
     {
-      CarbColumnType kind = CARB_TYPE_TEXT;
+      CarbColumnType kind = CARB_COLUMN_TYPE_TEXT;
       guint n_kinds = 0;
       for (guint i = 0; i < G_N_ELEMENTS (text_kinds); i++)
-        if ((mask & CARB_TYPE_MASK (text_kinds[i])) != 0)
+        if ((mask & CARB_COLUMN_TYPE_MASK_OF (text_kinds[i])) != 0)
           kind = text_kinds[i], n_kinds++;
-      return n_kinds == 1 ? kind : CARB_TYPE_TEXT;
+      return n_kinds == 1 ? kind : CARB_COLUMN_TYPE_TEXT;
     }
   for (guint i = 0; i < G_N_ELEMENTS (order); i++)
-    if ((mask & CARB_TYPE_MASK (order[i])) != 0)
+    if ((mask & CARB_COLUMN_TYPE_MASK_OF (order[i])) != 0)
       return order[i];
-  return CARB_TYPE_INVALID;
+  return CARB_COLUMN_TYPE_INVALID;
 }
 
 static gboolean
@@ -225,25 +225,25 @@ add_described_column (CarbModel *model,
                       const char *deleted,
                       GError **error)
 {
-  CarbColumnRole role = CARB_ROLE_DATA;
+  CarbColumnRole role = CARB_COLUMN_ROLE_DATA;
   CarbColumnType type = natural_type (col->type_mask);
 
   if (strcmp (col->name, ts) == 0)
-    role = CARB_ROLE_TIMESTAMP, type = CARB_TYPE_TIMESTAMP;
+    role = CARB_COLUMN_ROLE_TIMESTAMP, type = CARB_COLUMN_TYPE_TIMESTAMP;
   else if (deleted != NULL && strcmp (col->name, deleted) == 0)
-    role = CARB_ROLE_DELETED, type = CARB_TYPE_BOOL;
+    role = CARB_COLUMN_ROLE_DELETED, type = CARB_COLUMN_TYPE_BOOL;
   else if (strcmp (col->name, id) == 0)
-    role = CARB_ROLE_ID;
+    role = CARB_COLUMN_ROLE_ID;
 
-  if (type == CARB_TYPE_INVALID || (col->type_mask & CARB_TYPE_MASK (type)) == 0)
+  if (type == CARB_COLUMN_TYPE_INVALID || (col->type_mask & CARB_COLUMN_TYPE_MASK_OF (type)) == 0)
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH,
                    "Table “%s”: column “%s” of type %s cannot be read as %s", model->table, col->name,
                    col->sql_type,
-                   type == CARB_TYPE_INVALID ? "any Carburetor type" : carb_column_type_to_string (type));
+                   type == CARB_COLUMN_TYPE_INVALID ? "any Carburetor type" : carb_column_type_to_string (type));
       return FALSE;
     }
-  CarbColumnFlags flags = col->nullable && role == CARB_ROLE_DATA ? CARB_COLUMN_NULLABLE : CARB_COLUMN_NONE;
+  CarbColumnFlags flags = col->nullable && role == CARB_COLUMN_ROLE_DATA ? CARB_COLUMN_NULLABLE : CARB_COLUMN_FLAGS_NONE;
   return carb_model_add_column (model, col->name, type, role, flags, error);
 }
 

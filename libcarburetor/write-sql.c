@@ -141,7 +141,7 @@ carb_write_sql_create_table (const CarbQuery *query, const CarbSqlSyntax *syntax
       if (!append_ident (sql, col->name, syntax, model, error))
         return NULL;
       g_string_append_printf (sql, " %s", type);
-      if ((col->flags & CARB_COLUMN_NULLABLE) == 0)
+      if ((col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
         g_string_append (sql, " NOT NULL");
       if (i == query->id_column)
         g_string_append (sql, " PRIMARY KEY");

@@ -31,27 +31,27 @@ struct_value (const CarbColumn *col, gconstpointer row, CarbValue *v)
 {
   switch (col->type)
     {
-    case CARB_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT16:
       v->v_int = MEMBER (row, col, gint16);
       break;
-    case CARB_TYPE_INT32:
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
       v->v_int = MEMBER (row, col, gint32);
       break;
-    case CARB_TYPE_INT64:
-    case CARB_TYPE_TIMESTAMP:
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
       v->v_int = MEMBER (row, col, gint64);
       break;
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       v->v_int = MEMBER (row, col, gboolean) != FALSE;
       break;
-    case CARB_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_FLOAT:
       v->v_double = MEMBER (row, col, gfloat);
       break;
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_DOUBLE:
       v->v_double = MEMBER (row, col, gdouble);
       break;
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       v->v_data = (const char *) MEMBER (row, col, CarbBytes).data;
       v->v_len = MEMBER (row, col, CarbBytes).len;
       v->is_null = v->v_data == NULL;
@@ -82,9 +82,9 @@ carb_write_row_params (
       struct_value (col, row, v);
       if (col->null_offset >= 0 && *(const gboolean *) ((const guint8 *) row + col->null_offset))
         v->is_null = TRUE;
-      if (v->is_null && (col->flags & CARB_COLUMN_NULLABLE) == 0)
+      if (v->is_null && (col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
         return bad_row (error, query, index, col, "NULL in a NOT NULL column");
-      if (!v->is_null && v->v_data != NULL && col->type != CARB_TYPE_BYTES
+      if (!v->is_null && v->v_data != NULL && col->type != CARB_COLUMN_TYPE_BYTES
           && !g_utf8_validate_len (v->v_data, v->v_len, NULL))
         return bad_row (error, query, index, col, "the text is not valid UTF-8");
     }
@@ -157,10 +157,10 @@ int_in_range (CarbColumnType type, gint64 v)
 {
   switch (type)
     {
-    case CARB_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT16:
       return v >= G_MININT16 && v <= G_MAXINT16;
-    case CARB_TYPE_INT32:
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
       return v >= G_MININT32 && v <= G_MAXINT32;
     default:
       return TRUE;
@@ -176,11 +176,11 @@ variant_value (
   const char *got = g_variant_get_type_string (value);
   switch (col->type)
     {
-    case CARB_TYPE_INT16:
-    case CARB_TYPE_INT32:
-    case CARB_TYPE_INT64:
-    case CARB_TYPE_TIMESTAMP:
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_INT16:
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
+    case CARB_COLUMN_TYPE_DATE:
       if (!variant_int (value, &v->v_int))
         return bad_row (error, query, index, col, "a column of type %s takes an integer, not “%s”",
                         carb_column_type_to_string (col->type), got);
@@ -188,13 +188,13 @@ variant_value (
         return bad_row (error, query, index, col, "%" G_GINT64_FORMAT " does not fit a %s column", v->v_int,
                         carb_column_type_to_string (col->type));
       return TRUE;
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
         return bad_row (error, query, index, col, "a BOOL column takes “b”, not “%s”", got);
       v->v_int = g_variant_get_boolean (value);
       return TRUE;
-    case CARB_TYPE_FLOAT:
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_DOUBLE:
       if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
         v->v_double = g_variant_get_double (value);
       else if (variant_int (value, &v->v_int) && v->v_int >= -(G_GINT64_CONSTANT (1) << 53)
@@ -204,7 +204,7 @@ variant_value (
         return bad_row (error, query, index, col, "a column of type %s takes “d”, not “%s”",
                         carb_column_type_to_string (col->type), got);
       return TRUE;
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BYTESTRING))
         return bad_row (error, query, index, col, "a BYTES column takes “ay”, not “%s”", got);
       v->v_data = g_variant_get_fixed_array (value, &v->v_len, 1);
@@ -260,7 +260,7 @@ carb_write_variant_row_params (
         continue; /* v_int 0: not deleted */
       if (value == NULL)
         {
-          if ((col->flags & CARB_COLUMN_NULLABLE) == 0)
+          if ((col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
             return bad_row (error, query, index, col,
                             boxed == NULL ? "no value for a NOT NULL column" : "NULL in a NOT NULL column");
           v->is_null = TRUE;
@@ -292,23 +292,23 @@ carb_write_tuple_params (GVariant *tuple, guint *n_params, GError **error)
       g_autoptr (GVariant) value = unwrap (child);
       CarbValue *v = &params[i];
       if (value == NULL)
-        *v = (CarbValue){ .type = CARB_TYPE_TEXT, .is_null = TRUE };
+        *v = (CarbValue){ .type = CARB_COLUMN_TYPE_TEXT, .is_null = TRUE };
       else if (g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
-        *v = (CarbValue){ .type = CARB_TYPE_BOOL, .v_int = g_variant_get_boolean (value) };
+        *v = (CarbValue){ .type = CARB_COLUMN_TYPE_BOOL, .v_int = g_variant_get_boolean (value) };
       else if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
-        *v = (CarbValue){ .type = CARB_TYPE_DOUBLE, .v_double = g_variant_get_double (value) };
+        *v = (CarbValue){ .type = CARB_COLUMN_TYPE_DOUBLE, .v_double = g_variant_get_double (value) };
       else if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
         {
-          *v = (CarbValue){ .type = CARB_TYPE_TEXT };
+          *v = (CarbValue){ .type = CARB_COLUMN_TYPE_TEXT };
           v->v_data = g_variant_get_string (value, &v->v_len);
         }
       else if (g_variant_is_of_type (value, G_VARIANT_TYPE_BYTESTRING))
         {
-          *v = (CarbValue){ .type = CARB_TYPE_BYTES };
+          *v = (CarbValue){ .type = CARB_COLUMN_TYPE_BYTES };
           v->v_data = g_variant_get_fixed_array (value, &v->v_len, 1);
         }
       else if (variant_int (value, &v->v_int))
-        v->type = CARB_TYPE_INT64;
+        v->type = CARB_COLUMN_TYPE_INT64;
       else
         {
           g_set_error (

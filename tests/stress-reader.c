@@ -51,7 +51,7 @@ void
 stress_reader_free (StressReader *reader)
 {
   g_rand_free (reader->rand);
-  carb_store_unref (reader->store);
+  g_object_unref (reader->store);
   test_db_free (reader->probe);
   g_clear_pointer (&reader->point, carb_sync_point_free);
   g_hash_table_unref (reader->replica);

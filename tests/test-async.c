@@ -83,7 +83,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 {
   g_main_context_pop_thread_default (f->context);
   g_main_context_unref (f->context);
-  g_clear_pointer (&f->store, carb_store_unref);
+  g_clear_pointer (&f->store, g_object_unref);
   test_db_free (f->db);
   test_store_dir_remove (f->tmpdir);
   g_free (f->tmpdir);
@@ -153,7 +153,7 @@ on_synced (GObject *source, GAsyncResult *res, gpointer data)
 static void
 outcome_clear (Outcome *o)
 {
-  g_clear_pointer (&o->result, carb_sync_result_free);
+  g_clear_pointer (&o->result, carb_sync_result_unref);
   g_clear_error (&o->error);
   g_clear_pointer (&o->reports, g_array_unref);
 }
@@ -318,7 +318,7 @@ test_store_kept_alive (Fixture *f, gconstpointer data)
   Outcome o = { .f = f, .store = second, .reports = g_array_new (FALSE, FALSE, sizeof (Report)) };
 
   carb_store_download_sync_async (second, &item_model, NULL, 0, NULL, NULL, NULL, NULL, on_synced, &o);
-  carb_store_unref (second); /* only the sync holds it now */
+  g_object_unref (second); /* only the sync holds it now */
   while (!o.done)
     g_main_context_iteration (f->context, TRUE);
   g_assert_no_error (o.error);

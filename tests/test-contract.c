@@ -80,7 +80,7 @@ fixture_set_up (Fixture *f, gconstpointer backend)
 static void
 fixture_tear_down (Fixture *f, gconstpointer backend)
 {
-  g_clear_pointer (&f->store, carb_store_unref);
+  g_clear_pointer (&f->store, g_object_unref);
   if (test_db_is_postgres (f->db))
     test_db_exec (f->db, "DROP TABLE %s CASCADE", f->qtable);
   test_db_free (f->db);

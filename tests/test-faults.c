@@ -272,7 +272,7 @@ test_wrong_password (void)
       g_assert_null (strstr (error->message, "wr0ng-s3cret"));
       g_clear_error (&error);
     }
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
 
   g_autofree char *right
       = g_strdup_printf ("postgresql://%s:right-pw@127.0.0.1:%" G_GINT64_FORMAT "/%s", role, port, db_name);
@@ -280,7 +280,7 @@ test_wrong_password (void)
   g_assert_no_error (error);
   g_assert_true (carb_store_execute (store, "SELECT 1", &error));
   g_assert_no_error (error);
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   test_db_exec (db, "DROP ROLE %s", role);
 }
 
@@ -330,7 +330,7 @@ test_null_at_run_time (void)
   g_autoptr (CarbSyncResult) r = carb_store_download_sync (store, &model, since, 0, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (carb_sync_result_get_n_rows (r), ==, 2);
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   g_clear_pointer (&db, test_db_free);
   test_store_dir_remove (tmpdir);
 }
@@ -386,7 +386,7 @@ test_extreme_points (gconstpointer backend)
   g_assert_cmpuint (carb_sync_result_get_n_rows (paged), ==, 1);
   g_assert_cmpstr (((const Row *) carb_sync_result_get_row (paged, 0))->title, ==, "one");
 
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   if (test_db_is_postgres (db))
     test_db_exec (db, "DROP TABLE %s", table);
   test_store_dir_remove (tmpdir);

@@ -86,7 +86,7 @@ fixture_set_up (Fixture *f, gconstpointer backend)
 static void
 fixture_tear_down (Fixture *f, gconstpointer backend)
 {
-  g_clear_pointer (&f->store, carb_store_unref);
+  g_clear_pointer (&f->store, g_object_unref);
   if (test_db_is_postgres (f->db))
     test_db_exec (f->db, "DROP TABLE IF EXISTS %s CASCADE", f->qtable);
   test_db_free (f->db);
@@ -454,7 +454,7 @@ test_uuid_cursor (Fixture *f, gconstpointer backend)
         " ts INTEGER NOT NULL DEFAULT 0)",
         f->qtable);
   CarbColumn *cols = g_memdup2 (f->model.columns, sizeof (CarbColumn) * f->model.n_columns);
-  cols[0].type = CARB_TYPE_UUID;
+  cols[0].type = CARB_COLUMN_TYPE_UUID;
   f->model.columns = cols;
   prepare (f);
   /* "not-a-uuid" and an upper-case UUID, base64url-encoded. */

@@ -28,10 +28,10 @@ CARB_DEFINE_STATIC_MODEL (item_model,
                           Item,
                           NULL,
                           "items",
-                          CARB_COLUMN_FULL (Item, id, ID_NAME, INT64, ID, CARB_COLUMN_NONE),
-                          CARB_COLUMN_FULL (Item, title, TITLE_NAME, TEXT, DATA, CARB_COLUMN_NONE),
-                          CARB_COLUMN_FULL (Item, stamp, STAMP_NAME, TIMESTAMP, TIMESTAMP, CARB_COLUMN_NONE),
-                          CARB_COLUMN_FULL (Item, gone, GONE_NAME, BOOL, DELETED, CARB_COLUMN_NONE));
+                          CARB_COLUMN_FULL (Item, id, ID_NAME, INT64, ID, CARB_COLUMN_FLAGS_NONE),
+                          CARB_COLUMN_FULL (Item, title, TITLE_NAME, TEXT, DATA, CARB_COLUMN_FLAGS_NONE),
+                          CARB_COLUMN_FULL (Item, stamp, STAMP_NAME, TIMESTAMP, TIMESTAMP, CARB_COLUMN_FLAGS_NONE),
+                          CARB_COLUMN_FULL (Item, gone, GONE_NAME, BOOL, DELETED, CARB_COLUMN_FLAGS_NONE));
 
 /* The columns of a table for item_model, the title column named @title_name. */
 static char *
@@ -115,7 +115,7 @@ test_names (gconstpointer backend)
   g_assert_no_error (error);
   prepare_and_sync (uri, db, store, &model, qtable, victim);
 
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   if (test_db_is_postgres (db))
     test_db_exec (db, "DROP TABLE %s CASCADE; DROP TABLE %s", qtable, victim);
   g_clear_pointer (&db, test_db_free);
@@ -163,7 +163,7 @@ test_schema (gconstpointer backend)
       g_assert_cmpint (
           test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name LIKE 'carb_%%'"), ==, 3);
     }
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   g_clear_pointer (&db, test_db_free);
   g_unlink (aux);
   test_store_dir_remove (tmpdir);
@@ -188,7 +188,7 @@ test_long_name (void)
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
   prepare_and_sync (uri, db, store, &model, qtable, victim);
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   test_db_exec (db, "DROP TABLE %s CASCADE; DROP TABLE %s", qtable, victim);
 }
 

@@ -61,7 +61,7 @@ CARB_DEFINE_STATIC_MODEL (duplicate_model,
                           "items",
                           CARB_ID (Item, id, INT64),
                           CARB_TIMESTAMP (Item, changed_at),
-                          CARB_COLUMN_FULL (Item, name, "changed_at", TEXT, DATA, CARB_COLUMN_NONE));
+                          CARB_COLUMN_FULL (Item, name, "changed_at", TEXT, DATA, CARB_COLUMN_FLAGS_NONE));
 
 static void
 assert_invalid (const CarbModel *model, const char *fragment)
@@ -80,11 +80,11 @@ test_descriptor (void)
   g_assert_cmpuint (marked_model.n_columns, ==, 6);
   g_assert_cmpuint (marked_model.struct_size, ==, sizeof (Item));
   g_assert_cmpstr (marked_model.columns[1].name, ==, "name");
-  g_assert_cmpint (marked_model.columns[1].type, ==, CARB_TYPE_TEXT);
+  g_assert_cmpint (marked_model.columns[1].type, ==, CARB_COLUMN_TYPE_TEXT);
   g_assert_cmpuint (marked_model.columns[1].offset, ==, G_STRUCT_OFFSET (Item, name));
-  g_assert_cmpint (marked_model.columns[2].role, ==, CARB_ROLE_TIMESTAMP);
+  g_assert_cmpint (marked_model.columns[2].role, ==, CARB_COLUMN_ROLE_TIMESTAMP);
   g_assert_cmpint (marked_model.columns[5].null_offset, ==, G_STRUCT_OFFSET (Item, score_is_null));
-  g_assert_true (marked_model.columns[5].flags & CARB_COLUMN_NULLABLE);
+  g_assert_true (marked_model.columns[5].flags & CARB_COLUMN_FLAGS_NULLABLE);
   g_assert_cmpstr (default_model.schema, ==, "app");
 }
 
@@ -135,12 +135,12 @@ test_runtime_model (void)
 {
   CarbColumn columns[] = {
     { .name = "id",
-      .type = CARB_TYPE_INT64,
-      .role = CARB_ROLE_ID,
+      .type = CARB_COLUMN_TYPE_INT64,
+      .role = CARB_COLUMN_ROLE_ID,
       .offset = 0,
       .size = 8,
       .null_offset = -1 },
-    { .name = "last_synced_at", .type = CARB_TYPE_TIMESTAMP, .offset = 8, .size = 8, .null_offset = -1 },
+    { .name = "last_synced_at", .type = CARB_COLUMN_TYPE_TIMESTAMP, .offset = 8, .size = 8, .null_offset = -1 },
   };
   CarbModel model = { CARB_MODEL_VERSION, NULL, "items", 16, columns, 2 };
   g_autoptr (GError) error = NULL;

@@ -4,7 +4,7 @@
  * transactions, savepoints, stamp precision, inheritance, partitions,
  * DISCARD ALL, the application's own transaction.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <carburetor/backend.h>
+#include <carburetor/sys/backend.h>
 #include <carburetor/carburetor.h>
 #include <string.h>
 #include <unistd.h>
@@ -220,8 +220,8 @@ test_application_name (void)
   g_autoptr (CarbStore) named = open_store (named_uri);
   g_assert_cmpint (sessions_of (admin, role, "carburetor"), ==, 1);
   g_assert_cmpint (sessions_of (admin, role, role), ==, 1);
-  g_clear_pointer (&plain, carb_store_unref);
-  g_clear_pointer (&named, carb_store_unref);
+  g_clear_pointer (&plain, g_object_unref);
+  g_clear_pointer (&named, g_object_unref);
   while (sessions_of (admin, role, role) + sessions_of (admin, role, "carburetor") > 0)
     g_usleep (1000); /* a closed session leaves pg_stat_activity a moment later */
   test_db_exec (admin, "DROP ROLE %s", role);
@@ -280,7 +280,7 @@ pg_table_prepare (PgTable *t)
 static void
 pg_table_free (PgTable *t)
 {
-  g_clear_pointer (&t->store, carb_store_unref);
+  g_clear_pointer (&t->store, g_object_unref);
   test_db_exec (t->admin, "DROP TABLE IF EXISTS %s CASCADE", t->qtable);
   test_db_free (t->admin);
   g_free (t->uri);
@@ -356,7 +356,7 @@ test_privileges (void)
   g_assert_cmpstr (((const Item *) carb_sync_result_get_row (after, 0))->title, ==, "in flight");
 
   g_clear_pointer (&w, test_db_free);
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   test_db_exec (admin, "DROP TABLE %s CASCADE", table);
   test_db_exec (admin, "DROP OWNED BY %s, %s; DROP ROLE %s; DROP ROLE %s", reader, writer, reader, writer);
 }

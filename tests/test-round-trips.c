@@ -94,7 +94,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
       g_free (f->tables[i]);
       g_clear_pointer (&f->points[i], carb_sync_point_free);
     }
-  carb_store_unref (f->store);
+  g_object_unref (f->store);
   rt_proxy_free (f->proxy);
   g_free (f->proxy_uri);
   test_db_free (f->db);

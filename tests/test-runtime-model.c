@@ -49,7 +49,7 @@ fixture_set_up (Fixture *f, gconstpointer backend)
 static void
 fixture_tear_down (Fixture *f, gconstpointer backend)
 {
-  g_clear_pointer (&f->store, carb_store_unref);
+  g_clear_pointer (&f->store, g_object_unref);
   if (test_db_is_postgres (f->db))
     test_db_exec (f->db, "DROP TABLE IF EXISTS %s CASCADE", f->qtable);
   test_db_free (f->db);
@@ -86,14 +86,14 @@ test_layout (void)
     CarbColumnFlags flags;
     gsize offset;
   } cols[] = {
-    { "small", CARB_TYPE_INT16, CARB_ROLE_DATA, CARB_COLUMN_NONE, G_STRUCT_OFFSET (Layout, small) },
-    { "name", CARB_TYPE_TEXT, CARB_ROLE_DATA, CARB_COLUMN_NULLABLE, G_STRUCT_OFFSET (Layout, name) },
-    { "id", CARB_TYPE_INT64, CARB_ROLE_ID, CARB_COLUMN_NONE, G_STRUCT_OFFSET (Layout, id) },
-    { "flag", CARB_TYPE_BOOL, CARB_ROLE_DELETED, CARB_COLUMN_NONE, G_STRUCT_OFFSET (Layout, flag) },
-    { "ratio", CARB_TYPE_DOUBLE, CARB_ROLE_DATA, CARB_COLUMN_NULLABLE, G_STRUCT_OFFSET (Layout, ratio) },
-    { "day", CARB_TYPE_DATE, CARB_ROLE_DATA, CARB_COLUMN_NONE, G_STRUCT_OFFSET (Layout, day) },
-    { "blob", CARB_TYPE_BYTES, CARB_ROLE_DATA, CARB_COLUMN_NONE, G_STRUCT_OFFSET (Layout, blob) },
-    { "ts", CARB_TYPE_TIMESTAMP, CARB_ROLE_TIMESTAMP, CARB_COLUMN_NONE, G_STRUCT_OFFSET (Layout, ts) },
+    { "small", CARB_COLUMN_TYPE_INT16, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, small) },
+    { "name", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NULLABLE, G_STRUCT_OFFSET (Layout, name) },
+    { "id", CARB_COLUMN_TYPE_INT64, CARB_COLUMN_ROLE_ID, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, id) },
+    { "flag", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, flag) },
+    { "ratio", CARB_COLUMN_TYPE_DOUBLE, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NULLABLE, G_STRUCT_OFFSET (Layout, ratio) },
+    { "day", CARB_COLUMN_TYPE_DATE, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, day) },
+    { "blob", CARB_COLUMN_TYPE_BYTES, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, blob) },
+    { "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, ts) },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cols); i++)
@@ -139,25 +139,25 @@ test_misuse (Fixture *f, gconstpointer backend)
   g_assert_true (carb_model_ref (&static_model) == &static_model);
   carb_model_unref (&static_model);
   g_assert_false (
-      carb_model_add_column ((CarbModel *) &static_model, "x", CARB_TYPE_TEXT, CARB_ROLE_DATA, 0, &error));
+      carb_model_add_column ((CarbModel *) &static_model, "x", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL);
   g_assert_nonnull (strstr (error->message, "static_table"));
   g_clear_error (&error);
 
   g_autoptr (CarbModel) model = carb_model_new (NULL, f->table);
-  g_assert_false (carb_model_add_column (model, "x", (CarbColumnType) 99, CARB_ROLE_DATA, 0, &error));
+  g_assert_false (carb_model_add_column (model, "x", (CarbColumnType) 99, CARB_COLUMN_ROLE_DATA, 0, &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL);
   g_assert_nonnull (strstr (error->message, "“x”"));
   g_clear_error (&error);
 
   test_db_exec (f->db, "CREATE TABLE %s (id bigint PRIMARY KEY, ts %s NOT NULL)", f->qtable,
                 test_db_is_postgres (f->db) ? "timestamptz" : "INTEGER");
-  g_assert_true (carb_model_add_column (model, "id", CARB_TYPE_INT64, CARB_ROLE_ID, 0, &error));
-  g_assert_true (carb_model_add_column (model, "ts", CARB_TYPE_TIMESTAMP, CARB_ROLE_TIMESTAMP, 0, &error));
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_INT64, CARB_COLUMN_ROLE_ID, 0, &error));
+  g_assert_true (carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, &error));
   g_assert_true (carb_store_prepare_table (f->store, model, &error));
   g_assert_no_error (error);
   /* In use: its layout is what the store relies on now. */
-  g_assert_false (carb_model_add_column (model, "late", CARB_TYPE_TEXT, CARB_ROLE_DATA, 0, &error));
+  g_assert_false (carb_model_add_column (model, "late", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL);
   g_assert_nonnull (strstr (error->message, "in use"));
 }
@@ -199,10 +199,10 @@ check_types (const CarbModel *model)
     const char *name;
     CarbColumnType type;
   } expected[] = {
-    { "id", CARB_TYPE_UUID },   { "name", CARB_TYPE_TEXT },    { "n", CARB_TYPE_INT64 },
-    { "big", CARB_TYPE_INT64 }, { "ratio", CARB_TYPE_DOUBLE }, { "ok", CARB_TYPE_BOOL },
-    { "born", CARB_TYPE_DATE }, { "data", CARB_TYPE_BYTES },   { "doc", CARB_TYPE_JSON },
-    { "gone", CARB_TYPE_BOOL }, { "ts", CARB_TYPE_TIMESTAMP },
+    { "id", CARB_COLUMN_TYPE_UUID },   { "name", CARB_COLUMN_TYPE_TEXT },    { "n", CARB_COLUMN_TYPE_INT64 },
+    { "big", CARB_COLUMN_TYPE_INT64 }, { "ratio", CARB_COLUMN_TYPE_DOUBLE }, { "ok", CARB_COLUMN_TYPE_BOOL },
+    { "born", CARB_COLUMN_TYPE_DATE }, { "data", CARB_COLUMN_TYPE_BYTES },   { "doc", CARB_COLUMN_TYPE_JSON },
+    { "gone", CARB_COLUMN_TYPE_BOOL }, { "ts", CARB_COLUMN_TYPE_TIMESTAMP },
   };
   for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
     {
@@ -212,7 +212,7 @@ check_types (const CarbModel *model)
                        carb_column_type_to_string (expected[i].type));
     }
   g_assert_cmpint (carb_model_get_column_role (model, (guint) carb_model_find_column (model, "gone")), ==,
-                   CARB_ROLE_DELETED);
+                   CARB_COLUMN_ROLE_DELETED);
 }
 
 /* Whether row @row is the one written with every column set. */
@@ -393,13 +393,13 @@ test_lifetime (Fixture *f, gconstpointer backend)
   g_autoptr (GVariant) row = carb_sync_result_get_row_variant (r, 0);
   g_assert_nonnull (row);
   g_assert_cmpstr (carb_model_get_table (carb_sync_result_get_model (r)), ==, f->table);
-  carb_sync_result_free (r);
+  carb_sync_result_unref (r);
 
   /* A second model of fewer columns: whatever address it gets, the store
    * checks it on its own and reads its own layout. */
   g_autoptr (CarbModel) narrow = carb_model_new (NULL, f->table);
-  g_assert_true (carb_model_add_column (narrow, "id", CARB_TYPE_UUID, CARB_ROLE_ID, 0, &error));
-  g_assert_true (carb_model_add_column (narrow, "ts", CARB_TYPE_TIMESTAMP, CARB_ROLE_TIMESTAMP, 0, &error));
+  g_assert_true (carb_model_add_column (narrow, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, &error));
+  g_assert_true (carb_model_add_column (narrow, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, &error));
   g_autoptr (CarbSyncResult) r2 = sync_all (f, narrow);
   g_assert_cmpuint (carb_sync_result_get_n_rows (r2), ==, 1);
   g_autoptr (GVariant) row2 = carb_sync_result_get_row_variant (r2, 0);

@@ -192,7 +192,7 @@ test_shared_store (void)
       carb_sync_point_free (syncers[i].point);
     }
 
-  carb_store_unref (shared.store);
+  g_object_unref (shared.store);
   g_clear_pointer (&db, test_db_free);
   test_store_dir_remove (tmpdir);
 }
@@ -234,7 +234,7 @@ test_shared_result (void)
   for (guint i = 0; i < G_N_ELEMENTS (readers); i++)
     g_assert_cmpuint (GPOINTER_TO_SIZE (g_thread_join (readers[i])), ==, 200 * 3);
 
-  g_clear_pointer (&store, carb_store_unref);
+  g_clear_pointer (&store, g_object_unref);
   g_clear_pointer (&db, test_db_free);
   test_store_dir_remove (tmpdir);
 }

@@ -111,7 +111,7 @@ fixture_set_up (Fixture *f, gconstpointer backend)
 static void
 fixture_tear_down (Fixture *f, gconstpointer backend)
 {
-  g_clear_pointer (&f->store, carb_store_unref);
+  g_clear_pointer (&f->store, g_object_unref);
   if (test_db_is_postgres (f->db))
     test_db_exec (f->db, "DROP TABLE %s", f->table);
   test_db_free (f->db);
@@ -404,7 +404,7 @@ test_refused_values (Fixture *f, gconstpointer backend)
   g_assert_cmpint (v->d, ==, 18262);
   g_assert_cmpint (v->i32, ==, -1);
   g_assert_cmpstr (v->j, ==, "[1.50]");
-  g_clear_pointer (&keep, carb_sync_result_free);
+  g_clear_pointer (&keep, carb_sync_result_unref);
 
   /* An upper-case UUID is delivered in canonical lower case; deep and
    * escaped JSON passes. */
@@ -448,7 +448,7 @@ test_infinities (Fixture *f, gconstpointer backend)
   g_assert_cmpint (v->ts, ==, G_MAXINT64);
   g_assert_cmpint (v->d, ==, G_MININT32);
   g_assert_cmpstr (v->num, ==, "NaN");
-  g_clear_pointer (&keep, carb_sync_result_free);
+  g_clear_pointer (&keep, carb_sync_result_unref);
 
   test_db_exec (f->db, "UPDATE %s SET ts = '-infinity', d = 'infinity'", f->table);
   v = sync_one (f, &keep);

@@ -177,7 +177,7 @@ dialect_quote (const char *name, gpointer user_data, GError **error)
 static char *
 select_expression (const CarbColumn *column, const char *quoted, gpointer user_data)
 {
-  if (column->type == CARB_TYPE_NUMERIC)
+  if (column->type == CARB_COLUMN_TYPE_NUMERIC)
     return g_strconcat (quoted, "::text", NULL);
   return NULL;
 }

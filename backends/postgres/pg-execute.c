@@ -22,13 +22,13 @@ enum
 };
 
 static const char *const column_types[] = {
-  [CARB_TYPE_TEXT] = "text",       [CARB_TYPE_INT16] = "smallint",
-  [CARB_TYPE_INT32] = "integer",   [CARB_TYPE_INT64] = "bigint",
-  [CARB_TYPE_FLOAT] = "real",      [CARB_TYPE_DOUBLE] = "double precision",
-  [CARB_TYPE_BOOL] = "boolean",    [CARB_TYPE_TIMESTAMP] = "timestamptz",
-  [CARB_TYPE_DATE] = "date",       [CARB_TYPE_UUID] = "uuid",
-  [CARB_TYPE_JSON] = "jsonb",      [CARB_TYPE_BYTES] = "bytea",
-  [CARB_TYPE_NUMERIC] = "numeric",
+  [CARB_COLUMN_TYPE_TEXT] = "text",       [CARB_COLUMN_TYPE_INT16] = "smallint",
+  [CARB_COLUMN_TYPE_INT32] = "integer",   [CARB_COLUMN_TYPE_INT64] = "bigint",
+  [CARB_COLUMN_TYPE_FLOAT] = "real",      [CARB_COLUMN_TYPE_DOUBLE] = "double precision",
+  [CARB_COLUMN_TYPE_BOOL] = "boolean",    [CARB_COLUMN_TYPE_TIMESTAMP] = "timestamptz",
+  [CARB_COLUMN_TYPE_DATE] = "date",       [CARB_COLUMN_TYPE_UUID] = "uuid",
+  [CARB_COLUMN_TYPE_JSON] = "jsonb",      [CARB_COLUMN_TYPE_BYTES] = "bytea",
+  [CARB_COLUMN_TYPE_NUMERIC] = "numeric",
 };
 
 const CarbSqlSyntax carb_pg_syntax = {
@@ -68,11 +68,11 @@ encode_param (CarbBackend *backend, const CarbValue *v, guint index, Param *p, G
   p->format = 1;
   switch (v->type)
     {
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       p->type = OID_BOOL, p->buf[0] = v->v_int != 0, p->length = 1;
       break;
-    case CARB_TYPE_FLOAT:
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_DOUBLE:
       {
         union
         {
@@ -84,7 +84,7 @@ encode_param (CarbBackend *backend, const CarbValue *v, guint index, Param *p, G
         memcpy (p->buf, &be64, 8);
         break;
       }
-    case CARB_TYPE_TIMESTAMP:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
       {
         /* ∓infinity pass as themselves; a finite instant before
          * PostgreSQL's calendar is refused, never moved to -infinity. */
@@ -102,7 +102,7 @@ encode_param (CarbBackend *backend, const CarbValue *v, guint index, Param *p, G
         memcpy (p->buf, &be64, 8);
         break;
       }
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_DATE:
       {
         gint64 days = v->v_int;
         if (days != G_MININT32 && days != G_MAXINT32)
@@ -112,13 +112,13 @@ encode_param (CarbBackend *backend, const CarbValue *v, guint index, Param *p, G
         memcpy (p->buf, &be32, 4);
         break;
       }
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       p->type = OID_BYTEA, p->value = v->v_len > 0 ? v->v_data : "", p->length = (int) v->v_len;
       return TRUE;
-    case CARB_TYPE_TEXT:
-    case CARB_TYPE_UUID:
-    case CARB_TYPE_JSON:
-    case CARB_TYPE_NUMERIC:
+    case CARB_COLUMN_TYPE_TEXT:
+    case CARB_COLUMN_TYPE_UUID:
+    case CARB_COLUMN_TYPE_JSON:
+    case CARB_COLUMN_TYPE_NUMERIC:
       /* Text format wants a nul-terminated string: the caller copies. */
       p->format = 0;
       return TRUE;

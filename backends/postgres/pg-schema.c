@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#define M(t) CARB_TYPE_MASK (CARB_TYPE_##t)
+#define M(t) CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_##t)
 
 /* Each PostgreSQL type and what it may be read as: the same type, or a
  * wider one; never a narrowing. `timestamp without time zone` is left out

@@ -107,17 +107,17 @@ storage_hint (CarbColumnType type, int storage)
 {
   switch (type)
     {
-    case CARB_TYPE_TEXT:
-    case CARB_TYPE_UUID:
-    case CARB_TYPE_JSON:
-    case CARB_TYPE_NUMERIC:
+    case CARB_COLUMN_TYPE_TEXT:
+    case CARB_COLUMN_TYPE_UUID:
+    case CARB_COLUMN_TYPE_JSON:
+    case CARB_COLUMN_TYPE_NUMERIC:
       return storage == SQLITE_BLOB
                  ? " (declare the model column BYTES to read blobs)"
                  : " (a column declared UUID, JSON or NUMERIC has NUMERIC affinity, which turns "
                    "number-like text into numbers: declare it TEXT)";
-    case CARB_TYPE_TIMESTAMP:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
       return " (store INTEGER microseconds since 1970-01-01 UTC, not date-time text)";
-    case CARB_TYPE_DATE:
+    case CARB_COLUMN_TYPE_DATE:
       return " (store INTEGER days since 1970-01-01, not 'YYYY-MM-DD' text)";
     default:
       return "";
@@ -140,10 +140,10 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
     }
   switch (col->type)
     {
-    case CARB_TYPE_TEXT:
-    case CARB_TYPE_UUID:
-    case CARB_TYPE_JSON:
-    case CARB_TYPE_NUMERIC:
+    case CARB_COLUMN_TYPE_TEXT:
+    case CARB_COLUMN_TYPE_UUID:
+    case CARB_COLUMN_TYPE_JSON:
+    case CARB_COLUMN_TYPE_NUMERIC:
       if (storage == SQLITE_TEXT)
         {
           const char *text = (const char *) sqlite3_column_text (stmt, (int) i);
@@ -151,8 +151,8 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
           return;
         }
       break;
-    case CARB_TYPE_FLOAT:
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_DOUBLE:
       if (storage == SQLITE_FLOAT)
         {
           carb_sink_set_double (sink, i, sqlite3_column_double (stmt, (int) i));
@@ -169,7 +169,7 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
           return;
         }
       break;
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       /* A BLOB-affinity column keeps text as text: its UTF-8 bytes are
        * the value, exactly. */
       if (storage == SQLITE_BLOB || storage == SQLITE_TEXT)

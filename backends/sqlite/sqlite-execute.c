@@ -7,21 +7,21 @@
 #include <string.h>
 
 static const char *const column_types[] = {
-  [CARB_TYPE_TEXT] = "TEXT",
-  [CARB_TYPE_INT16] = "INTEGER",
-  [CARB_TYPE_INT32] = "INTEGER",
-  [CARB_TYPE_INT64] = "INTEGER",
-  [CARB_TYPE_FLOAT] = "REAL",
-  [CARB_TYPE_DOUBLE] = "REAL",
-  [CARB_TYPE_BOOL] = "BOOLEAN",
-  [CARB_TYPE_TIMESTAMP] = "INTEGER",
-  [CARB_TYPE_DATE] = "INTEGER",
+  [CARB_COLUMN_TYPE_TEXT] = "TEXT",
+  [CARB_COLUMN_TYPE_INT16] = "INTEGER",
+  [CARB_COLUMN_TYPE_INT32] = "INTEGER",
+  [CARB_COLUMN_TYPE_INT64] = "INTEGER",
+  [CARB_COLUMN_TYPE_FLOAT] = "REAL",
+  [CARB_COLUMN_TYPE_DOUBLE] = "REAL",
+  [CARB_COLUMN_TYPE_BOOL] = "BOOLEAN",
+  [CARB_COLUMN_TYPE_TIMESTAMP] = "INTEGER",
+  [CARB_COLUMN_TYPE_DATE] = "INTEGER",
   /* TEXT, not UUID or JSON: those declared types get NUMERIC affinity,
    * which turns the JSON text '1.50' into the REAL 1.5 (docs/TYPES.md). */
-  [CARB_TYPE_UUID] = "TEXT",
-  [CARB_TYPE_JSON] = "TEXT",
-  [CARB_TYPE_BYTES] = "BLOB",
-  [CARB_TYPE_NUMERIC] = "TEXT",
+  [CARB_COLUMN_TYPE_UUID] = "TEXT",
+  [CARB_COLUMN_TYPE_JSON] = "TEXT",
+  [CARB_COLUMN_TYPE_BYTES] = "BLOB",
+  [CARB_COLUMN_TYPE_NUMERIC] = "TEXT",
 };
 
 const CarbSqlSyntax carb_sqlite_syntax = {
@@ -47,15 +47,15 @@ bind_value (sqlite3_stmt *stmt, int index, const CarbValue *v)
     return sqlite3_bind_null (stmt, index);
   switch (v->type)
     {
-    case CARB_TYPE_FLOAT:
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_DOUBLE:
       return sqlite3_bind_double (stmt, index, v->v_double);
-    case CARB_TYPE_TEXT:
-    case CARB_TYPE_UUID:
-    case CARB_TYPE_JSON:
-    case CARB_TYPE_NUMERIC:
+    case CARB_COLUMN_TYPE_TEXT:
+    case CARB_COLUMN_TYPE_UUID:
+    case CARB_COLUMN_TYPE_JSON:
+    case CARB_COLUMN_TYPE_NUMERIC:
       return sqlite3_bind_text64 (stmt, index, v->v_data, v->v_len, SQLITE_STATIC, SQLITE_UTF8);
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       /* An empty value is an empty BLOB, never NULL. */
       return v->v_len == 0 ? sqlite3_bind_zeroblob (stmt, index, 0)
                            : sqlite3_bind_blob64 (stmt, index, v->v_data, v->v_len, SQLITE_STATIC);

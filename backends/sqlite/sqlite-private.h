@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <carburetor/backend.h>
+#include <carburetor/sys/backend.h>
 #include <sqlite3.h>
 
 G_BEGIN_DECLS

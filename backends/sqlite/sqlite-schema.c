@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#define M(t)     CARB_TYPE_MASK (CARB_TYPE_##t)
+#define M(t)     CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_##t)
 #define INTEGERS (M (INT16) | M (INT32) | M (INT64) | M (BOOL) | M (TIMESTAMP) | M (DATE))
 #define TEXTS    (M (TEXT) | M (UUID) | M (JSON))
 

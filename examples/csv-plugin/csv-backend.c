@@ -1,6 +1,6 @@
 /* carburetor-csv — a read-only Carburetor backend over one CSV file.
  *
- * A third-party plugin: it includes only <carburetor/backend.h> and is
+ * A third-party plugin: it includes only <carburetor/sys/backend.h> and is
  * built out of tree against the installed SDK (see meson.build).
  *
  * The store URI is `csv:/path/to/items.csv`; the file holds one table,
@@ -19,7 +19,7 @@
  * stamped at or before this version's newest stamp. So W = max(stamp) of
  * the file read is safe, and exact: the sync needs no clock of its own.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <carburetor/backend.h>
+#include <carburetor/sys/backend.h>
 #include <string.h>
 
 struct _CarbBackend
@@ -173,7 +173,7 @@ csv_describe_table (
   g_autoptr (CsvFile) csv = csv_file_load (backend, error);
   if (csv == NULL)
     return FALSE;
-  guint any_text_type = ~(CARB_TYPE_MASK (CARB_TYPE_INVALID) | CARB_TYPE_MASK (CARB_TYPE_BYTES));
+  guint any_text_type = ~(CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INVALID) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_BYTES));
   for (guint i = 0; i < csv->n_fields; i++)
     {
       carb_table_info_add_column (info, csv->header[i], "csv text", any_text_type, FALSE);
@@ -249,14 +249,14 @@ sink_field (CarbSink *sink, const CarbColumn *col, guint i, const char *text)
     }
   switch (col->type)
     {
-    case CARB_TYPE_TEXT:
-    case CARB_TYPE_UUID:
-    case CARB_TYPE_JSON:
-    case CARB_TYPE_NUMERIC:
+    case CARB_COLUMN_TYPE_TEXT:
+    case CARB_COLUMN_TYPE_UUID:
+    case CARB_COLUMN_TYPE_JSON:
+    case CARB_COLUMN_TYPE_NUMERIC:
       carb_sink_set_text (sink, i, text, strlen (text));
       return;
-    case CARB_TYPE_FLOAT:
-    case CARB_TYPE_DOUBLE:
+    case CARB_COLUMN_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_DOUBLE:
       {
         char *end = NULL;
         gdouble d = g_ascii_strtod (text, &end);
@@ -267,14 +267,14 @@ sink_field (CarbSink *sink, const CarbColumn *col, guint i, const char *text)
           }
         break;
       }
-    case CARB_TYPE_BOOL:
+    case CARB_COLUMN_TYPE_BOOL:
       if (parse_bool (text, &b))
         {
           carb_sink_set_int (sink, i, b);
           return;
         }
       break;
-    case CARB_TYPE_BYTES:
+    case CARB_COLUMN_TYPE_BYTES:
       carb_sink_fail (sink, i, "a CSV file holds no bytes");
       return;
     default: /* integers, TIMESTAMP (µs), DATE (days) */
@@ -357,7 +357,7 @@ csv_download (
       field_of[i] = f;
     }
   const CarbColumn *id_col = &model->columns[query->id_column];
-  gboolean int_id = id_col->type != CARB_TYPE_TEXT && id_col->type != CARB_TYPE_UUID;
+  gboolean int_id = id_col->type != CARB_COLUMN_TYPE_TEXT && id_col->type != CARB_COLUMN_TYPE_UUID;
 
   /* The clock source: the newest stamp of this version (see the top). An
    * empty file gives no advance. */

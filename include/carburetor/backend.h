@@ -65,12 +65,12 @@ typedef struct _CarbSink CarbSink;
 typedef struct _CarbTableInfo CarbTableInfo;
 
 /**
- * CARB_TYPE_MASK:
+ * CARB_COLUMN_TYPE_MASK_OF:
  * @type: a #CarbColumnType.
  *
  * The bit of @type in the type mask of carb_table_info_add_column().
  */
-#define CARB_TYPE_MASK(type) (1u << (type))
+#define CARB_COLUMN_TYPE_MASK_OF(type) (1u << (type))
 
 /**
  * CarbQueryFlags:

@@ -3,7 +3,7 @@
 #pragma once
 
 #if !defined(CARBURETOR_INSIDE) && !defined(CARBURETOR_COMPILATION)
-#error "Include <carburetor/carburetor.h> or <carburetor/backend.h>, not this header."
+#error "Include <carburetor/carburetor.h> or <carburetor/sys/backend.h>, not this header."
 #endif
 
 #include <stddef.h>
@@ -16,22 +16,22 @@ G_BEGIN_DECLS
 
 /**
  * CarbColumnType:
- * @CARB_TYPE_INVALID: not a supported type (only reported by backends for
+ * @CARB_COLUMN_TYPE_INVALID: not a supported type (only reported by backends for
  *   columns they cannot map; never valid in a model).
- * @CARB_TYPE_TEXT: text / varchar; member `char *`.
- * @CARB_TYPE_INT16: smallint; member `gint16`.
- * @CARB_TYPE_INT32: integer; member `gint32`.
- * @CARB_TYPE_INT64: bigint; member `gint64`.
- * @CARB_TYPE_FLOAT: real; member `gfloat`.
- * @CARB_TYPE_DOUBLE: double precision; member `gdouble`.
- * @CARB_TYPE_BOOL: boolean; member `gboolean`.
- * @CARB_TYPE_TIMESTAMP: timestamptz; member `gint64`, microseconds since
+ * @CARB_COLUMN_TYPE_TEXT: text / varchar; member `char *`.
+ * @CARB_COLUMN_TYPE_INT16: smallint; member `gint16`.
+ * @CARB_COLUMN_TYPE_INT32: integer; member `gint32`.
+ * @CARB_COLUMN_TYPE_INT64: bigint; member `gint64`.
+ * @CARB_COLUMN_TYPE_FLOAT: real; member `gfloat`.
+ * @CARB_COLUMN_TYPE_DOUBLE: double precision; member `gdouble`.
+ * @CARB_COLUMN_TYPE_BOOL: boolean; member `gboolean`.
+ * @CARB_COLUMN_TYPE_TIMESTAMP: timestamptz; member `gint64`, microseconds since
  *   the Unix epoch, UTC.
- * @CARB_TYPE_DATE: date; member `gint32`, days since 1970-01-01.
- * @CARB_TYPE_UUID: uuid; member `char *`, canonical lower-case form.
- * @CARB_TYPE_JSON: json / jsonb; member `char *` holding the JSON text.
- * @CARB_TYPE_BYTES: bytea / blob; member #CarbBytes.
- * @CARB_TYPE_NUMERIC: numeric; member `char *`, exact decimal text.
+ * @CARB_COLUMN_TYPE_DATE: date; member `gint32`, days since 1970-01-01.
+ * @CARB_COLUMN_TYPE_UUID: uuid; member `char *`, canonical lower-case form.
+ * @CARB_COLUMN_TYPE_JSON: json / jsonb; member `char *` holding the JSON text.
+ * @CARB_COLUMN_TYPE_BYTES: bytea / blob; member #CarbBytes.
+ * @CARB_COLUMN_TYPE_NUMERIC: numeric; member `char *`, exact decimal text.
  *
  * The supported column types. docs/TYPES.md gives each one's mapping on
  * every backend. A column of any other SQL type is rejected when the model
@@ -39,44 +39,44 @@ G_BEGIN_DECLS
  */
 typedef enum
 {
-  CARB_TYPE_INVALID,
-  CARB_TYPE_TEXT,
-  CARB_TYPE_INT16,
-  CARB_TYPE_INT32,
-  CARB_TYPE_INT64,
-  CARB_TYPE_FLOAT,
-  CARB_TYPE_DOUBLE,
-  CARB_TYPE_BOOL,
-  CARB_TYPE_TIMESTAMP,
-  CARB_TYPE_DATE,
-  CARB_TYPE_UUID,
-  CARB_TYPE_JSON,
-  CARB_TYPE_BYTES,
-  CARB_TYPE_NUMERIC,
+  CARB_COLUMN_TYPE_INVALID,
+  CARB_COLUMN_TYPE_TEXT,
+  CARB_COLUMN_TYPE_INT16,
+  CARB_COLUMN_TYPE_INT32,
+  CARB_COLUMN_TYPE_INT64,
+  CARB_COLUMN_TYPE_FLOAT,
+  CARB_COLUMN_TYPE_DOUBLE,
+  CARB_COLUMN_TYPE_BOOL,
+  CARB_COLUMN_TYPE_TIMESTAMP,
+  CARB_COLUMN_TYPE_DATE,
+  CARB_COLUMN_TYPE_UUID,
+  CARB_COLUMN_TYPE_JSON,
+  CARB_COLUMN_TYPE_BYTES,
+  CARB_COLUMN_TYPE_NUMERIC,
 } CarbColumnType;
 
 /**
  * CarbColumnRole:
- * @CARB_ROLE_DATA: an ordinary data column.
- * @CARB_ROLE_ID: the row's primary key (exactly one per model).
- * @CARB_ROLE_TIMESTAMP: the last-synced-at column, stamped by the database
+ * @CARB_COLUMN_ROLE_DATA: an ordinary data column.
+ * @CARB_COLUMN_ROLE_ID: the row's primary key (exactly one per model).
+ * @CARB_COLUMN_ROLE_TIMESTAMP: the last-synced-at column, stamped by the database
  *   (exactly one per model; see carb_model_validate()).
- * @CARB_ROLE_DELETED: the soft-delete (tombstone) flag (at most one).
+ * @CARB_COLUMN_ROLE_DELETED: the soft-delete (tombstone) flag (at most one).
  *
  * What a column means to the sync.
  */
 typedef enum
 {
-  CARB_ROLE_DATA,
-  CARB_ROLE_ID,
-  CARB_ROLE_TIMESTAMP,
-  CARB_ROLE_DELETED,
+  CARB_COLUMN_ROLE_DATA,
+  CARB_COLUMN_ROLE_ID,
+  CARB_COLUMN_ROLE_TIMESTAMP,
+  CARB_COLUMN_ROLE_DELETED,
 } CarbColumnRole;
 
 /**
  * CarbColumnFlags:
- * @CARB_COLUMN_NONE: no flag.
- * @CARB_COLUMN_NULLABLE: the column may hold NULL. Pointer-typed members
+ * @CARB_COLUMN_FLAGS_NONE: no flag.
+ * @CARB_COLUMN_FLAGS_NULLABLE: the column may hold NULL. Pointer-typed members
  *   hold %NULL for it; scalar members need a `gboolean` null-flag member
  *   (see CARB_COLUMN_NULLABLE_FLAG()).
  *
@@ -84,8 +84,8 @@ typedef enum
  */
 typedef enum
 {
-  CARB_COLUMN_NONE = 0,
-  CARB_COLUMN_NULLABLE = 1 << 0,
+  CARB_COLUMN_FLAGS_NONE = 0,
+  CARB_COLUMN_FLAGS_NULLABLE = 1 << 0,
 } CarbColumnFlags;
 
 /**
@@ -93,8 +93,8 @@ typedef enum
  * @data: (nullable) (array length=len): the bytes, %NULL for SQL NULL.
  * @len: the number of bytes.
  *
- * The struct member type of a %CARB_TYPE_BYTES column. In a result, @data
- * is owned by the result (see carb_sync_result_free()).
+ * The struct member type of a %CARB_COLUMN_TYPE_BYTES column. In a result, @data
+ * is owned by the result (see carb_sync_result_unref()).
  */
 typedef struct
 {
@@ -173,62 +173,62 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * through its address so that a `char[N]` array never passes for `char *`)
  * and the C type's name for the error message. */
 
-#define CARB_MEMBER_IS_TEXT_(p) _Generic ((p), char **: 1, const char **: 1, default: 0)
-#define CARB_MEMBER_IS_UUID_(p) CARB_MEMBER_IS_TEXT_ (p)
-#define CARB_MEMBER_IS_JSON_(p) CARB_MEMBER_IS_TEXT_ (p)
-#define CARB_MEMBER_IS_NUMERIC_(p) CARB_MEMBER_IS_TEXT_ (p)
-#define CARB_MEMBER_IS_INT16_(p) _Generic ((p), gint16 *: 1, default: 0)
-#define CARB_MEMBER_IS_INT32_(p) _Generic ((p), gint32 *: 1, default: 0)
-#define CARB_MEMBER_IS_INT64_(p) _Generic ((p), gint64 *: 1, default: 0)
-#define CARB_MEMBER_IS_FLOAT_(p) _Generic ((p), gfloat *: 1, default: 0)
-#define CARB_MEMBER_IS_DOUBLE_(p) _Generic ((p), gdouble *: 1, default: 0)
-#define CARB_MEMBER_IS_BOOL_(p) _Generic ((p), gboolean *: 1, default: 0)
-#define CARB_MEMBER_IS_TIMESTAMP_(p) CARB_MEMBER_IS_INT64_ (p)
-#define CARB_MEMBER_IS_DATE_(p) CARB_MEMBER_IS_INT32_ (p)
-#define CARB_MEMBER_IS_BYTES_(p) _Generic ((p), CarbBytes *: 1, default: 0)
+#define _CARB_MEMBER_IS_TEXT(p) _Generic ((p), char **: 1, const char **: 1, default: 0)
+#define _CARB_MEMBER_IS_UUID(p) _CARB_MEMBER_IS_TEXT (p)
+#define _CARB_MEMBER_IS_JSON(p) _CARB_MEMBER_IS_TEXT (p)
+#define _CARB_MEMBER_IS_NUMERIC(p) _CARB_MEMBER_IS_TEXT (p)
+#define _CARB_MEMBER_IS_INT16(p) _Generic ((p), gint16 *: 1, default: 0)
+#define _CARB_MEMBER_IS_INT32(p) _Generic ((p), gint32 *: 1, default: 0)
+#define _CARB_MEMBER_IS_INT64(p) _Generic ((p), gint64 *: 1, default: 0)
+#define _CARB_MEMBER_IS_FLOAT(p) _Generic ((p), gfloat *: 1, default: 0)
+#define _CARB_MEMBER_IS_DOUBLE(p) _Generic ((p), gdouble *: 1, default: 0)
+#define _CARB_MEMBER_IS_BOOL(p) _Generic ((p), gboolean *: 1, default: 0)
+#define _CARB_MEMBER_IS_TIMESTAMP(p) _CARB_MEMBER_IS_INT64 (p)
+#define _CARB_MEMBER_IS_DATE(p) _CARB_MEMBER_IS_INT32 (p)
+#define _CARB_MEMBER_IS_BYTES(p) _Generic ((p), CarbBytes *: 1, default: 0)
 
-#define CARB_CTYPE_TEXT_ "char *"
-#define CARB_CTYPE_UUID_ "char *"
-#define CARB_CTYPE_JSON_ "char *"
-#define CARB_CTYPE_NUMERIC_ "char *"
-#define CARB_CTYPE_INT16_ "gint16"
-#define CARB_CTYPE_INT32_ "gint32"
-#define CARB_CTYPE_INT64_ "gint64"
-#define CARB_CTYPE_FLOAT_ "gfloat"
-#define CARB_CTYPE_DOUBLE_ "gdouble"
-#define CARB_CTYPE_BOOL_ "gboolean"
-#define CARB_CTYPE_TIMESTAMP_ "gint64 (microseconds since the Unix epoch)"
-#define CARB_CTYPE_DATE_ "gint32 (days since 1970-01-01)"
-#define CARB_CTYPE_BYTES_ "CarbBytes"
+#define _CARB_CTYPE_TEXT "char *"
+#define _CARB_CTYPE_UUID "char *"
+#define _CARB_CTYPE_JSON "char *"
+#define _CARB_CTYPE_NUMERIC "char *"
+#define _CARB_CTYPE_INT16 "gint16"
+#define _CARB_CTYPE_INT32 "gint32"
+#define _CARB_CTYPE_INT64 "gint64"
+#define _CARB_CTYPE_FLOAT "gfloat"
+#define _CARB_CTYPE_DOUBLE "gdouble"
+#define _CARB_CTYPE_BOOL "gboolean"
+#define _CARB_CTYPE_TIMESTAMP "gint64 (microseconds since the Unix epoch)"
+#define _CARB_CTYPE_DATE "gint32 (days since 1970-01-01)"
+#define _CARB_CTYPE_BYTES "CarbBytes"
 
 /* Types whose member can hold NULL itself (a NULL pointer). */
-#define CARB_NULL_BY_POINTER_TEXT_ 1
-#define CARB_NULL_BY_POINTER_UUID_ 1
-#define CARB_NULL_BY_POINTER_JSON_ 1
-#define CARB_NULL_BY_POINTER_NUMERIC_ 1
-#define CARB_NULL_BY_POINTER_BYTES_ 1
-#define CARB_NULL_BY_POINTER_INT16_ 0
-#define CARB_NULL_BY_POINTER_INT32_ 0
-#define CARB_NULL_BY_POINTER_INT64_ 0
-#define CARB_NULL_BY_POINTER_FLOAT_ 0
-#define CARB_NULL_BY_POINTER_DOUBLE_ 0
-#define CARB_NULL_BY_POINTER_BOOL_ 0
-#define CARB_NULL_BY_POINTER_TIMESTAMP_ 0
-#define CARB_NULL_BY_POINTER_DATE_ 0
+#define _CARB_NULL_BY_POINTER_TEXT 1
+#define _CARB_NULL_BY_POINTER_UUID 1
+#define _CARB_NULL_BY_POINTER_JSON 1
+#define _CARB_NULL_BY_POINTER_NUMERIC 1
+#define _CARB_NULL_BY_POINTER_BYTES 1
+#define _CARB_NULL_BY_POINTER_INT16 0
+#define _CARB_NULL_BY_POINTER_INT32 0
+#define _CARB_NULL_BY_POINTER_INT64 0
+#define _CARB_NULL_BY_POINTER_FLOAT 0
+#define _CARB_NULL_BY_POINTER_DOUBLE 0
+#define _CARB_NULL_BY_POINTER_BOOL 0
+#define _CARB_NULL_BY_POINTER_TIMESTAMP 0
+#define _CARB_NULL_BY_POINTER_DATE 0
 
 /* C11 allows a static assertion as a struct member; wrapping it in sizeof
  * lets the checks live inside an initializer, next to the column they
  * check, so the compiler points at the offending line. Evaluates to 0. */
-#define CARB_STATIC_CHECK_(cond, msg) \
+#define _CARB_STATIC_CHECK(cond, msg) \
   (0 * sizeof (struct {               \
      _Static_assert (cond, msg);      \
      int carb_unused_;                \
    }))
 
-#define CARB_CHECK_MEMBER_(Struct, member, TYPE)                 \
-  CARB_STATIC_CHECK_ (CARB_MEMBER_IS_##TYPE##_ (&((Struct *) 0)->member), \
+#define _CARB_CHECK_MEMBER(Struct, member, TYPE)                 \
+  _CARB_STATIC_CHECK (_CARB_MEMBER_IS_##TYPE (&((Struct *) 0)->member), \
                       #Struct "." #member ": a " #TYPE               \
-                      " column needs a member of type " CARB_CTYPE_##TYPE##_)
+                      " column needs a member of type " _CARB_CTYPE_##TYPE)
 
 /**
  * CARB_COLUMN_FULL:
@@ -245,9 +245,9 @@ const char *carb_column_type_to_string (CarbColumnType type);
  */
 #define CARB_COLUMN_FULL(Struct, member, sql_name, TYPE, ROLE, col_flags)      \
   {                                                                            \
-    .name = (sql_name), .type = CARB_TYPE_##TYPE, .role = CARB_ROLE_##ROLE,    \
+    .name = (sql_name), .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_##ROLE,    \
     .flags = (col_flags),                                                      \
-    .offset = offsetof (Struct, member) + CARB_CHECK_MEMBER_ (Struct, member, TYPE), \
+    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE), \
     .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                \
   }
 
@@ -260,7 +260,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * A NOT NULL data column named like its member.
  */
 #define CARB_COLUMN(Struct, member, TYPE) \
-  CARB_COLUMN_FULL (Struct, member, #member, TYPE, DATA, CARB_COLUMN_NONE)
+  CARB_COLUMN_FULL (Struct, member, #member, TYPE, DATA, CARB_COLUMN_FLAGS_NONE)
 
 /**
  * CARB_COLUMN_NULLABLE:
@@ -275,10 +275,10 @@ const char *carb_column_type_to_string (CarbColumnType type);
  */
 #define CARB_COLUMN_NULLABLE(Struct, member, TYPE)                              \
   {                                                                             \
-    .name = #member, .type = CARB_TYPE_##TYPE, .role = CARB_ROLE_DATA,          \
-    .flags = CARB_COLUMN_NULLABLE,                                              \
-    .offset = offsetof (Struct, member) + CARB_CHECK_MEMBER_ (Struct, member, TYPE) \
-              + CARB_STATIC_CHECK_ (CARB_NULL_BY_POINTER_##TYPE##_,             \
+    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA,          \
+    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                              \
+    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE) \
+              + _CARB_STATIC_CHECK (_CARB_NULL_BY_POINTER_##TYPE,             \
                                     #Struct "." #member ": a nullable " #TYPE   \
                                     " column needs CARB_COLUMN_NULLABLE_FLAG()" \
                                     " and a gboolean member to hold NULL"),     \
@@ -297,12 +297,12 @@ const char *carb_column_type_to_string (CarbColumnType type);
  */
 #define CARB_COLUMN_NULLABLE_FLAG(Struct, member, TYPE, null_member)             \
   {                                                                              \
-    .name = #member, .type = CARB_TYPE_##TYPE, .role = CARB_ROLE_DATA,           \
-    .flags = CARB_COLUMN_NULLABLE,                                               \
-    .offset = offsetof (Struct, member) + CARB_CHECK_MEMBER_ (Struct, member, TYPE), \
+    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA,           \
+    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                               \
+    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE), \
     .size = sizeof (((Struct *) 0)->member),                                     \
     .null_offset = (gssize) (offsetof (Struct, null_member)                      \
-                             + CARB_CHECK_MEMBER_ (Struct, null_member, BOOL)),  \
+                             + _CARB_CHECK_MEMBER (Struct, null_member, BOOL)),  \
   }
 
 /**
@@ -314,7 +314,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * The primary-key column.
  */
 #define CARB_ID(Struct, member, TYPE) \
-  CARB_COLUMN_FULL (Struct, member, #member, TYPE, ID, CARB_COLUMN_NONE)
+  CARB_COLUMN_FULL (Struct, member, #member, TYPE, ID, CARB_COLUMN_FLAGS_NONE)
 
 /**
  * CARB_TIMESTAMP:
@@ -325,7 +325,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * `last_synced_at` is used (see carb_model_validate()).
  */
 #define CARB_TIMESTAMP(Struct, member) \
-  CARB_COLUMN_FULL (Struct, member, #member, TIMESTAMP, TIMESTAMP, CARB_COLUMN_NONE)
+  CARB_COLUMN_FULL (Struct, member, #member, TIMESTAMP, TIMESTAMP, CARB_COLUMN_FLAGS_NONE)
 
 /**
  * CARB_DELETED:
@@ -335,9 +335,9 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * The soft-delete flag: rows with it set are tombstones.
  */
 #define CARB_DELETED(Struct, member) \
-  CARB_COLUMN_FULL (Struct, member, #member, BOOL, DELETED, CARB_COLUMN_NONE)
+  CARB_COLUMN_FULL (Struct, member, #member, BOOL, DELETED, CARB_COLUMN_FLAGS_NONE)
 
-#define CARB_DEFINE_MODEL_WITH_STORAGE_(storage, name, Struct, schema_name, \
+#define _CARB_DEFINE_MODEL_WITH_STORAGE(storage, name, Struct, schema_name, \
                                         table_name, ...)                    \
   static const CarbColumn name##_carb_columns_[] = { __VA_ARGS__ };         \
   storage const CarbModel name = {                                          \
@@ -371,7 +371,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * ]|
  */
 #define CARB_DEFINE_MODEL(name, Struct, schema_name, table_name, ...) \
-  CARB_DEFINE_MODEL_WITH_STORAGE_ (, name, Struct, schema_name, table_name, __VA_ARGS__)
+  _CARB_DEFINE_MODEL_WITH_STORAGE (, name, Struct, schema_name, table_name, __VA_ARGS__)
 
 /**
  * CARB_DEFINE_STATIC_MODEL:
@@ -384,7 +384,7 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * Like CARB_DEFINE_MODEL(), with internal linkage.
  */
 #define CARB_DEFINE_STATIC_MODEL(name, Struct, schema_name, table_name, ...) \
-  CARB_DEFINE_MODEL_WITH_STORAGE_ (static, name, Struct, schema_name, table_name, __VA_ARGS__)
+  _CARB_DEFINE_MODEL_WITH_STORAGE (static, name, Struct, schema_name, table_name, __VA_ARGS__)
 
 // clang-format on
 

@@ -30,7 +30,7 @@ typedef struct _CarbStore CarbStore;
  * The rows returned by one carb_store_download_sync() call, decoded into the
  * model's struct, and the sync point to pass back next time. Every string
  * and byte buffer the rows point to is owned by the result:
- * carb_sync_result_free() releases everything at once.
+ * carb_sync_result_unref() releases everything at once.
  */
 typedef struct _CarbSyncResult CarbSyncResult;
 
@@ -99,9 +99,9 @@ const CarbSyncPoint *carb_sync_result_get_synced_until (const CarbSyncResult *re
 CARB_AVAILABLE_IN_ALL
 gboolean carb_sync_result_has_more (const CarbSyncResult *result);
 CARB_AVAILABLE_IN_ALL
-void carb_sync_result_free (CarbSyncResult *result);
+void carb_sync_result_unref (CarbSyncResult *result);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbStore, carb_store_unref)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSyncResult, carb_sync_result_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSyncResult, carb_sync_result_unref)
 
 G_END_DECLS

@@ -3,7 +3,7 @@
 #pragma once
 
 #if !defined(CARBURETOR_INSIDE) && !defined(CARBURETOR_COMPILATION)
-#error "Include <carburetor/carburetor.h> or <carburetor/backend.h>, not this header."
+#error "Include <carburetor/carburetor.h> or <carburetor/sys/backend.h>, not this header."
 #endif
 
 #include <glib-object.h>

@@ -1,7 +1,7 @@
 /* Deliberately broken plugins for the loader's tests: each variant is
  * built from this file with one BAD_* macro defined.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <carburetor/backend.h>
+#include <carburetor/sys/backend.h>
 
 #if !defined(BAD_NOENTRY)
 
