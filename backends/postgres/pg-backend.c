@@ -61,10 +61,18 @@ carb_pg_check (CarbBackend *backend, PGresult *res, GError **error)
     return res;
   const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
   g_strlcpy (backend->sqlstate, state != NULL ? state : "", sizeof backend->sqlstate);
-  g_autofree char *msg = g_strchomp (g_strdup (PQresultErrorMessage (res)));
+  /* Our own PL/pgSQL's refusals carry their whole message, without
+   * "ERROR:" and the PL/pgSQL context. */
+  gboolean ours = g_strcmp0 (state, CARB_PG_SQLSTATE_CLOCK_UNSAFE) == 0;
+  g_autofree char *msg = g_strchomp (
+      g_strdup (ours ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : PQresultErrorMessage (res)));
   gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
-  g_set_error (error, CARB_ERROR, lost ? CARB_ERROR_CONNECTION : CARB_ERROR_QUERY, "PostgreSQL “%s”: %s",
-               backend->display, msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
+  g_set_error (error, CARB_ERROR,
+               lost   ? CARB_ERROR_CONNECTION
+               : ours ? CARB_ERROR_CLOCK_UNSAFE
+                      : CARB_ERROR_QUERY,
+               "PostgreSQL “%s”: %s", backend->display,
+               msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
   PQclear (res);
   return NULL;
 }
@@ -212,9 +220,10 @@ carb_pg_from_pg_time (gint64 pg_us, gint64 *unix_us)
   return TRUE;
 }
 
-static void
-backend_close (CarbBackend *backend)
+void
+carb_pg_close (CarbBackend *backend)
 {
+  carb_pg_standby_free (backend->standby);
   PQfinish (backend->conn);
   g_free (backend->display);
   g_free (backend);
@@ -228,8 +237,10 @@ log_notice (void *data, const char *message)
   g_debug ("PostgreSQL notice: %s", message);
 }
 
-static CarbBackend *
-backend_open (const char *uri, GError **error)
+/* One connection, set up; the plugin's open() is carb_pg_open()
+ * (pg-standby.c), which may make two. */
+CarbBackend *
+carb_pg_connect (const char *uri, GError **error)
 {
   if (CARB_NAIVE_CLOCK && g_str_has_prefix (uri, CARB_NAIVE_SCHEME_PREFIX))
     uri += strlen (CARB_NAIVE_SCHEME_PREFIX);
@@ -258,13 +269,13 @@ backend_open (const char *uri, GError **error)
       g_autofree char *redacted = carb_pg_redact (uri, msg);
       g_set_error (error, CARB_ERROR, CARB_ERROR_CONNECTION, "Cannot connect to PostgreSQL “%s”: %s",
                    backend->display, redacted);
-      backend_close (backend);
+      carb_pg_close (backend);
       return NULL;
     }
   PQsetNoticeProcessor (backend->conn, log_notice, NULL);
   if (!carb_pg_exec_command (backend, session_setup, error))
     {
-      backend_close (backend);
+      carb_pg_close (backend);
       return NULL;
     }
   return backend;
@@ -274,8 +285,8 @@ static const CarbBackendVTable vtable = {
   .abi_version = CARB_BACKEND_ABI_VERSION,
   .struct_size = sizeof (CarbBackendVTable),
   .name = "postgres",
-  .open = backend_open,
-  .close = backend_close,
+  .open = carb_pg_open,
+  .close = carb_pg_close,
   .describe_table = carb_pg_describe_table,
   .prepare_table = carb_pg_prepare_table,
   .download = carb_pg_download,

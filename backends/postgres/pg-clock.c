@@ -25,6 +25,9 @@
  * Separate statements matter: within one statement PostgreSQL does not
  * promise the order in which its parts run. They are sent together, in
  * one pipeline, and the server runs them in the order sent.
+ *
+ * For a store on a standby (pg-standby.c) they run on its primary,
+ * followed in the same pipeline by a third: the primary's WAL position.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "pg-private.h"
 
@@ -41,7 +44,9 @@ static const char locks_sql[] = "SELECT min (((classid::int8 << 32) | objid::int
                                 CARB_PG_LOCK_TAG_INT) "   AND database = (SELECT oid FROM pg_database WHERE "
                                                       "datname = current_database ())";
 
-/* Both run on each sync, so they are prepared once per session. */
+/* They run on each sync, so they are prepared once per session. The
+ * third, the WAL position, only for a standby's sync (pg-standby.c): a
+ * session runs either the first two or all three, always the same. */
 static const struct
 {
   const char *name;
@@ -50,14 +55,17 @@ static const struct
 } statements[] = {
   { "carb_clock", carb_pg_clock_sql, 4 },
   { "carb_locks", locks_sql, 0 },
+  { "carb_wal_lsn", carb_pg_standby_lsn_sql, 0 },
 };
+
+#define N_CLOCK_STATEMENTS 2
 
 /* A statement left from before (DEALLOCATE of only one of them) is the
  * one we would prepare: "already exists" (42P05) is success. */
 static gboolean
-prepare_statements (CarbBackend *backend, GError **error)
+prepare_statements (CarbBackend *backend, guint n, GError **error)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
+  for (guint i = 0; i < n; i++)
     {
       PGresult *res = PQprepare (backend->conn, statements[i].name, statements[i].sql, 0, NULL);
       const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
@@ -119,7 +127,8 @@ compute_w (CarbBackend *backend,
       g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
                    "PostgreSQL “%s” is a standby (in recovery): its stamps and in-flight writers are the "
                    "primary's, which a standby cannot see, so no safe sync point can be computed there; "
-                   "sync from the primary server",
+                   "sync from the primary server, or add carb_primary=<the primary's URI, percent-encoded> "
+                   "to the standby's URI to read from the standby (docs/SYNC.md)",
                    backend->display);
       return FALSE;
     }
@@ -139,34 +148,67 @@ compute_w (CarbBackend *backend,
   return TRUE;
 }
 
-/* The two statements in one round trip (pg-pipeline.c). */
+/* The third statement's answer: the WAL position, as a number. */
 static gboolean
-run_statements (CarbBackend *backend, const CarbPgStamp *stamp, PGresult **res, GError **error)
+wal_lsn_value (CarbBackend *backend, PGresult *res, guint64 *wal_lsn, GError **error)
+{
+  if (PQntuples (res) == 1 && !PQgetisnull (res, 0, 0))
+    {
+      *wal_lsn = g_ascii_strtoull (PQgetvalue (res, 0, 0), NULL, 10);
+      return TRUE;
+    }
+  g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
+               "PostgreSQL “%s”: the WAL position query returned %d rows", backend->display, PQntuples (res));
+  return FALSE;
+}
+
+/* The first @n statements in one round trip (pg-pipeline.c). */
+static gboolean
+run_statements (CarbBackend *backend, const CarbPgStamp *stamp, guint n, PGresult **res, GError **error)
 {
   CarbPgStatement stmts[G_N_ELEMENTS (statements)] = { { 0 } };
 
-  if (!backend->clock_prepared && !prepare_statements (backend, error))
+  if (!backend->clock_prepared && !prepare_statements (backend, n, error))
     return FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
+  for (guint i = 0; i < n; i++)
     {
       stmts[i].prepared = statements[i].name;
       stmts[i].n_params = statements[i].n_params;
       stmts[i].values = statements[i].n_params > 0 ? stamp->params : NULL;
     }
   backend->sqlstate[0] = '\0';
-  return carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (statements), res, error);
+  return carb_pg_pipeline (backend, stmts, n, res, error);
 }
 
 gboolean
 carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
 {
+  return carb_pg_clock_at (backend, query, w, NULL, error);
+}
+
+/**
+ * carb_pg_clock_at:
+ * @backend: a connected backend on a primary, idle
+ * @query: the model's query
+ * @w: (out): the sync point
+ * @wal_lsn: (out) (optional): the primary's WAL position, read after
+ *   the locks, for a standby to wait for (pg-standby.c)
+ * @error: set when no safe point can be computed
+ *
+ * The clock source: W, and with @wal_lsn, in the same round trip, the
+ * WAL position that covers every commit below W.
+ */
+gboolean
+carb_pg_clock_at (CarbBackend *backend, const CarbQuery *query, gint64 *w, guint64 *wal_lsn, GError **error)
+{
   PGresult *res[G_N_ELEMENTS (statements)] = { NULL };
   g_auto (CarbPgStamp) stamp = { 0 };
   g_autoptr (GError) local = NULL;
+  guint n = wal_lsn != NULL ? G_N_ELEMENTS (statements) : N_CLOCK_STATEMENTS;
 
   if (!carb_pg_stamp_init (backend, query, &stamp, error))
     return FALSE;
-  if (!run_statements (backend, &stamp, res, &local))
+  if (!run_statements (backend, &stamp, n, res, &local))
     {
       /* DISCARD ALL or DEALLOCATE through carb_store_execute() dropped our
        * statements (SQLSTATE 26000) and reset the session: set it up again
@@ -177,11 +219,12 @@ carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError *
           return FALSE;
         }
       g_clear_error (&local);
-      if (!run_statements (backend, &stamp, res, error))
+      if (!run_statements (backend, &stamp, n, res, error))
         return FALSE;
     }
-  gboolean ok = compute_w (backend, query, &stamp, res, w, error);
-  for (guint i = 0; i < G_N_ELEMENTS (statements); i++)
+  gboolean ok = compute_w (backend, query, &stamp, res, w, error)
+                && (wal_lsn == NULL || wal_lsn_value (backend, res[N_CLOCK_STATEMENTS], wal_lsn, error));
+  for (guint i = 0; i < n; i++)
     PQclear (res[i]);
   return ok;
 }

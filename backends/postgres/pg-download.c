@@ -202,25 +202,29 @@ begin_and_fetch (CarbBackend *backend, const CarbQuery *query, gint64 w, PGresul
   const char *values[] = { (const char *) &lower, (const char *) &upper, after };
   const int lengths[] = { 8, 8, 0 };
   const int formats[] = { 1, 1, 0 };
-  const CarbPgStatement stmts[] = {
-    { .sql = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" },
-    {
-        .sql = sql,
-        .n_params = query->has_after_id ? 3 : 2,
-        .types = types,
-        .values = values,
-        .lengths = lengths,
-        .formats = formats,
-    },
-    { .sql = fetch_sql, .result_format = 1 },
+  /* On a standby, the wait for its replay to pass the primary's WAL
+   * position goes before DECLARE (pg-standby.c). */
+  g_autofree char *wait = carb_pg_standby_wait_sql (backend);
+  CarbPgStatement stmts[4] = { { .sql = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" } };
+  guint n = 1;
+  if (wait != NULL)
+    stmts[n++] = (CarbPgStatement){ .sql = wait };
+  stmts[n++] = (CarbPgStatement){
+    .sql = sql,
+    .n_params = query->has_after_id ? 3 : 2,
+    .types = types,
+    .values = values,
+    .lengths = lengths,
+    .formats = formats,
   };
+  stmts[n++] = (CarbPgStatement){ .sql = fetch_sql, .result_format = 1 };
   PGresult *res[G_N_ELEMENTS (stmts)];
 
-  if (!carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (stmts), res, error))
+  if (!carb_pg_pipeline (backend, stmts, n, res, error))
     return FALSE;
-  PQclear (res[0]);
-  PQclear (res[1]);
-  *first = res[2];
+  for (guint i = 0; i + 1 < n; i++)
+    PQclear (res[i]);
+  *first = res[n - 1];
   return TRUE;
 }
 
@@ -276,7 +280,8 @@ carb_pg_download (
   gint64 w = 0;
 
   if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_idle (backend, error)
-      || !carb_pg_clock (backend, query, &w, error))
+      || !(backend->standby != NULL ? carb_pg_standby_clock (backend, query, &w, error)
+                                    : carb_pg_clock (backend, query, &w, error)))
     return FALSE;
   PGresult *first = NULL;
   gboolean ok

@@ -34,6 +34,12 @@ G_BEGIN_DECLS
 #define CARB_PG_LOCK_TAG_INT   17218
 #define CARB_PG_LOCK_TIME_MASK 281474976710655
 
+/* The SQLSTATE our own PL/pgSQL raises when no safe sync point can be
+ * handed out (pg-standby.c): reported as CARB_ERROR_CLOCK_UNSAFE. */
+#define CARB_PG_SQLSTATE_CLOCK_UNSAFE "CB001"
+
+typedef struct _CarbPgStandby CarbPgStandby;
+
 struct _CarbBackend
 {
   PGconn *conn;
@@ -42,6 +48,7 @@ struct _CarbBackend
   gboolean clock_prepared; /* the clock source's statements exist on conn */
   gint64 last_clock;       /* the server's clock at this store's previous sync */
   char sqlstate[6];        /* of the last statement carb_pg_check() saw fail */
+  CarbPgStandby *standby;  /* on a standby given its primary, else NULL (pg-standby.c) */
 };
 
 /* The stamping trigger of one table (pg-stamp.c). */
@@ -121,8 +128,21 @@ gboolean carb_pg_stamp_verdict (
 gboolean carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error);
 gboolean carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
 gboolean carb_pg_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
+gboolean
+carb_pg_clock_at (CarbBackend *backend, const CarbQuery *query, gint64 *w, guint64 *wal_lsn, GError **error);
 gboolean carb_pg_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
+
+/* pg-backend.c */
+CarbBackend *carb_pg_connect (const char *uri, GError **error);
+void carb_pg_close (CarbBackend *backend);
+
+/* pg-standby.c */
+extern const char carb_pg_standby_lsn_sql[];
+CarbBackend *carb_pg_open (const char *uri, GError **error);
+void carb_pg_standby_free (CarbPgStandby *standby);
+gboolean carb_pg_standby_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
+char *carb_pg_standby_wait_sql (CarbBackend *backend);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CarbPgStamp, carb_pg_stamp_clear)
 
