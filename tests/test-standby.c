@@ -369,6 +369,28 @@ test_bad_uri (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "without carb_primary"));
 }
 
+/* The primary's URI inside carb_primary is masked like the store's own:
+ * its password never shows in the store's uri property. */
+static void
+test_uri_masked (Fixture *f, gconstpointer data)
+{
+  if (f->primary == NULL)
+    return;
+  const char *password = g_getenv ("PGPASSWORD") != NULL ? g_getenv ("PGPASSWORD") : "hunter2-pw";
+  g_autofree char *primary = g_strdup_printf ("%s%spassword=%s", f->primary_uri,
+                                              strchr (f->primary_uri, '?') ? "&" : "?", password);
+  g_autofree char *escaped = g_uri_escape_string (primary, NULL, FALSE);
+  g_autofree char *uri = g_strdup_printf ("%s%scarb_primary=%s", f->standby_uri,
+                                          strchr (f->standby_uri, '?') ? "&" : "?", escaped);
+  g_autoptr (CarbStore) store = open_store (uri);
+  g_autofree char *shown = NULL;
+  g_object_get (store, "uri", &shown, NULL);
+  g_test_message ("shown: %s", shown);
+  g_assert_null (strstr (shown, password));
+  g_assert_nonnull (strstr (shown, "carb_primary="));
+  g_assert_nonnull (strstr (shown, "password%3D%2A%2A%2A"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -379,5 +401,6 @@ main (int argc, char **argv)
   g_test_add ("/standby/round-trips", Fixture, NULL, set_up, test_round_trips, tear_down);
   g_test_add ("/standby/no-primary", Fixture, NULL, set_up, test_no_primary, tear_down);
   g_test_add ("/standby/bad-uri", Fixture, NULL, set_up, test_bad_uri, tear_down);
+  g_test_add ("/standby/uri-masked", Fixture, NULL, set_up, test_uri_masked, tear_down);
   return g_test_run ();
 }
