@@ -168,28 +168,6 @@ carb_pg_quote (CarbBackend *backend, const char *name, GError **error)
   return copy;
 }
 
-static char *
-dialect_quote (const char *name, gpointer user_data, GError **error)
-{
-  return carb_pg_quote (user_data, name, error);
-}
-
-/* numeric is selected as text: its binary form is base-10000 digits, and
- * text is what the model's NUMERIC member holds, exactly. */
-static char *
-select_expression (const CarbColumn *column, const char *quoted, gpointer user_data)
-{
-  if (column->type == CARB_COLUMN_TYPE_NUMERIC)
-    return g_strconcat (quoted, "::text", NULL);
-  return NULL;
-}
-
-const CarbSqlDialect *
-carb_pg_dialect (CarbBackend *backend)
-{
-  return &backend->dialect;
-}
-
 gint64
 carb_pg_to_pg_time (gint64 unix_us)
 {
@@ -247,12 +225,6 @@ carb_pg_connect (const char *uri, GError **error)
   CarbBackend *backend = g_new0 (CarbBackend, 1);
 
   backend->display = carb_pg_mask_uri (uri);
-  backend->dialect = (CarbSqlDialect){
-    .param_prefix = "$",
-    .quote_identifier = dialect_quote,
-    .select_expression = select_expression,
-    .user_data = backend,
-  };
   /* The sessions show up as "carburetor" in pg_stat_activity unless the
    * URI or PGAPPNAME names the application: an administrator's name wins.
    * client_encoding is a connection parameter too, not only SET: it is

@@ -185,7 +185,7 @@ static const char fetch_sql[] = "FETCH " G_STRINGIFY (CARB_PG_FETCH_ROWS) " FROM
 static gboolean
 begin_and_fetch (CarbBackend *backend, const CarbQuery *query, gint64 w, PGresult **first, GError **error)
 {
-  g_autofree char *select = carb_query_build_sql (query, carb_pg_dialect (backend), error);
+  g_autofree char *select = carb_query_build_sql (query, &carb_pg_syntax, error);
   if (select == NULL)
     return FALSE;
   g_autofree char *sql = g_strconcat ("DECLARE carb_sync NO SCROLL CURSOR FOR ", select, NULL);

@@ -31,6 +31,12 @@ static const char *const column_types[] = {
   [CARB_COLUMN_TYPE_NUMERIC] = "numeric",
 };
 
+/* numeric is selected as text: its binary form is base-10000 digits, and
+ * text is what the model's NUMERIC member holds, exactly. */
+static const char *const select_casts[] = {
+  [CARB_COLUMN_TYPE_NUMERIC] = "::text",
+};
+
 const CarbSqlSyntax carb_pg_syntax = {
   .struct_size = sizeof (CarbSqlSyntax),
   .max_identifier_bytes = 63,
@@ -39,6 +45,8 @@ const CarbSqlSyntax carb_pg_syntax = {
   .stamp_default = "clock_timestamp ()",
   .false_literal = "false",
   .begin_write = "BEGIN",
+  .select_casts = select_casts,
+  .n_select_casts = G_N_ELEMENTS (select_casts),
 };
 
 gboolean
@@ -159,9 +167,10 @@ carb_pg_execute_params (CarbBackend *backend,
           /* Text goes nul-terminated: an embedded NUL would cut it. */
           if (memchr (params[i].v_data, '\0', params[i].v_len) != NULL)
             {
-              g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-                           "PostgreSQL “%s”: parameter %u: text holds a NUL byte, which PostgreSQL text cannot",
-                           backend->display, i + 1);
+              g_set_error (
+                  error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                  "PostgreSQL “%s”: parameter %u: text holds a NUL byte, which PostgreSQL text cannot",
+                  backend->display, i + 1);
               return FALSE;
             }
           char *text = g_strndup (params[i].v_data, params[i].v_len);

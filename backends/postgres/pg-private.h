@@ -44,7 +44,6 @@ struct _CarbBackend
 {
   PGconn *conn;
   char *display; /* the URI with any password masked, for messages */
-  CarbSqlDialect dialect;
   gboolean clock_prepared; /* the clock source's statements exist on conn */
   gint64 last_clock;       /* the server's clock at this store's previous sync */
   char sqlstate[6];        /* of the last statement carb_pg_check() saw fail */
@@ -95,7 +94,6 @@ PGresult *carb_pg_exec (CarbBackend *backend,
                         GError **error);
 PGresult *carb_pg_get_result (CarbBackend *backend, GError **error);
 gboolean carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error);
-const CarbSqlDialect *carb_pg_dialect (CarbBackend *backend);
 char *carb_pg_quote (CarbBackend *backend, const char *name, GError **error);
 char *carb_pg_mask_uri (const char *uri);
 char *carb_pg_redact (const char *uri, const char *message);

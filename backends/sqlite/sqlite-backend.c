@@ -36,8 +36,10 @@ carb_sqlite_exec (CarbBackend *backend, const char *sql, GError **error)
   return TRUE;
 }
 
-static char *
-quote_identifier (const char *name, gpointer user_data, GError **error)
+/* For the plugin's own statements (the clock's triggers and checks); the
+ * core quotes what it builds from CarbSqlSyntax the same way. */
+char *
+carb_sqlite_quote (const char *name)
 {
   GString *q = g_string_new ("\"");
   for (const char *p = name; *p != '\0'; p++)
@@ -48,16 +50,6 @@ quote_identifier (const char *name, gpointer user_data, GError **error)
     }
   g_string_append_c (q, '"');
   return g_string_free (q, FALSE);
-}
-
-const CarbSqlDialect *
-carb_sqlite_dialect (void)
-{
-  static const CarbSqlDialect dialect = {
-    .param_prefix = "?",
-    .quote_identifier = quote_identifier,
-  };
-  return &dialect;
 }
 
 /* SQLite's busy handler: sleeps in short steps so that a cancel ends the

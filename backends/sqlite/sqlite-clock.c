@@ -43,8 +43,7 @@ struct _CarbSqliteStamping
 static char *
 quote_id (const char *name)
 {
-  const CarbSqlDialect *d = carb_sqlite_dialect ();
-  return d->quote_identifier (name, d->user_data, NULL);
+  return carb_sqlite_quote (name);
 }
 
 static char *

@@ -127,7 +127,7 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
 static gboolean
 bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *sink, GError **error)
 {
-  g_autofree char *sql = carb_query_build_sql (query, carb_sqlite_dialect (), error);
+  g_autofree char *sql = carb_query_build_sql (query, &carb_sqlite_syntax, error);
   sqlite3_stmt *stmt = NULL;
   int rc = SQLITE_OK;
 
@@ -137,12 +137,15 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot prepare the incremental query");
   g_debug ("%s: %s (lower %" G_GINT64_FORMAT ", W %" G_GINT64_FORMAT ")", backend->path, sql, query->lower,
            w);
-  sqlite3_bind_int64 (stmt, 1, query->lower);
-  sqlite3_bind_int64 (stmt, 2, w);
+  /* $1 … $3 are named parameters to SQLite, numbered in order of first
+   * use ($3 comes before $2 in a cursor's query): bind them by name. */
+  sqlite3_bind_int64 (stmt, sqlite3_bind_parameter_index (stmt, "$1"), query->lower);
+  sqlite3_bind_int64 (stmt, sqlite3_bind_parameter_index (stmt, "$2"), w);
+  int cursor = sqlite3_bind_parameter_index (stmt, "$3");
   if (query->has_after_id && query->after_id_text != NULL)
-    sqlite3_bind_text (stmt, 3, query->after_id_text, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, cursor, query->after_id_text, -1, SQLITE_STATIC);
   else if (query->has_after_id)
-    sqlite3_bind_int64 (stmt, 3, query->after_id_int);
+    sqlite3_bind_int64 (stmt, cursor, query->after_id_int);
 
   gboolean ok = TRUE;
   guint n_columns = query->model->n_columns;

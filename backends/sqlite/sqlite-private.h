@@ -59,7 +59,7 @@ gboolean carb_sqlite_execute_params (CarbBackend *backend,
                                      guint n_params,
                                      guint64 *n_changed,
                                      GError **error);
-const CarbSqlDialect *carb_sqlite_dialect (void);
+char *carb_sqlite_quote (const char *name);
 /* Waits for other connections' locks (up to the busy timeout, until a
  * cancel) or, with @wait FALSE, fails at once with SQLITE_BUSY. */
 void carb_sqlite_set_busy_wait (CarbBackend *backend, gboolean wait);

@@ -162,8 +162,8 @@ typedef struct
  * @struct_size: `sizeof (CarbSqlSyntax)` the plugin was built with; members
  *   are only ever appended.
  * @max_identifier_bytes: the longest identifier the database keeps whole
- *   (PostgreSQL: 63), or 0 for no limit. The core refuses longer names
- *   instead of letting the database cut them.
+ *   (PostgreSQL: 63), or 0 for no limit; the model check matches column
+ *   names the database cut to it.
  * @column_types: (array length=n_column_types): the DDL type of each
  *   #CarbColumnType, indexed by it (entry 0, INVALID, is %NULL).
  * @n_column_types: the number of entries of @column_types.
@@ -172,9 +172,14 @@ typedef struct
  * @false_literal: the DDL default of an is-deleted column.
  * @begin_write: the statement that opens a write transaction (SQLite:
  *   `BEGIN IMMEDIATE`, so the write lock is taken at once).
+ * @select_casts: (array length=n_select_casts) (nullable): what follows a
+ *   column of each #CarbColumnType in the incremental SELECT (PostgreSQL:
+ *   `::text` for NUMERIC, whose binary form is base-10000 digits), %NULL
+ *   entries for none.
+ * @n_select_casts: the number of entries of @select_casts.
  *
- * What the core needs to know of a backend's SQL to write it: data only,
- * no callback. Identifiers are quoted with double quotes on every backend
+ * What the core needs to know of a backend's SQL to build every statement
+ * it sends (the incremental query, writes, DDL): data only, no callback. Identifiers are quoted with double quotes on every backend
  * (a `"` inside is doubled; a NUL is refused).
  */
 typedef struct
@@ -186,6 +191,8 @@ typedef struct
   const char *stamp_default;
   const char *false_literal;
   const char *begin_write;
+  const char *const *select_casts;
+  guint32 n_select_casts;
 } CarbSqlSyntax;
 
 /**
@@ -314,31 +321,9 @@ void carb_table_info_add_column (
 CARB_AVAILABLE_IN_ALL
 void carb_table_info_add_unique_column (CarbTableInfo *info, const char *name);
 
-/**
- * CarbSqlDialect:
- * @param_prefix: placeholder prefix: "$" (PostgreSQL) or "?" (SQLite).
- * @quote_identifier: returns (transfer full) @name quoted as an identifier,
- *   or %NULL with @error set.
- * @select_expression: (nullable): returns (transfer full) the select-list
- *   expression for @column given its @quoted name (e.g. a cast), or %NULL
- *   to select the column as it is.
- * @user_data: passed to both functions.
- *
- * What carb_query_build_sql() needs to know of a backend's SQL.
- *
- * Since: 1.0
- */
-typedef struct
-{
-  const char *param_prefix;
-  char *(*quote_identifier) (const char *name, gpointer user_data, GError **error);
-  char *(*select_expression) (const CarbColumn *column, const char *quoted, gpointer user_data);
-  gpointer user_data;
-} CarbSqlDialect;
-
 CARB_AVAILABLE_IN_ALL
-char *carb_query_build_sql (const CarbQuery *query, const CarbSqlDialect *dialect, GError **error);
+char *carb_query_build_sql (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
 CARB_AVAILABLE_IN_ALL
-char *carb_query_build_table_name (const CarbModel *model, const CarbSqlDialect *dialect, GError **error);
+char *carb_query_build_table_name (const CarbModel *model, const CarbSqlSyntax *syntax, GError **error);
 
 G_END_DECLS
