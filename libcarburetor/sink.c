@@ -231,13 +231,15 @@ carb_sink_set_null (CarbSink *sink, guint column)
 }
 
 #define INT_TYPES                                                                                            \
-  (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT16) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT32) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT64)    \
-   | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_BOOL) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_TIMESTAMP)                                  \
+  (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT16) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT32)     \
+   | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INT64) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_BOOL)    \
+   | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_TIMESTAMP)                                                   \
    | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_DATE))
-#define FLOAT_TYPES (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_FLOAT) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_DOUBLE))
+#define FLOAT_TYPES                                                                                          \
+  (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_FLOAT) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_DOUBLE))
 #define TEXT_TYPES                                                                                           \
-  (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_TEXT) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_UUID) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_JSON)       \
-   | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_NUMERIC))
+  (CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_TEXT) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_UUID)       \
+   | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_JSON) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_NUMERIC))
 
 /**
  * carb_sink_set_int:
@@ -355,6 +357,30 @@ check_text_kind (CarbSink *sink, guint column, char *copy, gsize len)
     }
 }
 
+/* Most text is ASCII: checked eight bytes at a time, it skips the
+ * byte-by-byte UTF-8 walk (and also rules out a NUL, which an ASCII word
+ * test would not: NUL bytes fall to g_utf8_validate_len(), which refuses
+ * them). */
+static gboolean
+is_ascii (const char *text, gsize len)
+{
+  const guint64 high = G_GUINT64_CONSTANT (0x8080808080808080);
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101);
+  gsize i = 0;
+  for (; i + 8 <= len; i += 8)
+    {
+      guint64 word;
+      memcpy (&word, text + i, 8);
+      /* A high bit set, or a zero byte ((w - ones) & ~w & high). */
+      if ((word & high) != 0 || ((word - ones) & ~word & high) != 0)
+        return FALSE;
+    }
+  for (; i < len; i++)
+    if ((guchar) text[i] >= 0x80 || text[i] == '\0')
+      return FALSE;
+  return TRUE;
+}
+
 /**
  * carb_sink_set_text:
  * @sink: the sink
@@ -374,7 +400,7 @@ carb_sink_set_text (CarbSink *sink, guint column, const char *text, gsize len)
   guint8 *p = member (sink, column, TEXT_TYPES, "text");
   if (p == NULL)
     return;
-  if (G_UNLIKELY (!g_utf8_validate_len (text, len, NULL)))
+  if (G_UNLIKELY (!is_ascii (text, len) && !g_utf8_validate_len (text, len, NULL)))
     {
       /* A char * member is UTF-8 to every GLib consumer; SQLite text and
        * a SQL_ASCII PostgreSQL database can hold anything. */

@@ -117,6 +117,13 @@ carb_query_build_sql (const CarbQuery *query, const CarbSqlSyntax *syntax, GErro
   g_string_append (sql, " FROM ");
   if (!carb_sql_append_table (sql, model, syntax, error))
     return NULL;
+  /* A first sync without a limit reads every row in no order: a plain scan
+   * beats walking the stamp index (SQLite picks the index for the range). */
+  if (query->lower == G_MININT64 && !query->has_after_id && query->limit == 0
+      && syntax->struct_size
+             >= G_STRUCT_OFFSET (CarbSqlSyntax, full_scan_hint) + sizeof syntax->full_scan_hint
+      && syntax->full_scan_hint != NULL)
+    g_string_append (sql, syntax->full_scan_hint);
   g_string_append (sql, " WHERE ");
   if (query->has_after_id)
     g_string_append_printf (sql, "(%s, %s) > ($1, $3)", ts->str, id->str);

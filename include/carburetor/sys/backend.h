@@ -177,6 +177,10 @@ typedef struct
  *   `::text` for NUMERIC, whose binary form is base-10000 digits), %NULL
  *   entries for none.
  * @n_select_casts: the number of entries of @select_casts.
+ * @full_scan_hint: (nullable): written after the table's name when a sync
+ *   reads the whole table (a first sync without a row limit), where an
+ *   index on the stamp would only slow the read (SQLite: ` NOT INDEXED`;
+ *   PostgreSQL's planner needs no hint).
  *
  * What the core needs to know of a backend's SQL to build every statement
  * it sends (the incremental query, writes, DDL): data only, no callback. Identifiers are quoted with double quotes on every backend
@@ -193,6 +197,7 @@ typedef struct
   const char *begin_write;
   const char *const *select_casts;
   guint32 n_select_casts;
+  const char *full_scan_hint;
 } CarbSqlSyntax;
 
 /**
