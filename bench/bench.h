@@ -66,5 +66,6 @@ void bench_concurrency (const BenchConfig *config, const char *uri);
 PGconn *bench_pg_connect (const char *uri);
 void bench_pg_make_table (PGconn *conn, CarbStore *store, const char *table, guint rows);
 void bench_sqlite (const BenchConfig *config, const char *dir);
+void bench_sqlite_write (const BenchConfig *config, const char *dir);
 
 G_END_DECLS

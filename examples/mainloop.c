@@ -80,14 +80,14 @@ write_changes (App *app, GError **error)
 }
 
 static void
-on_progress (gsize n_received, gsize n_total, gpointer data)
+on_progress (guint64 n_received, gint64 n_total, gpointer data)
 {
   App *app = data;
 
-  if (n_total == 0)
-    g_print ("[round %u] progress: %" G_GSIZE_FORMAT " rows so far...\n", app->round_started, n_received);
+  if (n_total < 0)
+    g_print ("[round %u] progress: %" G_GUINT64_FORMAT " rows so far...\n", app->round_started, n_received);
   else
-    g_print ("[round %u] progress: %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " rows\n", app->round_started,
+    g_print ("[round %u] progress: %" G_GUINT64_FORMAT " of %" G_GINT64_FORMAT " rows\n", app->round_started,
              n_received, n_total);
 }
 
@@ -119,7 +119,7 @@ on_synced (GObject *source, GAsyncResult *res, gpointer data)
 {
   App *app = data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (CarbSyncResult) result = carb_store_download_sync_finish (app->store, res, &error);
+  g_autoptr (CarbSyncResult) result = carb_store_download_sync_finish (CARB_STORE (source), res, &error);
 
   g_clear_object (&app->in_flight);
   if (result == NULL)

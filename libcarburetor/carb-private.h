@@ -100,6 +100,11 @@ void carb_store_forget_models (CarbStore *store);
   ((vt)->struct_size >= G_STRUCT_OFFSET (CarbBackendVTable, member) + sizeof (vt)->member                    \
    && (vt)->member != NULL)
 
+/* sql.c: identifiers, quoted by the core from a backend's CarbSqlSyntax. */
+gboolean carb_sql_append_ident (GString *sql, const char *name, const CarbSqlSyntax *syntax, const CarbModel *model,
+                                GError **error);
+gboolean carb_sql_append_table (GString *sql, const CarbModel *model, const CarbSqlSyntax *syntax, GError **error);
+
 /* write-sql.c: the SQL of writes and DDL, from a backend's CarbSqlSyntax. */
 char *carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
 char *carb_write_sql_soft_delete (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
@@ -125,9 +130,6 @@ CarbSyncPoint *carb_sync_point_new_tagged (gint64 time, guint32 tag);
 CarbSyncPoint *carb_sync_point_retag (const CarbSyncPoint *point, guint32 tag);
 CarbSyncPoint *carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row, guint32 tag);
 gboolean carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, guint32 tag, GError **error);
-
-/* store.c: sets or clears a #CarbQueryFlags bit on every query of @store. */
-void carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on);
 
 /* store.c: carb_store_download_sync() with the sink's progress hook. */
 CarbSyncResult *carb_store_download_sync_with_progress (CarbStore *store,

@@ -34,6 +34,8 @@ static const struct
  *
  * Returns: (transfer none): the type's name as written in the model macros
  *   ("TEXT", "INT64", …), or "INVALID".
+ *
+ * Since: 1.0
  */
 const char *
 carb_column_type_to_string (CarbColumnType type)
@@ -221,6 +223,8 @@ carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error)
  *
  * Returns: %TRUE if @model is consistent, else %FALSE with @error set
  *   (%CARB_ERROR_INVALID_MODEL, naming the table and column).
+ *
+ * Since: 1.0
  */
 gboolean
 carb_model_validate (const CarbModel *model, GError **error)

@@ -32,6 +32,8 @@ carb_plugin_info_new (const char *name,
  * @info: a plugin description
  *
  * Returns: (transfer full): a copy of @info
+ *
+ * Since: 1.0
  */
 CarbPluginInfo *
 carb_plugin_info_copy (const CarbPluginInfo *info)
@@ -46,6 +48,8 @@ carb_plugin_info_copy (const CarbPluginInfo *info)
  * @info: (nullable) (transfer full): a plugin description
  *
  * Frees @info.
+ *
+ * Since: 1.0
  */
 void
 carb_plugin_info_free (CarbPluginInfo *info)
@@ -64,6 +68,8 @@ carb_plugin_info_free (CarbPluginInfo *info)
  * @info: a plugin description
  *
  * Returns: (transfer none): the plugin's name from its manifest ("sqlite")
+ *
+ * Since: 1.0
  */
 const char *
 carb_plugin_info_get_name (const CarbPluginInfo *info)
@@ -78,6 +84,8 @@ carb_plugin_info_get_name (const CarbPluginInfo *info)
  *
  * Returns: (transfer none) (array zero-terminated=1): the URI schemes the
  *   plugin claims, without the colon ("sqlite", "file")
+ *
+ * Since: 1.0
  */
 const char *const *
 carb_plugin_info_get_schemes (const CarbPluginInfo *info)
@@ -93,6 +101,8 @@ carb_plugin_info_get_schemes (const CarbPluginInfo *info)
  * Returns: (transfer none) (type filename): the plugin's shared module, as
  *   the manifest names it (made absolute); it may not exist, since listing
  *   does not load it
+ *
+ * Since: 1.0
  */
 const char *
 carb_plugin_info_get_module_path (const CarbPluginInfo *info)
@@ -107,6 +117,8 @@ carb_plugin_info_get_module_path (const CarbPluginInfo *info)
  *
  * Returns: (transfer none) (type filename): the manifest the plugin was
  *   found by
+ *
+ * Since: 1.0
  */
 const char *
 carb_plugin_info_get_manifest_path (const CarbPluginInfo *info)

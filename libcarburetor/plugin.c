@@ -1,5 +1,5 @@
 /* Carburetor — plugin discovery (manifests in plugins.d directories) and
- * loading (dlopen, one entry symbol, ABI checks).
+ * loading (GModule, one entry symbol, ABI checks).
  *
  * A manifest is a key file named NAME.plugin:
  *
@@ -18,7 +18,7 @@
 #include "carb-private.h"
 #include "config.h"
 
-#include <dlfcn.h>
+#include <gmodule.h>
 #include <string.h>
 
 #define MANIFEST_GROUP  "Carburetor Backend"
@@ -206,28 +206,33 @@ load_module (const CarbPlugin *plugin, GError **error)
       plugin_error (error, path, "module file does not exist (named by “%s”)", plugin->manifest_path);
       return NULL;
     }
-  void *handle = dlopen (path, RTLD_NOW | RTLD_LOCAL);
-  if (handle == NULL)
+  /* Symbols resolved now, kept local: two plugins may link different
+   * versions of one client library. */
+  GModule *module = g_module_open (path, G_MODULE_BIND_LOCAL);
+  if (module == NULL)
     {
-      plugin_error (error, path, "cannot be loaded: %s", dlerror ());
+      plugin_error (error, path, "cannot be loaded: %s", g_module_error ());
       return NULL;
     }
 
-  CarbBackendEntryFunc entry;
-  *(void **) &entry = dlsym (handle, CARB_BACKEND_ENTRY_SYMBOL);
-  if (entry == NULL)
+  gpointer symbol = NULL;
+  if (!g_module_symbol (module, CARB_BACKEND_ENTRY_SYMBOL, &symbol) || symbol == NULL)
     {
-      dlclose (handle);
+      g_module_close (module);
       plugin_error (error, path, "has no entry symbol “" CARB_BACKEND_ENTRY_SYMBOL "”");
       return NULL;
     }
+  CarbBackendEntryFunc entry;
+  memcpy (&entry, &symbol, sizeof entry); /* ISO C has no object-to-function pointer cast */
   const CarbBackendVTable *vt = entry (CARB_BACKEND_ABI_VERSION);
   if (!check_vtable (plugin, vt, error))
     {
-      dlclose (handle);
+      g_module_close (module);
       return NULL;
     }
-  return vt; /* the handle stays open for the life of the process */
+  /* A vtable handed out must never be unmapped under a store. */
+  g_module_make_resident (module);
+  return vt;
 }
 
 /* Returns the registered plugin for @found's module, loading it once. */
@@ -247,6 +252,8 @@ register_plugin (CarbPlugin *found, GError **error)
     return NULL;
   CarbPlugin *plugin = g_steal_pointer (&owned);
   g_hash_table_insert (registry, plugin->module_path, plugin);
+  g_debug ("Loaded the %s plugin from %s (manifest %s)", plugin->name, plugin->module_path,
+           plugin->manifest_path);
   return plugin;
 }
 
@@ -302,6 +309,8 @@ carb_plugin_for_uri (const char *uri, GError **error)
  * Returns: (transfer full) (element-type CarbPluginInfo): the plugins, or
  *   %NULL with @error set (%CARB_ERROR_PLUGIN) when a manifest is
  *   malformed, as carb_store_open() would fail
+ *
+ * Since: 1.0
  */
 GPtrArray *
 carb_plugin_list (GError **error)

@@ -1,54 +1,87 @@
-/* Carburetor — the incremental query, built once for every backend. Each
- * backend supplies only its dialect: identifier quoting, placeholders and
- * per-column select expressions.
+/* Carburetor — the SQL of every sync, built once here for every backend
+ * from the data of its CarbSqlSyntax (no callback into the plugin):
+ * identifiers double-quoted and checked against the backend's length
+ * limit, placeholders $1 … $n, per-type select casts.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
-static char *
-quote (const CarbSqlDialect *dialect, const char *name, GError **error)
+#include <string.h>
+
+/* Appends @name quoted as an identifier, as given: a database that cuts
+ * long names (PostgreSQL keeps 63 bytes) cuts them the same way in every
+ * statement, and the model check matches cut column names
+ * (table-info.c). */
+gboolean
+carb_sql_append_ident (
+    GString *sql, const char *name, const CarbSqlSyntax *syntax, const CarbModel *model, GError **error)
 {
-  return dialect->quote_identifier (name, dialect->user_data, error);
+  g_string_append_c (sql, '"');
+  for (const char *p = name; *p != '\0'; p++)
+    {
+      if (*p == '"')
+        g_string_append_c (sql, '"');
+      g_string_append_c (sql, *p);
+    }
+  g_string_append_c (sql, '"');
+  return TRUE;
+}
+
+gboolean
+carb_sql_append_table (GString *sql, const CarbModel *model, const CarbSqlSyntax *syntax, GError **error)
+{
+  if (model->schema != NULL)
+    {
+      if (!carb_sql_append_ident (sql, model->schema, syntax, model, error))
+        return FALSE;
+      g_string_append_c (sql, '.');
+    }
+  return carb_sql_append_ident (sql, model->table, syntax, model, error);
 }
 
 /**
  * carb_query_build_table_name:
  * @model: a model
- * @dialect: the backend's dialect
+ * @syntax: the backend's SQL syntax
  * @error: return location for a #GError
  *
  * Returns: (transfer full) (nullable): the model's table, quoted and
  *   schema-qualified when the model names a schema
+ *
+ * Since: 1.0
  */
 char *
-carb_query_build_table_name (const CarbModel *model, const CarbSqlDialect *dialect, GError **error)
+carb_query_build_table_name (const CarbModel *model, const CarbSqlSyntax *syntax, GError **error)
 {
-  g_autofree char *table = quote (dialect, model->table, error);
-  if (table == NULL)
+  g_autoptr (GString) sql = g_string_new (NULL);
+  if (!carb_sql_append_table (sql, model, syntax, error))
     return NULL;
-  if (model->schema == NULL)
-    return g_steal_pointer (&table);
-  g_autofree char *schema = quote (dialect, model->schema, error);
-  if (schema == NULL)
-    return NULL;
-  return g_strconcat (schema, ".", table, NULL);
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
+
+/* The select cast of @type, e.g. "::text", or "" (members appended to
+ * CarbSqlSyntax are read only when its struct_size covers them). */
+static const char *
+select_cast (const CarbSqlSyntax *syntax, CarbColumnType type)
+{
+  if (syntax->struct_size < G_STRUCT_OFFSET (CarbSqlSyntax, n_select_casts) + sizeof syntax->n_select_casts
+      || syntax->select_casts == NULL || (guint) type >= syntax->n_select_casts
+      || syntax->select_casts[type] == NULL)
+    return "";
+  return syntax->select_casts[type];
 }
 
 static gboolean
-append_select_list (GString *sql, const CarbQuery *query, const CarbSqlDialect *dialect, GError **error)
+append_select_list (GString *sql, const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error)
 {
   const CarbModel *model = query->model;
 
   for (guint i = 0; i < model->n_columns; i++)
     {
-      g_autofree char *quoted = quote (dialect, model->columns[i].name, error);
-      if (quoted == NULL)
-        return FALSE;
-      g_autofree char *expr = NULL;
-      if (dialect->select_expression != NULL)
-        expr = dialect->select_expression (&model->columns[i], quoted, dialect->user_data);
       if (i > 0)
         g_string_append (sql, ", ");
-      g_string_append (sql, expr != NULL ? expr : quoted);
+      if (!carb_sql_append_ident (sql, model->columns[i].name, syntax, model, error))
+        return FALSE;
+      g_string_append (sql, select_cast (syntax, model->columns[i].type));
     }
   return TRUE;
 }
@@ -56,47 +89,55 @@ append_select_list (GString *sql, const CarbQuery *query, const CarbSqlDialect *
 /**
  * carb_query_build_sql:
  * @query: the resolved query
- * @dialect: the backend's dialect
+ * @syntax: the backend's SQL syntax
  * @error: return location for a #GError
  *
- * Builds the incremental SELECT of @query. Its placeholders are always
- * numbered the same way, so a backend binds them without parsing:
- * parameter 1 is @query's lower bound, parameter 2 the sync point W the
- * backend computed (upper bound, inclusive), parameter 3 the page cursor's
- * id (present only when @query has one). Columns come in model order.
+ * Builds the incremental SELECT of @query. Its placeholders are the same
+ * on every backend: `$1` is @query's lower bound, `$2` the sync point W
+ * the backend computed (upper bound, inclusive), `$3` the page cursor's id
+ * (present only when @query has one). Columns come in model order.
  *
  * Returns: (transfer full) (nullable): the SQL text
+ *
+ * Since: 1.0
  */
 char *
-carb_query_build_sql (const CarbQuery *query, const CarbSqlDialect *dialect, GError **error)
+carb_query_build_sql (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error)
 {
+  g_return_val_if_fail (query != NULL && syntax != NULL, NULL);
   const CarbModel *model = query->model;
-  const char *p = dialect->param_prefix;
   g_autoptr (GString) sql = g_string_new ("SELECT ");
+  g_autoptr (GString) ts = g_string_new (NULL);
+  g_autoptr (GString) id = g_string_new (NULL);
 
-  g_return_val_if_fail (query != NULL && dialect != NULL, NULL);
-
-  g_autofree char *table = carb_query_build_table_name (model, dialect, error);
-  g_autofree char *ts = table != NULL ? quote (dialect, model->columns[query->ts_column].name, error) : NULL;
-  g_autofree char *id = ts != NULL ? quote (dialect, model->columns[query->id_column].name, error) : NULL;
-  if (id == NULL || !append_select_list (sql, query, dialect, error))
+  if (!append_select_list (sql, query, syntax, error)
+      || !carb_sql_append_ident (ts, model->columns[query->ts_column].name, syntax, model, error)
+      || !carb_sql_append_ident (id, model->columns[query->id_column].name, syntax, model, error))
     return NULL;
-
-  g_string_append_printf (sql, " FROM %s WHERE ", table);
+  g_string_append (sql, " FROM ");
+  if (!carb_sql_append_table (sql, model, syntax, error))
+    return NULL;
+  /* A first sync without a limit reads every row in no order: a plain scan
+   * beats walking the stamp index (SQLite picks the index for the range). */
+  if (query->lower == G_MININT64 && !query->has_after_id && query->limit == 0
+      && syntax->struct_size
+             >= G_STRUCT_OFFSET (CarbSqlSyntax, full_scan_hint) + sizeof syntax->full_scan_hint
+      && syntax->full_scan_hint != NULL)
+    g_string_append (sql, syntax->full_scan_hint);
+  g_string_append (sql, " WHERE ");
   if (query->has_after_id)
-    g_string_append_printf (sql, "(%s, %s) > (%s1, %s3)", ts, id, p, p);
+    g_string_append_printf (sql, "(%s, %s) > ($1, $3)", ts->str, id->str);
   else
-    g_string_append_printf (sql, "%s > %s1", ts, p);
-  g_string_append_printf (sql, " AND %s <= %s2", ts, p);
+    g_string_append_printf (sql, "%s > $1", ts->str);
+  g_string_append_printf (sql, " AND %s <= $2", ts->str);
 
   if (!query->include_deleted && query->deleted_column >= 0)
     {
-      g_autofree char *deleted = quote (dialect, model->columns[query->deleted_column].name, error);
-      if (deleted == NULL)
+      g_string_append (sql, " AND NOT ");
+      if (!carb_sql_append_ident (sql, model->columns[query->deleted_column].name, syntax, model, error))
         return NULL;
-      g_string_append_printf (sql, " AND NOT %s", deleted);
     }
   if (query->limit > 0)
-    g_string_append_printf (sql, " ORDER BY %s, %s LIMIT %u", ts, id, query->limit);
+    g_string_append_printf (sql, " ORDER BY %s, %s LIMIT %u", ts->str, id->str, query->limit);
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }

@@ -85,7 +85,7 @@ report_progress (gpointer data)
   if (!job->finished && n > job->n_reported)
     {
       job->n_reported = n;
-      job->progress (n, 0, job->progress_data);
+      job->progress (n, -1, job->progress_data);
     }
   return G_SOURCE_REMOVE;
 }
@@ -149,9 +149,9 @@ sync_ready (GObject *source_object, GAsyncResult *res, gpointer data)
    * propagate reports G_IO_ERROR_CANCELLED then, so no final report. */
   if (job->progress != NULL && !g_task_had_error (task)
       && !g_cancellable_is_cancelled (g_task_get_cancellable (task)))
-    job->progress (job->n_total, job->n_total, job->progress_data);
+    job->progress (job->n_total, (gint64) job->n_total, job->progress_data);
   if (job->callback != NULL)
-    job->callback (NULL, res, job->user_data);
+    job->callback (source_object, res, job->user_data);
   GDestroyNotify notify = job->progress_notify;
   job->progress_notify = NULL;
   if (notify != NULL)
@@ -175,8 +175,7 @@ sync_ready (GObject *source_object, GAsyncResult *res, gpointer data)
  *   context after @callback has run
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async) (closure user_data): called on the caller's
- *   main context when the sync is done; its source object is %NULL (a
- *   #CarbStore is not a #GObject), so pass the store in @user_data
+ *   main context when the sync is done, with @store as its source object
  * @user_data: data for @callback
  *
  * Starts carb_store_download_sync() on a worker thread and returns at
@@ -188,6 +187,8 @@ sync_ready (GObject *source_object, GAsyncResult *res, gpointer data)
  * %G_IO_ERROR_CANCELLED and hand out no rows and no sync point: the
  * caller's point stays where it was, so the next sync from it still
  * returns everything.
+ *
+ * Since: 1.0
  */
 void
 carb_store_download_sync_async (CarbStore *store,
@@ -201,7 +202,7 @@ carb_store_download_sync_async (CarbStore *store,
                                 GAsyncReadyCallback callback,
                                 gpointer user_data)
 {
-  g_return_if_fail (store != NULL && model != NULL);
+  g_return_if_fail (CARB_IS_STORE (store) && model != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   SyncJob *job = g_new0 (SyncJob, 1);
@@ -220,7 +221,7 @@ carb_store_download_sync_async (CarbStore *store,
   job->user_data = user_data;
   job->last_report_us = g_get_monotonic_time () - REPORT_INTERVAL_US; /* the first report goes at once */
 
-  g_autoptr (GTask) task = g_task_new (NULL, cancellable, sync_ready, NULL);
+  g_autoptr (GTask) task = g_task_new (store, cancellable, sync_ready, NULL);
   g_task_set_source_tag (task, &source_tag);
   g_task_set_name (task, "carb_store_download_sync_async");
   g_task_set_task_data (task, job, sync_job_unref);
@@ -238,12 +239,14 @@ carb_store_download_sync_async (CarbStore *store,
  * Returns: (transfer full) (nullable): the rows and the next sync point, or
  *   %NULL with @error set (%G_IO_ERROR_CANCELLED when cancelled, else as
  *   carb_store_download_sync())
+ *
+ * Since: 1.0
  */
 CarbSyncResult *
 carb_store_download_sync_finish (CarbStore *store, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (store != NULL, NULL);
-  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  g_return_val_if_fail (CARB_IS_STORE (store), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, store), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == &source_tag, NULL);
   g_return_val_if_fail (((SyncJob *) g_task_get_task_data (G_TASK (result)))->store == store, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);

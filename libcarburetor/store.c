@@ -1,4 +1,4 @@
-/* Carburetor — stores and the download_sync contract (DESIGN §3).
+/* Carburetor — stores and the download_sync contract (docs/SYNC.md).
  *
  * The backend answers "rows stamped in (lower, W]" and W; everything that
  * makes that a contract lives here: model checks on first use, tombstones
@@ -7,18 +7,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
-struct _CarbStore
-{
-  gatomicrefcount ref;
-  GMutex lock; /* serializes every call on the backend */
-  char *uri;
-  const CarbPlugin *plugin;
-  CarbBackend *backend;
-  GHashTable *checked; /* const CarbModel * → CarbQuery *, checked against the table */
-  guint query_flags;   /* CarbQueryFlags ORed into every query; set only by testing.c */
-};
-
-CARB_DEFINE_BOXED_TYPE (CarbStore, carb_store, carb_store_ref, carb_store_unref)
+#include <string.h>
 
 /* A model checked against its table. A run-time model is kept alive while
  * cached (a freed one's address could come back as another model's); a
@@ -38,6 +27,249 @@ checked_free (gpointer data)
   g_free (checked);
 }
 
+struct _CarbStore
+{
+  GObject parent_instance;
+
+  /* Set during construction and initialization, then read-only. */
+  char *uri;        /* as given; needed only until the backend is open */
+  char *masked_uri; /* the URI with any password masked, for display */
+  const CarbPlugin *plugin;
+  CarbBackend *backend; /* NULL until initialized */
+
+  GMutex lock;           /* serializes every call on the backend */
+  guint busy_timeout_ms; /* under @lock */
+  GHashTable *checked;   /* const CarbModel * → CarbQuery *, checked against the table */
+};
+
+enum
+{
+  PROP_0,
+  PROP_URI,
+  PROP_BACKEND_NAME,
+  PROP_BUSY_TIMEOUT,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void carb_store_initable_iface_init (GInitableIface *iface);
+static void carb_store_async_initable_iface_init (GAsyncInitableIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CarbStore,
+                               carb_store,
+                               G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE, carb_store_initable_iface_init)
+                                   G_IMPLEMENT_INTERFACE (G_TYPE_ASYNC_INITABLE,
+                                                          carb_store_async_initable_iface_init))
+
+/* A URI fit to show: the plugin's own masking if it has one, else any
+ * `user:password@` userinfo masked. */
+static char *
+mask_uri (const CarbPlugin *plugin, const char *uri)
+{
+  const CarbBackendVTable *vt = plugin != NULL ? plugin->vtable : NULL;
+  if (vt != NULL && vt->struct_size >= G_STRUCT_OFFSET (CarbBackendVTable, mask_uri) + sizeof vt->mask_uri
+      && vt->mask_uri != NULL)
+    return vt->mask_uri (uri);
+
+  const char *authority = strstr (uri, "://");
+  if (authority == NULL)
+    return g_strdup (uri);
+  const char *start = authority + 3;
+  const char *end = start + strcspn (start, "@/");
+  const char *colon = *end == '@' ? memchr (start, ':', (gsize) (end - start)) : NULL;
+  if (colon == NULL)
+    return g_strdup (uri);
+  return g_strdup_printf ("%.*s***%s", (int) (colon + 1 - uri), uri, end);
+}
+
+#define DEFAULT_BUSY_TIMEOUT_MS 5000
+
+/* With the lock held (or before anyone can see the store). */
+static void
+apply_busy_timeout (CarbStore *store)
+{
+  const CarbBackendVTable *vt = store->plugin->vtable;
+  if (vt->struct_size >= G_STRUCT_OFFSET (CarbBackendVTable, set_busy_timeout) + sizeof vt->set_busy_timeout
+      && vt->set_busy_timeout != NULL)
+    vt->set_busy_timeout (store->backend, store->busy_timeout_ms);
+}
+
+static void
+carb_store_init (CarbStore *store)
+{
+  g_mutex_init (&store->lock);
+  store->checked = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, checked_free);
+}
+
+static void
+carb_store_finalize (GObject *object)
+{
+  CarbStore *store = CARB_STORE (object);
+
+  if (store->backend != NULL)
+    store->plugin->vtable->close (store->backend);
+  g_hash_table_unref (store->checked);
+  g_mutex_clear (&store->lock);
+  g_free (store->uri);
+  g_free (store->masked_uri);
+  G_OBJECT_CLASS (carb_store_parent_class)->finalize (object);
+}
+
+static void
+carb_store_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  CarbStore *store = CARB_STORE (object);
+
+  switch (prop_id)
+    {
+    case PROP_URI:
+      g_value_set_string (value, carb_store_get_uri (store));
+      break;
+    case PROP_BACKEND_NAME:
+      g_value_set_string (value, carb_store_get_backend_name (store));
+      break;
+    case PROP_BUSY_TIMEOUT:
+      g_mutex_lock (&store->lock);
+      g_value_set_uint (value, store->busy_timeout_ms);
+      g_mutex_unlock (&store->lock);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+carb_store_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  CarbStore *store = CARB_STORE (object);
+
+  switch (prop_id)
+    {
+    case PROP_URI:
+      g_free (store->uri);
+      store->uri = g_value_dup_string (value);
+      g_free (store->masked_uri);
+      store->masked_uri = store->uri != NULL ? mask_uri (NULL, store->uri) : NULL;
+      break;
+    case PROP_BUSY_TIMEOUT:
+      {
+        G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
+        store->busy_timeout_ms = g_value_get_uint (value);
+        if (store->backend != NULL)
+          apply_busy_timeout (store);
+      }
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+carb_store_class_init (CarbStoreClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = carb_store_finalize;
+  object_class->get_property = carb_store_get_property;
+  object_class->set_property = carb_store_set_property;
+
+  /**
+   * CarbStore:uri:
+   *
+   * The store's URI. Set once, at construction; read back, it has any
+   * password masked as `***` (so it is safe to log or show).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_URI] = g_param_spec_string (
+      "uri", NULL, NULL, NULL, G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CarbStore:backend-name:
+   *
+   * The name of the backend plugin serving the store ("sqlite",
+   * "postgres", …), %NULL before the store is initialized.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_BACKEND_NAME]
+      = g_param_spec_string ("backend-name", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CarbStore:busy-timeout:
+   *
+   * How long, in milliseconds, a call waits for a lock another connection
+   * holds on the database before it fails with %CARB_ERROR_BUSY. A
+   * cancelled sync stops waiting at once (%G_IO_ERROR_CANCELLED). Only
+   * backends that wait for locks use it (SQLite); set it at construction
+   * (g_initable_new()) or at any time (from any thread; a change waits
+   * for a call running on the store, like every call).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_BUSY_TIMEOUT]
+      = g_param_spec_uint ("busy-timeout", NULL, NULL, 0, G_MAXUINT, DEFAULT_BUSY_TIMEOUT_MS,
+                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+/* GInitable: find the plugin and open the connection. May run on a worker
+ * thread (GAsyncInitable's default runs it there), before anyone else can
+ * see the store. */
+static gboolean
+carb_store_initable_init (GInitable *initable, GCancellable *cancellable, GError **error)
+{
+  CarbStore *store = CARB_STORE (initable);
+
+  if (store->backend != NULL)
+    return TRUE;
+  if (store->uri == NULL)
+    {
+      g_set_error_literal (error, CARB_ERROR, CARB_ERROR_INVALID_URI,
+                           "A store needs a URI (set the “uri” property)");
+      return FALSE;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  const CarbPlugin *plugin = carb_plugin_for_uri (store->uri, error);
+  if (plugin == NULL)
+    return FALSE;
+  CarbBackend *backend = plugin->vtable->open (store->uri, error);
+  if (backend == NULL)
+    return FALSE;
+  /* A connection can take long to open and cannot be interrupted: a
+   * cancel that came meanwhile still wins. */
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      plugin->vtable->close (backend);
+      return FALSE;
+    }
+  store->plugin = plugin;
+  store->backend = backend;
+  apply_busy_timeout (store);
+  g_free (store->masked_uri);
+  store->masked_uri = mask_uri (plugin, store->uri);
+  g_debug ("Store %s: opened by the %s plugin (%s)", store->masked_uri, plugin->name, plugin->module_path);
+  /* The password is not kept past the connection. */
+  g_clear_pointer (&store->uri, g_free);
+  return TRUE;
+}
+
+static void
+carb_store_initable_iface_init (GInitableIface *iface)
+{
+  iface->init = carb_store_initable_init;
+}
+
+/* GAsyncInitable's default runs the GInitable init in a thread. */
+static void
+carb_store_async_initable_iface_init (GAsyncInitableIface *iface)
+{
+}
+
 /**
  * carb_store_open:
  * @uri: a store URI: `sqlite:PATH`, `file:PATH` (SQLite's URI syntax),
@@ -46,11 +278,15 @@ checked_free (gpointer data)
  * @error: return location for a #GError
  *
  * Opens a store through the plugin that claims @uri's scheme (see
- * docs/PLUGINS.md for discovery).
+ * docs/PLUGINS.md for discovery). The same as g_initable_new() of
+ * %CARB_TYPE_STORE with the #CarbStore:uri property; it blocks while the
+ * connection opens: see carb_store_new_async() for a main loop.
  *
  * Returns: (transfer full) (nullable): the store, or %NULL with @error set
  *   (%CARB_ERROR_INVALID_URI, %CARB_ERROR_NO_PLUGIN, %CARB_ERROR_PLUGIN,
  *   %CARB_ERROR_CONNECTION)
+ *
+ * Since: 1.0
  */
 CarbStore *
 carb_store_open (const char *uri, GError **error)
@@ -58,80 +294,93 @@ carb_store_open (const char *uri, GError **error)
   g_return_val_if_fail (uri != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  const CarbPlugin *plugin = carb_plugin_for_uri (uri, error);
-  if (plugin == NULL)
-    return NULL;
-  CarbBackend *backend = plugin->vtable->open (uri, error);
-  if (backend == NULL)
-    return NULL;
-
-  CarbStore *store = g_new0 (CarbStore, 1);
-  g_atomic_ref_count_init (&store->ref);
-  g_mutex_init (&store->lock);
-  store->uri = g_strdup (uri);
-  store->plugin = plugin;
-  store->backend = backend;
-  store->checked = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, checked_free);
-  return store;
+  return g_initable_new (CARB_TYPE_STORE, NULL, error, "uri", uri, NULL);
 }
 
 /**
- * carb_store_ref:
- * @store: a store
+ * carb_store_new_async:
+ * @uri: a store URI (see carb_store_open())
+ * @io_priority: the I/O priority of the request, e.g. %G_PRIORITY_DEFAULT
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async) (closure user_data): called on the calling
+ *   thread's thread-default main context when the store is open
+ * @user_data: data for @callback
  *
- * Returns: (transfer full): @store, with one more reference
- */
-CarbStore *
-carb_store_ref (CarbStore *store)
-{
-  g_return_val_if_fail (store != NULL, NULL);
-  g_atomic_ref_count_inc (&store->ref);
-  return store;
-}
-
-/**
- * carb_store_unref:
- * @store: (nullable) (transfer full): a store
+ * Opens a store on a worker thread, as carb_store_open() does, without
+ * blocking the caller. Call carb_store_new_finish() from @callback.
+ * Cancelling @cancellable makes it fail with %G_IO_ERROR_CANCELLED, even
+ * if the connection opened meanwhile (it is closed again).
  *
- * Drops a reference; the last one closes the connection.
+ * Since: 1.0
  */
 void
-carb_store_unref (CarbStore *store)
+carb_store_new_async (const char *uri,
+                      int io_priority,
+                      GCancellable *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer user_data)
 {
-  if (store == NULL || !g_atomic_ref_count_dec (&store->ref))
-    return;
-  store->plugin->vtable->close (store->backend);
-  g_hash_table_unref (store->checked);
-  g_mutex_clear (&store->lock);
-  g_free (store->uri);
-  g_free (store);
+  g_return_if_fail (uri != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  g_async_initable_new_async (CARB_TYPE_STORE, io_priority, cancellable, callback, user_data, "uri", uri,
+                              NULL);
+}
+
+/**
+ * carb_store_new_finish:
+ * @result: the #GAsyncResult handed to the callback of
+ *   carb_store_new_async()
+ * @error: return location for a #GError
+ *
+ * Finishes carb_store_new_async().
+ *
+ * Returns: (transfer full) (nullable): the store, or %NULL with @error set
+ *   (as carb_store_open(), or %G_IO_ERROR_CANCELLED)
+ *
+ * Since: 1.0
+ */
+CarbStore *
+carb_store_new_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (G_IS_ASYNC_RESULT (result), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  g_autoptr (GObject) source = g_async_result_get_source_object (result);
+  GObject *store = g_async_initable_new_finish (G_ASYNC_INITABLE (source), result, error);
+  return store != NULL ? CARB_STORE (store) : NULL;
 }
 
 /**
  * carb_store_get_uri:
  * @store: a store
  *
- * Returns: (transfer none): the URI the store was opened with
+ * Returns: (transfer none): the URI the store was opened with, any
+ *   password in it masked as `***`
+ *
+ * Since: 1.0
  */
 const char *
 carb_store_get_uri (CarbStore *store)
 {
-  g_return_val_if_fail (store != NULL, NULL);
-  return store->uri;
+  g_return_val_if_fail (CARB_IS_STORE (store), NULL);
+  return store->masked_uri;
 }
 
 /**
  * carb_store_get_backend_name:
  * @store: a store
  *
- * Returns: (transfer none): the name of the backend serving the store
- *   ("sqlite", "postgres", …)
+ * Returns: (transfer none) (nullable): the name of the backend serving the
+ *   store ("sqlite", "postgres", …), %NULL if the store is not initialized
+ *
+ * Since: 1.0
  */
 const char *
 carb_store_get_backend_name (CarbStore *store)
 {
-  g_return_val_if_fail (store != NULL, NULL);
-  return store->plugin->vtable->name;
+  g_return_val_if_fail (CARB_IS_STORE (store), NULL);
+  return store->plugin != NULL ? store->plugin->vtable->name : NULL;
 }
 
 /* With the lock held: the model's resolved query, checked against the live
@@ -219,11 +468,13 @@ carb_store_describe_model (CarbStore *store,
  *
  * Returns: %TRUE if the model fits, else %FALSE with @error set naming the
  *   table and column
+ *
+ * Since: 1.0
  */
 gboolean
 carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error)
 {
-  g_return_val_if_fail (store != NULL && model != NULL, FALSE);
+  g_return_val_if_fail (CARB_IS_STORE (store) && store->backend != NULL && model != NULL, FALSE);
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   const CarbQuery *query = checked_query (store, model, error);
   if (query == NULL)
@@ -248,11 +499,13 @@ carb_store_check_model (CarbStore *store, const CarbModel *model, GError **error
  * nothing. The table and its columns must already exist.
  *
  * Returns: %TRUE on success
+ *
+ * Since: 1.0
  */
 gboolean
 carb_store_prepare_table (CarbStore *store, const CarbModel *model, GError **error)
 {
-  g_return_val_if_fail (store != NULL && model != NULL, FALSE);
+  g_return_val_if_fail (CARB_IS_STORE (store) && store->backend != NULL && model != NULL, FALSE);
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   const CarbQuery *query = checked_query (store, model, error);
   return query != NULL && store->plugin->vtable->prepare_table (store->backend, query, error);
@@ -270,15 +523,36 @@ carb_store_prepare_table (CarbStore *store, const CarbModel *model, GError **err
  *
  * Returns: %TRUE on success, else %FALSE with @error set
  *   (%CARB_ERROR_QUERY with the database's message)
+ *
+ * Since: 1.0
  */
 gboolean
 carb_store_execute (CarbStore *store, const char *sql, GError **error)
 {
-  g_return_val_if_fail (store != NULL && sql != NULL, FALSE);
+  g_return_val_if_fail (CARB_IS_STORE (store) && store->backend != NULL && sql != NULL, FALSE);
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
   /* The schema may change under a checked model: check again next time. */
   g_hash_table_remove_all (store->checked);
   return store->plugin->vtable->execute (store->backend, sql, error);
+}
+
+static void
+log_sync (CarbStore *store,
+          const CarbModel *model,
+          const CarbSyncPoint *since,
+          gint64 w,
+          gsize n_rows,
+          const CarbSyncPoint *next)
+{
+  if (!g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+    {
+      g_autofree char *from = since != NULL ? carb_sync_point_to_string (since) : g_strdup ("(first sync)");
+      g_autofree char *to = carb_sync_point_to_string (next);
+      g_debug ("Sync of %s%s%s on %s: %" G_GSIZE_FORMAT " rows, from %s to %s (backend's W %" G_GINT64_FORMAT
+               ")",
+               model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "", model->table,
+               store->masked_uri, n_rows, from, to, w);
+    }
 }
 
 /* One sync call with the lock held: the backend fills @sink; the result is
@@ -299,7 +573,6 @@ run_sync (CarbStore *store,
   CarbQuery query = *checked;
   query.limit = max_rows;
   query.cancellable = cancellable;
-  query.flags |= store->query_flags;
   /* The first sync leaves tombstones out: the device has nothing to delete. */
   query.include_deleted = since != NULL;
   guint32 tag = carb_sync_point_tag_for (store->plugin->vtable->name, model);
@@ -314,12 +587,16 @@ run_sync (CarbStore *store,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
+  CarbSyncPoint *next;
   if (max_rows > 0 && carb_sink_get_n_rows (sink) == max_rows)
-    return carb_sync_point_new_cursor (&query, carb_sink_get_last_row (sink), tag);
+    next = carb_sync_point_new_cursor (&query, carb_sink_get_last_row (sink), tag);
   /* Never backwards: a clock stepped back yields no rows and the old point. */
-  if (since != NULL && w < carb_sync_point_get_time (since))
-    return carb_sync_point_retag (since, tag);
-  return carb_sync_point_new_tagged (w, tag);
+  else if (since != NULL && w < carb_sync_point_get_time (since))
+    next = carb_sync_point_retag (since, tag);
+  else
+    next = carb_sync_point_new_tagged (w, tag);
+  log_sync (store, model, since, w, carb_sink_get_n_rows (sink), next);
+  return next;
 }
 
 /**
@@ -344,6 +621,8 @@ run_sync (CarbStore *store,
  *
  * Returns: (transfer full) (nullable): the rows and the next sync point,
  *   or %NULL with @error set; a failed sync hands out no sync point
+ *
+ * Since: 1.0
  */
 CarbSyncResult *
 carb_store_download_sync (CarbStore *store,
@@ -368,7 +647,7 @@ carb_store_download_sync_with_progress (CarbStore *store,
                                         GCancellable *cancellable,
                                         GError **error)
 {
-  g_return_val_if_fail (store != NULL && model != NULL, NULL);
+  g_return_val_if_fail (CARB_IS_STORE (store) && store->backend != NULL && model != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
@@ -402,6 +681,8 @@ carb_store_download_sync_with_progress (CarbStore *store,
  * handed over; after a failure, keep the previous point and retry.
  *
  * Returns: %TRUE on success
+ *
+ * Since: 1.0
  */
 gboolean
 carb_store_download_sync_foreach (CarbStore *store,
@@ -414,7 +695,8 @@ carb_store_download_sync_foreach (CarbStore *store,
                                   GCancellable *cancellable,
                                   GError **error)
 {
-  g_return_val_if_fail (store != NULL && model != NULL && func != NULL, FALSE);
+  g_return_val_if_fail (CARB_IS_STORE (store) && store->backend != NULL && model != NULL && func != NULL,
+                        FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
@@ -484,7 +766,6 @@ carb_store_poll (CarbStore *store,
         return FALSE;
       queries[i] = *checked;
       queries[i].cancellable = cancellable;
-      queries[i].flags |= store->query_flags;
       queries[i].include_deleted = since != NULL;
       guint32 tag = carb_sync_point_tag_for (store->plugin->vtable->name, models[i]);
       if (since != NULL && !carb_sync_point_apply (since, &queries[i], tag, error))
@@ -502,14 +783,6 @@ carb_store_poll (CarbStore *store,
       return TRUE;
     }
   return n == 0 || vt->probe (store->backend, list, n, changed, error);
-}
-
-/* testing.c: the test-only switches, under the lock like every call. */
-void
-carb_store_set_query_flag (CarbStore *store, guint flag, gboolean on)
-{
-  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&store->lock);
-  store->query_flags = on ? (store->query_flags | flag) : (store->query_flags & ~flag);
 }
 
 /* For the store's other files (store-write.c): the lock, the backend and

@@ -44,6 +44,8 @@ CARB_DEFINE_BOXED_TYPE (CarbSyncPoint, carb_sync_point, carb_sync_point_copy, ca
  * the points that syncs return.
  *
  * Returns: (transfer full): a new sync point
+ *
+ * Since: 1.0
  */
 CarbSyncPoint *
 carb_sync_point_new (gint64 time)
@@ -58,6 +60,8 @@ carb_sync_point_new (gint64 time)
  * @point: a sync point
  *
  * Returns: (transfer full): a copy of @point
+ *
+ * Since: 1.0
  */
 CarbSyncPoint *
 carb_sync_point_copy (const CarbSyncPoint *point)
@@ -73,6 +77,8 @@ carb_sync_point_copy (const CarbSyncPoint *point)
  * @point: (nullable): a sync point
  *
  * Frees @point.
+ *
+ * Since: 1.0
  */
 void
 carb_sync_point_free (CarbSyncPoint *point)
@@ -89,6 +95,8 @@ carb_sync_point_free (CarbSyncPoint *point)
  *
  * Returns: the point's time in microseconds since the Unix epoch: for a
  *   complete point, the time up to which the sync is complete
+ *
+ * Since: 1.0
  */
 gint64
 carb_sync_point_get_time (const CarbSyncPoint *point)
@@ -103,6 +111,8 @@ carb_sync_point_get_time (const CarbSyncPoint *point)
  *
  * Returns: %TRUE if every row stamped up to the point's time was delivered;
  *   %FALSE for a page cursor, where rows may remain (call again)
+ *
+ * Since: 1.0
  */
 gboolean
 carb_sync_point_is_complete (const CarbSyncPoint *point)
@@ -120,6 +130,8 @@ carb_sync_point_is_complete (const CarbSyncPoint *point)
  * (its tag, see carb_sync_point_to_string()) is not part of its position.
  *
  * Returns: %TRUE if @a and @b denote the same position
+ *
+ * Since: 1.0
  */
 gboolean
 carb_sync_point_equal (const CarbSyncPoint *a, const CarbSyncPoint *b)
@@ -153,6 +165,8 @@ base64url_encode (const char *text)
  * has no tag and reads `1.TIME`.
  *
  * Returns: (transfer full): the string
+ *
+ * Since: 1.0
  */
 char *
 carb_sync_point_to_string (const CarbSyncPoint *point)
@@ -233,6 +247,8 @@ parse_text_id (const char *b64, CarbSyncPoint *point)
  * %CARB_ERROR_INVALID_SYNC_POINT; nothing is guessed.
  *
  * Returns: (transfer full) (nullable): the sync point, or %NULL
+ *
+ * Since: 1.0
  */
 CarbSyncPoint *
 carb_sync_point_parse (const char *text, GError **error)

@@ -5,6 +5,7 @@
 
 struct _CarbSyncResult
 {
+  gatomicrefcount ref;
   gpointer rows; /* n_rows structs of struct_size bytes, contiguous */
   gsize n_rows;
   gsize struct_size;
@@ -14,11 +15,14 @@ struct _CarbSyncResult
   gboolean has_more;
 };
 
+CARB_DEFINE_BOXED_TYPE (CarbSyncResult, carb_sync_result, carb_sync_result_ref, carb_sync_result_unref)
+
 /* Takes the rows of @sink and @synced_until. */
 CarbSyncResult *
 carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_more)
 {
   CarbSyncResult *result = g_new0 (CarbSyncResult, 1);
+  g_atomic_ref_count_init (&result->ref);
   const CarbModel *model = NULL;
 
   result->rows = carb_sink_steal_rows (sink, &result->n_rows, &result->arena, &model);
@@ -34,6 +38,8 @@ carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_
  * @result: a sync result
  *
  * Returns: the number of rows
+ *
+ * Since: 1.0
  */
 gsize
 carb_sync_result_get_n_rows (const CarbSyncResult *result)
@@ -52,6 +58,8 @@ carb_sync_result_get_n_rows (const CarbSyncResult *result)
  *
  * Returns: (transfer none) (nullable): the rows, owned by @result; %NULL
  *   when there are none
+ *
+ * Since: 1.0
  */
 gconstpointer
 carb_sync_result_get_rows (const CarbSyncResult *result, gsize *n_rows)
@@ -69,6 +77,8 @@ carb_sync_result_get_rows (const CarbSyncResult *result, gsize *n_rows)
  *
  * Returns: (transfer none): row @index, a pointer to the model's struct
  *   owned by @result
+ *
+ * Since: 1.0
  */
 gconstpointer
 carb_sync_result_get_row (const CarbSyncResult *result, gsize index)
@@ -97,6 +107,8 @@ carb_sync_result_get_model (const CarbSyncResult *result)
  *
  * Returns: (transfer none): the sync point to pass to the next sync; copy
  *   it with carb_sync_point_copy() to keep it beyond @result
+ *
+ * Since: 1.0
  */
 const CarbSyncPoint *
 carb_sync_result_get_synced_until (const CarbSyncResult *result)
@@ -114,6 +126,8 @@ carb_sync_result_get_synced_until (const CarbSyncResult *result)
  *   result's sync point. %FALSE otherwise, even when the returned point is
  *   a page cursor (a sync that found nothing new past a cursor hands the
  *   cursor back): then wait for the next poll.
+ *
+ * Since: 1.0
  */
 gboolean
 carb_sync_result_has_more (const CarbSyncResult *result)
@@ -123,16 +137,36 @@ carb_sync_result_has_more (const CarbSyncResult *result)
 }
 
 /**
+ * carb_sync_result_ref:
+ * @result: a sync result
+ *
+ * A result is immutable, so references may be shared between threads.
+ *
+ * Returns: (transfer full): @result, with one more reference
+ *
+ * Since: 1.0
+ */
+CarbSyncResult *
+carb_sync_result_ref (CarbSyncResult *result)
+{
+  g_return_val_if_fail (result != NULL, NULL);
+  g_atomic_ref_count_inc (&result->ref);
+  return result;
+}
+
+/**
  * carb_sync_result_unref:
  * @result: (nullable) (transfer full): a sync result
  *
- * Frees the rows, every string and buffer they point to, and the sync
- * point.
+ * Drops a reference. The last one frees the rows, every string and buffer
+ * they point to, and the sync point.
+ *
+ * Since: 1.0
  */
 void
 carb_sync_result_unref (CarbSyncResult *result)
 {
-  if (result == NULL)
+  if (result == NULL || !g_atomic_ref_count_dec (&result->ref))
     return;
   g_free (result->rows);
   carb_arena_free (result->arena);

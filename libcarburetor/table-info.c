@@ -58,6 +58,8 @@ carb_table_info_free (CarbTableInfo *info)
  *
  * Adds one column to a table description (for a backend's
  * `describe_table`).
+ *
+ * Since: 1.0
  */
 void
 carb_table_info_add_column (
@@ -85,6 +87,8 @@ carb_table_info_add_column (
  * The core refuses a model whose id column is not one: a page cursor
  * `(timestamp, id)` must name one row, or rows sharing an id are skipped
  * at page boundaries.
+ *
+ * Since: 1.0
  */
 void
 carb_table_info_add_unique_column (CarbTableInfo *info, const char *name)
@@ -177,7 +181,7 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
       if (live->nullable && (col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
         return mismatch (error, model,
                          "column “%s” is nullable but the model declares it NOT NULL "
-                         "(declare it with CARB_COLUMN_NULLABLE or make the column NOT NULL)",
+                         "(declare it with CARB_COLUMN_NULLABLE() or make the column NOT NULL)",
                          col->name);
       if (col->role == CARB_COLUMN_ROLE_ID && !g_hash_table_contains (info->uniques, col->name))
         return mismatch (error, model,
@@ -195,7 +199,8 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
 static CarbColumnType
 natural_type (guint mask)
 {
-  static const CarbColumnType text_kinds[] = { CARB_COLUMN_TYPE_UUID, CARB_COLUMN_TYPE_JSON, CARB_COLUMN_TYPE_NUMERIC };
+  static const CarbColumnType text_kinds[]
+      = { CARB_COLUMN_TYPE_UUID, CARB_COLUMN_TYPE_JSON, CARB_COLUMN_TYPE_NUMERIC };
   static const CarbColumnType order[] = {
     CARB_COLUMN_TYPE_INT64, CARB_COLUMN_TYPE_INT32, CARB_COLUMN_TYPE_INT16,     CARB_COLUMN_TYPE_DOUBLE,
     CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_TYPE_BOOL,  CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_TYPE_DATE,
@@ -237,13 +242,14 @@ add_described_column (CarbModel *model,
 
   if (type == CARB_COLUMN_TYPE_INVALID || (col->type_mask & CARB_COLUMN_TYPE_MASK_OF (type)) == 0)
     {
-      g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH,
-                   "Table “%s”: column “%s” of type %s cannot be read as %s", model->table, col->name,
-                   col->sql_type,
-                   type == CARB_COLUMN_TYPE_INVALID ? "any Carburetor type" : carb_column_type_to_string (type));
+      g_set_error (
+          error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH,
+          "Table “%s”: column “%s” of type %s cannot be read as %s", model->table, col->name, col->sql_type,
+          type == CARB_COLUMN_TYPE_INVALID ? "any Carburetor type" : carb_column_type_to_string (type));
       return FALSE;
     }
-  CarbColumnFlags flags = col->nullable && role == CARB_COLUMN_ROLE_DATA ? CARB_COLUMN_NULLABLE : CARB_COLUMN_FLAGS_NONE;
+  CarbColumnFlags flags
+      = col->nullable && role == CARB_COLUMN_ROLE_DATA ? CARB_COLUMN_FLAGS_NULLABLE : CARB_COLUMN_FLAGS_NONE;
   return carb_model_add_column (model, col->name, type, role, flags, error);
 }
 

@@ -7,43 +7,6 @@
 
 #include <string.h>
 
-/* Appends @name quoted as an identifier. A name the database would cut
- * (PostgreSQL keeps 63 bytes) is refused: a cut name may be another
- * column's. */
-static gboolean
-append_ident (
-    GString *sql, const char *name, const CarbSqlSyntax *syntax, const CarbModel *model, GError **error)
-{
-  if (syntax->max_identifier_bytes > 0 && strlen (name) > syntax->max_identifier_bytes)
-    {
-      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL,
-                   "Model for table “%s”: the name “%s” is longer than the %u bytes the database keeps",
-                   model->table, name, syntax->max_identifier_bytes);
-      return FALSE;
-    }
-  g_string_append_c (sql, '"');
-  for (const char *p = name; *p != '\0'; p++)
-    {
-      if (*p == '"')
-        g_string_append_c (sql, '"');
-      g_string_append_c (sql, *p);
-    }
-  g_string_append_c (sql, '"');
-  return TRUE;
-}
-
-static gboolean
-append_table (GString *sql, const CarbModel *model, const CarbSqlSyntax *syntax, GError **error)
-{
-  if (model->schema != NULL)
-    {
-      if (!append_ident (sql, model->schema, syntax, model, error))
-        return FALSE;
-      g_string_append_c (sql, '.');
-    }
-  return append_ident (sql, model->table, syntax, model, error);
-}
-
 /* INSERT … ON CONFLICT (id) DO UPDATE: one statement that writes a row
  * whether or not it exists, so a retried write is harmless. Every column
  * is inserted (the timestamp too, with a placeholder value the stamping
@@ -56,21 +19,21 @@ carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GErr
   g_autoptr (GString) sql = g_string_new ("INSERT INTO ");
   gboolean any_update = FALSE;
 
-  if (!append_table (sql, model, syntax, error))
+  if (!carb_sql_append_table (sql, model, syntax, error))
     return NULL;
   g_string_append (sql, " (");
   for (guint i = 0; i < model->n_columns; i++)
     {
       if (i > 0)
         g_string_append (sql, ", ");
-      if (!append_ident (sql, model->columns[i].name, syntax, model, error))
+      if (!carb_sql_append_ident (sql, model->columns[i].name, syntax, model, error))
         return NULL;
     }
   g_string_append (sql, ") VALUES (");
   for (guint i = 0; i < model->n_columns; i++)
     g_string_append_printf (sql, "%s$%u", i > 0 ? ", " : "", i + 1);
   g_string_append (sql, ") ON CONFLICT (");
-  append_ident (sql, model->columns[query->id_column].name, syntax, model, NULL);
+  carb_sql_append_ident (sql, model->columns[query->id_column].name, syntax, model, NULL);
   g_string_append (sql, ") DO UPDATE SET ");
   for (guint i = 0; i < model->n_columns; i++)
     {
@@ -78,17 +41,17 @@ carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GErr
         continue;
       if (any_update)
         g_string_append (sql, ", ");
-      append_ident (sql, model->columns[i].name, syntax, model, NULL);
+      carb_sql_append_ident (sql, model->columns[i].name, syntax, model, NULL);
       g_string_append (sql, " = excluded.");
-      append_ident (sql, model->columns[i].name, syntax, model, NULL);
+      carb_sql_append_ident (sql, model->columns[i].name, syntax, model, NULL);
       any_update = TRUE;
     }
   if (!any_update)
     {
       /* Only id and timestamp: "DO UPDATE SET" needs a column; restamp. */
-      append_ident (sql, model->columns[query->ts_column].name, syntax, model, NULL);
+      carb_sql_append_ident (sql, model->columns[query->ts_column].name, syntax, model, NULL);
       g_string_append (sql, " = excluded.");
-      append_ident (sql, model->columns[query->ts_column].name, syntax, model, NULL);
+      carb_sql_append_ident (sql, model->columns[query->ts_column].name, syntax, model, NULL);
     }
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }
@@ -101,13 +64,13 @@ carb_write_sql_soft_delete (const CarbQuery *query, const CarbSqlSyntax *syntax,
   const CarbModel *model = query->model;
   g_autoptr (GString) sql = g_string_new ("UPDATE ");
 
-  if (!append_table (sql, model, syntax, error))
+  if (!carb_sql_append_table (sql, model, syntax, error))
     return NULL;
   g_string_append (sql, " SET ");
-  if (!append_ident (sql, model->columns[query->deleted_column].name, syntax, model, error))
+  if (!carb_sql_append_ident (sql, model->columns[query->deleted_column].name, syntax, model, error))
     return NULL;
   g_string_append (sql, " = $2 WHERE ");
-  if (!append_ident (sql, model->columns[query->id_column].name, syntax, model, error))
+  if (!carb_sql_append_ident (sql, model->columns[query->id_column].name, syntax, model, error))
     return NULL;
   g_string_append (sql, " = $1");
   return g_string_free (g_steal_pointer (&sql), FALSE);
@@ -122,7 +85,7 @@ carb_write_sql_create_table (const CarbQuery *query, const CarbSqlSyntax *syntax
   const CarbModel *model = query->model;
   g_autoptr (GString) sql = g_string_new ("CREATE TABLE IF NOT EXISTS ");
 
-  if (!append_table (sql, model, syntax, error))
+  if (!carb_sql_append_table (sql, model, syntax, error))
     return NULL;
   g_string_append (sql, " (");
   for (guint i = 0; i < model->n_columns; i++)
@@ -138,7 +101,7 @@ carb_write_sql_create_table (const CarbQuery *query, const CarbSqlSyntax *syntax
         }
       if (i > 0)
         g_string_append (sql, ", ");
-      if (!append_ident (sql, col->name, syntax, model, error))
+      if (!carb_sql_append_ident (sql, col->name, syntax, model, error))
         return NULL;
       g_string_append_printf (sql, " %s", type);
       if ((col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)

@@ -5,10 +5,13 @@
 set -eu
 
 packages_for () {
+  # GObject Introspection and the two bindings the suite drives.
+  bindings="gobject-introspection libgirepository1.0-dev gir1.2-glib-2.0 python3-gi gjs gi-docgen"
   common="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libjson-glib-dev libsqlite3-dev libpq-dev"
   case "$1" in
     demo) echo "$common" ;;
-    test | asan) echo "$common postgresql postgresql-common procps pgbouncer" ;;
+    test) echo "$common postgresql postgresql-common procps pgbouncer $bindings" ;;
+    asan) echo "$common postgresql postgresql-common procps pgbouncer" ;;
     valgrind) echo "$common postgresql postgresql-common procps valgrind" ;;
     fuzz) echo "$common clang libclang-rt-dev" ;;
     *) echo "scripts/deps.sh: unknown set '$1'" >&2; return 2 ;;

@@ -1,4 +1,4 @@
-/* The stress checker of DESIGN §3–4 (see docs/STRESS.md): the parts shared
+/* The stress checker (docs/STRESS.md): the parts shared
  * by its files.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
@@ -62,6 +62,7 @@ typedef struct
   guint index;
   guint max_rows;     /* page cap, 0 for none */
   gboolean streaming; /* carb_store_download_sync_foreach() */
+  gboolean read_only; /* the store's connection may not write (SQLite mode=ro) */
   gint64 start_after; /* µs of monotonic time before the first sync */
   GRand *rand;
   CarbStore *store;

@@ -1,4 +1,4 @@
-/* The download_sync contract (DESIGN §3), written once and run on every
+/* The download_sync contract (docs/SYNC.md), written once and run on every
  * backend: /contract/sqlite/… and /contract/postgres/….
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
@@ -221,8 +221,9 @@ test_first_sync_omits_tombstones (Fixture *f, gconstpointer backend)
 }
 
 /* Rows sharing one stamp: all returned unpaged, and exactly once across
- * pages of 7 (the cursor carries the id). Stamps are set explicitly, so the
- * table is not prepared here (the trigger would restamp them). */
+ * pages of 7 (the cursor carries the id). Stamps are set explicitly before
+ * the table is prepared (the trigger would restamp them): history that
+ * predates prepare_table. */
 static void
 test_same_timestamp (Fixture *f, gconstpointer backend)
 {
@@ -232,8 +233,7 @@ test_same_timestamp (Fixture *f, gconstpointer backend)
                 "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 1000)"
                 " INSERT INTO %s (id, title, last_synced_at) SELECT i, 'row ' || i, %s FROM s",
                 f->qtable, literal);
-  if (test_db_is_postgres (f->db)) /* after the insert: the trigger would restamp it */
-    prepare (f);
+  prepare (f);
 
   g_autoptr (CarbSyncResult) all = sync_once (f, NULL, 0);
   g_assert_cmpuint (carb_sync_result_get_n_rows (all), ==, 1000);
@@ -428,9 +428,8 @@ test_type_mismatch (Fixture *f, gconstpointer backend)
   g_assert_nonnull (strstr (error->message, "cannot be read as TEXT"));
 }
 
-/* A store that may only read syncs: SQLite opened with mode=ro (the clock
- * source falls back to the data-derived watermark when it cannot take the
- * write lock), PostgreSQL with default_transaction_read_only on. */
+/* A store that may only read syncs: SQLite opened with mode=ro,
+ * PostgreSQL with default_transaction_read_only on. */
 static char *
 read_only_uri (Fixture *f)
 {
@@ -459,7 +458,7 @@ test_read_only (Fixture *f, gconstpointer backend)
 
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
   CarbSyncPoint *point = NULL;
-  for (guint round = 0; round < 3; round++) /* SQLite's fallback may hold the newest stamp back */
+  for (guint round = 0; round < 3; round++)
     {
       g_autoptr (CarbSyncResult) r = carb_store_download_sync (ro, &f->model, point, 0, NULL, &error);
       g_assert_no_error (error);
@@ -469,7 +468,7 @@ test_read_only (Fixture *f, gconstpointer backend)
       g_clear_pointer (&point, carb_sync_point_free);
       point = carb_sync_point_copy (carb_sync_result_get_synced_until (r));
     }
-  g_assert_cmpuint (g_hash_table_size (seen), >=, test_db_is_postgres (f->db) ? 3 : 2);
+  g_assert_cmpuint (g_hash_table_size (seen), ==, 3);
   carb_sync_point_free (point);
 }
 

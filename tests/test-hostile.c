@@ -24,14 +24,15 @@ typedef struct
 #define STAMP_NAME "Last Synced;At"
 #define GONE_NAME  "gone\")--"
 
-CARB_DEFINE_STATIC_MODEL (item_model,
-                          Item,
-                          NULL,
-                          "items",
-                          CARB_COLUMN_FULL (Item, id, ID_NAME, INT64, ID, CARB_COLUMN_FLAGS_NONE),
-                          CARB_COLUMN_FULL (Item, title, TITLE_NAME, TEXT, DATA, CARB_COLUMN_FLAGS_NONE),
-                          CARB_COLUMN_FULL (Item, stamp, STAMP_NAME, TIMESTAMP, TIMESTAMP, CARB_COLUMN_FLAGS_NONE),
-                          CARB_COLUMN_FULL (Item, gone, GONE_NAME, BOOL, DELETED, CARB_COLUMN_FLAGS_NONE));
+CARB_DEFINE_STATIC_MODEL (
+    item_model,
+    Item,
+    NULL,
+    "items",
+    CARB_COLUMN_FULL (Item, id, ID_NAME, INT64, ID, CARB_COLUMN_FLAGS_NONE),
+    CARB_COLUMN_FULL (Item, title, TITLE_NAME, TEXT, DATA, CARB_COLUMN_FLAGS_NONE),
+    CARB_COLUMN_FULL (Item, stamp, STAMP_NAME, TIMESTAMP, TIMESTAMP, CARB_COLUMN_FLAGS_NONE),
+    CARB_COLUMN_FULL (Item, gone, GONE_NAME, BOOL, DELETED, CARB_COLUMN_FLAGS_NONE));
 
 /* The columns of a table for item_model, the title column named @title_name. */
 static char *
@@ -67,10 +68,12 @@ prepare_and_sync (const char *uri,
 
   test_db_exec (db, "CREATE TABLE %s (x int)", victim);
   test_db_exec (db, "CREATE TABLE %s %s", qualified, columns);
-  g_assert_true (carb_store_prepare_table (store, model, &error));
+  gboolean prepared = carb_store_prepare_table (store, model, &error);
   g_assert_no_error (error);
-  g_assert_true (carb_store_prepare_table (store, model, &error)); /* idempotent */
+  g_assert_true (prepared);
+  prepared = carb_store_prepare_table (store, model, &error); /* idempotent */
   g_assert_no_error (error);
+  g_assert_true (prepared);
   test_db_exec (db, "INSERT INTO %s (%s, %s) VALUES (1, 'one'), (2, 'it''s \"two\"')", qualified, qid,
                 qtitle);
   test_wait_clock_tick ();
@@ -159,9 +162,13 @@ test_schema (gconstpointer backend)
       g_assert_no_error (error);
       g_autofree char *local = g_strdup ("\"it\"\"ems\"");
       prepare_and_sync (uri, db, store, &model, local, victim);
-      /* The triggers and index live in the attached file, not in main. */
+      /* The triggers, the index and the clock table live in the attached
+       * file, not in main. */
+      g_assert_cmpint (test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name LIKE 'carb%%'"),
+                       ==, 4);
       g_assert_cmpint (
-          test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name LIKE 'carb_%%'"), ==, 3);
+          test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name = 'carburetor_clock'"), ==,
+          1);
     }
   g_clear_pointer (&store, g_object_unref);
   g_clear_pointer (&db, test_db_free);

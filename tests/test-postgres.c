@@ -58,18 +58,12 @@ sync_ok (CarbStore *store, const CarbModel *model, const CarbSyncPoint *since)
   return result;
 }
 
-static char *
-quote_for_test (const char *name, gpointer user_data, GError **error)
-{
-  return test_db_quote (name);
-}
-
 /* The plan of the incremental query the plugin runs, built by the same
  * core builder with PostgreSQL's placeholders, for a sync from @lower. */
 static char *
 explain (TestDb *db, const CarbModel *model, gint64 lower, guint limit)
 {
-  const CarbSqlDialect dialect = { .param_prefix = "$", .quote_identifier = quote_for_test };
+  static const CarbSqlSyntax syntax = { .struct_size = sizeof (CarbSqlSyntax), .max_identifier_bytes = 63 };
   const CarbQuery query = {
     .model = model,
     .id_column = 0,
@@ -79,7 +73,7 @@ explain (TestDb *db, const CarbModel *model, gint64 lower, guint limit)
     .include_deleted = TRUE,
     .limit = limit,
   };
-  g_autofree char *sql = carb_query_build_sql (&query, &dialect, NULL);
+  g_autofree char *sql = carb_query_build_sql (&query, &syntax, NULL);
   g_autofree char *lower_lit = test_db_ts_literal (db, lower);
   g_assert_nonnull (sql);
   test_db_exec (db, "PREPARE carb_explain (timestamptz, timestamptz) AS %s", sql);

@@ -44,12 +44,12 @@ libdir=$(dirname "$pcdir")
 export PKG_CONFIG_PATH="$pcdir"
 
 step "layout under $libdir"
-[ -f "$libdir/libcarburetor-1.so.0" ] || fail "no libcarburetor-1.so.0 (soname link)"
+[ -f "$libdir/libcarburetor-1.so.1" ] || fail "no libcarburetor-1.so.1 (soname link)"
 [ -L "$libdir/libcarburetor-1.so" ] || fail "no libcarburetor-1.so development link"
 if command -v objdump >/dev/null; then
-  objdump -p "$libdir/libcarburetor-1.so" | grep -q 'SONAME *libcarburetor-1\.so\.0$' || fail "wrong soname"
+  objdump -p "$libdir/libcarburetor-1.so" | grep -q 'SONAME *libcarburetor-1\.so\.1$' || fail "wrong soname"
 fi
-for h in carburetor.h backend.h async.h plugin.h store.h model.h version.h; do
+for h in carburetor.h sys/backend.h async.h plugin.h store.h model.h version.h; do
   [ -f "$prefix/include/carburetor-1/carburetor/$h" ] || fail "header $h not installed"
 done
 plugindir=$(pkg-config --variable=plugindir carburetor-1)

@@ -1,4 +1,4 @@
-/* The stress checker (DESIGN §3–4, docs/STRESS.md), on every backend:
+/* The stress checker (docs/STRESS.md, docs/SYNC.md), on every backend:
  *
  *  /stress/<backend>/no-missed-rows        writers and syncing readers run
  *      together; when the writers stop, each reader catches up and its
@@ -60,6 +60,29 @@ stress_seconds (void)
   return env_uint ("CARB_STRESS_SECONDS", g_getenv ("CARB_UNDER_VALGRIND") != NULL ? 5 : 20);
 }
 
+/* History from before prepare_table, as a table has when an application
+ * adopts the library: rows stamped by hand an hour ago, a tombstone, and
+ * rows stamped HISTORY_AHEAD seconds in the future (a client with a fast
+ * clock). Writers later rewrite some of them. None may hide a row written
+ * after prepare_table. */
+#define HISTORY_ROWS  20
+#define HISTORY_AHEAD 4
+
+static void
+seed_history (Run *run)
+{
+  gint64 now = g_get_real_time ();
+  for (guint id = 1; id <= MIN (HISTORY_ROWS, run->config.n_ids); id++)
+    {
+      gint64 ts = id <= 2 ? now + HISTORY_AHEAD * G_USEC_PER_SEC
+                          : now - G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC + id;
+      g_autofree char *literal = test_db_ts_literal (run->db, ts);
+      test_db_exec (run->db,
+                    "INSERT INTO %s (id, title, value, deleted, ts) VALUES (%u, 'history-%u', %u, %s, %s)",
+                    run->config.qtable, id, id, id, id == 3 ? "TRUE" : "FALSE", literal);
+    }
+}
+
 static void
 create_table (Run *run)
 {
@@ -74,6 +97,7 @@ create_table (Run *run)
                   "CREATE TABLE %s (id INTEGER PRIMARY KEY, title TEXT NOT NULL, value INTEGER NOT NULL,"
                   " deleted BOOLEAN NOT NULL DEFAULT FALSE, ts INTEGER NOT NULL DEFAULT 0)",
                   run->config.qtable);
+  seed_history (run);
 
   g_autoptr (GError) error = NULL;
   g_autoptr (CarbStore) store = carb_store_open (run->config.uri, &error);
@@ -333,8 +357,9 @@ check (Run *run, GString *report, guint *lost)
       StressReader *reader = run->readers->pdata[i];
       gboolean caught_up = catch_up (run, reader);
       g_string_append_printf (
-          report, "  reader %u (%s, cap %u): %" G_GUINT64_FORMAT " syncs, %" G_GUINT64_FORMAT " rows", i,
-          reader->streaming ? "streaming" : "buffered", reader->max_rows, reader->syncs, reader->rows);
+          report, "  reader %u (%s%s, cap %u): %" G_GUINT64_FORMAT " syncs, %" G_GUINT64_FORMAT " rows", i,
+          reader->streaming ? "streaming" : "buffered", reader->read_only ? ", read-only" : "",
+          reader->max_rows, reader->syncs, reader->rows);
       if (reader->error != NULL || !caught_up)
         {
           g_string_append_printf (

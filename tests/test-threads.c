@@ -225,6 +225,7 @@ test_shared_result (void)
                     "INSERT INTO items (id, title, last_synced_at) VALUES (1, 'a', 1000), (2, 'b', 2000)");
   g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_table (store, &item_model, &error));
   g_autoptr (CarbSyncResult) result = carb_store_download_sync (store, &item_model, NULL, 0, NULL, &error);
   g_assert_no_error (error);
 

@@ -15,6 +15,8 @@
  *   params           execute_with_params binds values verbatim (quotes, a
  *                    would-be injection), counts changed rows, refuses
  *                    unsupported types
+ *   not-prepared     writes to a table that is not prepared are refused:
+ *                    a row written without its stamp might never sync
  *   app-transaction  writes inside the application's transaction join it:
  *                    its ROLLBACK undoes them
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -419,6 +421,40 @@ test_params (Fixture *f, gconstpointer backend)
 }
 
 static void
+test_not_prepared (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  /* The same table without its stamping trigger. */
+  g_autoptr (GPtrArray) triggers
+      = test_db_is_postgres (f->db)
+            ? test_db_query_rows (
+                f->db, "SELECT tgname FROM pg_trigger WHERE tgrelid = '%s'::regclass AND NOT tgisinternal",
+                f->qtable)
+            : test_db_query_rows (
+                f->db, "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = '%s'", f->table);
+  g_assert_cmpuint (triggers->len, >, 0);
+  for (guint i = 0; i < triggers->len; i++)
+    {
+      g_autofree char *q = test_db_quote (((char **) triggers->pdata[i])[0]);
+      if (test_db_is_postgres (f->db))
+        test_db_exec (f->db, "DROP TRIGGER %s ON %s", q, f->qtable);
+      else
+        test_db_exec (f->db, "DROP TRIGGER %s", q);
+    }
+  Row row = sample (1);
+  g_assert_false (carb_store_upsert_rows (f->store, &f->model, &row, 1, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  g_assert_nonnull (strstr (error->message, f->table));
+  g_clear_error (&error);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+  /* create_table prepares an existing table again. */
+  create (f);
+  g_assert_true (carb_store_upsert_rows (f->store, &f->model, &row, 1, &error));
+  g_assert_no_error (error);
+}
+
+static void
 test_app_transaction (Fixture *f, gconstpointer backend)
 {
   g_autoptr (GError) error = NULL;
@@ -447,6 +483,7 @@ main (int argc, char **argv)
     TEST_CASE ("delete", test_delete),
     TEST_CASE ("variant", test_variant),
     TEST_CASE ("params", test_params),
+    TEST_CASE ("not-prepared", test_not_prepared),
     TEST_CASE ("app-transaction", test_app_transaction),
   };
   test_add_per_backend ("write", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,

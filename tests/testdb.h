@@ -50,9 +50,10 @@ GPtrArray *test_db_query_rows (TestDb *db, const char *format, ...) G_GNUC_PRINT
 char *test_db_ts_literal (TestDb *db, gint64 us);
 char *test_db_quote (const char *name);
 
-/* Sleeps past one tick of the coarsest clock a backend stamps with (SQLite:
- * 1 ms), so that rows written before it are below an idle store's sync
- * point. */
+/* Sleeps past one tick of the coarsest clock a backend stamps with (2 ms),
+ * so that rows written before it are below an idle store's sync point
+ * (SQLite's high-water mark needs no wait; PostgreSQL's clock source
+ * answers now − 1 µs). */
 void test_wait_clock_tick (void);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDb, test_db_free)

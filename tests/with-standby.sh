@@ -7,10 +7,10 @@
 # The primary: initdb, then the standby: pg_basebackup -R (streaming
 # replication, hot_standby on). Both listen only on Unix sockets in the
 # temporary folder (no TCP port to collide with). CMD runs with PG* and
-# CARB_TEST_PG_URI naming the primary, and CARB_STRESS_READER_URI and
-# CARB_TEST_PG_STANDBY_URI naming the standby: the stress checker
-# (tests/test-stress.c) then writes on the primary and reads on the
-# standby. Exit status: CMD's. Without PostgreSQL's server binaries it
+# CARB_TEST_PG_URI naming the primary, CARB_TEST_PG_STANDBY_URI naming
+# the standby, and CARB_STRESS_READER_URI naming the standby with its
+# primary (carb_primary): the stress checker (tests/test-stress.c) then
+# writes on the primary and reads on the standby. Exit status: CMD's. Without PostgreSQL's server binaries it
 # prints a TAP skip and exits 0, except in CI (CI set).
 set -eu
 
@@ -94,6 +94,9 @@ as_server "$bindir/pg_basebackup" -h "$dir" -p "$primary_port" -U postgres -D "$
 cat >>"$dir/standby/postgresql.conf" <<EOF
 port = $standby_port
 hot_standby = on
+# CARB_STANDBY_APPLY_DELAY (e.g. 20ms): the standby applies each commit
+# that long after the primary made it, a lag the readers must wait out
+recovery_min_apply_delay = '${CARB_STANDBY_APPLY_DELAY:-0}'
 EOF
 as_server "$bindir/pg_ctl" -D "$dir/standby" -l "$dir/standby.log" -w start >/dev/null \
   || fail "the standby did not start"
@@ -111,7 +114,11 @@ export PGHOST="$dir" PGPORT="$primary_port" PGUSER=postgres PGDATABASE=postgres
 unset PGPASSWORD
 export CARB_TEST_PG_URI="postgresql:///postgres?host=$dir&port=$primary_port&user=postgres"
 export CARB_TEST_PG_STANDBY_URI="postgresql:///postgres?host=$dir&port=$standby_port&user=postgres"
-export CARB_STRESS_READER_URI="$CARB_TEST_PG_STANDBY_URI"
+# The readers' stores: the standby, naming its primary (carb_primary, the
+# primary's URI percent-encoded; docs/SYNC.md).
+encoded_primary=$(printf '%s' "$CARB_TEST_PG_URI" | sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/:/%3A/g' \
+  -e 's|/|%2F|g' -e 's/?/%3F/g' -e 's/&/%26/g' -e 's/=/%3D/g' -e 's/#/%23/g' -e 's/+/%2B/g')
+export CARB_STRESS_READER_URI="$CARB_TEST_PG_STANDBY_URI&carb_primary=$encoded_primary"
 echo "# primary on $dir port $primary_port, hot standby streaming from it on port $standby_port"
 
 status=0

@@ -106,92 +106,125 @@ cmd_check_or_prepare (const char *command, const char *uri, const char *table)
   return EXIT_OK;
 }
 
+typedef enum
+{
+  FORMAT_TABLE,
+  FORMAT_JSON,
+  FORMAT_JSONL,
+} Format;
+
+/* What a streamed sync prints as rows arrive. */
 typedef struct
 {
   const CarbModel *model;
-  gboolean progress; /* stderr is a terminal */
+  Format format;
+  gboolean progress; /* stderr is a terminal: a row count there */
   gsize n_rows;
-} Lines;
-
-static gboolean
-print_line (gconstpointer row, gpointer user_data, GError **error)
-{
-  Lines *lines = user_data;
-  g_autofree char *json = carb_model_row_to_json (lines->model, row);
-  puts (json);
-  if (lines->progress && ++lines->n_rows % 1000 == 0)
-    g_printerr ("\r%" G_GSIZE_FORMAT " rows…", lines->n_rows);
-  return TRUE;
-}
+} Printer;
 
 static void
-print_table (const CarbSyncResult *result)
+print_table_header (const CarbModel *model)
 {
-  const CarbModel *model = carb_sync_result_get_model (result);
   guint n = carb_model_get_n_columns (model);
   for (guint c = 0; c < n; c++)
     g_print ("%s%s", c > 0 ? "\t" : "", carb_model_get_column_name (model, c));
   g_print ("\n");
-  for (gsize r = 0; r < carb_sync_result_get_n_rows (result); r++)
-    {
-      g_autoptr (GVariant) row = carb_sync_result_get_row_variant (result, r);
-      for (guint c = 0; c < n; c++)
-        {
-          g_autoptr (GVariant) v = g_variant_lookup_value (row, carb_model_get_column_name (model, c), NULL);
-          g_autoptr (GVariant) inner
-              = g_variant_is_of_type (v, G_VARIANT_TYPE ("mv")) ? NULL : g_variant_ref (v);
-          g_autofree char *text = inner == NULL ? g_strdup ("NULL")
-                                  : g_variant_is_of_type (inner, G_VARIANT_TYPE_STRING)
-                                      ? g_variant_dup_string (inner, NULL)
-                                      : g_variant_print (inner, FALSE);
-          g_print ("%s%s", c > 0 ? "\t" : "", text);
-        }
-      g_print ("\n");
-    }
 }
 
+/* One value as a table cell: text as it is, NULL as NULL, others printed
+ * as GVariant text. */
+static char *
+cell_text (GVariant *row, const char *name)
+{
+  g_autoptr (GVariant) v = g_variant_lookup_value (row, name, NULL);
+  if (v == NULL || g_variant_is_of_type (v, G_VARIANT_TYPE ("mv")))
+    return g_strdup ("NULL");
+  if (g_variant_is_of_type (v, G_VARIANT_TYPE_STRING))
+    return g_variant_dup_string (v, NULL);
+  return g_variant_print (v, FALSE);
+}
+
+static void
+print_table_row (const CarbModel *model, gconstpointer row)
+{
+  g_autoptr (GVariant) values = carb_model_row_to_variant (model, row);
+  guint n = carb_model_get_n_columns (model);
+  for (guint c = 0; c < n; c++)
+    {
+      g_autofree char *text = cell_text (values, carb_model_get_column_name (model, c));
+      g_print ("%s%s", c > 0 ? "\t" : "", text);
+    }
+  g_print ("\n");
+}
+
+static gboolean
+print_row (gconstpointer row, gpointer user_data, GError **error)
+{
+  Printer *printer = user_data;
+  if (printer->format == FORMAT_TABLE)
+    print_table_row (printer->model, row);
+  else
+    {
+      g_autofree char *json = carb_model_row_to_json (printer->model, row);
+      if (printer->format == FORMAT_JSON)
+        g_print ("%s\n    %s", printer->n_rows > 0 ? "," : "", json);
+      else
+        g_print ("%s\n", json);
+    }
+  if (printer->progress && ++printer->n_rows % 1000 == 0)
+    g_printerr ("\r%" G_GSIZE_FORMAT " rows…", printer->n_rows);
+  else if (!printer->progress)
+    printer->n_rows++;
+  return TRUE;
+}
+
+/* Every format streams: rows are printed as they are decoded, whatever
+ * their number, and the sync point comes last, once the sync is complete.
+ * A failed sync prints no point (exit status 1). */
 static int
-cmd_sync (const char *uri, const char *table)
+cmd_sync (const char *uri, const char *table, Format format)
 {
   GError *error = NULL;
   g_autoptr (CarbStore) store = NULL;
   g_autoptr (CarbModel) model = NULL;
   g_autoptr (CarbSyncPoint) since = NULL;
+  g_autoptr (CarbSyncPoint) until = NULL;
 
   if (opt_since != NULL && (since = carb_sync_point_parse (opt_since, &error)) == NULL)
     return fail (error);
   if (!open_model (uri, table, &store, &model, &error))
     return fail (error);
 
-  if (strcmp (opt_format, "jsonl") == 0)
+  Printer printer = { .model = model, .format = format, .progress = isatty (STDERR_FILENO) };
+  if (format == FORMAT_TABLE)
+    print_table_header (model);
+  else if (format == FORMAT_JSON)
+    g_print ("{\n  \"rows\": [");
+  if (!carb_store_download_sync_foreach (store, model, since, (guint) opt_max_rows, print_row, &printer,
+                                         &until, NULL, &error))
     {
-      /* Streamed: each row is printed as it is decoded; the sync point
-       * comes last, on its own line, once the sync is complete. */
-      Lines lines = { .model = model, .progress = isatty (STDERR_FILENO) };
-      g_autoptr (CarbSyncPoint) until = NULL;
-      if (!carb_store_download_sync_foreach (store, model, since, (guint) opt_max_rows, print_line, &lines,
-                                             &until, NULL, &error))
-        return fail (error);
-      if (lines.progress && lines.n_rows >= 1000)
-        g_printerr ("\r%" G_GSIZE_FORMAT " rows\n", lines.n_rows);
-      g_autofree char *point = carb_sync_point_to_string (until);
-      g_print ("{\"synced_until\":\"%s\"}\n", point);
-      return EXIT_OK;
+      if (format == FORMAT_JSON)
+        g_print ("\n");
+      return fail (error);
     }
+  if (printer.progress && printer.n_rows >= 1000)
+    g_printerr ("\r%" G_GSIZE_FORMAT " rows\n", printer.n_rows);
 
-  g_autoptr (CarbSyncResult) result
-      = carb_store_download_sync (store, model, since, (guint) opt_max_rows, NULL, &error);
-  if (result == NULL)
-    return fail (error);
-  if (strcmp (opt_format, "json") == 0)
+  g_autofree char *point = carb_sync_point_to_string (until);
+  gboolean more = opt_max_rows > 0 && printer.n_rows == (gsize) opt_max_rows;
+  switch (format)
     {
-      g_autofree char *json = carb_sync_result_to_json (result, TRUE);
-      g_print ("%s\n", json);
-      return EXIT_OK;
+    case FORMAT_JSONL:
+      g_print ("{\"synced_until\":\"%s\"}\n", point);
+      break;
+    case FORMAT_JSON:
+      g_print ("\n  ],\n  \"has_more\": %s,\n  \"synced_until\": \"%s\"\n}\n", more ? "true" : "false",
+               point);
+      break;
+    case FORMAT_TABLE:
+      g_print ("synced_until\t%s\n", point);
+      break;
     }
-  print_table (result);
-  g_autofree char *point = carb_sync_point_to_string (carb_sync_result_get_synced_until (result));
-  g_print ("synced_until\t%s\n", point);
   return EXIT_OK;
 }
 
@@ -233,10 +266,14 @@ main (int argc, char **argv)
     return usage (context, "this command takes a URI and a TABLE");
   if (strcmp (command, "sync") != 0)
     return cmd_check_or_prepare (command, argv[2], argv[3]);
-  if (strcmp (opt_format, "table") != 0 && strcmp (opt_format, "json") != 0
-      && strcmp (opt_format, "jsonl") != 0)
+  Format format = FORMAT_TABLE;
+  if (strcmp (opt_format, "json") == 0)
+    format = FORMAT_JSON;
+  else if (strcmp (opt_format, "jsonl") == 0)
+    format = FORMAT_JSONL;
+  else if (strcmp (opt_format, "table") != 0)
     return usage (context, "--format must be table, json or jsonl");
   if (opt_max_rows < 0)
     return usage (context, "--max-rows must be 0 or more");
-  return cmd_sync (argv[2], argv[3]);
+  return cmd_sync (argv[2], argv[3], format);
 }

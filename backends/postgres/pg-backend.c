@@ -71,10 +71,18 @@ carb_pg_check (CarbBackend *backend, PGresult *res, GError **error)
     return res;
   const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
   g_strlcpy (backend->sqlstate, state != NULL ? state : "", sizeof backend->sqlstate);
-  g_autofree char *msg = g_strchomp (g_strdup (PQresultErrorMessage (res)));
+  /* Our own PL/pgSQL's refusals carry their whole message, without
+   * "ERROR:" and the PL/pgSQL context. */
+  gboolean ours = g_strcmp0 (state, CARB_PG_SQLSTATE_CLOCK_UNSAFE) == 0;
+  g_autofree char *msg = g_strchomp (
+      g_strdup (ours ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : PQresultErrorMessage (res)));
   gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
-  g_set_error (error, CARB_ERROR, lost ? CARB_ERROR_CONNECTION : CARB_ERROR_QUERY, "PostgreSQL “%s”: %s",
-               backend->display, msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
+  g_set_error (error, CARB_ERROR,
+               lost   ? CARB_ERROR_CONNECTION
+               : ours ? CARB_ERROR_CLOCK_UNSAFE
+                      : CARB_ERROR_QUERY,
+               "PostgreSQL “%s”: %s", backend->display,
+               msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
   PQclear (res);
   return NULL;
 }
@@ -90,6 +98,7 @@ carb_pg_exec (CarbBackend *backend,
               int result_format,
               GError **error)
 {
+  g_debug ("%s", sql);
   return carb_pg_check (
       backend, PQexecParams (backend->conn, sql, n_params, types, values, lengths, formats, result_format),
       error);
@@ -109,6 +118,7 @@ carb_pg_get_result (CarbBackend *backend, GError **error)
 gboolean
 carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error)
 {
+  g_debug ("%s", sql);
   PGresult *res = carb_pg_check (backend, PQexec (backend->conn, sql), error);
   PQclear (res);
   return res != NULL;
@@ -168,28 +178,6 @@ carb_pg_quote (CarbBackend *backend, const char *name, GError **error)
   return copy;
 }
 
-static char *
-dialect_quote (const char *name, gpointer user_data, GError **error)
-{
-  return carb_pg_quote (user_data, name, error);
-}
-
-/* numeric is selected as text: its binary form is base-10000 digits, and
- * text is what the model's NUMERIC member holds, exactly. */
-static char *
-select_expression (const CarbColumn *column, const char *quoted, gpointer user_data)
-{
-  if (column->type == CARB_COLUMN_TYPE_NUMERIC)
-    return g_strconcat (quoted, "::text", NULL);
-  return NULL;
-}
-
-const CarbSqlDialect *
-carb_pg_dialect (CarbBackend *backend)
-{
-  return &backend->dialect;
-}
-
 gint64
 carb_pg_to_pg_time (gint64 unix_us)
 {
@@ -220,9 +208,10 @@ carb_pg_from_pg_time (gint64 pg_us, gint64 *unix_us)
   return TRUE;
 }
 
-static void
-backend_close (CarbBackend *backend)
+void
+carb_pg_close (CarbBackend *backend)
 {
+  carb_pg_standby_free (backend->standby);
   PQfinish (backend->conn);
   g_clear_pointer (&backend->prepared, g_hash_table_unref);
   g_clear_pointer (&backend->probes, g_hash_table_unref);
@@ -238,20 +227,18 @@ log_notice (void *data, const char *message)
   g_debug ("PostgreSQL notice: %s", message);
 }
 
-static CarbBackend *
-backend_open (const char *uri, GError **error)
+/* One connection, set up; the plugin's open() is carb_pg_open()
+ * (pg-standby.c), which may make two. */
+CarbBackend *
+carb_pg_connect (const char *uri, GError **error)
 {
+  if (CARB_NAIVE_CLOCK && g_str_has_prefix (uri, CARB_NAIVE_SCHEME_PREFIX))
+    uri += strlen (CARB_NAIVE_SCHEME_PREFIX);
   CarbBackend *backend = g_new0 (CarbBackend, 1);
 
-  backend->display = carb_pg_mask_uri (uri);
   backend->prepared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   backend->probes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, carb_pg_probe_shapes_free);
-  backend->dialect = (CarbSqlDialect){
-    .param_prefix = "$",
-    .quote_identifier = dialect_quote,
-    .select_expression = select_expression,
-    .user_data = backend,
-  };
+  backend->display = carb_pg_mask_uri (uri);
   /* The sessions show up as "carburetor" in pg_stat_activity unless the
    * URI or PGAPPNAME names the application: an administrator's name wins.
    * client_encoding is a connection parameter too, not only SET: it is
@@ -268,13 +255,13 @@ backend_open (const char *uri, GError **error)
       g_autofree char *redacted = carb_pg_redact (uri, msg);
       g_set_error (error, CARB_ERROR, CARB_ERROR_CONNECTION, "Cannot connect to PostgreSQL “%s”: %s",
                    backend->display, redacted);
-      backend_close (backend);
+      carb_pg_close (backend);
       return NULL;
     }
   PQsetNoticeProcessor (backend->conn, log_notice, NULL);
   if (!carb_pg_exec_command (backend, session_setup, error))
     {
-      backend_close (backend);
+      carb_pg_close (backend);
       return NULL;
     }
   return backend;
@@ -284,6 +271,14 @@ backend_open (const char *uri, GError **error)
 static gboolean
 probe (CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error)
 {
+  /* A standby's stamps are the primary's, and its clock source runs on
+   * the primary: a standby store takes the full path (every table due). */
+  if (backend->standby != NULL)
+    {
+      for (guint i = 0; i < n; i++)
+        changed[i] = TRUE;
+      return TRUE;
+    }
   return carb_pg_ensure_connected (backend, error) && carb_pg_ensure_idle (backend, error)
          && carb_pg_probe (backend, queries, n, changed, error);
 }
@@ -292,13 +287,14 @@ static const CarbBackendVTable vtable = {
   .abi_version = CARB_BACKEND_ABI_VERSION,
   .struct_size = sizeof (CarbBackendVTable),
   .name = "postgres",
-  .open = backend_open,
-  .close = backend_close,
+  .open = carb_pg_open,
+  .close = carb_pg_close,
   .describe_table = carb_pg_describe_table,
   .prepare_table = carb_pg_prepare_table,
   .download = carb_pg_download,
   .execute = execute,
   .check_prepared = carb_pg_check_prepared,
+  .mask_uri = carb_pg_mask_uri,
   .sql_syntax = &carb_pg_syntax,
   .in_transaction = carb_pg_in_transaction,
   .execute_params = carb_pg_execute_params,

@@ -112,6 +112,7 @@ const char carb_pg_w_expression[]
 void
 carb_pg_clock_statements (const CarbPgStamp *stamp, const CarbQuery *query, CarbPgStatement *stmts)
 {
+  (void) query;
   static gsize once;
   static char *clock_sql, *clock_name, *w_name; /* for the life of the process */
   static const char *naive[] = { "true" }, *safe[] = { "false" };
@@ -134,7 +135,7 @@ carb_pg_clock_statements (const CarbPgStamp *stamp, const CarbQuery *query, Carb
     .sql = w_sql,
     .prepared = w_name,
     .n_params = 1,
-    .values = (query->flags & CARB_QUERY_UNSAFE_NAIVE_CLOCK) ? naive : safe,
+    .values = CARB_NAIVE_CLOCK ? naive : safe,
   };
 }
 
@@ -162,7 +163,8 @@ carb_pg_clock_read (CarbBackend *backend, PGresult *res, int col, gint64 *c, GEr
       g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
                    "PostgreSQL “%s” is a standby (in recovery): its stamps and in-flight writers are the "
                    "primary's, which a standby cannot see, so no safe sync point can be computed there; "
-                   "sync from the primary server",
+                   "sync from the primary server, or add carb_primary=<the primary's URI, percent-encoded> "
+                   "to the standby's URI to read from the standby (docs/SYNC.md)",
                    backend->display);
       return FALSE;
     }
@@ -202,4 +204,56 @@ carb_pg_clock_w (CarbBackend *backend,
     }
   *w = int_value (locks, 0);
   return TRUE;
+}
+
+/* The third statement's answer: the WAL position, as a number. */
+static gboolean
+wal_lsn_value (CarbBackend *backend, PGresult *res, guint64 *wal_lsn, GError **error)
+{
+  if (PQntuples (res) == 1 && !PQgetisnull (res, 0, 0))
+    {
+      *wal_lsn = g_ascii_strtoull (PQgetvalue (res, 0, 0), NULL, 10);
+      return TRUE;
+    }
+  g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
+               "PostgreSQL “%s”: the WAL position query returned %d rows", backend->display, PQntuples (res));
+  return FALSE;
+}
+
+/**
+ * carb_pg_clock_at:
+ * @backend: a connected backend on a primary, idle
+ * @query: the model's query
+ * @w: (out): the sync point
+ * @wal_lsn: (out): the primary's WAL position, read after the locks, for
+ *   a standby to wait for (pg-standby.c)
+ * @error: set when no safe point can be computed
+ *
+ * For a store on a standby: the same clock source statements a sync on a
+ * primary runs in its transaction (statements 1 and 2, W computed from
+ * least (C, k) - 1), then the WAL position, in one round trip on the
+ * primary. The data are read on the standby (pg-download.c).
+ */
+gboolean
+carb_pg_clock_at (CarbBackend *backend, const CarbQuery *query, gint64 *w, guint64 *wal_lsn, GError **error)
+{
+  g_auto (CarbPgStamp) stamp = { 0 };
+  if (!carb_pg_stamp_init (backend, query, &stamp, error))
+    return FALSE;
+  CarbPgStatement stmts[5] = {
+    { .sql = "BEGIN ISOLATION LEVEL READ COMMITTED" },
+    { 0 },
+    { 0 },
+    { .sql = carb_pg_standby_lsn_sql },
+    { .sql = "COMMIT" },
+  };
+  carb_pg_clock_statements (&stamp, query, &stmts[1]);
+  PGresult *res[G_N_ELEMENTS (stmts)];
+  if (!carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (stmts), res, error))
+    return FALSE;
+  gboolean ok = carb_pg_clock_w (backend, res[1], res[2], &stamp, w, error)
+                && wal_lsn_value (backend, res[3], wal_lsn, error);
+  for (guint i = 0; i < G_N_ELEMENTS (stmts); i++)
+    PQclear (res[i]);
+  return ok;
 }

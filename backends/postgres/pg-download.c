@@ -207,7 +207,7 @@ after_id (const CarbQuery *query)
 static gboolean
 begin_and_fetch (CarbBackend *backend, const CarbQuery *query, gint64 w, PGresult **first, GError **error)
 {
-  g_autofree char *select = carb_query_build_sql (query, carb_pg_dialect (backend), error);
+  g_autofree char *select = carb_query_build_sql (query, &carb_pg_syntax, error);
   if (select == NULL)
     return FALSE;
   g_autofree char *sql = g_strconcat ("DECLARE carb_sync NO SCROLL CURSOR FOR ", select, NULL);
@@ -219,25 +219,29 @@ begin_and_fetch (CarbBackend *backend, const CarbQuery *query, gint64 w, PGresul
   const char *values[] = { (const char *) &lower, (const char *) &upper, after };
   const int lengths[] = { 8, 8, 0 };
   const int formats[] = { 1, 1, 0 };
-  const CarbPgStatement stmts[] = {
-    { .sql = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" },
-    {
-        .sql = sql,
-        .n_params = query->has_after_id ? 3 : 2,
-        .types = types,
-        .values = values,
-        .lengths = lengths,
-        .formats = formats,
-    },
-    { .sql = fetch_sql, .result_format = 1 },
+  /* On a standby, the wait for its replay to pass the primary's WAL
+   * position goes before DECLARE (pg-standby.c). */
+  g_autofree char *wait = carb_pg_standby_wait_sql (backend);
+  CarbPgStatement stmts[4] = { { .sql = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" } };
+  guint n = 1;
+  if (wait != NULL)
+    stmts[n++] = (CarbPgStatement){ .sql = wait };
+  stmts[n++] = (CarbPgStatement){
+    .sql = sql,
+    .n_params = query->has_after_id ? 3 : 2,
+    .types = types,
+    .values = values,
+    .lengths = lengths,
+    .formats = formats,
   };
+  stmts[n++] = (CarbPgStatement){ .sql = fetch_sql, .result_format = 1 };
   PGresult *res[G_N_ELEMENTS (stmts)];
 
-  if (!carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (stmts), res, error))
+  if (!carb_pg_pipeline (backend, stmts, n, res, error))
     return FALSE;
-  PQclear (res[0]);
-  PQclear (res[1]);
-  *first = res[2];
+  for (guint i = 0; i + 1 < n; i++)
+    PQclear (res[i]);
+  *first = res[n - 1];
   return TRUE;
 }
 
@@ -295,7 +299,7 @@ first_page_sql (CarbBackend *backend, const CarbQuery *query, guint limit, GErro
 {
   CarbQuery page = *query;
   page.limit = limit;
-  g_autofree char *select = carb_query_build_sql (&page, carb_pg_dialect (backend), error);
+  g_autofree char *select = carb_query_build_sql (&page, &carb_pg_syntax, error);
   g_autofree char *ts
       = select != NULL ? carb_pg_quote (backend, query->model->columns[query->ts_column].name, error) : NULL;
   if (ts == NULL)
@@ -363,6 +367,43 @@ rest_query (const CarbQuery *query, PGresult *page, CarbQuery *rest, char **id, 
   return *id != NULL;
 }
 
+/* On a standby (pg-standby.c): W and the WAL position from the primary,
+ * then on the standby, in one transaction, the wait until replay passes
+ * that position, carburetor.w set to W (the page reads it), the page. */
+static gboolean
+standby_first_page (CarbBackend *backend,
+                    const CarbQuery *query,
+                    const char *sql,
+                    CarbPgStatement page_stmt,
+                    gint64 *w,
+                    PGresult **page,
+                    GError **error)
+{
+  if (!carb_pg_standby_clock (backend, query, w, error))
+    return FALSE;
+  g_autofree char *wait = carb_pg_standby_wait_sql (backend);
+  g_autofree char *w_text = g_strdup_printf ("%" G_GINT64_FORMAT, *w);
+  const char *w_values[] = { w_text };
+  (void) sql;
+  CarbPgStatement stmts[5] = {
+    { .sql = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY" },
+    { .sql = wait },
+    { .sql = "SELECT set_config ('carburetor.w', $1, true)", .n_params = 1, .values = w_values },
+    page_stmt,
+    { .sql = "COMMIT" },
+  };
+  PGresult *res[G_N_ELEMENTS (stmts)];
+  if (!carb_pg_pipeline (backend, stmts, G_N_ELEMENTS (stmts), res, error))
+    {
+      carb_pg_explain_failure (backend, &query, 1, error);
+      return FALSE;
+    }
+  *page = g_steal_pointer (&res[3]);
+  for (guint i = 0; i < G_N_ELEMENTS (stmts); i++)
+    PQclear (res[i]);
+  return TRUE;
+}
+
 /* One round trip: BEGIN, the clock source's statements, the first page,
  * COMMIT. W and the page (for the caller to PQclear) come back. */
 static gboolean
@@ -397,6 +438,8 @@ first_page (
     },
     { .sql = "COMMIT" },
   };
+  if (backend->standby != NULL)
+    return standby_first_page (backend, query, sql, stmts[3], w, page, error);
   carb_pg_clock_statements (&stamp, query, &stmts[1]);
   PGresult *res[G_N_ELEMENTS (stmts)];
 
@@ -439,7 +482,8 @@ carb_pg_download (
     return FALSE;
   /* From a complete point, ask first whether anything is newer: if not,
    * the point is the answer (docs/SYNC.md, "Idle polls"). */
-  if (query->include_deleted && !query->has_after_id && query->lower != G_MININT64)
+  if (backend->standby == NULL && query->include_deleted && !query->has_after_id
+      && query->lower != G_MININT64)
     {
       gboolean changed = FALSE;
       if (!carb_pg_probe (backend, &query, 1, &changed, error))

@@ -31,6 +31,12 @@ static const char *const column_types[] = {
   [CARB_COLUMN_TYPE_NUMERIC] = "numeric",
 };
 
+/* numeric is selected as text: its binary form is base-10000 digits, and
+ * text is what the model's NUMERIC member holds, exactly. */
+static const char *const select_casts[] = {
+  [CARB_COLUMN_TYPE_NUMERIC] = "::text",
+};
+
 const CarbSqlSyntax carb_pg_syntax = {
   .struct_size = sizeof (CarbSqlSyntax),
   .max_identifier_bytes = 63,
@@ -39,6 +45,8 @@ const CarbSqlSyntax carb_pg_syntax = {
   .stamp_default = "clock_timestamp ()",
   .false_literal = "false",
   .begin_write = "BEGIN",
+  .select_casts = select_casts,
+  .n_select_casts = G_N_ELEMENTS (select_casts),
 };
 
 gboolean

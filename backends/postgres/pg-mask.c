@@ -14,21 +14,41 @@
 
 typedef struct
 {
-  gsize start, end; /* byte offsets of one password value */
+  gsize start, end;  /* byte offsets of one password value */
+  char *replacement; /* NULL: "***" */
 } Span;
 
 static gboolean
-key_is_password (const char *key, gsize len)
+key_is (const char *key, gsize len, const char *name)
 {
   g_autofree char *decoded = g_uri_unescape_segment (key, key + len, NULL);
-  return decoded != NULL && g_ascii_strcasecmp (decoded, "password") == 0;
+  return decoded != NULL && g_ascii_strcasecmp (decoded, name) == 0;
+}
+
+/* A standby's carb_primary value is a whole URI, percent-encoded, with
+ * passwords of its own: shown masked, the primary's host kept. */
+static char *
+masked_primary (const char *value, gsize len)
+{
+  g_autofree char *decoded = g_uri_unescape_segment (value, value + len, NULL);
+  if (decoded == NULL)
+    return g_strdup ("***");
+  g_autofree char *masked = carb_pg_mask_uri (decoded);
+  return g_uri_escape_string (masked, NULL, FALSE);
+}
+
+static void
+span_clear (gpointer data)
+{
+  g_free (((Span *) data)->replacement);
 }
 
 /* The password values of @uri, in order, never overlapping. */
 static GArray *
 password_spans (const char *uri)
 {
-  GArray *spans = g_array_new (FALSE, FALSE, sizeof (Span));
+  GArray *spans = g_array_new (FALSE, TRUE, sizeof (Span));
+  g_array_set_clear_func (spans, span_clear);
   const char *authority = strstr (uri, "://");
   const char *p = uri;
 
@@ -39,7 +59,7 @@ password_spans (const char *uri)
       const char *colon = *end == '@' ? memchr (start, ':', (gsize) (end - start)) : NULL;
       if (colon != NULL)
         {
-          Span span = { (gsize) (colon + 1 - uri), (gsize) (end - uri) };
+          Span span = { (gsize) (colon + 1 - uri), (gsize) (end - uri), NULL };
           g_array_append_val (spans, span);
         }
       if (*end == '@') /* a '?' in the userinfo does not start the query */
@@ -51,13 +71,16 @@ password_spans (const char *uri)
   for (; *p != '\0'; p++)
     {
       const char *value = NULL;
+      gboolean primary = FALSE;
       if (g_ascii_strncasecmp (p, "password=", 9) == 0)
         value = p + 9;
       else if (query != NULL && (p == query + 1 || (p > query && p[-1] == '&')))
         {
           gsize key_len = strcspn (p, "=&");
-          if (p[key_len] == '=' && key_is_password (p, key_len))
+          if (p[key_len] == '=' && key_is (p, key_len, "password"))
             value = p + key_len + 1;
+          else if (p[key_len] == '=' && key_is (p, key_len, "carb_primary"))
+            value = p + key_len + 1, primary = TRUE;
         }
       if (value == NULL)
         continue;
@@ -66,8 +89,10 @@ password_spans (const char *uri)
        * masking stops at every delimiter, so that it never changes how
        * the rest of the URI parses. */
       gboolean in_query = query != NULL && p > query;
-      Span span
-          = { (gsize) (value - uri), (gsize) (value - uri) + strcspn (value, in_query ? "&" : "&/?@ \t") };
+      Span span = { (gsize) (value - uri),
+                    (gsize) (value - uri) + strcspn (value, in_query ? "&" : "&/?@ \t"), NULL };
+      if (primary)
+        span.replacement = masked_primary (value, span.end - span.start);
       g_array_append_val (spans, span);
       p = uri + span.end;
       if (*p == '\0')
@@ -87,7 +112,7 @@ mask_once (const char *uri)
     {
       const Span *span = &g_array_index (spans, Span, i);
       g_string_append_len (out, uri + at, (gssize) (span->start - at));
-      g_string_append (out, "***");
+      g_string_append (out, span->replacement != NULL ? span->replacement : "***");
       at = span->end;
     }
   g_string_append (out, uri + at);
@@ -146,6 +171,16 @@ carb_pg_redact (const char *uri, const char *message)
       const Span *span = &g_array_index (spans, Span, i);
       if (span->end == span->start)
         continue;
+      if (span->replacement != NULL) /* carb_primary: the inner URI's passwords */
+        {
+          g_autofree char *inner = g_uri_unescape_segment (uri + span->start, uri + span->end, NULL);
+          if (inner != NULL)
+            {
+              g_autofree char *done = carb_pg_redact (inner, out->str);
+              g_string_assign (out, done);
+            }
+          continue;
+        }
       g_autofree char *raw = g_strndup (uri + span->start, span->end - span->start);
       g_autofree char *decoded = g_uri_unescape_string (raw, NULL);
       g_string_replace (out, raw, "***", 0);

@@ -7,6 +7,16 @@
 
 G_BEGIN_DECLS
 
+/* The stress checker's test build of this plugin (tests/meson.build, never
+ * installed) answers with the known-broken clock source W = now, to prove
+ * that the checker catches lost rows. It claims the scheme naive+<scheme>. */
+#ifdef CARB_NAIVE_CLOCK_FOR_TESTS
+#define CARB_NAIVE_CLOCK 1
+#else
+#define CARB_NAIVE_CLOCK 0
+#endif
+#define CARB_NAIVE_SCHEME_PREFIX "naive+"
+
 /* PostgreSQL counts time from 2000-01-01; Carburetor from 1970-01-01. */
 #define CARB_PG_EPOCH_OFFSET_US   G_GINT64_CONSTANT (946684800000000)
 #define CARB_PG_EPOCH_OFFSET_DAYS 10957
@@ -24,15 +34,21 @@ G_BEGIN_DECLS
 #define CARB_PG_LOCK_TAG_INT   17218
 #define CARB_PG_LOCK_TIME_MASK 281474976710655
 
+/* The SQLSTATE our own PL/pgSQL raises when no safe sync point can be
+ * handed out (pg-standby.c): reported as CARB_ERROR_CLOCK_UNSAFE. */
+#define CARB_PG_SQLSTATE_CLOCK_UNSAFE "CB001"
+
+typedef struct _CarbPgStandby CarbPgStandby;
+
 struct _CarbBackend
 {
   PGconn *conn;
-  char *display; /* the URI with any password masked, for messages */
-  CarbSqlDialect dialect;
-  GHashTable *prepared; /* names of the statements prepared on conn (pg-pipeline.c) */
-  GHashTable *probes;   /* the probes' SQL and triggers, by group of tables (pg-probe.c) */
-  gint64 last_clock;    /* the server's clock at this store's previous sync */
-  char sqlstate[6];     /* of the last statement carb_pg_check() saw fail */
+  char *display;          /* the URI with any password masked, for messages */
+  GHashTable *prepared;   /* names of the statements prepared on conn (pg-pipeline.c) */
+  GHashTable *probes;     /* the probes' SQL and triggers, by group of tables (pg-probe.c) */
+  gint64 last_clock;      /* the server's clock at this store's previous sync */
+  char sqlstate[6];       /* of the last statement carb_pg_check() saw fail */
+  CarbPgStandby *standby; /* on a standby given its primary, else NULL (pg-standby.c) */
 };
 
 /* The stamping trigger of one table (pg-stamp.c). */
@@ -81,7 +97,6 @@ PGresult *carb_pg_exec (CarbBackend *backend,
                         GError **error);
 PGresult *carb_pg_get_result (CarbBackend *backend, GError **error);
 gboolean carb_pg_exec_command (CarbBackend *backend, const char *sql, GError **error);
-const CarbSqlDialect *carb_pg_dialect (CarbBackend *backend);
 char *carb_pg_quote (CarbBackend *backend, const char *name, GError **error);
 char *carb_pg_mask_uri (const char *uri);
 char *carb_pg_redact (const char *uri, const char *message);
@@ -127,6 +142,8 @@ gboolean carb_pg_clock_w (CarbBackend *backend,
                           gint64 *w,
                           GError **error);
 extern const char carb_pg_w_expression[];
+gboolean
+carb_pg_clock_at (CarbBackend *backend, const CarbQuery *query, gint64 *w, guint64 *wal_lsn, GError **error);
 
 /* pg-probe.c: whether any row is newer than a point, for a group of
  * tables, in one statement. */
@@ -135,6 +152,17 @@ gboolean carb_pg_probe (
     CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error);
 gboolean carb_pg_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
+
+/* pg-backend.c */
+CarbBackend *carb_pg_connect (const char *uri, GError **error);
+void carb_pg_close (CarbBackend *backend);
+
+/* pg-standby.c */
+extern const char carb_pg_standby_lsn_sql[];
+CarbBackend *carb_pg_open (const char *uri, GError **error);
+void carb_pg_standby_free (CarbPgStandby *standby);
+gboolean carb_pg_standby_clock (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
+char *carb_pg_standby_wait_sql (CarbBackend *backend);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CarbPgStamp, carb_pg_stamp_clear)
 

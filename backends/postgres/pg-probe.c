@@ -35,7 +35,7 @@ static gboolean
 append_probe (GString *sql, CarbBackend *backend, const CarbQuery *query, guint param, GError **error)
 {
   const CarbModel *model = query->model;
-  g_autofree char *table = carb_query_build_table_name (model, carb_pg_dialect (backend), error);
+  g_autofree char *table = carb_query_build_table_name (model, &carb_pg_syntax, error);
   g_autofree char *ts
       = table != NULL ? carb_pg_quote (backend, model->columns[query->ts_column].name, error) : NULL;
   if (ts == NULL)

@@ -69,7 +69,7 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
   const CarbModel *model = query->model;
 
   memset (stamp, 0, sizeof *stamp);
-  stamp->table = carb_query_build_table_name (model, carb_pg_dialect (backend), error);
+  stamp->table = carb_query_build_table_name (model, &carb_pg_syntax, error);
   stamp->quoted_ts = carb_pg_quote (backend, model->columns[query->ts_column].name, error);
   if (stamp->table == NULL || stamp->quoted_ts == NULL)
     {

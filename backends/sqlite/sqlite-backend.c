@@ -8,6 +8,20 @@
 gboolean
 carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const char *what)
 {
+  /* A lock wait that ended: by a cancel, or by the timeout. */
+  if ((sqlite3_errcode (backend->db) & 0xff) == SQLITE_BUSY)
+    {
+      if (backend->cancellable != NULL && g_cancellable_is_cancelled (backend->cancellable))
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                     "SQLite “%s”: %s: cancelled while waiting for another connection's lock", backend->path,
+                     what);
+      else
+        g_set_error (error, CARB_ERROR, CARB_ERROR_BUSY,
+                     "SQLite “%s”: %s: another connection held the database locked for more than %u ms "
+                     "(retry later, or raise the store's busy-timeout)",
+                     backend->path, what, backend->busy_timeout_ms);
+      return FALSE;
+    }
   g_set_error (error, CARB_ERROR, code, "SQLite “%s”: %s: %s", backend->path, what,
                sqlite3_errmsg (backend->db));
   return FALSE;
@@ -16,13 +30,16 @@ carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const ch
 gboolean
 carb_sqlite_exec (CarbBackend *backend, const char *sql, GError **error)
 {
+  g_debug ("%s: %s", backend->path, sql);
   if (sqlite3_exec (backend->db, sql, NULL, NULL, NULL) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
   return TRUE;
 }
 
-static char *
-quote_identifier (const char *name, gpointer user_data, GError **error)
+/* For the plugin's own statements (the clock's triggers and checks); the
+ * core quotes what it builds from CarbSqlSyntax the same way. */
+char *
+carb_sqlite_quote (const char *name)
 {
   GString *q = g_string_new ("\"");
   for (const char *p = name; *p != '\0'; p++)
@@ -35,30 +52,45 @@ quote_identifier (const char *name, gpointer user_data, GError **error)
   return g_string_free (q, FALSE);
 }
 
-const CarbSqlDialect *
-carb_sqlite_dialect (void)
+/* SQLite's busy handler: sleeps in short steps so that a cancel ends the
+ * wait within milliseconds, and gives up after the busy timeout. @count is
+ * 0 on the first call of each wait. */
+static int
+busy_handler (void *data, int count)
 {
-  static const CarbSqlDialect dialect = {
-    .param_prefix = "?",
-    .quote_identifier = quote_identifier,
-  };
-  return &dialect;
+  CarbBackend *backend = data;
+  gint64 now = g_get_monotonic_time ();
+
+  if (count == 0)
+    backend->busy_since_us = now;
+  if (backend->cancellable != NULL && g_cancellable_is_cancelled (backend->cancellable))
+    return 0;
+  if (now - backend->busy_since_us >= (gint64) backend->busy_timeout_ms * G_TIME_SPAN_MILLISECOND)
+    return 0;
+  g_usleep ((gulong) MIN (count + 1, 10) * 1000);
+  return 1;
 }
 
-/* sqlite:PATH and sqlite://PATH name a file; file: URIs are SQLite's own
- * URI syntax (file:data.db?mode=ro) and go to SQLite as they are. */
-static char *
-uri_to_filename (const char *uri, int *flags)
+void
+carb_sqlite_set_busy_wait (CarbBackend *backend, gboolean wait)
 {
-  if (g_str_has_prefix (uri, "file:"))
-    {
-      *flags |= SQLITE_OPEN_URI;
-      return g_strdup (uri);
-    }
-  const char *path = strchr (uri, ':') + 1;
-  if (g_str_has_prefix (path, "//"))
-    path += 2;
-  return g_strdup (path);
+  sqlite3_busy_handler (backend->db, wait ? busy_handler : NULL, backend);
+}
+
+/* The busy handler ends a lock wait when the download is cancelled. */
+static gboolean
+download (CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
+{
+  backend->cancellable = query->cancellable;
+  gboolean ok = carb_sqlite_download (backend, query, sink, synced_until, error);
+  backend->cancellable = NULL;
+  return ok;
+}
+
+static void
+set_busy_timeout (CarbBackend *backend, guint timeout_ms)
+{
+  backend->busy_timeout_ms = timeout_ms;
 }
 
 static void
@@ -66,6 +98,7 @@ backend_close (CarbBackend *backend)
 {
   sqlite3_close (backend->db);
   g_free (backend->path);
+  g_clear_pointer (&backend->stampings, g_hash_table_unref);
   g_free (backend);
 }
 
@@ -73,16 +106,14 @@ static CarbBackend *
 backend_open (const char *uri, GError **error)
 {
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  g_autofree char *filename = uri_to_filename (uri, &flags);
+  g_autofree char *filename = carb_sqlite_parse_uri (uri, &flags, error);
+  if (filename == NULL)
+    return NULL;
   CarbBackend *backend = g_new0 (CarbBackend, 1);
 
   backend->path = g_strdup (uri);
-  if (filename[0] == '\0')
-    {
-      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_URI, "SQLite URI “%s” names no file", uri);
-      backend_close (backend);
-      return NULL;
-    }
+  backend->stampings
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) carb_sqlite_stamping_free);
   if (sqlite3_open_v2 (filename, &backend->db, flags, NULL) != SQLITE_OK)
     {
       carb_sqlite_fail (backend, error, CARB_ERROR_CONNECTION, "cannot open the database");
@@ -90,7 +121,8 @@ backend_open (const char *uri, GError **error)
       return NULL;
     }
   sqlite3_extended_result_codes (backend->db, TRUE);
-  sqlite3_busy_timeout (backend->db, CARB_SQLITE_BUSY_TIMEOUT_MS);
+  backend->busy_timeout_ms = CARB_SQLITE_BUSY_TIMEOUT_MS;
+  carb_sqlite_set_busy_wait (backend, TRUE);
   return backend;
 }
 
@@ -102,8 +134,10 @@ static const CarbBackendVTable vtable = {
   .close = backend_close,
   .describe_table = carb_sqlite_describe_table,
   .prepare_table = carb_sqlite_prepare_table,
-  .download = carb_sqlite_download,
+  .download = download,
   .execute = carb_sqlite_exec,
+  .check_prepared = carb_sqlite_check_prepared,
+  .set_busy_timeout = set_busy_timeout,
   .sql_syntax = &carb_sqlite_syntax,
   .in_transaction = carb_sqlite_in_transaction,
   .execute_params = carb_sqlite_execute_params,

@@ -1,88 +1,19 @@
-/* carburetor-sqlite — the clock source and the incremental query.
- *
- * The clock source (DESIGN §4). SQLite serializes writers, and every stamp
- * is made by the trigger inside its writer's transaction, so:
- *
- *  - If we can take the write lock at once (BEGIN IMMEDIATE with no wait),
- *    no writer is in flight: every row stamped so far is committed, and any
- *    later writer reads a clock at or after ours. W = now - 1 tick. We let
- *    go of the lock before reading rows, so writers wait for microseconds,
- *    not for the whole read.
- *  - If a writer holds the lock, it may have stamped rows we cannot see
- *    yet; but it started after the newest committed write, so its stamps
- *    are no earlier than the newest committed stamp. W = max(ts) - 1,
- *    read in the same read transaction as the rows.
- *
- * Both hold only while the system clock does not step back; the core keeps
- * W from ever going below the caller's point.
+/* carburetor-sqlite — the incremental query, in one read transaction
+ * with the clock source of sqlite-clock.c.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "sqlite-private.h"
 
-static gboolean
-step_single_int (CarbBackend *backend, const char *sql, gboolean *is_null, gint64 *value, GError **error)
-{
-  sqlite3_stmt *stmt = NULL;
-  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
-    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
-  int rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    {
-      *is_null = sqlite3_column_type (stmt, 0) == SQLITE_NULL;
-      *value = sqlite3_column_int64 (stmt, 0);
-    }
-  sqlite3_finalize (stmt);
-  if (rc != SQLITE_ROW)
-    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
-  return TRUE;
-}
-
-/* Tries the write lock without waiting. TRUE with *w set: no writer was in
- * flight. FALSE without error: a writer holds it. */
-static gboolean
-clock_when_idle (CarbBackend *backend, gint64 *w, GError **error)
-{
-  gboolean is_null = FALSE;
-  gint64 now = 0;
-
-  sqlite3_busy_timeout (backend->db, 0);
-  int rc = sqlite3_exec (backend->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-  sqlite3_busy_timeout (backend->db, CARB_SQLITE_BUSY_TIMEOUT_MS);
-  /* A writer holds the lock, or this connection may not write at all (a
-   * read-only store): either way the data-derived clock applies. */
-  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED || (rc & 0xff) == SQLITE_READONLY)
-    return FALSE;
-  if (rc != SQLITE_OK)
-    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "BEGIN IMMEDIATE");
-  gboolean ok = step_single_int (backend, "SELECT " CARB_SQLITE_NOW_US, &is_null, &now, error);
-  if (!carb_sqlite_exec (backend, "COMMIT", ok ? error : NULL) || !ok)
-    return FALSE;
-  *w = now - 1;
-  return TRUE;
-}
-
-/* Inside the read transaction: just below the newest committed stamp. */
-static gboolean
-clock_from_data (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
-{
-  const CarbSqlDialect *d = carb_sqlite_dialect ();
-  g_autofree char *table = carb_query_build_table_name (query->model, d, error);
-  g_autofree char *ts = d->quote_identifier (query->model->columns[query->ts_column].name, NULL, error);
-  g_autofree char *sql = g_strdup_printf ("SELECT max(%s) FROM %s", ts, table);
-  gboolean is_null = FALSE;
-  gint64 max = 0;
-
-  if (!step_single_int (backend, sql, &is_null, &max, error))
-    return FALSE;
-  /* Empty table: nothing to deliver, and no advance either. */
-  *w = is_null ? query->lower : max - 1;
-  return TRUE;
-}
-
+/* The stress checker's known-broken clock source: W = now. */
 static gboolean
 naive_clock (CarbBackend *backend, gint64 *w, GError **error)
 {
-  gboolean is_null = FALSE;
-  return step_single_int (backend, "SELECT " CARB_SQLITE_NOW_US, &is_null, w, error);
+  sqlite3_stmt *stmt = NULL;
+  if (sqlite3_prepare_v2 (backend->db, "SELECT " CARB_SQLITE_NOW_US, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the clock");
+  int rc = sqlite3_step (stmt);
+  *w = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  return rc == SQLITE_ROW || carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the clock");
 }
 
 static const char *
@@ -196,7 +127,7 @@ sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
 static gboolean
 bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *sink, GError **error)
 {
-  g_autofree char *sql = carb_query_build_sql (query, carb_sqlite_dialect (), error);
+  g_autofree char *sql = carb_query_build_sql (query, &carb_sqlite_syntax, error);
   sqlite3_stmt *stmt = NULL;
   int rc = SQLITE_OK;
 
@@ -204,12 +135,17 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
     return FALSE;
   if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot prepare the incremental query");
-  sqlite3_bind_int64 (stmt, 1, query->lower);
-  sqlite3_bind_int64 (stmt, 2, w);
+  g_debug ("%s: %s (lower %" G_GINT64_FORMAT ", W %" G_GINT64_FORMAT ")", backend->path, sql, query->lower,
+           w);
+  /* $1 … $3 are named parameters to SQLite, numbered in order of first
+   * use ($3 comes before $2 in a cursor's query): bind them by name. */
+  sqlite3_bind_int64 (stmt, sqlite3_bind_parameter_index (stmt, "$1"), query->lower);
+  sqlite3_bind_int64 (stmt, sqlite3_bind_parameter_index (stmt, "$2"), w);
+  int cursor = sqlite3_bind_parameter_index (stmt, "$3");
   if (query->has_after_id && query->after_id_text != NULL)
-    sqlite3_bind_text (stmt, 3, query->after_id_text, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, cursor, query->after_id_text, -1, SQLITE_STATIC);
   else if (query->has_after_id)
-    sqlite3_bind_int64 (stmt, 3, query->after_id_int);
+    sqlite3_bind_int64 (stmt, cursor, query->after_id_int);
 
   gboolean ok = TRUE;
   guint n_columns = query->model->n_columns;
@@ -225,35 +161,55 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
   return ok;
 }
 
+/* The application's own transaction on this connection (carb_store_execute
+ * of BEGIN) would swallow ours: BEGIN fails inside it, and a COMMIT of ours
+ * would end it. Refuse before touching anything. */
+static gboolean
+refuse_in_transaction (CarbBackend *backend, GError **error)
+{
+  if (sqlite3_get_autocommit (backend->db))
+    return TRUE;
+  g_set_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION,
+               "SQLite “%s”: the application has a transaction open on the store's connection; a sync runs in"
+               " a read transaction of its own, so COMMIT or ROLLBACK yours first (it was left untouched)",
+               backend->path);
+  return FALSE;
+}
+
+/* With a shared cache, PRAGMA read_uncommitted lets this connection see a
+ * writer's mark and rows before they commit: a sync could hand out a point
+ * that a rollback takes back, and the next writer would stamp below it. */
+static gboolean
+refuse_dirty_reads (CarbBackend *backend, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  if (sqlite3_prepare_v2 (backend->db, "PRAGMA read_uncommitted", -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "PRAGMA read_uncommitted");
+  gboolean dirty = sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_int (stmt, 0) != 0;
+  sqlite3_finalize (stmt);
+  if (!dirty)
+    return TRUE;
+  g_set_error (error, CARB_ERROR, CARB_ERROR_CLOCK_UNSAFE,
+               "SQLite “%s”: PRAGMA read_uncommitted is on for the store's connection, so a sync could see"
+               " rows and a sync point that are not committed yet; set it back to 0",
+               backend->path);
+  return FALSE;
+}
+
 gboolean
 carb_sqlite_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error)
 {
   gint64 w = 0;
-  gboolean have_w = FALSE;
 
-  if (query->flags & CARB_QUERY_UNSAFE_NAIVE_CLOCK)
-    {
-      if (!naive_clock (backend, &w, error))
-        return FALSE;
-      have_w = TRUE;
-    }
-  else
-    {
-      g_autoptr (GError) local = NULL;
-      have_w = clock_when_idle (backend, &w, &local);
-      if (local != NULL)
-        {
-          g_propagate_error (error, g_steal_pointer (&local));
-          return FALSE;
-        }
-    }
-
-  /* One read transaction: the fallback watermark and the rows share a
-   * snapshot. */
+  if (!refuse_in_transaction (backend, error) || !refuse_dirty_reads (backend, error))
+    return FALSE;
+  /* One read transaction, never a write lock: the mark and the rows share
+   * a snapshot (sqlite-clock.c says why that is enough). */
   if (!carb_sqlite_exec (backend, "BEGIN DEFERRED", error))
     return FALSE;
-  gboolean ok = (have_w || clock_from_data (backend, query, &w, error))
+  gboolean ok = carb_sqlite_clock_read (backend, query, &w, error)
+                && (!CARB_NAIVE_CLOCK || naive_clock (backend, &w, error))
                 && bind_and_run (backend, query, w, sink, error);
   sqlite3_exec (backend->db, ok ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
   if (ok)

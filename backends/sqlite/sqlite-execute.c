@@ -32,6 +32,7 @@ const CarbSqlSyntax carb_sqlite_syntax = {
   .stamp_default = "0",
   .false_literal = "0",
   .begin_write = "BEGIN IMMEDIATE",
+  .full_scan_hint = " NOT INDEXED",
 };
 
 gboolean

@@ -11,8 +11,7 @@ static gboolean
 check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error)
 {
   const CarbModel *model = query->model;
-  const CarbSqlDialect *d = carb_sqlite_dialect ();
-  g_autofree char *schema = model->schema != NULL ? d->quote_identifier (model->schema, NULL, error) : NULL;
+  g_autofree char *schema = model->schema != NULL ? carb_sqlite_quote (model->schema) : NULL;
   g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM %s%ssqlite_schema WHERE type = 'trigger'"
                                           " AND tbl_name = ?1 AND name IN ('carb_stamp_insert_' || ?1,"
                                           " 'carb_stamp_update_' || ?1)",
@@ -42,15 +41,13 @@ static gboolean
 probe_one (CarbBackend *backend, const CarbQuery *query, gboolean *changed, GError **error)
 {
   const CarbModel *model = query->model;
-  const CarbSqlDialect *d = carb_sqlite_dialect ();
-  g_autofree char *table = carb_query_build_table_name (model, d, error);
-  g_autofree char *ts
-      = table != NULL ? d->quote_identifier (model->columns[query->ts_column].name, NULL, error) : NULL;
+  g_autofree char *table = carb_query_build_table_name (model, &carb_sqlite_syntax, error);
+  g_autofree char *ts = table != NULL ? carb_sqlite_quote (model->columns[query->ts_column].name) : NULL;
   g_autofree char *deleted = NULL;
   if (ts == NULL)
     return FALSE;
   if (!query->include_deleted && query->deleted_column >= 0)
-    deleted = d->quote_identifier (model->columns[query->deleted_column].name, NULL, error);
+    deleted = carb_sqlite_quote (model->columns[query->deleted_column].name);
   g_autofree char *sql = g_strdup_printf ("SELECT EXISTS (SELECT 1 FROM %s WHERE %s %s ?1%s%s)", table, ts,
                                           query->has_after_id ? ">=" : ">",
                                           deleted != NULL ? " AND NOT " : "", deleted != NULL ? deleted : "");

@@ -1,4 +1,4 @@
-/* carburetor-sqlite — describing a table, and preparing it for sync.
+/* carburetor-sqlite — describing a table (preparing it: sqlite-clock.c).
  *
  * Storage on SQLite: TIMESTAMP as INTEGER microseconds since the Unix
  * epoch (UTC), DATE as INTEGER days since 1970-01-01, BOOL as INTEGER 0/1,
@@ -127,54 +127,4 @@ carb_sqlite_describe_table (
       return FALSE;
     }
   return describe_unique_columns (backend, schema, table, info, error);
-}
-
-/* A name for an object the plugin owns, derived from the table's name so
- * that every table gets its own and a second call finds it again. */
-static char *
-owned_name (const CarbModel *model, const char *kind, GError **error)
-{
-  const CarbSqlDialect *d = carb_sqlite_dialect ();
-  g_autofree char *raw = g_strconcat ("carb_", kind, "_", model->table, NULL);
-  g_autofree char *name = d->quote_identifier (raw, d->user_data, error);
-  if (model->schema == NULL)
-    return g_steal_pointer (&name);
-  g_autofree char *schema = d->quote_identifier (model->schema, d->user_data, error);
-  return g_strconcat (schema, ".", name, NULL);
-}
-
-/* Stamps are made in SQL inside the write (the trigger runs under the write
- * lock), never bound by the application: that is what makes the clock
- * source of sqlite-download.c safe. The UPDATE trigger's WHEN stops it from
- * re-firing on its own UPDATE should recursive_triggers be on ('now' is the
- * same within one step). */
-gboolean
-carb_sqlite_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error)
-{
-  const CarbSqlDialect *d = carb_sqlite_dialect ();
-  const CarbModel *model = query->model;
-  const char *now = CARB_SQLITE_NOW_US;
-  g_autofree char *table = d->quote_identifier (model->table, NULL, error);
-  g_autofree char *ts = d->quote_identifier (model->columns[query->ts_column].name, NULL, error);
-  g_autofree char *id = d->quote_identifier (model->columns[query->id_column].name, NULL, error);
-  g_autofree char *ins = owned_name (model, "stamp_insert", error);
-  g_autofree char *upd = owned_name (model, "stamp_update", error);
-  g_autofree char *idx = owned_name (model, "sync", error);
-
-  g_autofree char *sql = g_strdup_printf (
-      "BEGIN IMMEDIATE;"
-      "CREATE TRIGGER IF NOT EXISTS %s AFTER INSERT ON %s FOR EACH ROW BEGIN"
-      "  UPDATE %s SET %s = %s WHERE %s = NEW.%s; END;"
-      "CREATE TRIGGER IF NOT EXISTS %s AFTER UPDATE ON %s FOR EACH ROW"
-      "  WHEN NEW.%s IS NOT %s BEGIN"
-      "  UPDATE %s SET %s = %s WHERE %s = NEW.%s; END;"
-      "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
-      "COMMIT;",
-      ins, table, table, ts, now, id, id, upd, table, ts, now, table, ts, now, id, id, idx, table, ts, id);
-  if (!carb_sqlite_exec (backend, sql, error))
-    {
-      sqlite3_exec (backend->db, "ROLLBACK", NULL, NULL, NULL);
-      return FALSE;
-    }
-  return TRUE;
 }

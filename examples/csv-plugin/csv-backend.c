@@ -11,7 +11,7 @@
  * An empty field is NULL. The model's timestamp column holds integer
  * microseconds since the Unix epoch.
  *
- * The clock source (DESIGN §4) rests on how the file is written: its
+ * The clock source (docs/PLUGINS.md, "download") rests on how the file is written: its
  * producer replaces it atomically (writes a new file, then rename()s it
  * over the old), and stamps every row it adds or changes with a time
  * later than every stamp already in the file. One read of the file is

@@ -19,8 +19,9 @@ G_BEGIN_DECLS
 /**
  * CarbProgressFunc:
  * @n_received: the rows received so far
- * @n_total: the rows the sync will return, or 0 while unknown (backends
- *   stream rows without counting them first; the final report has it)
+ * @n_total: the rows the sync returns, or -1 while unknown (backends
+ *   stream rows without counting them first; the final report has it, so
+ *   an empty sync's final report is 0 of 0, never confused with "unknown")
  * @user_data: the data passed with the function
  *
  * Reports how far a carb_store_download_sync_async() has come. Called on
@@ -28,8 +29,10 @@ G_BEGIN_DECLS
  * most every 100 ms while rows arrive, with @n_received never decreasing,
  * and once more when a sync succeeds, with @n_received == @n_total, just
  * before the #GAsyncReadyCallback.
+ *
+ * Since: 1.0
  */
-typedef void (*CarbProgressFunc) (gsize n_received, gsize n_total, gpointer user_data);
+typedef void (*CarbProgressFunc) (guint64 n_received, gint64 n_total, gpointer user_data);
 
 CARB_AVAILABLE_IN_ALL
 void carb_store_download_sync_async (CarbStore *store,

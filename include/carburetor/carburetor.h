@@ -4,6 +4,7 @@
 
 #define CARBURETOR_INSIDE
 #include <carburetor/async.h>
+#include <carburetor/carburetor-enums.h>
 #include <carburetor/error.h>
 #include <carburetor/model.h>
 #include <carburetor/model-runtime.h>

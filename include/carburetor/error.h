@@ -16,6 +16,8 @@ G_BEGIN_DECLS
  * CARB_ERROR:
  *
  * The error domain of every #GError raised by Carburetor and its plugins.
+ *
+ * Since: 1.0
  */
 #define CARB_ERROR (carb_error_quark ())
 
@@ -50,6 +52,9 @@ G_BEGIN_DECLS
  * @CARB_ERROR_IN_TRANSACTION: the application has a transaction open on
  *   the store's connection (carb_store_execute() of `BEGIN`); a sync would
  *   have to end it. The application's transaction was left untouched.
+ * @CARB_ERROR_BUSY: another connection held a lock on the database for
+ *   longer than the store's #CarbStore:busy-timeout (SQLite). Retrying
+ *   later may succeed.
  *
  * Error codes in the %CARB_ERROR domain. Messages always name the table,
  * column, URI or file at fault.
@@ -69,6 +74,7 @@ typedef enum
   CARB_ERROR_CLOCK_UNSAFE,
   CARB_ERROR_NOT_PREPARED,
   CARB_ERROR_IN_TRANSACTION,
+  CARB_ERROR_BUSY,
 } CarbError;
 
 CARB_AVAILABLE_IN_ALL

@@ -36,6 +36,8 @@ G_BEGIN_DECLS
  * The supported column types. docs/TYPES.md gives each one's mapping on
  * every backend. A column of any other SQL type is rejected when the model
  * is validated against the table.
+ *
+ * Since: 1.0
  */
 typedef enum
 {
@@ -64,6 +66,8 @@ typedef enum
  * @CARB_COLUMN_ROLE_DELETED: the soft-delete (tombstone) flag (at most one).
  *
  * What a column means to the sync.
+ *
+ * Since: 1.0
  */
 typedef enum
 {
@@ -81,6 +85,8 @@ typedef enum
  *   (see CARB_COLUMN_NULLABLE_FLAG()).
  *
  * Per-column flags.
+ *
+ * Since: 1.0
  */
 typedef enum
 {
@@ -95,6 +101,8 @@ typedef enum
  *
  * The struct member type of a %CARB_COLUMN_TYPE_BYTES column. In a result, @data
  * is owned by the result (see carb_sync_result_unref()).
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -116,6 +124,8 @@ typedef struct
  *
  * One column of a model. Normally written by the CARB_COLUMN() family of
  * macros; tools and language bindings may fill it at run time.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -133,6 +143,8 @@ typedef struct
  *
  * The layout version of #CarbModel; models store it so that a later core
  * never reads members that an older application did not have.
+ *
+ * Since: 1.0
  */
 #define CARB_MODEL_VERSION 1
 
@@ -148,6 +160,8 @@ typedef struct
  *
  * A model descriptor: how one C struct maps to one table. Declare one with
  * CARB_DEFINE_MODEL(); it is plain constant data with no run-time cost.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -164,6 +178,15 @@ gboolean carb_model_validate (const CarbModel *model, GError **error);
 
 CARB_AVAILABLE_IN_ALL
 const char *carb_column_type_to_string (CarbColumnType type);
+
+/* The model macros check each member's C type at compile time with C11's
+ * _Generic and _Static_assert. C++ has neither _Generic nor designated
+ * initializers of this kind: it declares models at run time
+ * (carb_model_new()), and the macros are left out. */
+#ifndef __cplusplus
+#if !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L
+#error "Carburetor's model macros (CARB_DEFINE_MODEL…) need C11 or later (_Generic, _Static_assert): compile with -std=c11 or -std=gnu11"
+#endif
 
 // clang-format off
 /* clang-format 14 does not know _Generic and would
@@ -225,9 +248,9 @@ const char *carb_column_type_to_string (CarbColumnType type);
      int carb_unused_;                \
    }))
 
-#define _CARB_CHECK_MEMBER(Struct, member, TYPE)                 \
-  _CARB_STATIC_CHECK (_CARB_MEMBER_IS_##TYPE (&((Struct *) 0)->member), \
-                      #Struct "." #member ": a " #TYPE               \
+#define _CARB_CHECK_MEMBER(Struct, member, TYPE)                            \
+  _CARB_STATIC_CHECK (_CARB_MEMBER_IS_##TYPE (&((Struct *) 0)->member),     \
+                      #Struct "." #member ": a " #TYPE                      \
                       " column needs a member of type " _CARB_CTYPE_##TYPE)
 
 /**
@@ -242,13 +265,15 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * The general column declaration; the shorter macros below expand to it.
  * A member whose C type does not match @TYPE is a compile-time error whose
  * message names the struct, the member and the C type expected.
+ *
+ * Since: 1.0
  */
-#define CARB_COLUMN_FULL(Struct, member, sql_name, TYPE, ROLE, col_flags)      \
-  {                                                                            \
-    .name = (sql_name), .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_##ROLE,    \
-    .flags = (col_flags),                                                      \
-    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE), \
-    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                \
+#define CARB_COLUMN_FULL(Struct, member, sql_name, TYPE, ROLE, col_flags)                 \
+  {                                                                                       \
+    .name = (sql_name), .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_##ROLE, \
+    .flags = (col_flags),                                                                 \
+    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE),      \
+    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                           \
   }
 
 /**
@@ -258,8 +283,10 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * @TYPE: the column type without its prefix (`TEXT`, `INT64`, …).
  *
  * A NOT NULL data column named like its member.
+ *
+ * Since: 1.0
  */
-#define CARB_COLUMN(Struct, member, TYPE) \
+#define CARB_COLUMN(Struct, member, TYPE)                                        \
   CARB_COLUMN_FULL (Struct, member, #member, TYPE, DATA, CARB_COLUMN_FLAGS_NONE)
 
 /**
@@ -272,17 +299,19 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * A nullable data column whose member holds %NULL for SQL NULL. Scalar
  * types need CARB_COLUMN_NULLABLE_FLAG() instead (a compile-time error
  * says so).
+ *
+ * Since: 1.0
  */
-#define CARB_COLUMN_NULLABLE(Struct, member, TYPE)                              \
-  {                                                                             \
-    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA,          \
-    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                              \
-    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE) \
-              + _CARB_STATIC_CHECK (_CARB_NULL_BY_POINTER_##TYPE,             \
-                                    #Struct "." #member ": a nullable " #TYPE   \
-                                    " column needs CARB_COLUMN_NULLABLE_FLAG()" \
-                                    " and a gboolean member to hold NULL"),     \
-    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                 \
+#define CARB_COLUMN_NULLABLE(Struct, member, TYPE)                                   \
+  {                                                                                  \
+    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA, \
+    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                             \
+    .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE)  \
+              + _CARB_STATIC_CHECK (_CARB_NULL_BY_POINTER_##TYPE,                    \
+                                    #Struct "." #member ": a nullable " #TYPE        \
+                                    " column needs CARB_COLUMN_NULLABLE_FLAG()"      \
+                                    " and a gboolean member to hold NULL"),          \
+    .size = sizeof (((Struct *) 0)->member), .null_offset = -1,                      \
   }
 
 /**
@@ -294,15 +323,17 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *   (the value member is then zero).
  *
  * A nullable data column of any type, with NULL reported in a flag.
+ *
+ * Since: 1.0
  */
-#define CARB_COLUMN_NULLABLE_FLAG(Struct, member, TYPE, null_member)             \
-  {                                                                              \
-    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA,           \
-    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                               \
+#define CARB_COLUMN_NULLABLE_FLAG(Struct, member, TYPE, null_member)                 \
+  {                                                                                  \
+    .name = #member, .type = CARB_COLUMN_TYPE_##TYPE, .role = CARB_COLUMN_ROLE_DATA, \
+    .flags = CARB_COLUMN_FLAGS_NULLABLE,                                             \
     .offset = offsetof (Struct, member) + _CARB_CHECK_MEMBER (Struct, member, TYPE), \
-    .size = sizeof (((Struct *) 0)->member),                                     \
-    .null_offset = (gssize) (offsetof (Struct, null_member)                      \
-                             + _CARB_CHECK_MEMBER (Struct, null_member, BOOL)),  \
+    .size = sizeof (((Struct *) 0)->member),                                         \
+    .null_offset = (gssize) (offsetof (Struct, null_member)                          \
+                             + _CARB_CHECK_MEMBER (Struct, null_member, BOOL)),      \
   }
 
 /**
@@ -312,8 +343,10 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * @TYPE: `INT64`, `INT32`, `TEXT` or `UUID`.
  *
  * The primary-key column.
+ *
+ * Since: 1.0
  */
-#define CARB_ID(Struct, member, TYPE) \
+#define CARB_ID(Struct, member, TYPE)                                          \
   CARB_COLUMN_FULL (Struct, member, #member, TYPE, ID, CARB_COLUMN_FLAGS_NONE)
 
 /**
@@ -323,8 +356,10 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *
  * Marks the last-synced-at column explicitly. Without it, the column named
  * `last_synced_at` is used (see carb_model_validate()).
+ *
+ * Since: 1.0
  */
-#define CARB_TIMESTAMP(Struct, member) \
+#define CARB_TIMESTAMP(Struct, member)                                                     \
   CARB_COLUMN_FULL (Struct, member, #member, TIMESTAMP, TIMESTAMP, CARB_COLUMN_FLAGS_NONE)
 
 /**
@@ -333,8 +368,10 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * @member: a `gboolean` member, also the column's SQL name.
  *
  * The soft-delete flag: rows with it set are tombstones.
+ *
+ * Since: 1.0
  */
-#define CARB_DELETED(Struct, member) \
+#define CARB_DELETED(Struct, member)                                                \
   CARB_COLUMN_FULL (Struct, member, #member, BOOL, DELETED, CARB_COLUMN_FLAGS_NONE)
 
 #define _CARB_DEFINE_MODEL_WITH_STORAGE(storage, name, Struct, schema_name, \
@@ -369,8 +406,10 @@ const char *carb_column_type_to_string (CarbColumnType type);
  *                    CARB_COLUMN (Todo, last_synced_at, TIMESTAMP),
  *                    CARB_DELETED (Todo, deleted));
  * ]|
+ *
+ * Since: 1.0
  */
-#define CARB_DEFINE_MODEL(name, Struct, schema_name, table_name, ...) \
+#define CARB_DEFINE_MODEL(name, Struct, schema_name, table_name, ...)                    \
   _CARB_DEFINE_MODEL_WITH_STORAGE (, name, Struct, schema_name, table_name, __VA_ARGS__)
 
 /**
@@ -382,10 +421,18 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * @...: the columns.
  *
  * Like CARB_DEFINE_MODEL(), with internal linkage.
+ *
+ * Since: 1.0
  */
-#define CARB_DEFINE_STATIC_MODEL(name, Struct, schema_name, table_name, ...) \
+#define CARB_DEFINE_STATIC_MODEL(name, Struct, schema_name, table_name, ...)                   \
   _CARB_DEFINE_MODEL_WITH_STORAGE (static, name, Struct, schema_name, table_name, __VA_ARGS__)
 
 // clang-format on
+#else /* __cplusplus */
+#define CARB_DEFINE_MODEL(...)                                                                                  \
+  static_assert (false, "Carburetor's model macros need C11 (_Generic); in C++ declare models at run time with " \
+                        "carb_model_new () and carb_model_add_column ()")
+#define CARB_DEFINE_STATIC_MODEL(...) CARB_DEFINE_MODEL (__VA_ARGS__)
+#endif /* __cplusplus */
 
 G_END_DECLS

@@ -18,6 +18,8 @@ G_BEGIN_DECLS
  * What a plugin's manifest says about it: its name, the URI schemes it
  * serves, and where its module and manifest are. Immutable; read from the
  * manifest alone, without loading the module.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbPluginInfo CarbPluginInfo;
 

@@ -18,21 +18,34 @@ G_BEGIN_DECLS
  * CarbStore:
  *
  * A connection to one database through the backend plugin that claims the
- * URI's scheme. Reference counted; every call on one store is serialized
- * internally, so a store may be shared between threads (calls then wait for
- * each other; open one store per thread for parallelism).
+ * URI's scheme. A #GObject implementing #GInitable and #GAsyncInitable:
+ * open one with carb_store_open() or carb_store_new_async(). Every call on
+ * one store is serialized internally, so a store may be shared between
+ * threads (calls then wait for each other; open one store per thread for
+ * parallelism).
+ *
+ * Since: 1.0
  */
-typedef struct _CarbStore CarbStore;
+#define CARB_TYPE_STORE (carb_store_get_type ())
+CARB_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CarbStore, carb_store, CARB, STORE, GObject)
 
 /**
  * CarbSyncResult:
  *
  * The rows returned by one carb_store_download_sync() call, decoded into the
  * model's struct, and the sync point to pass back next time. Every string
- * and byte buffer the rows point to is owned by the result:
- * carb_sync_result_unref() releases everything at once.
+ * and byte buffer the rows point to is owned by the result, which is
+ * immutable and reference counted: the last carb_sync_result_unref()
+ * releases everything at once.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbSyncResult CarbSyncResult;
+
+#define CARB_TYPE_SYNC_RESULT (carb_sync_result_get_type ())
+CARB_AVAILABLE_IN_ALL
+GType carb_sync_result_get_type (void) G_GNUC_CONST;
 
 /**
  * CarbRowFunc:
@@ -45,19 +58,21 @@ typedef struct _CarbSyncResult CarbSyncResult;
  *
  * Returns: %TRUE to go on, %FALSE (with @error set) to stop; the sync then
  *   fails with that error and hands out no sync point.
+ *
+ * Since: 1.0
  */
 typedef gboolean (*CarbRowFunc) (gconstpointer row, gpointer user_data, GError **error);
-
-#define CARB_TYPE_STORE (carb_store_get_type ())
-CARB_AVAILABLE_IN_ALL
-GType carb_store_get_type (void) G_GNUC_CONST;
 
 CARB_AVAILABLE_IN_ALL
 CarbStore *carb_store_open (const char *uri, GError **error);
 CARB_AVAILABLE_IN_ALL
-CarbStore *carb_store_ref (CarbStore *store);
+void carb_store_new_async (const char *uri,
+                           int io_priority,
+                           GCancellable *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer user_data);
 CARB_AVAILABLE_IN_ALL
-void carb_store_unref (CarbStore *store);
+CarbStore *carb_store_new_finish (GAsyncResult *result, GError **error);
 CARB_AVAILABLE_IN_ALL
 const char *carb_store_get_uri (CarbStore *store);
 CARB_AVAILABLE_IN_ALL
@@ -108,9 +123,10 @@ const CarbSyncPoint *carb_sync_result_get_synced_until (const CarbSyncResult *re
 CARB_AVAILABLE_IN_ALL
 gboolean carb_sync_result_has_more (const CarbSyncResult *result);
 CARB_AVAILABLE_IN_ALL
+CarbSyncResult *carb_sync_result_ref (CarbSyncResult *result);
+CARB_AVAILABLE_IN_ALL
 void carb_sync_result_unref (CarbSyncResult *result);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbStore, carb_store_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbSyncResult, carb_sync_result_unref)
 
 G_END_DECLS

@@ -25,6 +25,8 @@ G_BEGIN_DECLS
  * capped at a number of rows: rows are then delivered in `(time, id)` order
  * and the cursor says exactly where the page ended, so rows sharing one
  * timestamp across a page boundary are neither lost nor repeated.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbSyncPoint CarbSyncPoint;
 

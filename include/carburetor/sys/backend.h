@@ -13,21 +13,14 @@
 
 G_BEGIN_DECLS
 
-/**
- * CARB_BACKEND_ABI_VERSION:
- *
- * The plugin ABI version these headers describe. It is bumped only when an
- * existing member of #CarbBackendVTable or #CarbQuery changes meaning;
- * appending a member does not bump it (the core then looks at
- * #CarbBackendVTable.struct_size before touching the new member), in the
- * manner of SQLite's `iVersion`.
- */
-#define CARB_BACKEND_ABI_VERSION 1
+/* CARB_BACKEND_ABI_VERSION is in <carburetor/version.h>, configured by meson. */
 
 /**
  * CARB_BACKEND_ENTRY_SYMBOL:
  *
  * The one symbol a plugin exports: a #CarbBackendEntryFunc.
+ *
+ * Since: 1.0
  */
 #define CARB_BACKEND_ENTRY_SYMBOL "carburetor_backend_entry"
 
@@ -36,6 +29,8 @@ G_BEGIN_DECLS
  *
  * Marks the entry function for export when the plugin is built with
  * `-fvisibility=hidden` (recommended: export nothing else).
+ *
+ * Since: 1.0
  */
 #define CARB_BACKEND_EXPORT __attribute__ ((visibility ("default")))
 
@@ -44,6 +39,8 @@ G_BEGIN_DECLS
  *
  * One open connection of a plugin. Each plugin defines `struct _CarbBackend`
  * as it likes; the core only passes the pointer back.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbBackend CarbBackend;
 
@@ -53,6 +50,8 @@ typedef struct _CarbBackend CarbBackend;
  * The core's row decoder. A backend's `download` hands it each value of each
  * row with the carb_sink_set_*() calls and closes each row with
  * carb_sink_end_row(); the core writes the values into the model's struct.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbSink CarbSink;
 
@@ -61,6 +60,8 @@ typedef struct _CarbSink CarbSink;
  *
  * The live table as a backend describes it, filled with
  * carb_table_info_add_column(); the core checks the model against it.
+ *
+ * Since: 1.0
  */
 typedef struct _CarbTableInfo CarbTableInfo;
 
@@ -69,22 +70,25 @@ typedef struct _CarbTableInfo CarbTableInfo;
  * @type: a #CarbColumnType.
  *
  * The bit of @type in the type mask of carb_table_info_add_column().
+ *
+ * Since: 1.0
  */
 #define CARB_COLUMN_TYPE_MASK_OF(type) (1u << (type))
 
 /**
  * CarbQueryFlags:
  * @CARB_QUERY_NONE: no flag.
- * @CARB_QUERY_UNSAFE_NAIVE_CLOCK: for tests only: use `now()` as the sync
- *   point, the known-broken clock source, so that the stress checker can
- *   prove it detects missed rows. Never set by the public API.
  *
- * Flags of a #CarbQuery.
+ * Flags of a #CarbQuery; none is defined yet (the member is there so that
+ * flags can be added without changing the struct). Test-only switches are
+ * never part of the ABI: the stress checker's broken clock is a separate
+ * test build of each plugin.
+ *
+ * Since: 1.0
  */
 typedef enum
 {
   CARB_QUERY_NONE = 0,
-  CARB_QUERY_UNSAFE_NAIVE_CLOCK = 1 << 0,
 } CarbQueryFlags;
 
 /**
@@ -109,6 +113,8 @@ typedef enum
  *
  * One incremental query, fully resolved by the core. Backends read it and
  * never keep it past the call.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -156,8 +162,8 @@ typedef struct
  * @struct_size: `sizeof (CarbSqlSyntax)` the plugin was built with; members
  *   are only ever appended.
  * @max_identifier_bytes: the longest identifier the database keeps whole
- *   (PostgreSQL: 63), or 0 for no limit. The core refuses longer names
- *   instead of letting the database cut them.
+ *   (PostgreSQL: 63), or 0 for no limit; the model check matches column
+ *   names the database cut to it.
  * @column_types: (array length=n_column_types): the DDL type of each
  *   #CarbColumnType, indexed by it (entry 0, INVALID, is %NULL).
  * @n_column_types: the number of entries of @column_types.
@@ -166,9 +172,18 @@ typedef struct
  * @false_literal: the DDL default of an is-deleted column.
  * @begin_write: the statement that opens a write transaction (SQLite:
  *   `BEGIN IMMEDIATE`, so the write lock is taken at once).
+ * @select_casts: (array length=n_select_casts) (nullable): what follows a
+ *   column of each #CarbColumnType in the incremental SELECT (PostgreSQL:
+ *   `::text` for NUMERIC, whose binary form is base-10000 digits), %NULL
+ *   entries for none.
+ * @n_select_casts: the number of entries of @select_casts.
+ * @full_scan_hint: (nullable): written after the table's name when a sync
+ *   reads the whole table (a first sync without a row limit), where an
+ *   index on the stamp would only slow the read (SQLite: ` NOT INDEXED`;
+ *   PostgreSQL's planner needs no hint).
  *
- * What the core needs to know of a backend's SQL to write it: data only,
- * no callback. Identifiers are quoted with double quotes on every backend
+ * What the core needs to know of a backend's SQL to build every statement
+ * it sends (the incremental query, writes, DDL): data only, no callback. Identifiers are quoted with double quotes on every backend
  * (a `"` inside is doubled; a NUL is refused).
  */
 typedef struct
@@ -180,6 +195,9 @@ typedef struct
   const char *stamp_default;
   const char *false_literal;
   const char *begin_write;
+  const char *const *select_casts;
+  guint32 n_select_casts;
+  const char *full_scan_hint;
 } CarbSqlSyntax;
 
 /**
@@ -214,6 +232,17 @@ typedef struct
  *   @download must make the same checks itself on every sync (cheaply),
  *   since the schema can change between calls. %NULL for a backend whose
  *   clock source rests on nothing a table can lose.
+ * @mask_uri: (nullable): appended in ABI 1, read only when @struct_size
+ *   covers it. Returns (transfer full) @uri fit to show in messages and in
+ *   the store's #CarbStore:uri property: every password replaced by `***`.
+ *   %NULL to let the core mask a `user:password@` userinfo only.
+ * @set_busy_timeout: (nullable): appended in ABI 1, read only when
+ *   @struct_size covers it. How long a statement may wait for another
+ *   connection's lock before failing with %CARB_ERROR_BUSY (the store's
+ *   #CarbStore:busy-timeout), in milliseconds. A wait must also end, with
+ *   %G_IO_ERROR_CANCELLED, soon after the running download's
+ *   #CarbQuery.cancellable is cancelled. %NULL for a backend that never
+ *   waits for locks.
  *
  * @sql_syntax: (nullable): appended in ABI 1 (read when @struct_size covers
  *   it): the backend's SQL as data, from which the core builds the SQL of
@@ -238,6 +267,8 @@ typedef struct
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
  * calls on one store), so plugins need no locking of their own.
+ *
+ * Since: 1.0
  */
 typedef struct
 {
@@ -255,6 +286,8 @@ typedef struct
       CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
   gboolean (*execute) (CarbBackend *backend, const char *sql, GError **error);
   gboolean (*check_prepared) (CarbBackend *backend, const CarbQuery *query, GError **error);
+  char *(*mask_uri) (const char *uri);
+  void (*set_busy_timeout) (CarbBackend *backend, guint timeout_ms);
   const CarbSqlSyntax *sql_syntax;
   gboolean (*in_transaction) (CarbBackend *backend);
   gboolean (*execute_params) (CarbBackend *backend,
@@ -275,6 +308,8 @@ typedef struct
  *
  * Returns: (transfer none): the plugin's vtable, static for the life of the
  *   process, or %NULL if the plugin cannot serve @core_abi_version.
+ *
+ * Since: 1.0
  */
 typedef const CarbBackendVTable *(*CarbBackendEntryFunc) (guint32 core_abi_version);
 
@@ -301,29 +336,9 @@ void carb_table_info_add_column (
 CARB_AVAILABLE_IN_ALL
 void carb_table_info_add_unique_column (CarbTableInfo *info, const char *name);
 
-/**
- * CarbSqlDialect:
- * @param_prefix: placeholder prefix: "$" (PostgreSQL) or "?" (SQLite).
- * @quote_identifier: returns (transfer full) @name quoted as an identifier,
- *   or %NULL with @error set.
- * @select_expression: (nullable): returns (transfer full) the select-list
- *   expression for @column given its @quoted name (e.g. a cast), or %NULL
- *   to select the column as it is.
- * @user_data: passed to both functions.
- *
- * What carb_query_build_sql() needs to know of a backend's SQL.
- */
-typedef struct
-{
-  const char *param_prefix;
-  char *(*quote_identifier) (const char *name, gpointer user_data, GError **error);
-  char *(*select_expression) (const CarbColumn *column, const char *quoted, gpointer user_data);
-  gpointer user_data;
-} CarbSqlDialect;
-
 CARB_AVAILABLE_IN_ALL
-char *carb_query_build_sql (const CarbQuery *query, const CarbSqlDialect *dialect, GError **error);
+char *carb_query_build_sql (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
 CARB_AVAILABLE_IN_ALL
-char *carb_query_build_table_name (const CarbModel *model, const CarbSqlDialect *dialect, GError **error);
+char *carb_query_build_table_name (const CarbModel *model, const CarbSqlSyntax *syntax, GError **error);
 
 G_END_DECLS

@@ -1,0 +1,497 @@
+/* carburetor-sqlite — the clock source: a high-water mark kept by the
+ * stamping triggers, and the checks that it is all still in place.
+ *
+ * Per schema, the one-row table carburetor_clock holds `mark`, the newest
+ * stamp ever handed out. The triggers carb_store_prepare_table() installs
+ * (AFTER INSERT and AFTER UPDATE on each prepared table) first raise it to
+ * max(now, mark + 1), then stamp the row with it. SQLite runs one writer at
+ * a time, so a writer reads the mark every earlier writer committed and
+ * stamps strictly above it. A sync reads W = mark and the rows in one read
+ * transaction: a row it cannot see belongs to a writer that commits later,
+ * whose stamps are above every mark this snapshot shows, so above W. No
+ * write lock (read-only connections sync as well as any), and nothing rests
+ * on the system clock never stepping back: the mark only grows.
+ *
+ * prepare_table starts the mark at max(now, newest stamp of every prepared
+ * table of the schema), so rows stamped in the future before it cannot
+ * hide later rows.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "sqlite-private.h"
+
+#include <string.h>
+
+/* 10000-01-01T00:00:00Z in µs: no stamp reaches it, so the mark never
+ * wraps (SQLite would turn mark + 1 past 2^63 into a REAL). */
+#define MARK_LIMIT          G_GINT64_CONSTANT (253402300800000000)
+#define MARK_LIMIT_SQL      "253402300800000000"
+#define MARK_LAST_STAMP_SQL "253402300799999999"
+#define CLOCK_TABLE         "carburetor_clock"
+
+/* What prepare_table installs for one table, as SQL. */
+struct _CarbSqliteStamping
+{
+  char *schema;  /* "main" unless the model names one */
+  char *qschema; /* quoted */
+  char *table;
+  char *qtable;
+  char *names[2];                /* the triggers: on insert, on update */
+  char *qnames[2];               /* quoted */
+  char *clauses[2];              /* each trigger's CREATE statement after its name */
+  gint64 checked_schema_version; /* -1 until check_objects() passed */
+};
+
+static char *
+quote_id (const char *name)
+{
+  return carb_sqlite_quote (name);
+}
+
+static char *
+quote_literal (const char *text)
+{
+  GString *q = g_string_new ("'");
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      if (*p == '\'')
+        g_string_append_c (q, '\'');
+      g_string_append_c (q, *p);
+    }
+  g_string_append_c (q, '\'');
+  return g_string_free (q, FALSE);
+}
+
+/* The trigger program: raise the mark, stamp the row with it. The id goes
+ * into the clock row too: it tells the UPDATE trigger that the UPDATE it
+ * sees is this stamping one (see update_clause()). A NULL id, a mark at its
+ * limit or a lost clock row abort the write: never a row that no sync can
+ * find. */
+static char *
+stamp_program (const char *table, const char *qtable, const char *qts, const char *qid)
+{
+  g_autofree char *lit = quote_literal (table);
+  g_autofree char *too_far = g_strdup_printf ("carburetor: " CLOCK_TABLE ".mark has reached year 10000:"
+                                              " table \"%s\" cannot be stamped",
+                                              table);
+  g_autofree char *null_id = g_strdup_printf ("carburetor: table \"%s\": a row with a NULL id cannot be"
+                                              " synced; give every row an id",
+                                              table);
+  g_autofree char *no_clock = g_strdup_printf ("carburetor: table \"%s\": the row of " CLOCK_TABLE
+                                               " is missing; run carb_store_prepare_table() again",
+                                               table);
+  g_autofree char *too_far_lit = quote_literal (too_far);
+  g_autofree char *null_id_lit = quote_literal (null_id);
+  g_autofree char *no_clock_lit = quote_literal (no_clock);
+
+  return g_strdup_printf ("BEGIN UPDATE " CLOCK_TABLE " SET mark = CASE WHEN mark < " MARK_LAST_STAMP_SQL
+                          " THEN max(%s, mark + 1) ELSE RAISE(ABORT, %s) END,"
+                          " last_table = %s, last_id = coalesce(NEW.%s, RAISE(ABORT, %s));"
+                          " UPDATE %s SET %s = coalesce((SELECT mark FROM " CLOCK_TABLE "), RAISE(ABORT, %s))"
+                          " WHERE %s = NEW.%s; END",
+                          CARB_SQLITE_NOW_US, too_far_lit, lit, qid, null_id_lit, qtable, qts, no_clock_lit,
+                          qid, qid);
+}
+
+/* The UPDATE trigger must not stamp again for the stamping UPDATE (which
+ * fires it anew when the application turned recursive_triggers on, and
+ * always fires it from the INSERT trigger). It skips an UPDATE that
+ * changes the stamp to exactly the mark while the clock row names this
+ * very row. Only the stamping UPDATE does that: between statements, the
+ * row the clock names holds the mark as its stamp, so an application's
+ * UPDATE of it either keeps OLD = NEW or writes another value than the
+ * mark, and an UPDATE of any other row does not match the clock row. */
+static char *
+update_clause (const char *table, const char *qtable, const char *qts, const char *qid, const char *program)
+{
+  g_autofree char *lit = quote_literal (table);
+  return g_strdup_printf (
+      "AFTER UPDATE ON %s FOR EACH ROW WHEN OLD.%s IS NEW.%s OR NOT EXISTS (SELECT 1 FROM " CLOCK_TABLE
+      " WHERE mark IS NEW.%s AND last_table IS %s AND last_id IS NEW.%s) %s",
+      qtable, qts, qts, qts, lit, qid, program);
+}
+
+CarbSqliteStamping *
+carb_sqlite_stamping_new (const CarbQuery *query)
+{
+  const CarbModel *model = query->model;
+  CarbSqliteStamping *s = g_new0 (CarbSqliteStamping, 1);
+  g_autofree char *qts = quote_id (model->columns[query->ts_column].name);
+  g_autofree char *qid = quote_id (model->columns[query->id_column].name);
+
+  s->schema = g_strdup (model->schema != NULL ? model->schema : "main");
+  s->qschema = quote_id (s->schema);
+  s->table = g_strdup (model->table);
+  s->qtable = quote_id (model->table);
+  s->names[0] = g_strconcat ("carb_stamp_insert_", model->table, NULL);
+  s->names[1] = g_strconcat ("carb_stamp_update_", model->table, NULL);
+  for (guint i = 0; i < 2; i++)
+    s->qnames[i] = quote_id (s->names[i]);
+
+  g_autofree char *program = stamp_program (s->table, s->qtable, qts, qid);
+  s->clauses[0] = g_strdup_printf ("AFTER INSERT ON %s FOR EACH ROW %s", s->qtable, program);
+  s->clauses[1] = update_clause (s->table, s->qtable, qts, qid, program);
+  s->checked_schema_version = -1;
+  return s;
+}
+
+void
+carb_sqlite_stamping_free (CarbSqliteStamping *s)
+{
+  if (s == NULL)
+    return;
+  g_free (s->schema);
+  g_free (s->qschema);
+  g_free (s->table);
+  g_free (s->qtable);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_free (s->names[i]);
+      g_free (s->qnames[i]);
+      g_free (s->clauses[i]);
+    }
+  g_free (s);
+}
+
+/* The trigger's statement as sqlite_schema keeps it: SQLite drops the
+ * schema name and IF NOT EXISTS, and keeps the rest as written. */
+static char *
+stored_trigger_sql (const CarbSqliteStamping *s, guint i)
+{
+  return g_strdup_printf ("CREATE TRIGGER %s %s", s->qnames[i], s->clauses[i]);
+}
+
+static gboolean
+not_prepared (CarbBackend *backend, const CarbSqliteStamping *s, GError **error, const char *format, ...)
+    G_GNUC_PRINTF (4, 5);
+
+static gboolean
+not_prepared (CarbBackend *backend, const CarbSqliteStamping *s, GError **error, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *what = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+               "SQLite “%s”: table “%s.%s” is not prepared for sync: %s. Rows written now may never be"
+               " delivered; run carb_store_prepare_table() on it (from a connection that may write)",
+               backend->path, s->schema, s->table, what);
+  return FALSE;
+}
+
+/* Both triggers exist with exactly the statements prepare_table makes, and
+ * so does the clock table. */
+static gboolean
+check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf (
+      "SELECT type, name, sql FROM %s.sqlite_master WHERE (type = 'trigger' AND name IN (?1, ?2))"
+      " OR (type = 'table' AND name = '" CLOCK_TABLE "')",
+      s->qschema);
+  sqlite3_stmt *stmt = NULL;
+  char *found[2] = { NULL, NULL };
+  gboolean clock = FALSE;
+  int rc;
+
+  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
+  sqlite3_bind_text (stmt, 1, s->names[0], -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, s->names[1], -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      const char *type = (const char *) sqlite3_column_text (stmt, 0);
+      const char *name = (const char *) sqlite3_column_text (stmt, 1);
+      const char *text = (const char *) sqlite3_column_text (stmt, 2);
+      if (strcmp (type, "table") == 0)
+        clock = TRUE;
+      for (guint i = 0; i < 2; i++)
+        if (strcmp (type, "trigger") == 0 && strcmp (name, s->names[i]) == 0)
+          found[i] = g_strdup (text != NULL ? text : "");
+    }
+  sqlite3_finalize (stmt);
+
+  gboolean ok
+      = rc == SQLITE_DONE || carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
+  for (guint i = 0; ok && i < 2; i++)
+    {
+      g_autofree char *expected = stored_trigger_sql (s, i);
+      if (found[i] == NULL)
+        ok = not_prepared (backend, s, error, "its stamping trigger “%s” is missing", s->names[i]);
+      else if (strcmp (found[i], expected) != 0)
+        ok = not_prepared (backend, s, error,
+                           "its stamping trigger “%s” is not the one this version installs (changed by hand,"
+                           " or made by another version of Carburetor)",
+                           s->names[i]);
+    }
+  if (ok && !clock)
+    ok = not_prepared (backend, s, error, "the clock table “%s." CLOCK_TABLE "” is missing", s->schema);
+  g_free (found[0]);
+  g_free (found[1]);
+  return ok;
+}
+
+/* The mark: one row, an INTEGER below the limit. */
+static gboolean
+read_mark (CarbBackend *backend, const CarbSqliteStamping *s, gint64 *mark, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT mark, typeof (mark) FROM %s." CLOCK_TABLE, s->qschema);
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read " CLOCK_TABLE);
+  int rc = sqlite3_step (stmt);
+  gboolean integer
+      = rc == SQLITE_ROW && strcmp ((const char *) sqlite3_column_text (stmt, 1), "integer") == 0;
+  *mark = rc == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0;
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read " CLOCK_TABLE);
+  if (rc == SQLITE_DONE)
+    return not_prepared (backend, s, error, "the clock table “%s." CLOCK_TABLE "” has lost its row",
+                         s->schema);
+  if (!integer || *mark >= MARK_LIMIT)
+    return not_prepared (backend, s, error,
+                         "the clock table “%s." CLOCK_TABLE "” holds a mark that is not a"
+                         " time before year 10000",
+                         s->schema);
+  return TRUE;
+}
+
+static gboolean
+schema_version (CarbBackend *backend, const CarbSqliteStamping *s, gint64 *version, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf ("PRAGMA %s.schema_version", s->qschema);
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
+  int rc = sqlite3_step (stmt);
+  *version = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_ROW)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
+  return TRUE;
+}
+
+/* The stamping for @query, cached per table and columns. */
+static CarbSqliteStamping *
+lookup_stamping (CarbBackend *backend, const CarbQuery *query)
+{
+  const CarbModel *model = query->model;
+  g_autofree char *key
+      = g_strjoin ("\x1f", model->schema != NULL ? model->schema : "main", model->table,
+                   model->columns[query->ts_column].name, model->columns[query->id_column].name, NULL);
+  CarbSqliteStamping *s = g_hash_table_lookup (backend->stampings, key);
+  if (s == NULL)
+    {
+      s = carb_sqlite_stamping_new (query);
+      g_hash_table_insert (backend->stampings, g_steal_pointer (&key), s);
+    }
+  return s;
+}
+
+gboolean
+carb_sqlite_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error)
+{
+  CarbSqliteStamping *s = lookup_stamping (backend, query);
+  gint64 mark = 0;
+  return check_objects (backend, s, error) && read_mark (backend, s, &mark, error);
+}
+
+gboolean
+carb_sqlite_clock_read (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+{
+  CarbSqliteStamping *s = lookup_stamping (backend, query);
+  gint64 version = 0;
+
+  /* Any change to the triggers bumps the schema version; an idle sync
+   * reads one header field instead of sqlite_master. */
+  if (!schema_version (backend, s, &version, error))
+    return FALSE;
+  if (version != s->checked_schema_version)
+    {
+      s->checked_schema_version = -1;
+      if (!check_objects (backend, s, error))
+        return FALSE;
+      s->checked_schema_version = version;
+    }
+  return read_mark (backend, s, w, error);
+}
+
+/* Rows from before prepare_table must be reachable: an INTEGER stamp below
+ * the limit and an id. (Uses the (ts, id) index and the id's key.) */
+static gboolean
+check_history (
+    CarbBackend *backend, const CarbSqliteStamping *s, const char *qts, const char *qid, GError **error)
+{
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT quote (%s), quote (%s) FROM %s.%s WHERE %s IS NULL OR %s >= " MARK_LIMIT_SQL
+                         " OR %s IS NULL LIMIT 1",
+                         qid, qts, s->qschema, s->qtable, qts, qts, qid);
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the table's stamps");
+  int rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    g_set_error (
+        error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+        "SQLite “%s”: table “%s.%s” holds a row (id %s) stamped %s: every row needs an id and a stamp"
+        " in INTEGER µs since 1970 before year 10000 before carb_store_prepare_table() can vouch for"
+        " it; fix or delete such rows first",
+        backend->path, s->schema, s->table, sqlite3_column_text (stmt, 0), sqlite3_column_text (stmt, 1));
+  else if (rc != SQLITE_DONE)
+    carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the table's stamps");
+  sqlite3_finalize (stmt);
+  return rc == SQLITE_DONE;
+}
+
+/* The newest stamp of @qtable's column @qts, into *newest if greater. */
+static gboolean
+raise_to_newest (CarbBackend *backend,
+                 const char *qschema,
+                 const char *qtable,
+                 const char *qts,
+                 gint64 *newest,
+                 GError **error)
+{
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT CAST (max (%s) AS INTEGER) FROM %s.%s", qts, qschema, qtable);
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
+  int rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW && sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+    *newest = MAX (*newest, sqlite3_column_int64 (stmt, 0));
+  sqlite3_finalize (stmt);
+  return rc == SQLITE_ROW || carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
+}
+
+/* The stamp column an insert trigger of ours on @table writes, read back
+ * from its statement ("UPDATE <table> SET <column> = coalesce"): the only
+ * place that names it. NULL if @sql is not of our making. */
+static char *
+stamped_column (const char *table, const char *sql)
+{
+  g_autofree char *qtable = quote_id (table);
+  g_autofree char *needle = g_strdup_printf ("; UPDATE %s SET \"", qtable);
+  const char *p = strstr (sql, needle);
+  if (p == NULL)
+    return NULL;
+  p += strlen (needle) - 1;
+  g_autoptr (GString) q = g_string_new ("\"");
+  for (p++; *p != '\0'; p++)
+    {
+      g_string_append_c (q, *p);
+      if (*p == '"' && p[1] == '"')
+        g_string_append_c (q, *++p);
+      else if (*p == '"')
+        return g_string_free (g_steal_pointer (&q), FALSE);
+    }
+  return NULL;
+}
+
+/* The mark starts at max(now, newest stamp of this table and of every other
+ * table prepared in the schema) and never goes down: syncs may have handed
+ * out the old value, and legacy rows stamped ahead of the clock must stay
+ * below every stamp made from now on. The other tables matter when the
+ * clock row is made again after it was lost. */
+static gboolean
+start_mark (CarbBackend *backend, const CarbSqliteStamping *s, const char *qts, GError **error)
+{
+  g_autofree char *triggers
+      = g_strdup_printf ("SELECT tbl_name, sql FROM %s.sqlite_master WHERE type = 'trigger'"
+                         " AND name = 'carb_stamp_insert_' || tbl_name AND tbl_name <> ?1",
+                         s->qschema);
+  sqlite3_stmt *stmt = NULL;
+  gint64 newest = G_MININT64;
+  gboolean ok = raise_to_newest (backend, s->qschema, s->qtable, qts, &newest, error);
+  int rc = SQLITE_DONE;
+
+  if (ok && sqlite3_prepare_v2 (backend->db, triggers, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
+  if (ok)
+    sqlite3_bind_text (stmt, 1, s->table, -1, SQLITE_STATIC);
+  while (ok && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      const char *table = (const char *) sqlite3_column_text (stmt, 0);
+      g_autofree char *qcolumn = stamped_column (table, (const char *) sqlite3_column_text (stmt, 1));
+      g_autofree char *qtable = quote_id (table);
+      if (qcolumn != NULL)
+        ok = raise_to_newest (backend, s->qschema, qtable, qcolumn, &newest, error);
+    }
+  sqlite3_finalize (stmt);
+  if (ok && rc != SQLITE_DONE)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
+  if (!ok)
+    return FALSE;
+
+  g_autofree char *start
+      = g_strdup_printf ("INSERT INTO %s." CLOCK_TABLE " (one, mark) VALUES (1, max (%s, ?1))"
+                         " ON CONFLICT (one) DO UPDATE SET mark = max (mark, excluded.mark)",
+                         s->qschema, CARB_SQLITE_NOW_US);
+  if (sqlite3_prepare_v2 (backend->db, start, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot start " CLOCK_TABLE);
+  sqlite3_bind_int64 (stmt, 1, newest);
+  rc = sqlite3_step (stmt);
+  sqlite3_finalize (stmt);
+  return rc == SQLITE_DONE
+         || carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot start " CLOCK_TABLE);
+}
+
+/* Replaces a trigger unless it is exactly the current one. */
+static gboolean
+install_trigger (CarbBackend *backend, const CarbSqliteStamping *s, guint i, GError **error)
+{
+  g_autofree char *sql
+      = g_strdup_printf ("SELECT sql FROM %s.sqlite_master WHERE type = 'trigger' AND name = ?1", s->qschema);
+  g_autofree char *expected = stored_trigger_sql (s, i);
+  sqlite3_stmt *stmt = NULL;
+
+  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
+  sqlite3_bind_text (stmt, 1, s->names[i], -1, SQLITE_STATIC);
+  gboolean current = sqlite3_step (stmt) == SQLITE_ROW
+                     && g_strcmp0 ((const char *) sqlite3_column_text (stmt, 0), expected) == 0;
+  sqlite3_finalize (stmt);
+  if (current)
+    return TRUE;
+  g_autofree char *replace
+      = g_strdup_printf ("DROP TRIGGER IF EXISTS %s.%s; CREATE TRIGGER %s.%s %s", s->qschema, s->qnames[i],
+                         s->qschema, s->qnames[i], s->clauses[i]);
+  return carb_sqlite_exec (backend, replace, error);
+}
+
+static gboolean
+prepare_locked (CarbBackend *backend, const CarbQuery *query, GError **error)
+{
+  const CarbModel *model = query->model;
+  CarbSqliteStamping *s = lookup_stamping (backend, query);
+  g_autofree char *qts = quote_id (model->columns[query->ts_column].name);
+  g_autofree char *qid = quote_id (model->columns[query->id_column].name);
+  g_autofree char *index = g_strconcat ("carb_sync_", model->table, NULL);
+  g_autofree char *qindex = quote_id (index);
+  g_autofree char *setup = g_strdup_printf ("CREATE TABLE IF NOT EXISTS %s." CLOCK_TABLE
+                                            " (one INTEGER PRIMARY KEY CHECK (one = 1),"
+                                            " mark INTEGER NOT NULL, last_table TEXT, last_id);"
+                                            "CREATE INDEX IF NOT EXISTS %s.%s ON %s (%s, %s);",
+                                            s->qschema, s->qschema, qindex, s->qtable, qts, qid);
+  return carb_sqlite_exec (backend, setup, error) && check_history (backend, s, qts, qid, error)
+         && start_mark (backend, s, qts, error) && install_trigger (backend, s, 0, error)
+         && install_trigger (backend, s, 1, error);
+}
+
+/* Stamps are made in SQL inside the write (the triggers run under the write
+ * lock), never bound by the application: that is what the clock source
+ * rests on. */
+gboolean
+carb_sqlite_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error)
+{
+  if (!carb_sqlite_exec (backend, "BEGIN IMMEDIATE", error))
+    return FALSE;
+  if (!prepare_locked (backend, query, error))
+    {
+      sqlite3_exec (backend->db, "ROLLBACK", NULL, NULL, NULL);
+      return FALSE;
+    }
+  return carb_sqlite_exec (backend, "COMMIT", error);
+}
