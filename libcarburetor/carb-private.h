@@ -101,9 +101,10 @@ void carb_store_forget_models (CarbStore *store);
    && (vt)->member != NULL)
 
 /* sql.c: identifiers, quoted by the core from a backend's CarbSqlSyntax. */
-gboolean carb_sql_append_ident (GString *sql, const char *name, const CarbSqlSyntax *syntax, const CarbModel *model,
-                                GError **error);
-gboolean carb_sql_append_table (GString *sql, const CarbModel *model, const CarbSqlSyntax *syntax, GError **error);
+gboolean carb_sql_append_ident (
+    GString *sql, const char *name, const CarbSqlSyntax *syntax, const CarbModel *model, GError **error);
+gboolean
+carb_sql_append_table (GString *sql, const CarbModel *model, const CarbSqlSyntax *syntax, GError **error);
 
 /* write-sql.c: the SQL of writes and DDL, from a backend's CarbSqlSyntax. */
 char *carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);

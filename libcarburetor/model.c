@@ -98,8 +98,9 @@ check_role (const CarbModel *model, const CarbColumn *col, GError **error)
     case CARB_COLUMN_ROLE_DATA:
       return TRUE;
     case CARB_COLUMN_ROLE_ID:
-      if (col->type != CARB_COLUMN_TYPE_INT16 && col->type != CARB_COLUMN_TYPE_INT32 && col->type != CARB_COLUMN_TYPE_INT64
-          && col->type != CARB_COLUMN_TYPE_TEXT && col->type != CARB_COLUMN_TYPE_UUID)
+      if (col->type != CARB_COLUMN_TYPE_INT16 && col->type != CARB_COLUMN_TYPE_INT32
+          && col->type != CARB_COLUMN_TYPE_INT64 && col->type != CARB_COLUMN_TYPE_TEXT
+          && col->type != CARB_COLUMN_TYPE_UUID)
         return invalid (error, model, "id column “%s” is %s; ids must be INT16, INT32, INT64, TEXT or UUID",
                         col->name, carb_column_type_to_string (col->type));
       break;

@@ -140,7 +140,11 @@ test_runtime_model (void)
       .offset = 0,
       .size = 8,
       .null_offset = -1 },
-    { .name = "last_synced_at", .type = CARB_COLUMN_TYPE_TIMESTAMP, .offset = 8, .size = 8, .null_offset = -1 },
+    { .name = "last_synced_at",
+      .type = CARB_COLUMN_TYPE_TIMESTAMP,
+      .offset = 8,
+      .size = 8,
+      .null_offset = -1 },
   };
   CarbModel model = { CARB_MODEL_VERSION, NULL, "items", 16, columns, 2 };
   g_autoptr (GError) error = NULL;

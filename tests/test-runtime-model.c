@@ -86,14 +86,22 @@ test_layout (void)
     CarbColumnFlags flags;
     gsize offset;
   } cols[] = {
-    { "small", CARB_COLUMN_TYPE_INT16, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, small) },
-    { "name", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NULLABLE, G_STRUCT_OFFSET (Layout, name) },
-    { "id", CARB_COLUMN_TYPE_INT64, CARB_COLUMN_ROLE_ID, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, id) },
-    { "flag", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, flag) },
-    { "ratio", CARB_COLUMN_TYPE_DOUBLE, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NULLABLE, G_STRUCT_OFFSET (Layout, ratio) },
-    { "day", CARB_COLUMN_TYPE_DATE, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, day) },
-    { "blob", CARB_COLUMN_TYPE_BYTES, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, blob) },
-    { "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, CARB_COLUMN_FLAGS_NONE, G_STRUCT_OFFSET (Layout, ts) },
+    { "small", CARB_COLUMN_TYPE_INT16, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE,
+      G_STRUCT_OFFSET (Layout, small) },
+    { "name", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NULLABLE,
+      G_STRUCT_OFFSET (Layout, name) },
+    { "id", CARB_COLUMN_TYPE_INT64, CARB_COLUMN_ROLE_ID, CARB_COLUMN_FLAGS_NONE,
+      G_STRUCT_OFFSET (Layout, id) },
+    { "flag", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, CARB_COLUMN_FLAGS_NONE,
+      G_STRUCT_OFFSET (Layout, flag) },
+    { "ratio", CARB_COLUMN_TYPE_DOUBLE, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NULLABLE,
+      G_STRUCT_OFFSET (Layout, ratio) },
+    { "day", CARB_COLUMN_TYPE_DATE, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE,
+      G_STRUCT_OFFSET (Layout, day) },
+    { "blob", CARB_COLUMN_TYPE_BYTES, CARB_COLUMN_ROLE_DATA, CARB_COLUMN_FLAGS_NONE,
+      G_STRUCT_OFFSET (Layout, blob) },
+    { "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, CARB_COLUMN_FLAGS_NONE,
+      G_STRUCT_OFFSET (Layout, ts) },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cols); i++)
@@ -138,8 +146,8 @@ test_misuse (Fixture *f, gconstpointer backend)
   /* A static model is constant data: ref/unref do nothing, adding fails. */
   g_assert_true (carb_model_ref (&static_model) == &static_model);
   carb_model_unref (&static_model);
-  g_assert_false (
-      carb_model_add_column ((CarbModel *) &static_model, "x", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, &error));
+  g_assert_false (carb_model_add_column ((CarbModel *) &static_model, "x", CARB_COLUMN_TYPE_TEXT,
+                                         CARB_COLUMN_ROLE_DATA, 0, &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL);
   g_assert_nonnull (strstr (error->message, "static_table"));
   g_clear_error (&error);
@@ -153,11 +161,13 @@ test_misuse (Fixture *f, gconstpointer backend)
   test_db_exec (f->db, "CREATE TABLE %s (id bigint PRIMARY KEY, ts %s NOT NULL)", f->qtable,
                 test_db_is_postgres (f->db) ? "timestamptz" : "INTEGER");
   g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_INT64, CARB_COLUMN_ROLE_ID, 0, &error));
-  g_assert_true (carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, &error));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, &error));
   g_assert_true (carb_store_prepare_table (f->store, model, &error));
   g_assert_no_error (error);
   /* In use: its layout is what the store relies on now. */
-  g_assert_false (carb_model_add_column (model, "late", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, &error));
+  g_assert_false (
+      carb_model_add_column (model, "late", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL);
   g_assert_nonnull (strstr (error->message, "in use"));
 }
@@ -399,7 +409,8 @@ test_lifetime (Fixture *f, gconstpointer backend)
    * checks it on its own and reads its own layout. */
   g_autoptr (CarbModel) narrow = carb_model_new (NULL, f->table);
   g_assert_true (carb_model_add_column (narrow, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, &error));
-  g_assert_true (carb_model_add_column (narrow, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, &error));
+  g_assert_true (carb_model_add_column (narrow, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP,
+                                        0, &error));
   g_autoptr (CarbSyncResult) r2 = sync_all (f, narrow);
   g_assert_cmpuint (carb_sync_result_get_n_rows (r2), ==, 1);
   g_autoptr (GVariant) row2 = carb_sync_result_get_row_variant (r2, 0);

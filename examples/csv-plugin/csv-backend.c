@@ -173,7 +173,8 @@ csv_describe_table (
   g_autoptr (CsvFile) csv = csv_file_load (backend, error);
   if (csv == NULL)
     return FALSE;
-  guint any_text_type = ~(CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INVALID) | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_BYTES));
+  guint any_text_type = ~(CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_INVALID)
+                          | CARB_COLUMN_TYPE_MASK_OF (CARB_COLUMN_TYPE_BYTES));
   for (guint i = 0; i < csv->n_fields; i++)
     {
       carb_table_info_add_column (info, csv->header[i], "csv text", any_text_type, FALSE);

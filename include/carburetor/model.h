@@ -185,7 +185,8 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * (carb_model_new()), and the macros are left out. */
 #ifndef __cplusplus
 #if !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L
-#error "Carburetor's model macros (CARB_DEFINE_MODEL…) need C11 or later (_Generic, _Static_assert): compile with -std=c11 or -std=gnu11"
+#error                                                                                                       \
+    "Carburetor's model macros (CARB_DEFINE_MODEL…) need C11 or later (_Generic, _Static_assert): compile with -std=c11 or -std=gnu11"
 #endif
 
 // clang-format off
@@ -429,9 +430,10 @@ const char *carb_column_type_to_string (CarbColumnType type);
 
 // clang-format on
 #else /* __cplusplus */
-#define CARB_DEFINE_MODEL(...)                                                                                  \
-  static_assert (false, "Carburetor's model macros need C11 (_Generic); in C++ declare models at run time with " \
-                        "carb_model_new () and carb_model_add_column ()")
+#define CARB_DEFINE_MODEL(...)                                                                               \
+  static_assert (false,                                                                                      \
+                 "Carburetor's model macros need C11 (_Generic); in C++ declare models at run time with "    \
+                 "carb_model_new () and carb_model_add_column ()")
 #define CARB_DEFINE_STATIC_MODEL(...) CARB_DEFINE_MODEL (__VA_ARGS__)
 #endif /* __cplusplus */
 
