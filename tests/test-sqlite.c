@@ -174,6 +174,32 @@ test_read_only (Fixture *f, gconstpointer data)
   assert_in_flight_row_arrives (f, query_only, 3);
 }
 
+/* Copies the SQLite plugin and a manifest naming the copy into @dir, and
+ * points CARBURETOR_PLUGIN_PATH there: a process that becomes nobody may
+ * not be able to read the build tree (a clone in a 0700 mktemp folder). */
+static void
+plugin_copy_for_nobody (const char *dir)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *manifest
+      = g_build_filename (g_getenv ("CARB_TEST_BUILD_PLUGIN_PATH"), "sqlite.plugin", NULL);
+  g_autoptr (GKeyFile) keys = g_key_file_new ();
+  g_assert_true (g_key_file_load_from_file (keys, manifest, G_KEY_FILE_NONE, &error));
+  g_autofree char *module = g_key_file_get_string (keys, "Carburetor Backend", "Module", &error);
+  g_assert_no_error (error);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (module, &contents, &len, &error));
+  g_autofree char *copy = g_build_filename (dir, "carburetor-sqlite.so", NULL);
+  g_assert_true (
+      g_file_set_contents_full (copy, contents, (gssize) len, G_FILE_SET_CONTENTS_NONE, 0755, &error));
+  g_key_file_set_string (keys, "Carburetor Backend", "Module", copy);
+  g_autofree char *copy_manifest = g_build_filename (dir, "sqlite.plugin", NULL);
+  g_assert_true (g_key_file_save_to_file (keys, copy_manifest, &error));
+  g_assert_cmpint (g_chmod (copy_manifest, 0644), ==, 0);
+  g_setenv ("CARBURETOR_PLUGIN_PATH", dir, TRUE);
+}
+
 /* A plain sqlite: URI on a file this process may not write (SQLite opens
  * it read-only without a word). As root, the check runs in a child that
  * opens the writer first and then becomes nobody. */
@@ -192,6 +218,7 @@ test_read_only_file (Fixture *f, gconstpointer data)
   if (getuid () == 0)
     {
       g_assert_cmpint (g_chmod (f->tmpdir, 0755), ==, 0);
+      plugin_copy_for_nobody (f->tmpdir);
       g_assert_cmpint (setgid (65534), ==, 0);
       g_assert_cmpint (setuid (65534), ==, 0);
     }

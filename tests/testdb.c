@@ -56,7 +56,9 @@ test_add_per_backend (const char *suite,
 void
 test_store_dir_remove (const char *tmpdir)
 {
-  static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm" };
+  /* The SQLite files, and the plugin copy test-sqlite makes for nobody. */
+  static const char *const files[]
+      = { "store.db", "store.db-wal", "store.db-shm", "carburetor-sqlite.so", "sqlite.plugin" };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
     {
       g_autofree char *path = g_build_filename (tmpdir, files[i], NULL);
