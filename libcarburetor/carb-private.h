@@ -29,6 +29,9 @@ gsize carb_column_type_size (CarbColumnType type);
 #define CARB_MODEL_RUNTIME (1u << 16)
 void carb_model_seal (const CarbModel *model);
 gboolean carb_model_is_runtime (const CarbModel *model);
+gboolean carb_sync_group_seal (CarbSyncGroup *group, GError **error);
+gboolean carb_sync_group_validate (
+    CarbSyncGroup *group, const char *table, GVariant *row, GVariant *context, GError **error);
 
 /* table-info.c: the live table against the model. */
 CarbTableInfo *carb_table_info_new (void);

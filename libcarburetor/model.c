@@ -88,6 +88,30 @@ check_column_layout (const CarbModel *model, const CarbColumn *col, GError **err
   return TRUE;
 }
 
+/* A version column is TEXT, named `X__v`, and X is a DATA or DELETED
+ * column of the same model (docs/TWOWAY.md). */
+static gboolean
+check_version_column (const CarbModel *model, const CarbColumn *col, GError **error)
+{
+  if (col->type != CARB_COLUMN_TYPE_TEXT)
+    return invalid (error, model, "version column “%s” must be of type TEXT, not %s", col->name,
+                    carb_column_type_to_string (col->type));
+  gsize len = strlen (col->name);
+  if (len <= strlen (CARB_VERSION_COLUMN_SUFFIX) || !g_str_has_suffix (col->name, CARB_VERSION_COLUMN_SUFFIX))
+    return invalid (error, model, "version column “%s” must be named after its column plus “%s”", col->name,
+                    CARB_VERSION_COLUMN_SUFFIX);
+  gsize base_len = len - strlen (CARB_VERSION_COLUMN_SUFFIX);
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      const CarbColumn *base = &model->columns[i];
+      if (strlen (base->name) == base_len && strncmp (base->name, col->name, base_len) == 0
+          && (base->role == CARB_COLUMN_ROLE_DATA || base->role == CARB_COLUMN_ROLE_DELETED))
+        return TRUE;
+    }
+  return invalid (error, model, "version column “%s” versions no data or is-deleted column “%.*s”", col->name,
+                  (int) base_len, col->name);
+}
+
 static gboolean
 check_role (const CarbModel *model, const CarbColumn *col, GError **error)
 {
@@ -114,6 +138,8 @@ check_role (const CarbModel *model, const CarbColumn *col, GError **error)
         return invalid (error, model, "is-deleted column “%s” must be of type BOOL, not %s", col->name,
                         carb_column_type_to_string (col->type));
       break;
+    case CARB_COLUMN_ROLE_VERSION:
+      return check_version_column (model, col, error);
     default:
       return invalid (error, model, "column “%s” has an unknown role %d", col->name, col->role);
     }

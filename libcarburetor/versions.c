@@ -79,16 +79,33 @@ carb_version_compare (const CarbVersion *a, const CarbVersion *b)
 
 /**
  * carb_version_to_string:
- * @version: a version
+ * @version: a version whose @hlc is at most %G_MAXINT64
  *
- * Returns: (transfer full): 32 lower-case hex digits whose string order is
- *   the version order
+ * The text form SQL stores and compares: the hlc as 19 zero-padded decimal
+ * digits, then the site as 16 lower-case hex digits. Both parts have a
+ * fixed width, so string order is version order, and a database parses
+ * the hlc with a plain cast (the versioning triggers do).
+ *
+ * Returns: (transfer full): the %CARB_VERSION_TEXT_LENGTH characters
  */
 char *
 carb_version_to_string (const CarbVersion *version)
 {
-  return g_strdup_printf ("%016" G_GINT64_MODIFIER "x%016" G_GINT64_MODIFIER "x", version->hlc,
-                          version->site);
+  return g_strdup_printf ("%019" G_GUINT64_FORMAT "%016" G_GINT64_MODIFIER "x", version->hlc, version->site);
+}
+
+static gboolean
+parse_digits (const char *text, guint64 *out)
+{
+  guint64 v = 0;
+  for (int i = 0; i < 19; i++)
+    {
+      if (!g_ascii_isdigit (text[i]))
+        return FALSE;
+      v = v * 10 + (guint64) (text[i] - '0');
+    }
+  *out = v;
+  return v <= G_MAXINT64;
 }
 
 static gboolean
@@ -108,7 +125,7 @@ parse_hex64 (const char *text, guint64 *out)
 
 /**
  * carb_version_parse:
- * @text: 32 lower-case hex digits from carb_version_to_string()
+ * @text: a version from carb_version_to_string()
  * @version: (out caller-allocates): the version
  * @error: return location for a #GError
  *
@@ -118,11 +135,14 @@ gboolean
 carb_version_parse (const char *text, CarbVersion *version, GError **error)
 {
   g_return_val_if_fail (text != NULL && version != NULL, FALSE);
-  if (strlen (text) != 32 || !parse_hex64 (text, &version->hlc) || !parse_hex64 (text + 16, &version->site))
+  if (strlen (text) != CARB_VERSION_TEXT_LENGTH || !parse_digits (text, &version->hlc)
+      || !parse_hex64 (text + 19, &version->site))
     {
       g_autofree char *shown = g_utf8_make_valid (text, MIN (strlen (text), 40));
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-                   "Malformed version “%s”: expected 32 lower-case hexadecimal digits", shown);
+                   "Malformed version “%s”: expected 19 decimal digits (at most %" G_GINT64_FORMAT
+                   ") and 16 lower-case hexadecimal digits",
+                   shown, G_MAXINT64);
       return FALSE;
     }
   return TRUE;

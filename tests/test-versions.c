@@ -56,13 +56,16 @@ test_version_text (void)
   GRand *rand = g_rand_new_with_seed (7);
   for (guint i = 0; i < 2000; i++)
     {
-      CarbVersion a
-          = { ((guint64) g_rand_int (rand) << 32) | g_rand_int (rand), g_rand_int_range (rand, 0, 4) };
-      CarbVersion b = { i % 3 == 0 ? a.hlc : ((guint64) g_rand_int (rand) << 32) | g_rand_int (rand),
-                        g_rand_int_range (rand, 0, 4) };
+      /* hlc fills 63 bits (the text form's range); sites all 64. */
+      CarbVersion a = { (((guint64) g_rand_int (rand) << 32) | g_rand_int (rand)) & G_MAXINT64,
+                        i % 5 == 0 ? G_MAXUINT64 - (guint64) g_rand_int_range (rand, 0, 4)
+                                   : (guint64) g_rand_int_range (rand, 0, 4) };
+      CarbVersion b
+          = { i % 3 == 0 ? a.hlc : (((guint64) g_rand_int (rand) << 32) | g_rand_int (rand)) & G_MAXINT64,
+              g_rand_int_range (rand, 0, 4) };
       g_autofree char *sa = carb_version_to_string (&a);
       g_autofree char *sb = carb_version_to_string (&b);
-      g_assert_cmpuint (strlen (sa), ==, 32);
+      g_assert_cmpuint (strlen (sa), ==, CARB_VERSION_TEXT_LENGTH);
       int by_text = strcmp (sa, sb);
       int by_value = carb_version_compare (&a, &b);
       g_assert_cmpint ((by_text > 0) - (by_text < 0), ==, by_value);
@@ -72,12 +75,18 @@ test_version_text (void)
     }
   g_rand_free (rand);
 
+  /* The largest hlc the form holds, and one past it. */
+  CarbVersion top = { G_MAXINT64, 1 };
+  g_autofree char *top_text = carb_version_to_string (&top);
+  g_assert_cmpstr (top_text, ==, "92233720368547758070000000000000001");
   static const char *const bad[] = { "",
                                      "0",
-                                     "0000000000000000000000000000000g",
-                                     "0000000000000000000000000000000A",
-                                     "000000000000000000000000000000000",
-                                     " 0000000000000000000000000000000" };
+                                     "0000000000000000000000000000000000g",
+                                     "000000000000000000000000000000000A",
+                                     "0000000000000000000000000000000000000",
+                                     "000000000000000000a0000000000000000",
+                                     "92233720368547758080000000000000000",
+                                     " 0000000000000000000000000000000000" };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       CarbVersion v;

@@ -55,6 +55,15 @@ G_BEGIN_DECLS
  * @CARB_ERROR_BUSY: another connection held a lock on the database for
  *   longer than the store's #CarbStore:busy-timeout (SQLite). Retrying
  *   later may succeed.
+ * @CARB_ERROR_CLOCK_AHEAD: two-way sync: a change's version is further
+ *   ahead of the server's clock than the sync group allows; nothing of the
+ *   batch was applied. The message ends with the server's clock as a
+ *   hybrid logical time (`server hlc: N`), so the client can correct
+ *   itself. Since: 1.0
+ * @CARB_ERROR_SYNC_POINT_EXPIRED: two-way sync: the sync point is older
+ *   than the server's tombstone purge horizon; deletes after it are gone,
+ *   so the replica must rebuild (carb_replica_rebuild() keeps its pending
+ *   edits). Since: 1.0
  *
  * Error codes in the %CARB_ERROR domain. Messages always name the table,
  * column, URI or file at fault.
@@ -75,6 +84,8 @@ typedef enum
   CARB_ERROR_NOT_PREPARED,
   CARB_ERROR_IN_TRANSACTION,
   CARB_ERROR_BUSY,
+  CARB_ERROR_CLOCK_AHEAD,
+  CARB_ERROR_SYNC_POINT_EXPIRED,
 } CarbError;
 
 CARB_AVAILABLE_IN_ALL

@@ -64,6 +64,10 @@ typedef enum
  * @CARB_COLUMN_ROLE_TIMESTAMP: the last-synced-at column, stamped by the database
  *   (exactly one per model; see carb_model_validate()).
  * @CARB_COLUMN_ROLE_DELETED: the soft-delete (tombstone) flag (at most one).
+ * @CARB_COLUMN_ROLE_VERSION: two-way sync: the version of the column whose
+ *   name is this one's without its `__v` suffix (a DATA or DELETED column
+ *   of the model); TEXT, nullable, in the form of carb_version_to_string().
+ *   Since: 1.0
  *
  * What a column means to the sync.
  *
@@ -75,6 +79,7 @@ typedef enum
   CARB_COLUMN_ROLE_ID,
   CARB_COLUMN_ROLE_TIMESTAMP,
   CARB_COLUMN_ROLE_DELETED,
+  CARB_COLUMN_ROLE_VERSION,
 } CarbColumnRole;
 
 /**
@@ -147,6 +152,16 @@ typedef struct
  * Since: 1.0
  */
 #define CARB_MODEL_VERSION 1
+
+/**
+ * CARB_VERSION_COLUMN_SUFFIX:
+ *
+ * Two-way sync: the version of column `X` lives in column `X__v`
+ * (#CARB_COLUMN_ROLE_VERSION).
+ *
+ * Since: 1.0
+ */
+#define CARB_VERSION_COLUMN_SUFFIX "__v"
 
 /**
  * CarbModel:

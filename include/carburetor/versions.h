@@ -42,6 +42,13 @@ typedef struct
 
 #define CARB_HLC_COUNTER_BITS 16
 
+/**
+ * CARB_VERSION_TEXT_LENGTH:
+ *
+ * The length of a version's text form (carb_version_to_string()).
+ */
+#define CARB_VERSION_TEXT_LENGTH 35
+
 CARB_AVAILABLE_IN_ALL
 guint64 carb_hlc_tick (CarbHlc *clock, gint64 wall_us);
 CARB_AVAILABLE_IN_ALL
