@@ -181,6 +181,11 @@ typedef struct
  *   reads the whole table (a first sync without a row limit), where an
  *   index on the stamp would only slow the read (SQLite: ` NOT INDEXED`;
  *   PostgreSQL's planner needs no hint).
+ * @version_type: (nullable): appended in 1.0 (read when @struct_size
+ *   covers it): the DDL type of a version column
+ *   (%CARB_COLUMN_ROLE_VERSION), whose text order must be the byte order of
+ *   its ASCII digits (PostgreSQL: `text COLLATE "C"`); %NULL for the TEXT
+ *   entry of @column_types.
  *
  * What the core needs to know of a backend's SQL to build every statement
  * it sends (the incremental query, writes, DDL): data only, no callback. Identifiers are quoted with double quotes on every backend
@@ -198,6 +203,7 @@ typedef struct
   const char *const *select_casts;
   guint32 n_select_casts;
   const char *full_scan_hint;
+  const char *version_type;
 } CarbSqlSyntax;
 
 /**
