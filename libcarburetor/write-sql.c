@@ -42,6 +42,15 @@ carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GErr
       if (any_update)
         g_string_append (sql, ", ");
       carb_sql_append_ident (sql, model->columns[i].name, syntax, model, NULL);
+      /* A version as the application gave it, NULL included ("as it was",
+       * to the backend's versioning trigger): `excluded` holds what a
+       * BEFORE INSERT trigger made of it, a fresh version for a NULL. */
+      if (model->columns[i].role == CARB_COLUMN_ROLE_VERSION)
+        {
+          g_string_append_printf (sql, " = $%u", i + 1);
+          any_update = TRUE;
+          continue;
+        }
       g_string_append (sql, " = excluded.");
       carb_sql_append_ident (sql, model->columns[i].name, syntax, model, NULL);
       any_update = TRUE;

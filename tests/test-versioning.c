@@ -13,14 +13,18 @@
  *                 above its previous version; an UPDATE that also sets the
  *                 version (as the library does) keeps it, even a lower one;
  *                 an UPDATE that changes nothing in X keeps X__v; a version
- *                 set to NULL gets a new one; a soft delete versions the
- *                 tombstone
+ *                 written as NULL is the old one left as it was; a soft
+ *                 delete versions the tombstone
  *   future        a version from year 2100 is beaten by a bypass write: its
  *                 HLC + 1
  *   one-stamp     (SQLite) the versioning trigger's UPDATE does not stamp
  *                 the row again: one clock reading per write
  *   library       carb_store_upsert_rows() keeps the versions it writes and
- *                 gets the trigger's for those it leaves NULL
+ *                 gets the trigger's for those it leaves NULL, above a
+ *                 version from 2100, and none for a value it leaves as it
+ *                 was
+ *   backfill      a row without versions (written while the trigger was
+ *                 gone) gets them on its next UPDATE
  *   not-prepared  without the versioning trigger, carb_store_check_model()
  *                 and a sync fail with CARB_ERROR_NOT_PREPARED naming it;
  *                 prepare_table puts it back
@@ -262,9 +266,12 @@ test_update (Fixture *f, gconstpointer backend)
   g_autofree char *title5 = value_of (f, 1, "title__v");
   g_assert_cmpstr (title5, ==, title4);
 
-  /* A version written as NULL is no version: the row gets a new one (how
-   * rows that predate their version columns get theirs). */
+  /* A version written as NULL is the old one, left as it was: kept when
+   * the value is, raised when it changes. */
   test_db_exec (f->db, "UPDATE %s SET n__v = NULL WHERE id = 1", f->qtable);
+  g_autofree char *n5 = value_of (f, 1, "n__v");
+  g_assert_cmpstr (n5, ==, n0);
+  test_db_exec (f->db, "UPDATE %s SET n = 6, n__v = NULL WHERE id = 1", f->qtable);
   g_autofree char *n6 = value_of (f, 1, "n__v");
   assert_server_version (n6, before_ms);
   g_assert_cmpstr (n6, >, n0);
@@ -350,6 +357,21 @@ test_library (Fixture *f, gconstpointer backend)
   g_assert_cmpstr (title1, ==, rows[0].title__v);
   g_autofree char *n1 = value_of (f, 1, "n__v");
   g_assert_cmpstr (n1, >, n0);
+
+  /* Versions left NULL, over a version from 2100 (the title changes) and
+   * over the current one (n does not): the first is beaten, the second
+   * kept. (On PostgreSQL, `excluded` would carry the version the INSERT
+   * branch of the trigger made for the NULL, below 2100.) */
+  test_db_exec (f->db, "UPDATE %s SET title__v = '" HLC_2100 "00000000deadbeef' WHERE id = 1", f->qtable);
+  rows[0].title = (char *) "lib3";
+  rows[0].title__v = NULL;
+  g_assert_true (carb_store_upsert_rows (f->store, &f->model, rows, 1, &error));
+  g_assert_no_error (error);
+  g_autofree char *title2 = value_of (f, 1, "title__v");
+  g_assert_cmpuint (hlc_of (title2), ==, hlc_of (HLC_2100) + 1);
+  g_assert_cmpstr (title2 + 19, ==, SERVER_SITE);
+  g_autofree char *n2 = value_of (f, 1, "n__v");
+  g_assert_cmpstr (n2, ==, n1);
 }
 
 static gboolean
@@ -417,6 +439,28 @@ test_not_prepared (Fixture *f, gconstpointer backend)
 }
 
 static void
+test_backfill (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *trigger = NULL;
+  gint64 before_ms = g_get_real_time () / 1000;
+
+  insert_row (f, 1);
+  drop_versioning_trigger (f, &trigger);
+  test_db_exec (f->db, "UPDATE %s SET title__v = NULL, n__v = NULL WHERE id = 1", f->qtable);
+  g_autofree char *none = value_of (f, 1, "title__v");
+  g_assert_cmpstr (none, ==, "");
+  g_assert_true (carb_store_prepare_table (f->store, &f->model, &error));
+  g_assert_no_error (error);
+
+  test_db_exec (f->db, "UPDATE %s SET n = n WHERE id = 1", f->qtable);
+  g_autofree char *title = value_of (f, 1, "title__v");
+  assert_server_version (title, before_ms);
+  g_autofree char *n = value_of (f, 1, "n__v");
+  assert_server_version (n, before_ms);
+}
+
+static void
 test_sync (Fixture *f, gconstpointer backend)
 {
   g_autoptr (GError) error = NULL;
@@ -466,6 +510,7 @@ main (int argc, char **argv)
     TEST_CASE ("one-stamp", test_one_stamp),
     TEST_CASE ("library", test_library),
     TEST_CASE ("not-prepared", test_not_prepared),
+    TEST_CASE ("backfill", test_backfill),
     TEST_CASE ("sync", test_sync),
   };
   test_add_per_backend ("versioning", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,

@@ -39,14 +39,18 @@ stamp_body (const char *ts)
  * it was. The library's own writes set each version they write, so the
  * trigger leaves them alone.
  *
- *   INSERT: X__v NULL                                  → server_version (NULL)
- *   UPDATE: X__v NULL, or X changed and X__v unchanged → server_version (OLD.X__v)
+ *   INSERT: X__v NULL                           → server_version (NULL)
+ *   UPDATE: X changed and X__v unchanged (or NULL) → server_version (OLD.X__v)
+ *           X__v NULL, and OLD.X__v NULL too       → server_version (NULL)
+ *           X__v NULL otherwise                    → OLD.X__v
  *
  * server_version (old) is the HLC max (now_ms << 16, hlc (old) + 1), as 19
  * decimal digits, then the server's site id 0 as 16 hex digits: a bypass
  * write beats the version it replaces whatever the clocks say. A NULL
- * written over a version counts as no version given (how a row that
- * predates its version columns gets them: UPDATE … SET x__v = NULL).
+ * version in an UPDATE counts as the old one left as it was (the core's
+ * upsert writes NULL for a version the application did not give), and a
+ * row without versions (from before its version columns) gets them on
+ * UPDATE … SET x__v = NULL.
  *
  * Generated per table (static column references), not one generic
  * function fed the column list: no to_jsonb () of the whole row, which
@@ -86,9 +90,10 @@ version_body (CarbBackend *backend, const CarbModel *model, GError **error)
           inserts, " IF NEW.%s IS NULL THEN NEW.%s := lpad (now_hlc::text, 19, '0') || site; END IF;", qv,
           qv);
       g_string_append_printf (updates,
+                              " IF NEW.%s IS NULL THEN NEW.%s := OLD.%s; END IF;"
                               " IF NEW.%s IS NULL OR (NEW.%s IS DISTINCT FROM OLD.%s"
                               " AND NEW.%s IS NOT DISTINCT FROM OLD.%s) THEN",
-                              qv, qx, qx, qv, qv);
+                              qv, qv, qv, qv, qx, qx, qv, qv);
       g_autofree char *old = g_strdup_printf ("OLD.%s", qv);
       append_version_of (updates, old);
       g_string_append_printf (updates, " NEW.%s := lpad (hlc::text, 19, '0') || site; END IF;", qv);

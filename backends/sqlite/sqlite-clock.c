@@ -143,8 +143,10 @@ server_version (const char *old)
  * library's own writes, which set every version they write, run neither
  * program:
  *
- *   INSERT: X__v NULL                                  → server version (NULL)
- *   UPDATE: X__v NULL, or X changed and X__v unchanged → server version (OLD.X__v)
+ *   INSERT: X__v NULL                              → server version (NULL)
+ *   UPDATE: X changed and X__v unchanged (or NULL) → server version (OLD.X__v)
+ *           X__v NULL, and OLD.X__v NULL too       → server version (NULL)
+ *           X__v NULL otherwise                    → OLD.X__v
  *
  * The UPDATE they make changes no versioned column, so it does not fire
  * the UPDATE one again. */
@@ -170,16 +172,21 @@ version_clauses (
       g_autofree char *old = g_strdup_printf ("OLD.%s", qv);
       g_autofree char *fresh = server_version ("NULL");
       g_autofree char *raised = server_version (old);
-      g_autofree char *due = g_strdup_printf ("(NEW.%s IS NULL OR NEW.%s IS NOT OLD.%s AND NEW.%s IS OLD.%s)",
-                                              qv, qx, qx, qv, qv);
+      /* Fires on any NULL version, which means "as it was" unless X changed
+       * or there was none. */
+      g_autofree char *fires = g_strdup_printf (
+          "(NEW.%s IS NULL OR NEW.%s IS NOT OLD.%s AND NEW.%s IS OLD.%s)", qv, qx, qx, qv, qv);
+      g_autofree char *due = g_strdup_printf ("(coalesce(NEW.%s, OLD.%s) IS NULL OR NEW.%s IS NOT OLD.%s AND"
+                                              " coalesce(NEW.%s, OLD.%s) IS OLD.%s)",
+                                              qv, qv, qx, qx, qv, qv, qv);
       const char *sep = insert_when->len > 0 ? " OR " : "";
       const char *comma = insert_set->len > 0 ? ", " : "";
 
       g_string_append_printf (insert_when, "%sNEW.%s IS NULL", sep, qv);
       g_string_append_printf (insert_set, "%s%s = coalesce(%s, %s)", comma, qv, qv, fresh);
-      g_string_append_printf (update_when, "%s%s", sep, due);
-      g_string_append_printf (update_set, "%s%s = CASE WHEN %s THEN %s ELSE %s END", comma, qv, due, raised,
-                              qv);
+      g_string_append_printf (update_when, "%s%s", sep, fires);
+      g_string_append_printf (update_set, "%s%s = CASE WHEN %s THEN %s ELSE coalesce(%s, OLD.%s) END", comma,
+                              qv, due, raised, qv, qv);
     }
     /* Names the row in VERSIONING_TABLE, versions it, forgets it. */
 #define VERSION_PROGRAM                                                                                      \
