@@ -25,8 +25,8 @@
  *                 was
  *   backfill      a row without versions (written while the trigger was
  *                 gone) gets them on its next UPDATE
- *   not-prepared  without the versioning trigger, carb_store_check_model()
- *                 and a sync fail with CARB_ERROR_NOT_PREPARED naming it;
+ *   not-prepared  without the versioning trigger, carb_store_check_model(),
+ *                 a sync and a poll fail with CARB_ERROR_NOT_PREPARED naming it;
  *                 prepare_table puts it back
  *   sync          a sync returns the rows with their versions
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -422,6 +422,16 @@ test_not_prepared (Fixture *f, gconstpointer backend)
   g_autoptr (CarbSyncResult) none = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
   g_assert_null (none);
   assert_not_prepared (error, trigger);
+  g_clear_error (&error);
+
+  /* And a poll. */
+  const CarbModel *models[] = { &f->model };
+  const CarbSyncPoint *points[] = { NULL };
+  gboolean changed = FALSE;
+  g_assert_false (carb_store_poll (f->store, models, points, 1, &changed, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  if (strstr (error->message, "versioning trigger") == NULL)
+    g_error ("“%s” does not name the versioning trigger", error->message);
   g_clear_error (&error);
 
   /* A one-way model of the table does not need it. */
