@@ -220,8 +220,11 @@ typedef struct
  *   naming the table when it does not exist.
  * @prepare_table: idempotently installs what the table needs to sync: a
  *   trigger stamping the timestamp column with the database's clock on
- *   every insert and update, and an index on `(timestamp, id)`. Only
- *   @model and the column indexes of @query are meaningful.
+ *   every insert and update, and an index on `(timestamp, id)`; and, when
+ *   the model has %CARB_COLUMN_ROLE_VERSION columns, a versioning trigger
+ *   giving writes that bypass the library server versions
+ *   (docs/PLUGINS.md, "prepare_table"; docs/TWOWAY.md). Only @model and
+ *   the column indexes of @query are meaningful.
  * @download: the clock source and the incremental query. Computes the sync
  *   point W (every row stamped at or before W that will ever commit is
  *   visible to this call), then feeds the sink every row of @query stamped
@@ -234,7 +237,8 @@ typedef struct
  *   to sync: whatever the backend's clock source rests on (a stamping
  *   trigger present, enabled and current, a stamp column of full
  *   precision, …) holds. Fails with %CARB_ERROR_NOT_PREPARED naming the
- *   trigger or column and the fix. carb_store_check_model() calls it;
+ *   trigger or column and the fix; the versioning trigger too, for a
+ *   model with version columns. carb_store_check_model() calls it;
  *   @download must make the same checks itself on every sync (cheaply),
  *   since the schema can change between calls. %NULL for a backend whose
  *   clock source rests on nothing a table can lose.
