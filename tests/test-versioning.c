@@ -29,6 +29,9 @@
  *                 a sync and a poll fail with CARB_ERROR_NOT_PREPARED naming it;
  *                 prepare_table puts it back
  *   sync          a sync returns the rows with their versions
+ *   partitions    (PostgreSQL) the versioning trigger reaches every
+ *                 partition, one attached later too; a partition whose copy
+ *                 is disabled is refused by name
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -508,6 +511,64 @@ test_sync (Fixture *f, gconstpointer backend)
   g_assert_cmpstr (row->title__v, >, before);
 }
 
+static void
+test_partitions (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!test_db_is_postgres (f->db))
+    {
+      g_test_skip ("SQLite has no partitions");
+      return;
+    }
+  g_autofree char *p1 = g_strconcat (f->table, "_p1", NULL);
+  g_autofree char *p2 = g_strconcat (f->table, "_p2", NULL);
+  g_autofree char *qp1 = test_db_quote (p1);
+  g_autofree char *qp2 = test_db_quote (p2);
+  test_db_exec (f->db, "DROP TABLE %s", f->qtable);
+  test_db_exec (f->db,
+                "CREATE TABLE %s (id bigint PRIMARY KEY, title text, n bigint NOT NULL,"
+                " deleted boolean NOT NULL DEFAULT false, ts timestamptz NOT NULL DEFAULT clock_timestamp (),"
+                " title__v text COLLATE \"C\", n__v text COLLATE \"C\", deleted__v text COLLATE \"C\")"
+                " PARTITION BY RANGE (id)",
+                f->qtable);
+  test_db_exec (f->db, "CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (0) TO (100)", qp1, f->qtable);
+  g_assert_true (carb_store_prepare_table (f->store, &f->model, &error));
+  g_assert_no_error (error);
+  test_db_exec (f->db, "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS)", qp2, f->qtable);
+  test_db_exec (f->db, "ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (100) TO (200)", f->qtable, qp2);
+  g_assert_true (carb_store_check_model (f->store, &f->model, &error));
+  g_assert_no_error (error);
+
+  gint64 before_ms = g_get_real_time () / 1000;
+  test_db_exec (f->db, "INSERT INTO %s (id, title, n) VALUES (1, 'a', 1), (101, 'b', 1)", f->qtable);
+  test_db_exec (f->db, "INSERT INTO %s (id, title, n) VALUES (102, 'c', 1)", qp2);
+  test_db_exec (f->db, "UPDATE %s SET title__v = NULL WHERE id = 102", qp2); /* as it was */
+  const gint64 ids[] = { 1, 101, 102 };
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      g_autofree char *v = value_of (f, ids[i], "title__v");
+      assert_server_version (v, before_ms);
+    }
+
+  g_autofree char *name = test_db_query_text (f->db,
+                                              "SELECT tgname FROM pg_trigger WHERE tgrelid = '%s'::regclass"
+                                              " AND tgname LIKE 'carb\\_version\\_%%'",
+                                              f->table);
+  g_autofree char *trigger = g_strstrip (g_strdup (name));
+  g_autofree char *qtrigger = test_db_quote (trigger);
+  test_db_exec (f->db, "ALTER TABLE %s DISABLE TRIGGER %s", qp2, qtrigger);
+  g_assert_false (carb_store_check_model (f->store, &f->model, &error));
+  assert_not_prepared (error, trigger);
+  if (strstr (error->message, p2) == NULL)
+    g_error ("“%s” does not name the partition “%s”", error->message, p2);
+  g_clear_error (&error);
+  g_assert_true (carb_store_prepare_table (f->store, &f->model, &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_check_model (f->store, &f->model, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -522,6 +583,7 @@ main (int argc, char **argv)
     TEST_CASE ("not-prepared", test_not_prepared),
     TEST_CASE ("backfill", test_backfill),
     TEST_CASE ("sync", test_sync),
+    TEST_CASE ("partitions", test_partitions),
   };
   test_add_per_backend ("versioning", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
