@@ -152,6 +152,17 @@ assert_server_version (const char *version, gint64 before_ms)
   for (guint i = 0; i < 19; i++)
     g_assert_true (g_ascii_isdigit (version[i]));
   g_assert_cmpstr (version + 19, ==, SERVER_SITE);
+  /* The core reads it as the server's (site 0) version of that HLC, and
+   * writes it back the same. */
+  g_autoptr (GError) error = NULL;
+  CarbVersion parsed = { 0 };
+  g_assert_true (carb_version_parse (version, &parsed, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (parsed.site, ==, 0);
+  g_assert_cmpuint (parsed.hlc, ==, hlc_of (version));
+  g_autofree char *again = carb_version_to_string (&parsed);
+  g_assert_cmpstr (again, ==, version);
+  g_assert_cmpuint (strlen (version), ==, CARB_VERSION_TEXT_LENGTH);
   guint64 ms = hlc_of (version) >> 16;
   /* The database's clock and ours: the same machine, 1 s of slack. */
   g_assert_cmpuint (ms, >=, (guint64) before_ms - 1000);
@@ -298,6 +309,11 @@ test_future (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (hlc_of (v), ==, hlc_of (HLC_2100) + 1);
   g_assert_cmpstr (v + 19, ==, SERVER_SITE);
   g_assert_cmpstr (v, >, HLC_2100 "00000000deadbeef");
+  /* The core's order agrees with the text order. */
+  CarbVersion far = { 0 }, now = { 0 };
+  g_assert_true (carb_version_parse (HLC_2100 "00000000deadbeef", &far, NULL));
+  g_assert_true (carb_version_parse (v, &now, NULL));
+  g_assert_cmpint (carb_version_compare (&now, &far), >, 0);
 }
 
 /* SQLite: the stamp is the clock's high-water mark, raised once per
