@@ -9,6 +9,7 @@
 #include <carburetor/model.h>
 #include <carburetor/model-runtime.h>
 #include <carburetor/plugin.h>
+#include <carburetor/replica.h>
 #include <carburetor/store.h>
 #include <carburetor/store-write.h>
 #include <carburetor/sync-group.h>
