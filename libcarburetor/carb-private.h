@@ -108,6 +108,13 @@ gboolean carb_sql_append_ident (
     GString *sql, const char *name, const CarbSqlSyntax *syntax, const CarbModel *model, GError **error);
 gboolean
 carb_sql_append_table (GString *sql, const CarbModel *model, const CarbSqlSyntax *syntax, GError **error);
+gboolean carb_sql_append_select_list (GString *sql,
+                                      const CarbQuery *query,
+                                      const CarbSqlSyntax *syntax,
+                                      GError **error);
+const char *carb_sql_lock_rows (const CarbSqlSyntax *syntax);
+char *
+carb_sql_select_by_id (const CarbQuery *query, const CarbSqlSyntax *syntax, gboolean lock, GError **error);
 
 /* write-sql.c: the SQL of writes and DDL, from a backend's CarbSqlSyntax. */
 char *carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
