@@ -159,6 +159,7 @@ CarbSyncResult *carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_unti
 #define CARB_CHANGESET_ROWS_TYPE "a(ssa(s(tt)mv))"
 GVariant *carb_changeset_rows_build (const CarbChange *changes, gsize n_changes);
 GArray *carb_changeset_rows_read (GVariant *rows);
+GBytes *carb_changeset_bytes_from_rows (GVariant *rows);
 GVariant *carb_variant_from_untrusted (GBytes *bytes, const char *type, const char *what, GError **error);
 
 /* apply-result.c: what carb_store_apply_changes() answers, as bytes: one

@@ -44,6 +44,16 @@ carb_changeset_rows_build (const CarbChange *changes, gsize n_changes)
   return g_variant_builder_end (&rows);
 }
 
+/* A changeset's bytes from its rows (a floating `a(ssa(s(tt)mv))` is
+ * sunk): download pages are changesets too. */
+GBytes *
+carb_changeset_bytes_from_rows (GVariant *rows)
+{
+  g_autoptr (GVariant) set
+      = g_variant_ref_sink (g_variant_new ("(u@" CARB_CHANGESET_ROWS_TYPE ")", CHANGESET_FORMAT, rows));
+  return g_variant_get_data_as_bytes (set);
+}
+
 /**
  * carb_changeset_serialize:
  * @changes: (array length=n_changes): column writes; consecutive writes of
@@ -55,9 +65,7 @@ carb_changeset_rows_build (const CarbChange *changes, gsize n_changes)
 GBytes *
 carb_changeset_serialize (const CarbChange *changes, gsize n_changes)
 {
-  g_autoptr (GVariant) set = g_variant_ref_sink (g_variant_new (
-      "(u@" CARB_CHANGESET_ROWS_TYPE ")", CHANGESET_FORMAT, carb_changeset_rows_build (changes, n_changes)));
-  return g_variant_get_data_as_bytes (set);
+  return carb_changeset_bytes_from_rows (carb_changeset_rows_build (changes, n_changes));
 }
 
 static void

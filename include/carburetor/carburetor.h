@@ -10,6 +10,7 @@
 #include <carburetor/model-runtime.h>
 #include <carburetor/plugin.h>
 #include <carburetor/store.h>
+#include <carburetor/store-twoway.h>
 #include <carburetor/store-write.h>
 #include <carburetor/sync-group.h>
 #include <carburetor/sync-point.h>
