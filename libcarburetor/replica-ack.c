@@ -161,7 +161,7 @@ drop_unknown_row (CarbReplica *replica, const char *key, GError **error)
 }
 
 static gboolean
-acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyAnswer *answer, GError **error)
+acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyResult *answer, GError **error)
 {
   Ack ack = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref),
               g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref),
@@ -176,7 +176,7 @@ acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyAnswer *answer,
       ok = store_rejection (replica, r, now, error);
     }
   ok = ok && settle_sent (replica, &ack, sent, error);
-  ok = ok && carb_replica_for_each_row (replica, answer->merged, merge_answer_row, &ack, error);
+  ok = ok && carb_replica_for_each_row (replica, answer->rows, merge_answer_row, &ack, error);
   GHashTableIter iter;
   const char *key;
   g_hash_table_iter_init (&iter, ack.rejected);
@@ -213,7 +213,7 @@ carb_replica_acknowledge (CarbReplica *replica, GBytes *sent, GBytes *apply_resu
   g_autoptr (GArray) sent_changes = carb_changeset_parse (sent, error);
   if (sent_changes == NULL)
     return FALSE;
-  g_autoptr (CarbApplyAnswer) answer = carb_apply_answer_parse (apply_result, error);
+  g_autoptr (CarbApplyResult) answer = carb_apply_result_parse (apply_result, error);
   if (answer == NULL)
     return FALSE;
   g_mutex_lock (&replica->lock);

@@ -108,26 +108,6 @@ typedef gboolean (*CarbRowChangesFunc) (
 gboolean carb_replica_for_each_row (
     CarbReplica *replica, GArray *changes, CarbRowChangesFunc func, gpointer data, GError **error);
 
-/* replica-result.c: the answer of carb_store_apply_changes(). */
-typedef struct
-{
-  char *table;
-  char *row_id;
-  char *column; /* "" for the whole row */
-  char *message;
-} CarbRejection;
-
-typedef struct
-{
-  guint64 server_hlc;
-  GArray *merged;     /* CarbChange */
-  GArray *rejections; /* CarbRejection */
-} CarbApplyAnswer;
-
-CarbApplyAnswer *carb_apply_answer_parse (GBytes *bytes, GError **error);
-void carb_apply_answer_free (CarbApplyAnswer *answer);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbApplyAnswer, carb_apply_answer_free)
-
 /* replica.c */
 void carb_replica_emit_rejected (CarbReplica *replica, GArray *rejections);
 

@@ -144,6 +144,9 @@ carb_replica_sync (
   return TRUE;
 }
 
+/* A function pointer is not a gpointer in ISO C: the tag is this. */
+static char sync_source_tag;
+
 typedef struct
 {
   CarbStore *server;
@@ -196,7 +199,7 @@ carb_replica_sync_async (CarbReplica *replica,
 {
   g_return_if_fail (CARB_IS_REPLICA (replica) && server != NULL);
   g_autoptr (GTask) task = g_task_new (replica, cancellable, callback, user_data);
-  g_task_set_source_tag (task, carb_replica_sync_async);
+  g_task_set_source_tag (task, &sync_source_tag);
   SyncData *data = g_new0 (SyncData, 1);
   data->server = g_object_ref (server);
   data->context = context != NULL ? g_variant_ref_sink (context) : NULL;
@@ -218,5 +221,6 @@ gboolean
 carb_replica_sync_finish (CarbReplica *replica, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, replica), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == &sync_source_tag, FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
 }
