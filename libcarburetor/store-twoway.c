@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-/* One row per synced table: tombstones stamped before horizon_us are
- * gone, so a replica whose sync point is older must rebuild. */
+/* One row per purged table: tombstones stamped at or before horizon_us
+ * may be gone, so a replica whose sync point is older must rebuild. */
 static const char purge_table_ddl[]
     = "CREATE TABLE IF NOT EXISTS carburetor_purge (tbl text PRIMARY KEY, horizon_us bigint NOT NULL)";
 
@@ -95,13 +95,16 @@ check_not_expired (CarbStore *store, const CarbModel *wire, const CarbSyncPoint 
   carb_store_lock (store);
   gboolean ok = carb_twoway_check_backend (store, error) && read_horizon (store, wire, &horizon, error);
   carb_store_unlock (store);
-  if (ok && carb_sync_point_get_time (since) < horizon)
+  gint64 time = carb_sync_point_get_time (since);
+  /* A page cursor at the horizon itself may not have seen every row
+   * stamped there. */
+  if (ok && (time < horizon || (time == horizon && !carb_sync_point_is_complete (since))))
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_SYNC_POINT_EXPIRED,
                    "Table “%s”: the sync point (%" G_GINT64_FORMAT
                    " µs) is older than the tombstone purge horizon (%" G_GINT64_FORMAT
                    " µs): deletes before it are gone; rebuild the replica's copy of the table",
-                   wire->table, carb_sync_point_get_time (since), horizon);
+                   wire->table, time, horizon);
       return FALSE;
     }
   return ok;
@@ -195,7 +198,58 @@ carb_store_download_changes (CarbStore *store,
   return carb_changeset_bytes_from_rows (g_variant_builder_end (&rows));
 }
 
-/* Inside the purge's transaction: one table's tombstones and horizon. */
+/* Appends `FROM t WHERE deleted AND ts <op> $1` to @sql. */
+static void
+append_tombstones (
+    GString *sql, const CarbModel *wire, const CarbQuery *query, const CarbSqlSyntax *syntax, const char *op)
+{
+  g_string_append (sql, " FROM ");
+  carb_sql_append_table (sql, wire, syntax, NULL);
+  g_string_append (sql, " WHERE ");
+  carb_sql_append_ident (sql, wire->columns[query->deleted_column].name, syntax, wire, NULL);
+  g_string_append (sql, " AND ");
+  carb_sql_append_ident (sql, wire->columns[query->ts_column].name, syntax, wire, NULL);
+  g_string_append_printf (sql, " %s $1", op);
+}
+
+/* The stamp of the newest tombstone stamped before @horizon_us, or
+ * G_MININT64 for none. */
+static gboolean
+newest_tombstone (CarbStore *store,
+                  const CarbModel *wire,
+                  const CarbQuery *query,
+                  gint64 horizon_us,
+                  gint64 *newest,
+                  GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  g_autoptr (CarbModel) tiny = carb_model_new (NULL, wire->table);
+  if (!carb_model_add_column (tiny, "newest", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_DATA,
+                              CARB_COLUMN_FLAGS_NULLABLE, error))
+    return FALSE;
+  CarbQuery tiny_query = { .model = tiny };
+  g_autoptr (GString) sql = g_string_new ("SELECT max(");
+  carb_sql_append_ident (sql, wire->columns[query->ts_column].name, vt->sql_syntax, wire, NULL);
+  g_string_append (sql, ")");
+  append_tombstones (sql, wire, query, vt->sql_syntax, "<");
+  CarbValue horizon = { .type = CARB_COLUMN_TYPE_TIMESTAMP, .v_int = horizon_us };
+  g_autoptr (CarbSink) sink = carb_sink_new_buffered (tiny, NULL);
+  if (!vt->query_rows (carb_store_get_backend (store), &tiny_query, sql->str, &horizon, 1, sink, error))
+    return FALSE;
+  gconstpointer row = carb_sink_get_last_row (sink);
+  *newest = row != NULL && !carb_model_row_is_null (tiny, row, 0)
+                ? *(const gint64 *) ((const guint8 *) row + tiny->columns[0].offset)
+                : G_MININT64;
+  return TRUE;
+}
+
+/* Inside the purge's transaction: one table's tombstones and horizon.
+ * The horizon recorded is the newest purged tombstone's stamp N, and only
+ * tombstones stamped at or before N are deleted (one committed meanwhile
+ * with a stamp between N and @horizon_us stays for the next purge): a
+ * replica synced up to N or later has seen every one of them (the sync
+ * guarantee), one synced to less may have missed one. A replica that has
+ * just synced an idle table is never told its point expired. */
 static gboolean
 purge_table (
     CarbStore *store, CarbSyncGroup *group, guint index, gint64 horizon_us, guint64 *n, GError **error)
@@ -204,25 +258,23 @@ purge_table (
   CarbBackend *backend = carb_store_get_backend (store);
   const CarbModel *wire = carb_sync_group_get_wire_model (group, index);
   const CarbQuery *query = carb_store_checked_query (store, wire, error);
-  if (query == NULL)
+  gint64 newest = G_MININT64;
+  if (query == NULL || !newest_tombstone (store, wire, query, horizon_us, &newest, error))
     return FALSE;
-  g_autoptr (GString) sql = g_string_new ("DELETE FROM ");
-  carb_sql_append_table (sql, wire, vt->sql_syntax, NULL);
-  g_string_append (sql, " WHERE ");
-  carb_sql_append_ident (sql, wire->columns[query->deleted_column].name, vt->sql_syntax, wire, NULL);
-  g_string_append (sql, " AND ");
-  carb_sql_append_ident (sql, wire->columns[query->ts_column].name, vt->sql_syntax, wire, NULL);
-  g_string_append (sql, " < $1");
-  CarbValue horizon = { .type = CARB_COLUMN_TYPE_TIMESTAMP, .v_int = horizon_us };
+  if (newest == G_MININT64)
+    return TRUE;
+  g_autoptr (GString) sql = g_string_new ("DELETE");
+  append_tombstones (sql, wire, query, vt->sql_syntax, "<=");
+  CarbValue upto = { .type = CARB_COLUMN_TYPE_TIMESTAMP, .v_int = newest };
   guint64 deleted = 0;
-  if (!vt->execute_params (backend, sql->str, &horizon, 1, &deleted, error))
+  if (!vt->execute_params (backend, sql->str, &upto, 1, &deleted, error))
     return FALSE;
   *n += deleted;
 
   g_autofree char *key = table_key (wire);
   CarbValue params[2] = {
     { .type = CARB_COLUMN_TYPE_TEXT, .v_data = key, .v_len = strlen (key) },
-    { .type = CARB_COLUMN_TYPE_INT64, .v_int = horizon_us },
+    { .type = CARB_COLUMN_TYPE_INT64, .v_int = newest },
   };
   /* A horizon never moves back: a replica told its point expired must not
    * later be served from it. */
@@ -244,11 +296,12 @@ purge_table (
  * @error: return location for a #GError
  *
  * Deletes, from every table of @group, the tombstones stamped before
- * @horizon_us, and records the horizon per table (in `carburetor_purge`,
- * created if missing; a horizon never moves back). A later
- * carb_store_download_changes() from a sync point older than the horizon
- * fails with %CARB_ERROR_SYNC_POINT_EXPIRED: that replica may have missed
- * a delete and must rebuild. Pick a horizon older than the last sync of
+ * @horizon_us, and records per table (in `carburetor_purge`, created if
+ * missing) the newest purged tombstone's stamp as the table's horizon; a
+ * horizon never moves back. A later carb_store_download_changes() from a
+ * sync point older than the horizon fails with
+ * %CARB_ERROR_SYNC_POINT_EXPIRED: that replica may have missed a delete
+ * and must rebuild. Pick a horizon older than the last sync of
  * every replica you mean to keep. One write transaction.
  *
  * Returns: %TRUE on success
