@@ -14,6 +14,8 @@
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
  *   async         carb_replica_sync_async() does the same as the sync call
+ *   concurrent    a thread edits rows while syncs run: after a last sync
+ *                 the server holds every row's last local value
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
@@ -399,6 +401,73 @@ test_async (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 1);
 }
 
+typedef struct
+{
+  Fixture *f;
+  CarbReplica *replica;
+  char **ids;
+  guint n_ids;
+  guint n_edits;
+  char **last; /* the last title written per row */
+  gint done;
+} Writer;
+
+static gpointer
+writer_thread (gpointer data)
+{
+  Writer *w = data;
+  GRand *rand = g_rand_new_with_seed (11);
+  for (guint i = 0; i < w->n_edits; i++)
+    {
+      guint row = (guint) g_rand_int_range (rand, 0, (gint32) w->n_ids);
+      g_autofree char *title = g_strdup_printf ("edit %u", i);
+      set (w->f, w->replica, w->ids[row], "title", title);
+      g_free (w->last[row]);
+      w->last[row] = g_steal_pointer (&title);
+      if (i % 16 == 0)
+        g_usleep (200);
+    }
+  g_rand_free (rand);
+  g_atomic_int_set (&w->done, 1);
+  return NULL;
+}
+
+static void
+test_concurrent (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  Writer w = { f, a, g_new0 (char *, 9), 8, 400, g_new0 (char *, 9), 0 };
+  for (guint i = 0; i < w.n_ids; i++)
+    w.ids[i] = insert (f, a, "ann", "start");
+  sync_ok (f, a);
+  GThread *thread = g_thread_new ("writer", writer_thread, &w);
+  guint rounds = 0;
+  /* Syncs while the writer runs: edits land between collect and ack. */
+  while (!g_atomic_int_get (&w.done))
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_true (carb_replica_sync (a, f->store, f->context, NULL, &error));
+      g_assert_no_error (error);
+      rounds++;
+    }
+  g_thread_join (thread);
+  sync_ok (f, a);
+  for (guint i = 0; i < w.n_ids; i++)
+    {
+      const char *expect = w.last[i] != NULL ? w.last[i] : "start";
+      g_autofree char *mine = local (f, a, w.ids[i], "title");
+      g_assert_cmpstr (mine, ==, expect);
+      g_autoptr (GPtrArray) rows
+          = test_db_query_rows (f->db, "SELECT title FROM %s WHERE id = '%s'", f->qtable, w.ids[i]);
+      g_assert_cmpuint (rows->len, ==, 1);
+      g_assert_cmpstr (((char **) g_ptr_array_index (rows, 0))[0], ==, expect);
+    }
+  g_test_message ("%u syncs during %u edits", rounds, w.n_edits);
+  g_strfreev (w.ids);
+  g_strfreev (w.last);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -407,6 +476,7 @@ main (int argc, char **argv)
     TEST_CASE ("converge", test_converge),       TEST_CASE ("crash-ack", test_crash_ack),
     TEST_CASE ("clock-ahead", test_clock_ahead), TEST_CASE ("expired", test_expired),
     TEST_CASE ("rejected", test_rejected),       TEST_CASE ("async", test_async),
+    TEST_CASE ("concurrent", test_concurrent),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
