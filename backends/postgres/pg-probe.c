@@ -124,7 +124,7 @@ tree_key (const CarbModel *model)
 }
 
 /* Everything the SQL and the triggers depend on; @full (out) gets which
- * tables need the full check. */
+ * tables need the full check. Built on every poll: appends, no printf. */
 static char *
 shape_key (CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *full)
 {
@@ -133,11 +133,21 @@ shape_key (CarbBackend *backend, const CarbQuery *const *queries, guint n, gbool
     {
       const CarbQuery *q = queries[i];
       const CarbModel *m = q->model;
-      g_autofree char *table = tree_key (m);
-      full[i] = g_hash_table_contains (backend->trees, table);
-      g_string_append_printf (key, "%s%c%s%c%s%c%d%d%d%c", table, 0x1f, m->columns[q->ts_column].name, 0x1f,
-                              q->deleted_column >= 0 ? m->columns[q->deleted_column].name : "", 0x1f,
-                              q->has_after_id, q->include_deleted, full[i], 0x1e);
+      gsize start = key->len;
+      g_string_append (key, m->schema != NULL ? m->schema : "");
+      g_string_append_c (key, 0x1f);
+      g_string_append (key, m->table);
+      /* The key so far ends with this table's tree_key(). */
+      full[i] = g_hash_table_contains (backend->trees, key->str + start);
+      g_string_append_c (key, 0x1f);
+      g_string_append (key, m->columns[q->ts_column].name);
+      g_string_append_c (key, 0x1f);
+      g_string_append (key, q->deleted_column >= 0 ? m->columns[q->deleted_column].name : "");
+      g_string_append_c (key, 0x1f);
+      g_string_append_c (key, q->has_after_id ? 'a' : '-');
+      g_string_append_c (key, q->include_deleted ? 'd' : '-');
+      g_string_append_c (key, full[i] ? 'f' : 'q');
+      g_string_append_c (key, 0x1e);
     }
   return g_string_free (key, FALSE);
 }
