@@ -8,11 +8,11 @@
  *     (pg-clock.c), the first page of rows (at most CARB_PG_FETCH_ROWS,
  *     ordered by (ts, id), bounded by W from the setting statement 2
  *     left), COMMIT. A sync of up to one batch is done;
- *   - a full first page is followed by the rest, read from a server-side
- *     cursor CARB_PG_FETCH_ROWS at a time (memory stays bounded for a sync
- *     of millions of rows; no per-row result object as in libpq's
- *     single-row mode), from after the page's last (ts, id) up to the same
- *     W. Its snapshot is later than the first page's, which is safe: every
+ *   - a full first page is followed by the rest, from after the page's
+ *     last (ts, id) up to the same W: on a primary one binary COPY, one
+ *     round trip (below, "the rest by COPY"); on a standby a server-side
+ *     cursor read CARB_PG_FETCH_ROWS at a time. Memory stays bounded for
+ *     a sync of millions of rows either way. Its snapshot is later than the first page's, which is safe: every
  *     row stamped at or below W had committed before the first page was
  *     read, so every later snapshot sees it too, and a row updated since
  *     is stamped above W, for the next sync.
