@@ -668,10 +668,15 @@ copy_rest (CarbBackend *backend,
   while ((res = PQgetResult (backend->conn)) != NULL)
     {
       ExecStatusType status = PQresultStatus (res);
+      /* Still in the COPY (copy_rows() reads it to its end, so never):
+       * libpq would answer COPY_OUT for ever. */
+      gboolean stuck = status == PGRES_COPY_OUT;
       if (failed == NULL && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
         failed = res;
       else
         PQclear (res);
+      if (stuck)
+        break;
     }
   if (started && !ok) /* copy_rows() said why */
     PQclear (failed);
