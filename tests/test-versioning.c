@@ -26,8 +26,11 @@
  *   backfill      a row without versions (written while the trigger was
  *                 gone) gets them on its next UPDATE
  *   not-prepared  without the versioning trigger, carb_store_check_model(),
- *                 a sync and a poll fail with CARB_ERROR_NOT_PREPARED naming it;
- *                 prepare_table puts it back
+ *                 a sync and a poll fail with CARB_ERROR_NOT_PREPARED naming it,
+ *                 an idle poll and an idle sync from a complete point too
+ *                 (PostgreSQL: the idle probe's quick check); a one-way
+ *                 model's poll of the table still passes; prepare_table
+ *                 puts it back
  *   sync          a sync returns the rows with their versions
  *   partitions    (PostgreSQL) the versioning trigger reaches every
  *                 partition, one attached later too; a partition whose copy
@@ -432,6 +435,14 @@ test_not_prepared (Fixture *f, gconstpointer backend)
   g_autofree char *trigger = NULL;
 
   insert_row (f, 1);
+  test_wait_clock_tick ();
+  /* A complete point, from which a sync is idle: its first statement is
+   * the idle probe, whose check (the quick one, the table has no child)
+   * must see the versioning trigger too. */
+  g_autoptr (CarbSyncResult) first = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (first), ==, 1);
+  const CarbSyncPoint *point = carb_sync_result_get_synced_until (first);
   drop_versioning_trigger (f, &trigger);
   g_assert_false (carb_store_check_model (f->store, &f->model, &error));
   assert_not_prepared (error, trigger);
@@ -452,6 +463,23 @@ test_not_prepared (Fixture *f, gconstpointer backend)
   if (strstr (error->message, "versioning trigger") == NULL)
     g_error ("“%s” does not name the versioning trigger", error->message);
   g_clear_error (&error);
+
+  /* And an idle poll and an idle sync, from the complete point. */
+  const CarbSyncPoint *idle[] = { point };
+  g_assert_false (carb_store_poll (f->store, models, idle, 1, &changed, NULL, &error));
+  assert_not_prepared (error, trigger);
+  g_clear_error (&error);
+  g_autoptr (CarbSyncResult) idle_sync
+      = carb_store_download_sync (f->store, &f->model, point, 0, NULL, &error);
+  g_assert_null (idle_sync);
+  assert_not_prepared (error, trigger);
+  g_clear_error (&error);
+
+  /* A one-way model's poll of the table does not look for it. */
+  const CarbModel *one_way[] = { &f->one_way };
+  g_assert_true (carb_store_poll (f->store, one_way, points, 1, &changed, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (changed);
 
   /* A one-way model of the table does not need it. */
   g_assert_true (carb_store_check_model (f->store, &f->one_way, &error));
