@@ -114,6 +114,10 @@ typedef gboolean (*CarbRowChangesFunc) (
 gboolean carb_replica_for_each_row (
     CarbReplica *replica, GArray *changes, CarbRowChangesFunc func, gpointer data, GError **error);
 
+/* replica-poll.c: which tables of the group a sync downloads. */
+gboolean carb_replica_poll_group (
+    CarbReplica *replica, CarbStore *server, gboolean *changed, GCancellable *cancellable, GError **error);
+
 /* replica.c */
 void carb_replica_emit_rejected (CarbReplica *replica, GArray *rejections);
 

@@ -11,6 +11,10 @@
  *   expired       after a tombstone purge a replica's sync point expires;
  *                 rebuild keeps its pending edit, the next sync uploads it
  *                 and the purged row is gone
+ *   expired-idle  the same for a replica with nothing to upload and a
+ *                 table where nothing changed since the purge: the poll
+ *                 that skips idle tables sees no row, yet the sync fails
+ *                 (the purged tombstone was never downloaded)
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
  *   async         carb_replica_sync_async() does the same as the sync call
@@ -325,6 +329,38 @@ test_expired (Fixture *f, gconstpointer backend)
 }
 
 static void
+test_expired_idle (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  g_autofree char *gone = insert (f, a, "ann", "to be purged");
+  sync_ok (f, a);
+  sync_ok (f, b);
+  g_assert_true (carb_replica_delete (a, f->table, gone, &error));
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  gint64 horizon = g_get_real_time ();
+  test_wait_clock_tick ();
+  guint64 n = 0;
+  g_assert_true (carb_store_purge_tombstones (f->store, f->group, horizon, &n, &error));
+  g_assert_cmpuint (n, ==, 1);
+
+  /* Nothing is stamped after b's point now: only the horizon tells. */
+  g_assert_false (carb_replica_sync (b, f->store, f->context, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SYNC_POINT_EXPIRED);
+  g_clear_error (&error);
+  g_assert_true (carb_replica_rebuild (b, &error));
+  g_assert_no_error (error);
+  sync_ok (f, b);
+  g_autofree char *old = local (f, b, gone, "title");
+  g_assert_null (old);
+  /* a synced past the horizon: idle, not expired. */
+  sync_ok (f, a);
+}
+
+static void
 on_rejected (CarbReplica *replica,
              const char *table,
              const char *id,
@@ -583,10 +619,15 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   static const TestCase tests[] = {
-    TEST_CASE ("converge", test_converge),       TEST_CASE ("crash-ack", test_crash_ack),
-    TEST_CASE ("clock-ahead", test_clock_ahead), TEST_CASE ("expired", test_expired),
-    TEST_CASE ("rejected", test_rejected),       TEST_CASE ("async", test_async),
-    TEST_CASE ("concurrent", test_concurrent),   TEST_CASE ("types", test_types),
+    TEST_CASE ("converge", test_converge),
+    TEST_CASE ("crash-ack", test_crash_ack),
+    TEST_CASE ("clock-ahead", test_clock_ahead),
+    TEST_CASE ("expired", test_expired),
+    TEST_CASE ("expired-idle", test_expired_idle),
+    TEST_CASE ("rejected", test_rejected),
+    TEST_CASE ("async", test_async),
+    TEST_CASE ("concurrent", test_concurrent),
+    TEST_CASE ("types", test_types),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
