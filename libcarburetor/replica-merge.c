@@ -143,11 +143,143 @@ carb_replica_for_each_row (
 
 /* ---- download ---------------------------------------------------------- */
 
+/* One page's merge: a row the replica does not hold yet (most rows of a
+ * first fill) goes in with one INSERT of every column and one write of
+ * its versions, instead of the per-column read, compare and update. */
+typedef struct
+{
+  guint table_index;
+  const CarbModel *model;
+  char *insert_sql;   /* INSERT OR IGNORE of every model column; NULL: no fast path */
+  char *versions_sql; /* INSERT OR REPLACE of n_versioned version rows at once */
+  guint n_versioned;
+} PageMerge;
+
+/* Whether the table has a pending local edit: a row of the page that
+ * the table lacks may then still have versions (its edit is pending
+ * until the ack), and every row takes the per-column merge. */
+static gboolean
+table_has_pending (CarbReplica *replica, const CarbModel *model, gboolean *pending, GError **error)
+{
+  sqlite3_stmt *stmt
+      = carb_replica_db_stmt (replica, "SELECT 1 FROM carburetor_pending WHERE tbl = ? LIMIT 1", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (stmt);
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return carb_replica_db_fail (replica, error, "reading carburetor_pending");
+  *pending = rc == SQLITE_ROW;
+  return TRUE;
+}
+
+static gboolean
+is_versioned (const CarbColumn *col)
+{
+  return col->role == CARB_COLUMN_ROLE_DATA || col->role == CARB_COLUMN_ROLE_DELETED;
+}
+
+static void
+page_merge_init (PageMerge *m, CarbReplica *replica, guint table_index)
+{
+  const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
+  *m = (PageMerge){ table_index, model, NULL, NULL, 0 };
+  if (model->n_columns > 64)
+    return;
+  GString *sql = g_string_new ("INSERT OR IGNORE INTO ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " (");
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      if (i > 0)
+        g_string_append (sql, ", ");
+      carb_replica_quote (sql, model->columns[i].name);
+      /* The columns a download page sends (the server's versioned ones). */
+      if (is_versioned (&model->columns[i]))
+        m->n_versioned++;
+    }
+  g_string_append (sql, ") VALUES (");
+  for (guint i = 0; i < model->n_columns; i++)
+    g_string_append (sql, i > 0 ? ", ?" : "?");
+  g_string_append (sql, ")");
+  m->insert_sql = g_string_free (sql, FALSE);
+  sql = g_string_new ("INSERT OR REPLACE INTO carburetor_versions (tbl, id, col, version) VALUES ");
+  for (guint i = 0; i < m->n_versioned; i++)
+    g_string_append (sql, i > 0 ? ", (?1, ?2, ?, ?)" : "(?1, ?2, ?, ?)");
+  m->versions_sql = g_string_free (sql, FALSE);
+}
+
+static void
+page_merge_clear (PageMerge *m)
+{
+  g_clear_pointer (&m->insert_sql, g_free);
+  g_clear_pointer (&m->versions_sql, g_free);
+}
+
+/* The fast path: INSERT OR IGNORE of the whole row; @inserted is FALSE
+ * when the replica holds the row already (or the row breaks a constraint,
+ * such as a page without the is-deleted column), and nothing was written:
+ * the per-column merge then decides. */
+static gboolean
+insert_new_row (
+    CarbReplica *replica, PageMerge *m, const CarbChange *first, gsize n, gboolean *inserted, GError **error)
+{
+  const CarbModel *model = m->model;
+  *inserted = FALSE;
+  /* Only a row with exactly one change per versioned column, all known. */
+  if (n != m->n_versioned)
+    return TRUE;
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, m->insert_sql, error);
+  if (stmt == NULL)
+    return FALSE;
+  guint64 seen = 0;
+  guint64 bound = 0; /* a bit per model column (page_merge_init() checked ≤ 64) */
+  for (gsize i = 0; i < n; i++)
+    {
+      const CarbChange *c = &first[i];
+      gint index = carb_model_find_column (model, c->column);
+      /* An unknown column is the per-column merge's error to report; a
+       * column that came twice is its rule to apply. */
+      if (index < 0 || !is_versioned (&model->columns[index])
+          || (bound & (G_GUINT64_CONSTANT (1) << index)) != 0)
+        return TRUE;
+      bound |= G_GUINT64_CONSTANT (1) << index;
+      if (!carb_replica_bind_value (stmt, index + 1, model, &model->columns[index], c->value, error))
+        return FALSE;
+      seen = MAX (seen, c->version.hlc);
+    }
+  for (guint i = 0; i < model->n_columns; i++)
+    if (model->columns[i].role == CARB_COLUMN_ROLE_ID)
+      sqlite3_bind_text (stmt, (int) i + 1, first->row_id, -1, SQLITE_STATIC);
+  if (!carb_replica_db_step_done (replica, stmt, error))
+    return FALSE;
+  if (sqlite3_changes (replica->db) == 0)
+    return TRUE;
+
+  stmt = carb_replica_db_stmt (replica, m->versions_sql, error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, first->row_id, -1, SQLITE_STATIC);
+  for (gsize i = 0; i < n; i++)
+    {
+      char *text = carb_version_to_string (&first[i].version);
+      sqlite3_bind_text (stmt, (int) (3 + 2 * i), first[i].column, -1, SQLITE_STATIC);
+      sqlite3_bind_text (stmt, (int) (4 + 2 * i), text, -1, g_free);
+    }
+  if (!carb_replica_db_step_done (replica, stmt, error))
+    return FALSE;
+  carb_replica_observe (replica, seen);
+  *inserted = TRUE;
+  return TRUE;
+}
+
 static gboolean
 merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer data, GError **error)
 {
-  guint table_index = GPOINTER_TO_UINT (data);
-  const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
+  PageMerge *m = data;
+  const CarbModel *model = m->model;
   if (strcmp (first->table, model->table) != 0)
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
@@ -155,7 +287,10 @@ merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer
                    model->table, first->table);
       return FALSE;
     }
-  return carb_replica_merge_row (replica, table_index, first->row_id, first, n, NULL, error);
+  gboolean inserted = FALSE;
+  if (m->insert_sql != NULL && !insert_new_row (replica, m, first, n, &inserted, error))
+    return FALSE;
+  return inserted || carb_replica_merge_row (replica, m->table_index, first->row_id, first, n, NULL, error);
 }
 
 /* Stores @point unless the stored one is later: a stale page must not send
@@ -221,8 +356,15 @@ carb_replica_merge_download (
   gboolean ok = carb_replica_begin (replica, error);
   if (ok)
     {
-      ok = carb_replica_for_each_row (replica, changes, merge_page_row, GUINT_TO_POINTER (table_index), error)
+      PageMerge m;
+      page_merge_init (&m, replica, table_index);
+      gboolean pending = TRUE;
+      ok = table_has_pending (replica, model, &pending, error);
+      if (pending)
+        page_merge_clear (&m);
+      ok = ok && carb_replica_for_each_row (replica, changes, merge_page_row, &m, error)
            && store_sync_point (replica, model, synced_until, error);
+      page_merge_clear (&m);
       if (ok)
         ok = carb_replica_commit (replica, error);
       else
