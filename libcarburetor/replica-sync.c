@@ -87,6 +87,12 @@ download_table (CarbReplica *replica,
                 GError **error)
 {
   g_autoptr (CarbSyncPoint) since = carb_replica_get_sync_point (replica, table_index);
+  gboolean filled = FALSE;
+  if (since == NULL
+      && !carb_replica_fill_table (replica, server, context, table_index, &filled, cancellable, error))
+    return FALSE;
+  if (filled)
+    return TRUE;
   gboolean has_more = TRUE;
   while (has_more)
     {
