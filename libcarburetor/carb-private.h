@@ -64,6 +64,10 @@ CarbPluginInfo *carb_plugin_info_new (const char *name,
                                       const char *module_path,
                                       const char *manifest_path);
 
+/* row-value.c: one non-NULL column of a row struct as a floating
+ * GVariant, of carb_model_row_to_variant()'s type. */
+GVariant *carb_model_column_variant (const CarbColumn *col, gconstpointer row);
+
 /* sink.c: decoding rows into structs; the arena that owns their strings. */
 typedef struct _CarbArena CarbArena;
 CarbArena *carb_arena_new (void);

@@ -4,6 +4,7 @@
  * pending local edit, and a duplicate or stale row changes nothing.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "replica-private.h"
+#include "twoway-private.h"
 
 #include <string.h>
 
@@ -143,11 +144,143 @@ carb_replica_for_each_row (
 
 /* ---- download ---------------------------------------------------------- */
 
+/* One page's merge: a row the replica does not hold yet (most rows of a
+ * first fill) goes in with one INSERT of every column and one write of
+ * its versions, instead of the per-column read, compare and update. */
+typedef struct
+{
+  guint table_index;
+  const CarbModel *model;
+  char *insert_sql;   /* INSERT OR IGNORE of every model column; NULL: no fast path */
+  char *versions_sql; /* INSERT OR REPLACE of n_versioned version rows at once */
+  guint n_versioned;
+} PageMerge;
+
+/* Whether the table has a pending local edit: a row of the page that
+ * the table lacks may then still have versions (its edit is pending
+ * until the ack), and every row takes the per-column merge. */
+static gboolean
+table_has_pending (CarbReplica *replica, const CarbModel *model, gboolean *pending, GError **error)
+{
+  sqlite3_stmt *stmt
+      = carb_replica_db_stmt (replica, "SELECT 1 FROM carburetor_pending WHERE tbl = ? LIMIT 1", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (stmt);
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return carb_replica_db_fail (replica, error, "reading carburetor_pending");
+  *pending = rc == SQLITE_ROW;
+  return TRUE;
+}
+
+static gboolean
+is_versioned (const CarbColumn *col)
+{
+  return col->role == CARB_COLUMN_ROLE_DATA || col->role == CARB_COLUMN_ROLE_DELETED;
+}
+
+static void
+page_merge_init (PageMerge *m, CarbReplica *replica, guint table_index)
+{
+  const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
+  *m = (PageMerge){ table_index, model, NULL, NULL, 0 };
+  if (model->n_columns > 64)
+    return;
+  GString *sql = g_string_new ("INSERT OR IGNORE INTO ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " (");
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      if (i > 0)
+        g_string_append (sql, ", ");
+      carb_replica_quote (sql, model->columns[i].name);
+      /* The columns a download page sends (the server's versioned ones). */
+      if (is_versioned (&model->columns[i]))
+        m->n_versioned++;
+    }
+  g_string_append (sql, ") VALUES (");
+  for (guint i = 0; i < model->n_columns; i++)
+    g_string_append (sql, i > 0 ? ", ?" : "?");
+  g_string_append (sql, ")");
+  m->insert_sql = g_string_free (sql, FALSE);
+  sql = g_string_new ("INSERT OR REPLACE INTO carburetor_versions (tbl, id, col, version) VALUES ");
+  for (guint i = 0; i < m->n_versioned; i++)
+    g_string_append (sql, i > 0 ? ", (?1, ?2, ?, ?)" : "(?1, ?2, ?, ?)");
+  m->versions_sql = g_string_free (sql, FALSE);
+}
+
+static void
+page_merge_clear (PageMerge *m)
+{
+  g_clear_pointer (&m->insert_sql, g_free);
+  g_clear_pointer (&m->versions_sql, g_free);
+}
+
+/* The fast path: INSERT OR IGNORE of the whole row; @inserted is FALSE
+ * when the replica holds the row already (or the row breaks a constraint,
+ * such as a page without the is-deleted column), and nothing was written:
+ * the per-column merge then decides. */
+static gboolean
+insert_new_row (
+    CarbReplica *replica, PageMerge *m, const CarbChange *first, gsize n, gboolean *inserted, GError **error)
+{
+  const CarbModel *model = m->model;
+  *inserted = FALSE;
+  /* Only a row with exactly one change per versioned column, all known. */
+  if (n != m->n_versioned)
+    return TRUE;
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, m->insert_sql, error);
+  if (stmt == NULL)
+    return FALSE;
+  guint64 seen = 0;
+  guint64 bound = 0; /* a bit per model column (page_merge_init() checked ≤ 64) */
+  for (gsize i = 0; i < n; i++)
+    {
+      const CarbChange *c = &first[i];
+      gint index = carb_model_find_column (model, c->column);
+      /* An unknown column is the per-column merge's error to report; a
+       * column that came twice is its rule to apply. */
+      if (index < 0 || !is_versioned (&model->columns[index])
+          || (bound & (G_GUINT64_CONSTANT (1) << index)) != 0)
+        return TRUE;
+      bound |= G_GUINT64_CONSTANT (1) << index;
+      if (!carb_replica_bind_value (stmt, index + 1, model, &model->columns[index], c->value, error))
+        return FALSE;
+      seen = MAX (seen, c->version.hlc);
+    }
+  for (guint i = 0; i < model->n_columns; i++)
+    if (model->columns[i].role == CARB_COLUMN_ROLE_ID)
+      sqlite3_bind_text (stmt, (int) i + 1, first->row_id, -1, SQLITE_STATIC);
+  if (!carb_replica_db_step_done (replica, stmt, error))
+    return FALSE;
+  if (sqlite3_changes (replica->db) == 0)
+    return TRUE;
+
+  stmt = carb_replica_db_stmt (replica, m->versions_sql, error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, first->row_id, -1, SQLITE_STATIC);
+  for (gsize i = 0; i < n; i++)
+    {
+      char *text = carb_version_to_string (&first[i].version);
+      sqlite3_bind_text (stmt, (int) (3 + 2 * i), first[i].column, -1, SQLITE_STATIC);
+      sqlite3_bind_text (stmt, (int) (4 + 2 * i), text, -1, g_free);
+    }
+  if (!carb_replica_db_step_done (replica, stmt, error))
+    return FALSE;
+  carb_replica_observe (replica, seen);
+  *inserted = TRUE;
+  return TRUE;
+}
+
 static gboolean
 merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer data, GError **error)
 {
-  guint table_index = GPOINTER_TO_UINT (data);
-  const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
+  PageMerge *m = data;
+  const CarbModel *model = m->model;
   if (strcmp (first->table, model->table) != 0)
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
@@ -155,7 +288,10 @@ merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer
                    model->table, first->table);
       return FALSE;
     }
-  return carb_replica_merge_row (replica, table_index, first->row_id, first, n, NULL, error);
+  gboolean inserted = FALSE;
+  if (m->insert_sql != NULL && !insert_new_row (replica, m, first, n, &inserted, error))
+    return FALSE;
+  return inserted || carb_replica_merge_row (replica, m->table_index, first->row_id, first, n, NULL, error);
 }
 
 /* Stores @point unless the stored one is later: a stale page must not send
@@ -221,14 +357,215 @@ carb_replica_merge_download (
   gboolean ok = carb_replica_begin (replica, error);
   if (ok)
     {
-      ok = carb_replica_for_each_row (replica, changes, merge_page_row, GUINT_TO_POINTER (table_index), error)
+      PageMerge m;
+      page_merge_init (&m, replica, table_index);
+      gboolean pending = TRUE;
+      ok = table_has_pending (replica, model, &pending, error);
+      if (pending)
+        page_merge_clear (&m);
+      ok = ok && carb_replica_for_each_row (replica, changes, merge_page_row, &m, error)
            && store_sync_point (replica, model, synced_until, error);
+      page_merge_clear (&m);
       if (ok)
         ok = carb_replica_commit (replica, error);
       else
         carb_replica_rollback (replica);
     }
   g_mutex_unlock (&replica->lock);
+  return ok;
+}
+
+/* ---- first fill ------------------------------------------------------- */
+
+/* Rows merged per transaction of a first fill: each commit lets the
+ * application's calls in, and a crash loses at most this many rows,
+ * downloaded again by the next sync (the fill stores the sync point
+ * last, and the merge of a row the replica holds is a no-op). */
+#define FILL_CHUNK_ROWS 5000
+
+typedef struct
+{
+  CarbReplica *replica;
+  PageMerge merge;
+  CarbTwowayTable t;
+  gint *value_column; /* model column → wire column of its value, or -1 */
+  GVariant *wanted;   /* the context's value for the filter, or NULL */
+  GArray *changes;    /* one row's CarbChange, values owned, strings borrowed */
+  guint in_chunk;
+} Fill;
+
+static CarbVersion
+wire_version (const CarbModel *wire, gconstpointer row, gint column)
+{
+  CarbVersion version = { 0, 0 };
+  /* NULL and malformed text are the lowest version, as in a download. */
+  if (column >= 0 && !carb_model_row_is_null (wire, row, (guint) column)
+      && !carb_version_parse (*(char *const *) ((const guint8 *) row + wire->columns[column].offset),
+                              &version, NULL))
+    version = (CarbVersion){ 0, 0 };
+  return version;
+}
+
+static GVariant *
+wire_value (const CarbModel *wire, gconstpointer row, gint column)
+{
+  if (column < 0 || carb_model_row_is_null (wire, row, (guint) column))
+    return NULL;
+  return g_variant_ref_sink (carb_model_column_variant (&wire->columns[column], row));
+}
+
+static void
+fill_clear_changes (Fill *f)
+{
+  for (guint i = 0; i < f->changes->len; i++)
+    g_clear_pointer (&g_array_index (f->changes, CarbChange, i).value, g_variant_unref);
+  g_array_set_size (f->changes, 0);
+}
+
+static gboolean
+fill_next_chunk (Fill *f, GError **error)
+{
+  if (++f->in_chunk < FILL_CHUNK_ROWS)
+    return TRUE;
+  f->in_chunk = 0;
+  if (!carb_replica_commit (f->replica, error))
+    return FALSE;
+  g_mutex_unlock (&f->replica->lock);
+  g_mutex_lock (&f->replica->lock);
+  return carb_replica_begin (f->replica, error);
+}
+
+/* One wire row: the changes a download page would carry for it, merged
+ * the same way. */
+static gboolean
+fill_row (gconstpointer row, gpointer user_data, GError **error)
+{
+  Fill *f = user_data;
+  const CarbModel *model = f->t.model, *wire = f->t.wire;
+  if (f->t.filter_column >= 0)
+    {
+      g_autoptr (GVariant) value = wire_value (wire, row, f->value_column[f->t.filter_column]);
+      if (!carb_twoway_filter_matches (value, f->wanted))
+        return TRUE;
+    }
+  gint id_column = f->value_column[f->t.id_column];
+  if (id_column < 0 || carb_model_row_is_null (wire, row, (guint) id_column))
+    return TRUE;
+  const char *id = *(char *const *) ((const guint8 *) row + wire->columns[id_column].offset);
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      if (f->t.version_column[i] < 0)
+        continue;
+      CarbChange c
+          = { (char *) model->table, (char *) id, (char *) model->columns[i].name,
+              wire_version (wire, row, f->t.version_column[i]), wire_value (wire, row, f->value_column[i]) };
+      g_array_append_val (f->changes, c);
+    }
+  const CarbChange *first = (const CarbChange *) (gpointer) f->changes->data;
+  gboolean inserted = FALSE;
+  gboolean ok
+      = insert_new_row (f->replica, &f->merge, first, f->changes->len, &inserted, error)
+        && (inserted
+            || carb_replica_merge_row (f->replica, f->t.index, id, first, f->changes->len, NULL, error));
+  fill_clear_changes (f);
+  return ok && fill_next_chunk (f, error);
+}
+
+/* Whether a first fill of the table may read the server's rows directly:
+ * text ids, no pending edit (a row the table lacks then has no versions),
+ * at most 64 columns (insert_new_row()). */
+static gboolean
+fill_possible (CarbReplica *replica, guint table_index, gboolean *possible, GError **error)
+{
+  const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
+  const CarbColumn *id = carb_replica_role_column (model, CARB_COLUMN_ROLE_ID);
+  gboolean pending = TRUE;
+  *possible = FALSE;
+  if (model->n_columns > 64 || (id->type != CARB_COLUMN_TYPE_TEXT && id->type != CARB_COLUMN_TYPE_UUID))
+    return TRUE;
+  g_mutex_lock (&replica->lock);
+  gboolean ok = table_has_pending (replica, model, &pending, error);
+  g_mutex_unlock (&replica->lock);
+  *possible = ok && !pending;
+  return ok;
+}
+
+static void
+fill_clear (Fill *f)
+{
+  page_merge_clear (&f->merge);
+  carb_twoway_table_clear (&f->t);
+  g_clear_pointer (&f->value_column, g_free);
+  g_clear_pointer (&f->wanted, g_variant_unref);
+  if (f->changes != NULL)
+    fill_clear_changes (f);
+  g_clear_pointer (&f->changes, g_array_unref);
+}
+
+/* Returns: FALSE with @error set; nothing of the chunk being merged stays */
+static gboolean
+fill_locked (Fill *f, CarbStore *server, GCancellable *cancellable, GError **error)
+{
+  CarbSyncPoint *until = NULL;
+  if (!carb_replica_begin (f->replica, error))
+    return FALSE;
+  gboolean ok = carb_store_download_sync_foreach (server, f->t.wire, NULL, 0, fill_row, f, &until,
+                                                  cancellable, error);
+  g_autoptr (CarbSyncPoint) point = until;
+  ok = ok && store_sync_point (f->replica, f->t.model, point, error);
+  if (ok)
+    return carb_replica_commit (f->replica, error);
+  carb_replica_rollback (f->replica);
+  return FALSE;
+}
+
+/**
+ * carb_replica_fill_table: (skip)
+ * @replica: a replica
+ * @server: the server's store, in this process
+ * @context: the server-side context (`a{sv}`), checked
+ * @table_index: a table of the group never downloaded (no sync point)
+ * @filled: (out): whether the table was filled (FALSE: download it)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * A first download of a table, straight from the server's rows: one
+ * streamed carb_store_download_sync_foreach() of the wire model from no
+ * point (live rows only, as a first download page), each row filtered and
+ * merged as the page of carb_store_download_changes() would be, without
+ * building and parsing a changeset, in transactions of FILL_CHUNK_ROWS
+ * rows; the sync point is stored with the last one.
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+carb_replica_fill_table (CarbReplica *replica,
+                         CarbStore *server,
+                         GVariant *context,
+                         guint table_index,
+                         gboolean *filled,
+                         GCancellable *cancellable,
+                         GError **error)
+{
+  *filled = FALSE;
+  gboolean possible = FALSE;
+  if (!fill_possible (replica, table_index, &possible, error))
+    return FALSE;
+  if (!possible)
+    return TRUE;
+  Fill f = { .replica = replica };
+  carb_twoway_table_init_columns (&f.t, replica->group, table_index);
+  page_merge_init (&f.merge, replica, table_index);
+  f.value_column = g_new (gint, f.t.model->n_columns);
+  for (guint i = 0; i < f.t.model->n_columns; i++)
+    f.value_column[i] = carb_model_find_column (f.t.wire, f.t.model->columns[i].name);
+  f.wanted = f.t.filter_column >= 0 ? g_variant_lookup_value (context, f.t.filter_key, NULL) : NULL;
+  f.changes = g_array_new (FALSE, TRUE, sizeof (CarbChange));
+  g_mutex_lock (&replica->lock);
+  gboolean ok = fill_locked (&f, server, cancellable, error);
+  g_mutex_unlock (&replica->lock);
+  fill_clear (&f);
+  *filled = ok;
   return ok;
 }
 

@@ -114,6 +114,19 @@ typedef gboolean (*CarbRowChangesFunc) (
 gboolean carb_replica_for_each_row (
     CarbReplica *replica, GArray *changes, CarbRowChangesFunc func, gpointer data, GError **error);
 
+/* replica-merge.c: a first download straight from the server's rows. */
+gboolean carb_replica_fill_table (CarbReplica *replica,
+                                  CarbStore *server,
+                                  GVariant *context,
+                                  guint table_index,
+                                  gboolean *filled,
+                                  GCancellable *cancellable,
+                                  GError **error);
+
+/* replica-poll.c: which tables of the group a sync downloads. */
+gboolean carb_replica_poll_group (
+    CarbReplica *replica, CarbStore *server, gboolean *changed, GCancellable *cancellable, GError **error);
+
 /* replica.c */
 void carb_replica_emit_rejected (CarbReplica *replica, GArray *rejections);
 

@@ -4,6 +4,7 @@
  * download every table from its stored sync point.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "replica-private.h"
+#include "twoway-private.h"
 
 #include <string.h>
 
@@ -86,6 +87,12 @@ download_table (CarbReplica *replica,
                 GError **error)
 {
   g_autoptr (CarbSyncPoint) since = carb_replica_get_sync_point (replica, table_index);
+  gboolean filled = FALSE;
+  if (since == NULL
+      && !carb_replica_fill_table (replica, server, context, table_index, &filled, cancellable, error))
+    return FALSE;
+  if (filled)
+    return TRUE;
   gboolean has_more = TRUE;
   while (has_more)
     {
@@ -116,7 +123,8 @@ download_table (CarbReplica *replica,
  *
  * One round of sync: uploads the pending changes in batches until none is
  * left (correcting the clock once on %CARB_ERROR_CLOCK_AHEAD), then
- * downloads every table of the group from its stored sync point. Each
+ * downloads the tables of the group that changed since their stored sync
+ * points (one carb_store_poll() of the group tells which). Each
  * batch and each page is its own transaction on both sides, so an
  * interrupted sync resumes where it stopped. On
  * %CARB_ERROR_SYNC_POINT_EXPIRED, call carb_replica_rebuild() and sync
@@ -133,12 +141,19 @@ carb_replica_sync (
   g_return_val_if_fail (CARB_IS_REPLICA (replica) && server != NULL, FALSE);
   g_autoptr (GVariant) ctx
       = context != NULL ? g_variant_ref_sink (context) : g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
-  if (!upload (replica, server, ctx, cancellable, error))
+  guint n = carb_sync_group_get_n_models (replica->group);
+  g_autofree gboolean *changed = g_new0 (gboolean, n);
+  /* The context is checked even when nothing is downloaded: a sync that
+   * would fail with one row to download fails idle too. */
+  if (!carb_sync_group_seal (replica->group, error) || !carb_twoway_check_context (replica->group, ctx, error)
+      || !upload (replica, server, ctx, cancellable, error)
+      || !carb_replica_poll_group (replica, server, changed, cancellable, error))
     return FALSE;
-  for (guint t = 0; t < carb_sync_group_get_n_models (replica->group); t++)
+  for (guint t = 0; t < n; t++)
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error)
-          || !download_table (replica, server, ctx, t, cancellable, error))
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (changed[t] && !download_table (replica, server, ctx, t, cancellable, error))
         return FALSE;
     }
   return TRUE;

@@ -93,8 +93,15 @@ open_connection (CarbReplica *replica, GError **error)
     }
   sqlite3_extended_result_codes (replica->db, 1);
   sqlite3_busy_timeout (replica->db, 5000);
-  /* WAL: the application reads the tables while a sync writes them. */
-  return carb_replica_db_exec (replica, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", error);
+  /* WAL: the application reads the tables while a sync writes them.
+   * Every local write is a transaction of a few pages (the row, its
+   * versions, the pending queue, the clock): with the default checkpoint
+   * every 1,000 pages the checkpoint's fdatasync took about 40% of a
+   * write; every 8,192 pages (a WAL of up to 32 MiB) writes go 1.3 to 1.9
+   * times as fast. */
+  return carb_replica_db_exec (
+      replica, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 8192",
+      error);
 }
 
 /**

@@ -209,8 +209,10 @@ carb_model_row_get_value (const CarbModel *model, gconstpointer row, guint colum
   return TRUE;
 }
 
-static GVariant *
-column_variant (const CarbColumn *col, gconstpointer row)
+/* The value of a non-NULL column, floating (carb_model_row_to_variant()'s
+ * types). */
+GVariant *
+carb_model_column_variant (const CarbColumn *col, gconstpointer row)
 {
   switch (col->type)
     {
@@ -262,7 +264,7 @@ carb_model_row_to_variant (const CarbModel *model, gconstpointer row)
       const CarbColumn *col = &model->columns[i];
       GVariant *value = carb_model_row_is_null (model, row, i)
                             ? g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, NULL)
-                            : column_variant (col, row);
+                            : carb_model_column_variant (col, row);
       g_variant_builder_add (&builder, "{sv}", col->name, value);
     }
   return g_variant_ref_sink (g_variant_builder_end (&builder));

@@ -11,6 +11,14 @@
  *   expired       after a tombstone purge a replica's sync point expires;
  *                 rebuild keeps its pending edit, the next sync uploads it
  *                 and the purged row is gone
+ *   expired-idle  the same for a replica with nothing to upload and a
+ *                 table where nothing changed since the purge: the poll
+ *                 that skips idle tables sees no row, yet the sync fails
+ *                 (the purged tombstone was never downloaded)
+ *   first-fill    a first sync (which reads the server's rows directly)
+ *                 leaves the replica as a merge of one download page
+ *                 does: the same rows, values and versions, a sync point,
+ *                 rows outside the filter and tombstones left out
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
  *   async         carb_replica_sync_async() does the same as the sync call
@@ -325,6 +333,118 @@ test_expired (Fixture *f, gconstpointer backend)
 }
 
 static void
+test_expired_idle (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  g_autofree char *gone = insert (f, a, "ann", "to be purged");
+  sync_ok (f, a);
+  sync_ok (f, b);
+  g_assert_true (carb_replica_delete (a, f->table, gone, &error));
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  gint64 horizon = g_get_real_time ();
+  test_wait_clock_tick ();
+  guint64 n = 0;
+  g_assert_true (carb_store_purge_tombstones (f->store, f->group, horizon, &n, &error));
+  g_assert_cmpuint (n, ==, 1);
+
+  /* Nothing is stamped after b's point now: only the horizon tells. */
+  g_assert_false (carb_replica_sync (b, f->store, f->context, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SYNC_POINT_EXPIRED);
+  g_clear_error (&error);
+  g_assert_true (carb_replica_rebuild (b, &error));
+  g_assert_no_error (error);
+  sync_ok (f, b);
+  g_autofree char *old = local (f, b, gone, "title");
+  g_assert_null (old);
+  /* a synced past the horizon: idle, not expired. */
+  sync_ok (f, a);
+}
+
+/* Row @id of two replicas: the same values and column versions. */
+static void
+assert_same_row (Fixture *f, CarbReplica *a, CarbReplica *b, const char *id)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) ra = carb_replica_get_row (a, f->table, id, &error);
+  g_autoptr (GVariant) rb = carb_replica_get_row (b, f->table, id, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ra);
+  g_assert_nonnull (rb);
+  g_autofree char *ta = g_variant_print (ra, TRUE);
+  g_autofree char *tb = g_variant_print (rb, TRUE);
+  g_assert_cmpstr (ta, ==, tb);
+  static const char *const columns[] = { "owner", "title", "body", "deleted" };
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    {
+      CarbVersion va = { 0, 0 }, vb = { 1, 1 };
+      g_assert_true (carb_replica_get_version (a, f->table, id, columns[i], &va, &error));
+      g_assert_true (carb_replica_get_version (b, f->table, id, columns[i], &vb, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (carb_version_compare (&va, &vb), ==, 0);
+      g_assert_cmpuint (va.hlc, >, 0);
+    }
+}
+
+static void
+test_first_fill (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *plain = insert (f, a, "ann", "plain");
+  g_autofree char *edited = insert (f, a, "ann", "edited");
+  g_autofree char *gone = insert (f, a, "ann", "deleted");
+  sync_ok (f, a);
+  set (f, a, edited, "body", "a body");
+  g_assert_true (carb_replica_delete (a, f->table, gone, &error));
+  sync_ok (f, a);
+  /* Written past the library: versions from the versioning trigger. */
+  test_db_exec (f->db, "INSERT INTO %s (id, owner, title, deleted) VALUES ('by-sql', 'ann', 'sql', false)",
+                f->qtable);
+  test_db_exec (f->db,
+                "INSERT INTO %s (id, owner, title, deleted) VALUES ('bobs', 'bob', 'not ann''s', false)",
+                f->qtable);
+
+  g_autoptr (CarbReplica) filled = open_replica (f, "filled");
+  sync_ok (f, filled);
+  g_autoptr (CarbReplica) paged = open_replica (f, "paged");
+  CarbSyncPoint *until = NULL;
+  gboolean has_more = TRUE;
+  g_autoptr (GBytes) page = carb_store_download_changes (f->store, f->group, f->context, 0, NULL, 0, &until,
+                                                         &has_more, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (CarbSyncPoint) point = until;
+  g_assert_true (carb_replica_merge_download (paged, 0, page, point, &error));
+  g_assert_no_error (error);
+
+  const char *ids[] = { plain, edited, "by-sql" };
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    assert_same_row (f, filled, paged, ids[i]);
+  g_autofree char *body = local (f, filled, edited, "body");
+  g_assert_cmpstr (body, ==, "a body");
+  const char *absent[] = { gone, "bobs" };
+  for (guint i = 0; i < G_N_ELEMENTS (absent); i++)
+    {
+      g_autoptr (GVariant) row = carb_replica_get_row (filled, f->table, absent[i], &error);
+      g_assert_no_error (error);
+      g_assert_null (row);
+    }
+  /* A sync point is stored (the server's time of each read: not equal). */
+  g_autoptr (CarbSyncPoint) pf = carb_replica_get_sync_point (filled, 0);
+  g_assert_nonnull (pf);
+  /* Both observed the server's versions: a new write beats them. */
+  set (f, filled, plain, "title", "newer");
+  sync_ok (f, filled);
+  sync_ok (f, paged);
+  g_autofree char *title = local (f, paged, plain, "title");
+  g_assert_cmpstr (title, ==, "newer");
+}
+
+static void
 on_rejected (CarbReplica *replica,
              const char *table,
              const char *id,
@@ -583,10 +703,11 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   static const TestCase tests[] = {
-    TEST_CASE ("converge", test_converge),       TEST_CASE ("crash-ack", test_crash_ack),
-    TEST_CASE ("clock-ahead", test_clock_ahead), TEST_CASE ("expired", test_expired),
-    TEST_CASE ("rejected", test_rejected),       TEST_CASE ("async", test_async),
-    TEST_CASE ("concurrent", test_concurrent),   TEST_CASE ("types", test_types),
+    TEST_CASE ("converge", test_converge),         TEST_CASE ("crash-ack", test_crash_ack),
+    TEST_CASE ("clock-ahead", test_clock_ahead),   TEST_CASE ("expired", test_expired),
+    TEST_CASE ("expired-idle", test_expired_idle), TEST_CASE ("first-fill", test_first_fill),
+    TEST_CASE ("rejected", test_rejected),         TEST_CASE ("async", test_async),
+    TEST_CASE ("concurrent", test_concurrent),     TEST_CASE ("types", test_types),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

@@ -12,6 +12,7 @@
  *                         with one table changed
  *   apply                 two-way carb_store_apply_changes() of 10 new
  *                         rows, then of the same batch again (all lose)
+ *   replica-idle-sync     an idle carb_replica_sync() of a 10-table group
  *
  * The bounds are the counts of issue #13's design (docs/SYNC.md, "Round
  * trips"): an idle poll is one statement, a sync of up to one batch one
@@ -20,6 +21,7 @@
  * failure prints every round trip's messages.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
+#include <glib/gstdio.h>
 #include <libpq-fe.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +44,11 @@
 #define MAX_RT_APPLY_STALE   1
 #define APPLY_ROWS           10
 #define N_TABLES             3
+/* An idle carb_replica_sync() of a group, whatever its number of tables:
+ * nothing pending costs nothing, then the group's poll, then one read of
+ * the purge horizons (a purge deletes tombstones the poll cannot see). */
+#define MAX_RT_REPLICA_IDLE 2
+#define REPLICA_TABLES      10
 
 /* More rows than one FETCH batch (CARB_PG_FETCH_ROWS, 8192) holds. */
 #define MANY_ROWS 20000
@@ -366,6 +373,65 @@ test_apply (Fixture *f, gconstpointer data)
 }
 
 static void
+test_replica_idle_sync (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("rt_replica");
+  char *tables[REPLICA_TABLES];
+  for (guint i = 0; i < REPLICA_TABLES; i++)
+    {
+      tables[i] = g_strdup_printf ("%s_r%u", f->tables[0], i);
+      g_autoptr (CarbModel) model = carb_model_new (NULL, tables[i]);
+      g_assert_true (
+          carb_model_add_column (model, "id", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_ID, 0, NULL));
+      g_assert_true (carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, 0, 0, NULL));
+      g_assert_true (
+          carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+      g_assert_true (carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP,
+                                            CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+      g_assert_true (carb_sync_group_add_model (group, model, &error));
+      g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, i), &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  g_autofree char *dir = g_dir_make_tmp ("carb-rt-replica-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (dir, "replica.db", NULL);
+  g_autoptr (CarbReplica) replica = carb_replica_open (path, group, &error);
+  g_assert_no_error (error);
+  /* A row in every table, uploaded and downloaded: every table has a
+   * sync point. */
+  for (guint i = 0; i < REPLICA_TABLES; i++)
+    {
+      g_autofree char *id
+          = carb_replica_insert (replica, tables[i], g_variant_new_parsed ("{'title': <'t'>}"), &error);
+      g_assert_no_error (error);
+    }
+  g_assert_true (carb_replica_sync (replica, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < REPLICA_TABLES; i++)
+    {
+      g_autoptr (CarbSyncPoint) point = carb_replica_get_sync_point (replica, i);
+      g_assert_nonnull (point);
+    }
+
+  rt_proxy_reset (f->proxy);
+  g_assert_true (carb_replica_sync (replica, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  assert_round_trips (f, "idle replica sync of 10 tables", MAX_RT_REPLICA_IDLE);
+
+  g_clear_object (&replica);
+  g_unlink (path);
+  g_rmdir (dir);
+  for (guint i = 0; i < REPLICA_TABLES; i++)
+    {
+      test_db_exec (f->db, "DROP TABLE %s", tables[i]);
+      g_free (tables[i]);
+    }
+}
+
+static void
 skip_no_server (void)
 {
   /* Round trips are PostgreSQL's; SQLite has none. In CI (CI set) the
@@ -398,6 +464,7 @@ main (int argc, char **argv)
     { "idle-poll-tables", test_idle_poll_tables },
     { "poll-tables", test_poll_tables },
     { "apply", test_apply },
+    { "replica-idle-sync", test_replica_idle_sync },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
