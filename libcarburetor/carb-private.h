@@ -108,6 +108,13 @@ gboolean carb_sql_append_ident (
     GString *sql, const char *name, const CarbSqlSyntax *syntax, const CarbModel *model, GError **error);
 gboolean
 carb_sql_append_table (GString *sql, const CarbModel *model, const CarbSqlSyntax *syntax, GError **error);
+gboolean carb_sql_append_select_list (GString *sql,
+                                      const CarbQuery *query,
+                                      const CarbSqlSyntax *syntax,
+                                      GError **error);
+const char *carb_sql_lock_rows (const CarbSqlSyntax *syntax);
+char *
+carb_sql_select_by_id (const CarbQuery *query, const CarbSqlSyntax *syntax, gboolean lock, GError **error);
 
 /* write-sql.c: the SQL of writes and DDL, from a backend's CarbSqlSyntax. */
 char *carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
@@ -147,5 +154,40 @@ CarbSyncResult *carb_store_download_sync_with_progress (CarbStore *store,
 
 /* sync-result.c */
 CarbSyncResult *carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_until, gboolean has_more);
+
+/* changeset.c: changeset rows, shared with apply results. */
+#define CARB_CHANGESET_ROWS_TYPE "a(ssa(s(tt)mv))"
+GVariant *carb_changeset_rows_build (const CarbChange *changes, gsize n_changes);
+GArray *carb_changeset_rows_read (GVariant *rows);
+GBytes *carb_changeset_bytes_from_rows (GVariant *rows);
+GVariant *carb_variant_from_untrusted (GBytes *bytes, const char *type, const char *what, GError **error);
+
+/* apply-result.c: what carb_store_apply_changes() answers, as bytes: one
+ * GVariant `(uta(ssa(s(tt)mv))a(ssss))` = (format 1, the server's hlc at
+ * the apply, the full server state of every row the batch touched —
+ * rejected ones included; a row the server does not have comes with no
+ * column —, the rejections). */
+typedef struct
+{
+  char *table;
+  char *row_id;
+  char *column; /* "" when the rejection is of the whole row */
+  char *message;
+} CarbRejection;
+
+typedef struct
+{
+  guint64 server_hlc;
+  GArray *rows;       /* CarbChange, grouped by row; rows with no column are absent */
+  GArray *rejections; /* CarbRejection */
+} CarbApplyResult;
+
+GBytes *carb_apply_result_serialize (guint64 server_hlc,
+                                     GVariant *rows,
+                                     const CarbRejection *rejections,
+                                     gsize n_rejections);
+CarbApplyResult *carb_apply_result_parse (GBytes *bytes, GError **error);
+void carb_apply_result_free (CarbApplyResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbApplyResult, carb_apply_result_free)
 
 G_END_DECLS

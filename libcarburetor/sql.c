@@ -70,8 +70,11 @@ select_cast (const CarbSqlSyntax *syntax, CarbColumnType type)
   return syntax->select_casts[type];
 }
 
-static gboolean
-append_select_list (GString *sql, const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error)
+gboolean
+carb_sql_append_select_list (GString *sql,
+                             const CarbQuery *query,
+                             const CarbSqlSyntax *syntax,
+                             GError **error)
 {
   const CarbModel *model = query->model;
 
@@ -110,7 +113,7 @@ carb_query_build_sql (const CarbQuery *query, const CarbSqlSyntax *syntax, GErro
   g_autoptr (GString) ts = g_string_new (NULL);
   g_autoptr (GString) id = g_string_new (NULL);
 
-  if (!append_select_list (sql, query, syntax, error)
+  if (!carb_sql_append_select_list (sql, query, syntax, error)
       || !carb_sql_append_ident (ts, model->columns[query->ts_column].name, syntax, model, error)
       || !carb_sql_append_ident (id, model->columns[query->id_column].name, syntax, model, error))
     return NULL;
@@ -139,5 +142,38 @@ carb_query_build_sql (const CarbQuery *query, const CarbSqlSyntax *syntax, GErro
     }
   if (query->limit > 0)
     g_string_append_printf (sql, " ORDER BY %s, %s LIMIT %u", ts->str, id->str, query->limit);
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
+
+/* The lock clause of @syntax (" FOR UPDATE"), or "" when the backend has
+ * none or its struct is too old to have the member. */
+const char *
+carb_sql_lock_rows (const CarbSqlSyntax *syntax)
+{
+  if (syntax->struct_size < G_STRUCT_OFFSET (CarbSqlSyntax, lock_rows) + sizeof syntax->lock_rows
+      || syntax->lock_rows == NULL)
+    return "";
+  return syntax->lock_rows;
+}
+
+/* `SELECT <every column of the model> FROM t WHERE id = $1`, followed by
+ * the backend's lock clause when @lock: what an apply reads (and locks)
+ * of each row it may change. */
+char *
+carb_sql_select_by_id (const CarbQuery *query, const CarbSqlSyntax *syntax, gboolean lock, GError **error)
+{
+  const CarbModel *model = query->model;
+  g_autoptr (GString) sql = g_string_new ("SELECT ");
+  if (!carb_sql_append_select_list (sql, query, syntax, error))
+    return NULL;
+  g_string_append (sql, " FROM ");
+  if (!carb_sql_append_table (sql, model, syntax, error))
+    return NULL;
+  g_string_append (sql, " WHERE ");
+  if (!carb_sql_append_ident (sql, model->columns[query->id_column].name, syntax, model, error))
+    return NULL;
+  g_string_append (sql, " = $1");
+  if (lock)
+    g_string_append (sql, carb_sql_lock_rows (syntax));
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }

@@ -158,9 +158,10 @@ sink_value (CarbSink *sink, guint col, Oid oid, const char *v, int len)
     }
 }
 
-/* Feeds one batch of rows to the sink; FALSE when the sink stops. */
-static gboolean
-sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **error)
+/* Feeds one batch of rows to the sink; FALSE when the sink stops. Also
+ * query_rows' decoding (pg-query.c). */
+gboolean
+carb_pg_sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **error)
 {
   int n_rows = PQntuples (res);
   guint n_cols = model->n_columns;
@@ -276,7 +277,7 @@ fetch_all (CarbBackend *backend, const CarbQuery *query, PGresult *first, CarbSi
           ok = !g_cancellable_set_error_if_cancelled (query->cancellable, error);
           ok = ok && (in_flight = send_fetch (backend, error));
         }
-      ok = ok && sink_batch (prev, query->model, sink, error);
+      ok = ok && carb_pg_sink_batch (prev, query->model, sink, error);
       if (ok && in_flight)
         {
           in_flight = FALSE;
@@ -500,7 +501,7 @@ carb_pg_download (
   PGresult *page = NULL;
   if (!first_page (backend, query, limit, &w, &page, error))
     return FALSE;
-  gboolean ok = sink_batch (page, query->model, sink, error);
+  gboolean ok = carb_pg_sink_batch (page, query->model, sink, error);
   gboolean more = (guint) PQntuples (page) == limit && (query->limit == 0 || query->limit > limit);
   CarbQuery rest;
   g_autofree char *id = NULL;

@@ -47,6 +47,7 @@ const CarbSqlSyntax carb_pg_syntax = {
   .begin_write = "BEGIN",
   .select_casts = select_casts,
   .n_select_casts = G_N_ELEMENTS (select_casts),
+  .lock_rows = " FOR UPDATE",
 };
 
 gboolean
@@ -140,13 +141,16 @@ encode_param (CarbBackend *backend, const CarbValue *v, guint index, Param *p, G
   return TRUE;
 }
 
-gboolean
-carb_pg_execute_params (CarbBackend *backend,
-                        const char *sql,
-                        const CarbValue *params,
-                        guint n_params,
-                        guint64 *n_changed,
-                        GError **error)
+/* Runs @sql with @params bound (binary for scalars, text of unknown type
+ * for text-like values) as an unnamed statement; the result, in
+ * @result_format, is the caller's to PQclear. */
+PGresult *
+carb_pg_exec_values (CarbBackend *backend,
+                     const char *sql,
+                     const CarbValue *params,
+                     guint n_params,
+                     int result_format,
+                     GError **error)
 {
   g_autofree Param *wire = g_new0 (Param, n_params);
   g_autoptr (GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
@@ -156,12 +160,12 @@ carb_pg_execute_params (CarbBackend *backend,
   g_autofree int *formats = g_new0 (int, n_params);
 
   if (!carb_pg_ensure_connected (backend, error))
-    return FALSE;
+    return NULL;
   for (guint i = 0; i < n_params; i++)
     {
       Param *p = &wire[i];
       if (!encode_param (backend, &params[i], i, p, error))
-        return FALSE;
+        return NULL;
       if (!params[i].is_null && p->format == 0)
         {
           /* Text goes nul-terminated: an embedded NUL would cut it. */
@@ -171,7 +175,7 @@ carb_pg_execute_params (CarbBackend *backend,
                   error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
                   "PostgreSQL “%s”: parameter %u: text holds a NUL byte, which PostgreSQL text cannot",
                   backend->display, i + 1);
-              return FALSE;
+              return NULL;
             }
           char *text = g_strndup (params[i].v_data, params[i].v_len);
           g_ptr_array_add (texts, text);
@@ -179,8 +183,19 @@ carb_pg_execute_params (CarbBackend *backend,
         }
       types[i] = p->type, values[i] = p->value, lengths[i] = p->length, formats[i] = p->format;
     }
-  PGresult *res = carb_pg_exec (backend, sql, (int) n_params, types, (const char *const *) values, lengths,
-                                formats, 0, error);
+  return carb_pg_exec (backend, sql, (int) n_params, types, (const char *const *) values, lengths, formats,
+                       result_format, error);
+}
+
+gboolean
+carb_pg_execute_params (CarbBackend *backend,
+                        const char *sql,
+                        const CarbValue *params,
+                        guint n_params,
+                        guint64 *n_changed,
+                        GError **error)
+{
+  PGresult *res = carb_pg_exec_values (backend, sql, params, n_params, 0, error);
   if (res == NULL)
     return FALSE;
   if (n_changed != NULL)

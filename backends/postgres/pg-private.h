@@ -110,6 +110,22 @@ gboolean carb_pg_execute_params (CarbBackend *backend,
                                  guint n_params,
                                  guint64 *n_changed,
                                  GError **error);
+PGresult *carb_pg_exec_values (CarbBackend *backend,
+                               const char *sql,
+                               const CarbValue *params,
+                               guint n_params,
+                               int result_format,
+                               GError **error);
+
+/* pg-query.c, and the row decoding it shares with pg-download.c */
+gboolean carb_pg_sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **error);
+gboolean carb_pg_query_rows (CarbBackend *backend,
+                             const CarbQuery *query,
+                             const char *sql,
+                             const CarbValue *params,
+                             guint n_params,
+                             CarbSink *sink,
+                             GError **error);
 
 gint64 carb_pg_to_pg_time (gint64 unix_us);
 gboolean carb_pg_from_pg_time (gint64 pg_us, gint64 *unix_us);

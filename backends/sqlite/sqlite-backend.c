@@ -142,6 +142,7 @@ static const CarbBackendVTable vtable = {
   .in_transaction = carb_sqlite_in_transaction,
   .execute_params = carb_sqlite_execute_params,
   .probe = carb_sqlite_probe,
+  .query_rows = carb_sqlite_query_rows,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

@@ -58,9 +58,10 @@ storage_hint (CarbColumnType type, int storage)
 /* Hands column @i of the current row to the sink. Values whose storage
  * class does not fit the model (SQLite lets any column hold anything) fail
  * the row instead of being converted: SQLite's own conversions are lossy
- * (the REAL 1.5 stored for the JSON text '1.50' reads back as "1.5"). */
-static void
-sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
+ * (the REAL 1.5 stored for the JSON text '1.50' reads back as "1.5").
+ * Also query_rows' decoding (sqlite-query.c). */
+void
+carb_sqlite_sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i)
 {
   int storage = sqlite3_column_type (stmt, (int) i);
 
@@ -152,7 +153,7 @@ bind_and_run (CarbBackend *backend, const CarbQuery *query, gint64 w, CarbSink *
   while (ok && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       for (guint i = 0; i < n_columns; i++)
-        sink_column (sink, stmt, &query->model->columns[i], i);
+        carb_sqlite_sink_column (sink, stmt, &query->model->columns[i], i);
       ok = carb_sink_end_row (sink, error);
     }
   if (ok && rc != SQLITE_DONE)

@@ -33,6 +33,7 @@ const CarbSqlSyntax carb_sqlite_syntax = {
   .false_literal = "0",
   .begin_write = "BEGIN IMMEDIATE",
   .full_scan_hint = " NOT INDEXED",
+  .lock_rows = NULL, /* BEGIN IMMEDIATE keeps every other writer out */
 };
 
 gboolean
@@ -68,8 +69,9 @@ bind_value (sqlite3_stmt *stmt, int index, const CarbValue *v)
 /* Parameters are written $1 … $n by the core; SQLite takes "$1" as a named
  * parameter, so each is bound by its name, wherever and however often the
  * statement uses it. */
-static gboolean
-bind_all (CarbBackend *backend, sqlite3_stmt *stmt, const CarbValue *params, guint n_params, GError **error)
+gboolean
+carb_sqlite_bind_all (
+    CarbBackend *backend, sqlite3_stmt *stmt, const CarbValue *params, guint n_params, GError **error)
 {
   for (guint i = 0; i < n_params; i++)
     {
@@ -111,7 +113,7 @@ carb_sqlite_execute_params (CarbBackend *backend,
                    "SQLite “%s”: “%s”: one statement only when it takes parameters", backend->path, sql);
       return FALSE;
     }
-  gboolean ok = bind_all (backend, stmt, params, n_params, error);
+  gboolean ok = carb_sqlite_bind_all (backend, stmt, params, n_params, error);
   int rc = SQLITE_DONE;
   while (ok && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
     ;

@@ -60,6 +60,8 @@ gboolean carb_sqlite_execute_params (CarbBackend *backend,
                                      guint64 *n_changed,
                                      GError **error);
 char *carb_sqlite_quote (const char *name);
+gboolean carb_sqlite_bind_all (
+    CarbBackend *backend, sqlite3_stmt *stmt, const CarbValue *params, guint n_params, GError **error);
 /* Waits for other connections' locks (up to the busy timeout, until a
  * cancel) or, with @wait FALSE, fails at once with SQLITE_BUSY. */
 void carb_sqlite_set_busy_wait (CarbBackend *backend, gboolean wait);
@@ -76,8 +78,18 @@ gboolean carb_sqlite_check_prepared (CarbBackend *backend, const CarbQuery *quer
  * when the schema changed) and reads the sync point W, the mark. */
 gboolean carb_sqlite_clock_read (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
 
+void carb_sqlite_sink_column (CarbSink *sink, sqlite3_stmt *stmt, const CarbColumn *col, guint i);
 gboolean carb_sqlite_download (
     CarbBackend *backend, const CarbQuery *query, CarbSink *sink, gint64 *synced_until, GError **error);
+
+/* sqlite-query.c */
+gboolean carb_sqlite_query_rows (CarbBackend *backend,
+                                 const CarbQuery *query,
+                                 const char *sql,
+                                 const CarbValue *params,
+                                 guint n_params,
+                                 CarbSink *sink,
+                                 GError **error);
 
 /* sqlite-probe.c */
 gboolean carb_sqlite_probe (

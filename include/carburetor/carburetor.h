@@ -9,7 +9,9 @@
 #include <carburetor/model.h>
 #include <carburetor/model-runtime.h>
 #include <carburetor/plugin.h>
+#include <carburetor/replica.h>
 #include <carburetor/store.h>
+#include <carburetor/store-twoway.h>
 #include <carburetor/store-write.h>
 #include <carburetor/sync-group.h>
 #include <carburetor/sync-point.h>

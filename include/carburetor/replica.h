@@ -85,6 +85,8 @@ CARB_AVAILABLE_IN_ALL
 gboolean carb_replica_merge_download (
     CarbReplica *replica, guint table_index, GBytes *page, const CarbSyncPoint *synced_until, GError **error);
 CARB_AVAILABLE_IN_ALL
+gboolean carb_replica_correct_clock (CarbReplica *replica, guint64 server_hlc, GError **error);
+CARB_AVAILABLE_IN_ALL
 gboolean carb_replica_rebuild (CarbReplica *replica, GError **error);
 
 G_END_DECLS

@@ -181,6 +181,11 @@ typedef struct
  *   reads the whole table (a first sync without a row limit), where an
  *   index on the stamp would only slow the read (SQLite: ` NOT INDEXED`;
  *   PostgreSQL's planner needs no hint).
+ * @lock_rows: (nullable): appended in ABI 1 (read when @struct_size covers
+ *   it): written after a SELECT that reads rows a write transaction is
+ *   about to change, so that concurrent writers wait for each other
+ *   (PostgreSQL: ` FOR UPDATE`); %NULL where the write transaction already
+ *   excludes every other writer (SQLite's `BEGIN IMMEDIATE`).
  *
  * What the core needs to know of a backend's SQL to build every statement
  * it sends (the incremental query, writes, DDL): data only, no callback. Identifiers are quoted with double quotes on every backend
@@ -198,6 +203,7 @@ typedef struct
   const char *const *select_casts;
   guint32 n_select_casts;
   const char *full_scan_hint;
+  const char *lock_rows;
 } CarbSqlSyntax;
 
 /**
@@ -263,6 +269,19 @@ typedef struct
  *   one statement, one round trip). Makes the checks @download makes on
  *   every sync (the table is prepared, …) and fails as @download would.
  *   Hands out no sync point. %NULL: the core reports every table changed.
+ * @query_rows: (nullable): appended in ABI 1 (read when @struct_size covers
+ *   it), for two-way sync's server side (carb_store_apply_changes()): runs
+ *   @sql, one SELECT the core built whose result columns are the columns
+ *   of @query's model in order (placeholders `$1` … `$n`, @params bound as
+ *   for @execute_params), and feeds every row to @sink exactly as
+ *   @download does (the same decoding; stops when carb_sink_end_row()
+ *   returns %FALSE and fails with its error). It runs inside whatever
+ *   transaction is open on the connection (the core's write transaction)
+ *   and neither opens nor ends one; no state may outlive the call (on
+ *   PostgreSQL an unnamed statement, so it works through a pooler in
+ *   transaction mode). Only @model, @cancellable and the column indexes of
+ *   @query are meaningful. Fails with %CARB_ERROR_QUERY naming the
+ *   statement. %NULL: the store cannot serve two-way sync.
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -298,6 +317,13 @@ typedef struct
                               GError **error);
   gboolean (*probe) (
       CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *changed, GError **error);
+  gboolean (*query_rows) (CarbBackend *backend,
+                          const CarbQuery *query,
+                          const char *sql,
+                          const CarbValue *params,
+                          guint n_params,
+                          CarbSink *sink,
+                          GError **error);
 } CarbBackendVTable;
 
 /**

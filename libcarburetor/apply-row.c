@@ -1,0 +1,362 @@
+/* Carburetor — one row of an apply: the stored row read and locked, the
+ * incoming changes merged per column (the greater version wins; a tie
+ * keeps the stored value, so a batch applied twice writes nothing), and
+ * the write of what won, inside a savepoint so that a constraint error
+ * rejects this row alone.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "twoway-private.h"
+
+#include <string.h>
+
+#define SAVEPOINT "carb_apply_row"
+
+struct _CarbApplyRow
+{
+  const CarbTwowayTable *t;
+  char *row_id;
+  gboolean exists;
+  GVariant *stored;      /* the stored wire row as an a{sv}, or NULL */
+  GVariant **value;      /* model column → merged value, NULL for SQL NULL */
+  CarbVersion *version;  /* model column → merged version ({0, 0}: none) */
+  gboolean *has_version; /* model column → whether the version is not NULL */
+  gboolean *won;         /* model column → whether a change won */
+  gboolean any_won;
+  gboolean written;
+};
+
+CarbApplyRow *
+carb_apply_row_new (const CarbTwowayTable *t, const char *row_id)
+{
+  guint n = t->model->n_columns;
+  CarbApplyRow *row = g_new0 (CarbApplyRow, 1);
+  row->t = t;
+  row->row_id = g_strdup (row_id);
+  row->value = g_new0 (GVariant *, n);
+  row->version = g_new0 (CarbVersion, n);
+  row->has_version = g_new0 (gboolean, n);
+  row->won = g_new0 (gboolean, n);
+  return row;
+}
+
+void
+carb_apply_row_free (CarbApplyRow *row)
+{
+  if (row == NULL)
+    return;
+  for (guint i = 0; i < row->t->model->n_columns; i++)
+    g_clear_pointer (&row->value[i], g_variant_unref);
+  g_clear_pointer (&row->stored, g_variant_unref);
+  g_free (row->value);
+  g_free (row->version);
+  g_free (row->has_version);
+  g_free (row->won);
+  g_free (row->row_id);
+  g_free (row);
+}
+
+/* The row of @sql (select_sql or reread_sql) as an a{sv} of the wire
+ * model, or NULL in @dict when there is none. */
+static gboolean
+query_row (CarbApplyRow *row,
+           CarbStore *store,
+           const char *sql,
+           GVariant **dict,
+           GCancellable *cancellable,
+           GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  const CarbTwowayTable *t = row->t;
+  CarbValue id = {
+    .type = t->wire->columns[t->query->id_column].type,
+    .v_data = row->row_id,
+    .v_len = strlen (row->row_id),
+  };
+  g_autoptr (CarbSink) sink = carb_sink_new_buffered (t->wire, cancellable);
+  if (!vt->query_rows (carb_store_get_backend (store), t->query, sql, &id, 1, sink, error))
+    return FALSE;
+  gconstpointer found = carb_sink_get_last_row (sink);
+  *dict = found != NULL ? carb_model_row_to_variant (t->wire, found) : NULL;
+  return TRUE;
+}
+
+gboolean
+carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancellable, GError **error)
+{
+  const CarbTwowayTable *t = row->t;
+  if (!query_row (row, store, t->select_sql, &row->stored, cancellable, error))
+    return FALSE;
+  row->exists = row->stored != NULL;
+  for (guint i = 0; i < t->model->n_columns; i++)
+    {
+      const CarbColumn *col = &t->model->columns[i];
+      if (!row->exists)
+        {
+          /* A new row: its id is the change's, every other column NULL
+           * until a change sets it. */
+          if (i == t->query->id_column)
+            row->value[i] = g_variant_ref_sink (g_variant_new_string (row->row_id));
+          continue;
+        }
+      row->value[i] = carb_twoway_dict_value (row->stored, col->name);
+      if (t->version_column[i] >= 0)
+        {
+          const char *vname = t->wire->columns[t->version_column[i]].name;
+          g_autoptr (GVariant) text = carb_twoway_dict_value (row->stored, vname);
+          row->has_version[i] = text != NULL;
+          row->version[i] = carb_twoway_dict_version (row->stored, vname);
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+same_value (GVariant *a, GVariant *b)
+{
+  if (a == NULL || b == NULL)
+    return a == b;
+  return g_variant_equal (a, b);
+}
+
+void
+carb_apply_row_merge (CarbApplyRow *row, const CarbChange *change, char **rejected_column)
+{
+  const CarbTwowayTable *t = row->t;
+  guint i = (guint) carb_model_find_column (t->model, change->column);
+  /* An immutable column is set when a row is made and never after,
+   * whatever the version: a different value is a rejection (the same
+   * value again, as a retried insert sends it, is not). */
+  if (row->exists && carb_sync_group_is_immutable (t->group, t->index, i)
+      && !same_value (row->value[i], change->value))
+    {
+      *rejected_column = g_strdup (change->column);
+      return;
+    }
+  if (carb_version_compare (&change->version, &row->version[i]) <= 0)
+    return;
+  g_clear_pointer (&row->value[i], g_variant_unref);
+  row->value[i] = change->value != NULL ? g_variant_ref (change->value) : NULL;
+  row->version[i] = change->version;
+  row->has_version[i] = TRUE;
+  row->won[i] = TRUE;
+  row->any_won = TRUE;
+}
+
+gboolean
+carb_apply_row_exists (const CarbApplyRow *row)
+{
+  return row->exists;
+}
+
+gboolean
+carb_apply_row_any_won (const CarbApplyRow *row)
+{
+  return row->any_won;
+}
+
+static gboolean
+in_filter (const CarbApplyRow *row, GVariant *value, GVariant *context)
+{
+  const CarbTwowayTable *t = row->t;
+  if (t->filter_column < 0)
+    return TRUE;
+  g_autoptr (GVariant) wanted
+      = context != NULL ? g_variant_lookup_value (context, t->filter_key, NULL) : NULL;
+  return carb_twoway_filter_matches (value, wanted);
+}
+
+gboolean
+carb_apply_row_stored_in_filter (const CarbApplyRow *row, GVariant *context)
+{
+  if (!row->exists || row->t->filter_column < 0)
+    return TRUE;
+  g_autoptr (GVariant) value
+      = carb_twoway_dict_value (row->stored, row->t->model->columns[row->t->filter_column].name);
+  return in_filter (row, value, context);
+}
+
+gboolean
+carb_apply_row_merged_in_filter (const CarbApplyRow *row, GVariant *context)
+{
+  if (row->t->filter_column < 0)
+    return TRUE;
+  return in_filter (row, row->value[row->t->filter_column], context);
+}
+
+GVariant *
+carb_apply_row_to_variant (const CarbApplyRow *row)
+{
+  GVariantBuilder builder;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  for (guint i = 0; i < row->t->model->n_columns; i++)
+    {
+      GVariant *v = row->value[i];
+      g_variant_builder_add (&builder, "{sv}", row->t->model->columns[i].name,
+                             v != NULL ? v : g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, NULL));
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+/* The merged row over the wire model, versions as text: what the write's
+ * parameters come from (carb_write_variant_row_params() checks NOT NULL
+ * and the types). */
+static GVariant *
+wire_variant (const CarbApplyRow *row)
+{
+  const CarbTwowayTable *t = row->t;
+  GVariantBuilder builder;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  for (guint i = 0; i < t->model->n_columns; i++)
+    {
+      if (i == t->query->ts_column)
+        continue;
+      if (row->value[i] != NULL)
+        g_variant_builder_add (&builder, "{sv}", t->model->columns[i].name, row->value[i]);
+      if (t->version_column[i] >= 0 && row->has_version[i])
+        {
+          g_autofree char *text = carb_version_to_string (&row->version[i]);
+          g_variant_builder_add (&builder, "{sv}", t->wire->columns[t->version_column[i]].name,
+                                 g_variant_new_string (text));
+        }
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static void
+append_ident (GString *sql, const CarbTwowayTable *t, const char *name)
+{
+  carb_sql_append_ident (sql, name, t->syntax, t->wire, NULL);
+}
+
+/* INSERT of every wire column, $k the k-th column's parameter (the
+ * timestamp's is a placeholder the stamping trigger replaces). */
+static char *
+insert_sql (const CarbTwowayTable *t, guint *n_params)
+{
+  g_autoptr (GString) sql = g_string_new ("INSERT INTO ");
+  carb_sql_append_table (sql, t->wire, t->syntax, NULL);
+  g_string_append (sql, " (");
+  for (guint c = 0; c < t->wire->n_columns; c++)
+    {
+      if (c > 0)
+        g_string_append (sql, ", ");
+      append_ident (sql, t, t->wire->columns[c].name);
+    }
+  g_string_append (sql, ") VALUES (");
+  for (guint c = 0; c < t->wire->n_columns; c++)
+    g_string_append_printf (sql, "%s$%u", c > 0 ? ", " : "", c + 1);
+  g_string_append (sql, ")");
+  *n_params = t->wire->n_columns;
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
+
+/* UPDATE of the won columns and their versions only (the library sets the
+ * version itself, which the versioning trigger keeps), by id. @params
+ * (every wire column's) are compacted to the ones used: PostgreSQL cannot
+ * type a text parameter a statement does not use. */
+static char *
+update_sql (const CarbApplyRow *row, CarbValue *params, guint *n_params)
+{
+  const CarbTwowayTable *t = row->t;
+  g_autofree CarbValue *all = g_memdup2 (params, sizeof (CarbValue) * t->wire->n_columns);
+  g_autoptr (GString) sql = g_string_new ("UPDATE ");
+  guint n = 0;
+  carb_sql_append_table (sql, t->wire, t->syntax, NULL);
+  g_string_append (sql, " SET ");
+  for (guint i = 0; i < t->model->n_columns; i++)
+    {
+      if (!row->won[i])
+        continue;
+      guint cols[2] = { i, (guint) t->version_column[i] };
+      for (guint k = 0; k < 2; k++)
+        {
+          if (n > 0)
+            g_string_append (sql, ", ");
+          append_ident (sql, t, t->wire->columns[cols[k]].name);
+          params[n] = all[cols[k]];
+          g_string_append_printf (sql, " = $%u", ++n);
+        }
+    }
+  g_string_append (sql, " WHERE ");
+  append_ident (sql, t, t->wire->columns[t->query->id_column].name);
+  params[n] = all[t->query->id_column];
+  g_string_append_printf (sql, " = $%u", ++n);
+  *n_params = n;
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
+
+/* A database's message for a replica: without the "PostgreSQL “uri”: "
+ * prefix, which names the server. */
+static char *
+refusal (const GError *error)
+{
+  const char *msg = error->message;
+  const char *cut = strstr (msg, "”: ");
+  if (cut != NULL && (g_str_has_prefix (msg, "PostgreSQL “") || g_str_has_prefix (msg, "SQLite “")))
+    msg = cut + strlen ("”: ");
+  return g_strdup_printf ("the database refused the row: %s", msg);
+}
+
+gboolean
+carb_apply_row_write (CarbApplyRow *row, CarbStore *store, char **rejection, GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  CarbBackend *backend = carb_store_get_backend (store);
+  const CarbTwowayTable *t = row->t;
+  g_autoptr (GVariant) wire = wire_variant (row);
+  g_autofree CarbValue *params = g_new0 (CarbValue, t->wire->n_columns);
+  g_autoptr (GError) local = NULL;
+
+  /* The values point into @wire, alive until the statement ran. */
+  if (!carb_write_variant_row_params (t->query, wire, 0, params, &local))
+    {
+      *rejection = g_strdup (local->message);
+      return TRUE;
+    }
+  guint n_params = 0;
+  g_autofree char *sql = row->exists ? update_sql (row, params, &n_params) : insert_sql (t, &n_params);
+  if (!vt->execute (backend, "SAVEPOINT " SAVEPOINT, error))
+    return FALSE;
+  guint64 changed = 0;
+  if (vt->execute_params (backend, sql, params, n_params, &changed, &local))
+    {
+      row->written = TRUE;
+      row->exists = TRUE;
+      return vt->execute (backend, "RELEASE SAVEPOINT " SAVEPOINT, error);
+    }
+  if (g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  *rejection = refusal (local);
+  return vt->execute (backend, "ROLLBACK TO SAVEPOINT " SAVEPOINT, error)
+         && vt->execute (backend, "RELEASE SAVEPOINT " SAVEPOINT, error);
+}
+
+gboolean
+carb_apply_row_add_state (CarbApplyRow *row,
+                          CarbStore *store,
+                          gboolean hide,
+                          GVariantBuilder *rows,
+                          GCancellable *cancellable,
+                          GError **error)
+{
+  const CarbTwowayTable *t = row->t;
+  GVariantBuilder columns;
+  g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
+  g_autoptr (GVariant) now = NULL;
+  /* Read again after a write: the database may have normalized a value
+   * (a UUID's case, a number's form), and the replica must hold exactly
+   * what a download would give it. */
+  if (row->written && !query_row (row, store, t->reread_sql, &now, cancellable, error))
+    {
+      g_variant_builder_clear (&columns);
+      return FALSE;
+    }
+  GVariant *state = row->written ? now : row->stored;
+  if (!hide && state != NULL)
+    carb_twoway_add_state (t, state, &columns);
+  g_variant_builder_add (rows, "(ss@a(s(tt)mv))", t->model->table, row->row_id,
+                         g_variant_builder_end (&columns));
+  return TRUE;
+}

@@ -1,0 +1,346 @@
+/* Carburetor — carb_store_apply_changes(): a replica's changeset applied
+ * on the server with per-column last-writer-wins, in one write
+ * transaction, rows locked in a fixed order (docs/TWOWAY.md).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "twoway-private.h"
+
+#include <string.h>
+
+/* The changes of one row of the batch. */
+typedef struct
+{
+  guint table;
+  const char *row_id; /* into the parsed changes */
+  GArray *changes;    /* guint indexes into the parsed changes */
+} BatchRow;
+
+static void
+batch_row_free (gpointer data)
+{
+  BatchRow *r = data;
+  g_array_unref (r->changes);
+  g_free (r);
+}
+
+/* Table index, then row id bytewise: every apply locks rows in this
+ * order, so two concurrent applies cannot wait for each other in a
+ * cycle. */
+static gint
+batch_row_compare (gconstpointer a, gconstpointer b)
+{
+  const BatchRow *x = *(const BatchRow *const *) a, *y = *(const BatchRow *const *) b;
+  if (x->table != y->table)
+    return x->table < y->table ? -1 : 1;
+  return strcmp (x->row_id, y->row_id);
+}
+
+static gboolean invalid (GError **error, CarbSyncGroup *group, const CarbChange *c, const char *format, ...)
+    G_GNUC_PRINTF (4, 5);
+
+static gboolean
+invalid (GError **error, CarbSyncGroup *group, const CarbChange *c, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *why = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA, "Sync group “%s”, table “%s”, row “%s”: %s",
+               carb_sync_group_get_name (group), c->table, c->row_id, why);
+  return FALSE;
+}
+
+/* A change the server can take at all: a table of the group, a data or
+ * is-deleted column of its model, a value of the column's type, a row id
+ * in the id column's canonical form. Anything else is a malformed or
+ * hostile batch, refused whole. */
+static gboolean
+check_change (CarbSyncGroup *group, const CarbChange *c, guint *table, GError **error)
+{
+  gint index = carb_sync_group_find_table (group, c->table);
+  if (index < 0)
+    return invalid (error, group, c, "no such table in the group");
+  const CarbModel *model = carb_sync_group_get_model (group, (guint) index);
+  gint col = carb_model_find_column (model, c->column);
+  if (col < 0)
+    return invalid (error, group, c, "the model has no column “%s”", c->column);
+  const CarbColumn *column = &model->columns[col];
+  if (column->role != CARB_COLUMN_ROLE_DATA && column->role != CARB_COLUMN_ROLE_DELETED)
+    return invalid (error, group, c, "column “%s” is not one a replica writes (id or timestamp)", c->column);
+  const char *type = carb_twoway_value_type (column->type);
+  if (c->value != NULL && strcmp (g_variant_get_type_string (c->value), type) != 0)
+    return invalid (error, group, c, "column “%s” (%s) takes values of type “%s”, not “%s”", c->column,
+                    carb_column_type_to_string (column->type), type, g_variant_get_type_string (c->value));
+  for (guint i = 0; i < model->n_columns; i++)
+    if (model->columns[i].role == CARB_COLUMN_ROLE_ID && model->columns[i].type == CARB_COLUMN_TYPE_UUID)
+      {
+        g_autofree char *canonical = g_strdup (c->row_id);
+        if (!carb_value_canonical_uuid (canonical, strlen (canonical)) || strcmp (canonical, c->row_id) != 0)
+          return invalid (error, group, c, "the row id is not a lower-case UUID");
+      }
+  *table = (guint) index;
+  return TRUE;
+}
+
+/* Without the bound, one device whose clock reads 2040 would win every
+ * conflict until 2040. */
+static gboolean
+check_clock (CarbSyncGroup *group, GArray *changes, GError **error)
+{
+  guint64 server = carb_twoway_server_hlc ();
+  gint64 max_ahead = carb_sync_group_get_max_clock_ahead (group);
+  gint64 now_ms = carb_hlc_get_wall_ms (server);
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const CarbChange *c = &g_array_index (changes, CarbChange, i);
+      gint64 ahead = carb_hlc_get_wall_ms (c->version.hlc) - now_ms;
+      if (ahead > max_ahead)
+        {
+          g_set_error (
+              error, CARB_ERROR, CARB_ERROR_CLOCK_AHEAD,
+              "Sync group “%s”, table “%s”, row “%s”, column “%s”: the change's version is %" G_GINT64_FORMAT
+              " ms ahead of the server's clock (the group allows %" G_GINT64_FORMAT
+              " ms); nothing was applied: correct the device's clock past the server's and "
+              "retry. server hlc: %" G_GUINT64_FORMAT,
+              carb_sync_group_get_name (group), c->table, c->row_id, c->column, ahead, max_ahead, server);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* The batch's rows, each with its changes, in locking order. */
+static GPtrArray *
+batch_rows (CarbSyncGroup *group, GArray *changes, GError **error)
+{
+  g_autoptr (GHashTable) by_key = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (batch_row_free);
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const CarbChange *c = &g_array_index (changes, CarbChange, i);
+      guint table = 0;
+      if (!check_change (group, c, &table, error))
+        return NULL;
+      g_autofree char *key = g_strdup_printf ("%u\x1f%s", table, c->row_id);
+      BatchRow *row = g_hash_table_lookup (by_key, key);
+      if (row == NULL)
+        {
+          row = g_new0 (BatchRow, 1);
+          row->table = table;
+          row->row_id = c->row_id;
+          row->changes = g_array_new (FALSE, FALSE, sizeof (guint));
+          g_ptr_array_add (rows, row);
+          g_hash_table_insert (by_key, g_steal_pointer (&key), row);
+        }
+      g_array_append_val (row->changes, i);
+    }
+  g_ptr_array_sort (rows, batch_row_compare);
+  return g_steal_pointer (&rows);
+}
+
+typedef struct
+{
+  CarbStore *store;
+  CarbSyncGroup *group;
+  GVariant *context; /* an a{sv}, never NULL */
+  GArray *changes;
+  CarbTwowayTable *tables; /* initialized on first use */
+  gboolean *table_ready;
+  GVariantBuilder rows;
+  GArray *rejections; /* CarbRejection */
+  GCancellable *cancellable;
+} Apply;
+
+static void
+reject (Apply *a, const BatchRow *r, const char *column, char *message)
+{
+  CarbRejection rejection = {
+    g_strdup (carb_sync_group_get_model (a->group, r->table)->table),
+    g_strdup (r->row_id),
+    g_strdup (column != NULL ? column : ""),
+    message,
+  };
+  g_array_append_val (a->rejections, rejection);
+}
+
+static void
+rejection_clear (gpointer data)
+{
+  CarbRejection *r = data;
+  g_free (r->table);
+  g_free (r->row_id);
+  g_free (r->column);
+  g_free (r->message);
+}
+
+/* Merges and checks one row, then writes it if anything won. FALSE only
+ * when the batch must stop (a database or connection failure). */
+static gboolean
+apply_row (Apply *a, const BatchRow *r, GError **error)
+{
+  if (!a->table_ready[r->table])
+    {
+      if (!carb_twoway_table_init (&a->tables[r->table], a->store, a->group, r->table, error))
+        return FALSE;
+      a->table_ready[r->table] = TRUE;
+    }
+  const CarbTwowayTable *t = &a->tables[r->table];
+  g_autoptr (CarbApplyRow) row = carb_apply_row_new (t, r->row_id);
+  if (!carb_apply_row_read (row, a->store, a->cancellable, error))
+    return FALSE;
+
+  gboolean hide = FALSE;
+  if (!carb_apply_row_stored_in_filter (row, a->context))
+    {
+      /* Another user's row: neither changed nor shown. */
+      reject (a, r, NULL, g_strdup ("the row is outside this replica's filter"));
+      hide = TRUE;
+      return carb_apply_row_add_state (row, a->store, hide, &a->rows, a->cancellable, error);
+    }
+  g_autofree char *immutable = NULL;
+  for (guint k = 0; k < r->changes->len && immutable == NULL; k++)
+    carb_apply_row_merge (row, &g_array_index (a->changes, CarbChange, g_array_index (r->changes, guint, k)),
+                          &immutable);
+  if (immutable != NULL)
+    reject (a, r, immutable, g_strdup_printf ("column “%s” is immutable once the row exists", immutable));
+  else if (carb_apply_row_any_won (row))
+    {
+      g_autoptr (GVariant) merged = carb_apply_row_to_variant (row);
+      g_autoptr (GError) refused = NULL;
+      char *rejection = NULL;
+      if (!carb_apply_row_merged_in_filter (row, a->context))
+        reject (a, r, NULL, g_strdup ("the change would put the row outside this replica's filter"));
+      else if (!carb_sync_group_validate (a->group, t->model->table, merged, a->context, &refused))
+        reject (a, r, NULL, g_strdup (refused->message));
+      else if (!carb_apply_row_write (row, a->store, &rejection, error))
+        return FALSE;
+      else if (rejection != NULL)
+        reject (a, r, NULL, rejection);
+    }
+  return carb_apply_row_add_state (row, a->store, hide, &a->rows, a->cancellable, error);
+}
+
+static gboolean
+apply_rows (Apply *a, GPtrArray *rows, GError **error)
+{
+  for (guint i = 0; i < rows->len; i++)
+    if (g_cancellable_set_error_if_cancelled (a->cancellable, error) || !apply_row (a, rows->pdata[i], error))
+      return FALSE;
+  return TRUE;
+}
+
+/* With the store's lock held: one write transaction for the batch. */
+static gboolean
+run_batch (Apply *a, GPtrArray *rows, GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (a->store);
+  CarbBackend *backend = carb_store_get_backend (a->store);
+  if (!carb_twoway_check_backend (a->store, error))
+    return FALSE;
+  if (vt->in_transaction (backend))
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION,
+                   "Sync group “%s”: the application has a transaction open on the store's connection; an "
+                   "apply runs in a write transaction of its own, so COMMIT or ROLLBACK yours first (it was "
+                   "left untouched)",
+                   carb_sync_group_get_name (a->group));
+      return FALSE;
+    }
+  if (!vt->execute (backend, vt->sql_syntax->begin_write, error))
+    return FALSE;
+  if (apply_rows (a, rows, error) && vt->execute (backend, "COMMIT", error))
+    return TRUE;
+  vt->execute (backend, "ROLLBACK", NULL);
+  return FALSE;
+}
+
+/**
+ * carb_store_apply_changes:
+ * @store: the server's store
+ * @group: the sync group (sealed by the first use)
+ * @context: (nullable): the server-side context of the replica (an
+ *   `a{sv}` from its authenticated session): every filter key of @group
+ *   must be in it; a floating reference is sunk
+ * @changeset: a changeset from a replica (carb_changeset_serialize())
+ * @cancellable: (nullable): checked between rows
+ * @error: return location for a #GError
+ *
+ * Applies a replica's column writes with per-column last-writer-wins: a
+ * change wins iff its version is greater than the stored version of its
+ * column (a column never versioned is the lowest); a tie keeps the stored
+ * value, so a batch applied twice changes and writes nothing. The whole
+ * batch runs in one write transaction, its rows read and locked in a fixed
+ * order (table, then row id), so concurrent applies cannot deadlock.
+ *
+ * A row is rejected — its changes dropped, the rest of the batch applied —
+ * when it changes an immutable column of an existing row, is (or would
+ * become) outside the replica's filter, fails the group's validation
+ * callback, or the database refuses it (a constraint, a NOT NULL column
+ * a new row leaves out). Each row is written inside a savepoint for that.
+ *
+ * Returns: (transfer full) (nullable): the apply result: the server's
+ *   hybrid logical time, the full server state of every row the batch
+ *   named (none for a row the server does not have or the replica may not
+ *   see) and the rejections; or %NULL with @error set and nothing applied:
+ *   %CARB_ERROR_INVALID_DATA for malformed bytes, a table or column not in
+ *   @group, a value of the wrong type or a context without a filter's
+ *   key; %CARB_ERROR_CLOCK_AHEAD when a version is further ahead of this
+ *   process's clock than carb_sync_group_get_max_clock_ahead() (the
+ *   message ends with `server hlc: N`); %CARB_ERROR_IN_TRANSACTION when the
+ *   application has a transaction open on @store; database errors
+ *
+ * Since: 1.0
+ */
+GBytes *
+carb_store_apply_changes (CarbStore *store,
+                          CarbSyncGroup *group,
+                          GVariant *context,
+                          GBytes *changeset,
+                          GCancellable *cancellable,
+                          GError **error)
+{
+  g_return_val_if_fail (CARB_IS_STORE (store) && group != NULL && changeset != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  g_autoptr (GVariant) ctx
+      = context != NULL ? g_variant_ref_sink (context) : g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
+  if (!carb_sync_group_seal (group, error) || !carb_twoway_check_context (group, ctx, error))
+    return NULL;
+  g_autoptr (GArray) changes = carb_changeset_parse (changeset, error);
+  if (changes == NULL)
+    return NULL;
+  g_autoptr (GPtrArray) rows = batch_rows (group, changes, error);
+  if (rows == NULL || !check_clock (group, changes, error))
+    return NULL;
+
+  guint n_tables = carb_sync_group_get_n_models (group);
+  Apply a = {
+    .store = store,
+    .group = group,
+    .context = ctx,
+    .changes = changes,
+    .tables = g_new0 (CarbTwowayTable, n_tables),
+    .table_ready = g_new0 (gboolean, n_tables),
+    .rejections = g_array_new (FALSE, TRUE, sizeof (CarbRejection)),
+    .cancellable = cancellable,
+  };
+  g_array_set_clear_func (a.rejections, rejection_clear);
+  g_variant_builder_init (&a.rows, G_VARIANT_TYPE (CARB_CHANGESET_ROWS_TYPE));
+
+  carb_store_lock (store);
+  gboolean ok = run_batch (&a, rows, error);
+  carb_store_unlock (store);
+  /* The server's time after the apply: a replica that observes it orders
+   * its next writes after everything this answer shows. */
+  GVariant *state = g_variant_builder_end (&a.rows);
+  GBytes *result
+      = ok ? carb_apply_result_serialize (carb_twoway_server_hlc (), state,
+                                          (CarbRejection *) (gpointer) a.rejections->data, a.rejections->len)
+           : NULL;
+  if (!ok)
+    g_variant_unref (g_variant_ref_sink (state));
+  for (guint i = 0; i < n_tables; i++)
+    carb_twoway_table_clear (&a.tables[i]);
+  g_free (a.tables);
+  g_free (a.table_ready);
+  g_array_unref (a.rejections);
+  return result;
+}

@@ -1,0 +1,233 @@
+/* Carburetor — acknowledging an upload: merging the server's rows into the
+ * replica, dropping the pending entries that were sent (and only while
+ * they still hold the version sent), and keeping the rejections.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "replica-private.h"
+
+#include <string.h>
+
+static char *
+row_key (const char *table, const char *id)
+{
+  return g_strconcat (table, "\n", id, NULL);
+}
+
+typedef struct
+{
+  GHashTable *rejected; /* row key → GHashTable of column names ("" = all) */
+  GHashTable *forced;   /* row key → GHashTable of columns to force */
+  GHashTable *merged;   /* row keys of the merged rows */
+} Ack;
+
+static void
+ack_clear (Ack *ack)
+{
+  g_clear_pointer (&ack->rejected, g_hash_table_unref);
+  g_clear_pointer (&ack->forced, g_hash_table_unref);
+  g_clear_pointer (&ack->merged, g_hash_table_unref);
+}
+
+static GHashTable *
+column_set (GHashTable *map, const char *table, const char *id)
+{
+  char *key = row_key (table, id);
+  GHashTable *set = g_hash_table_lookup (map, key);
+  if (set == NULL)
+    {
+      set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_hash_table_insert (map, key, set);
+    }
+  else
+    g_free (key);
+  return set;
+}
+
+static gboolean
+store_rejection (CarbReplica *replica, const CarbRejection *r, gint64 now, GError **error)
+{
+  sqlite3_stmt *stmt = carb_replica_db_stmt (
+      replica, "INSERT INTO carburetor_rejections (tbl, id, col, message, time) VALUES (?, ?, ?, ?, ?)",
+      error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, r->table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, r->row_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, r->column, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 4, r->message, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 5, now);
+  return carb_replica_db_step_done (replica, stmt, error);
+}
+
+static gboolean
+is_rejected (Ack *ack, const CarbChange *c)
+{
+  g_autofree char *key = row_key (c->table, c->row_id);
+  GHashTable *set = g_hash_table_lookup (ack->rejected, key);
+  return set != NULL && (g_hash_table_contains (set, "") || g_hash_table_contains (set, c->column));
+}
+
+/* Whether the column's pending entry still holds @version (no local edit
+ * since the batch was collected). */
+static gboolean
+still_pending (CarbReplica *replica, const CarbChange *c, gboolean *same, GError **error)
+{
+  sqlite3_stmt *stmt = carb_replica_db_stmt (
+      replica, "SELECT version FROM carburetor_pending WHERE tbl = ? AND id = ? AND col = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  g_autofree char *sent = carb_version_to_string (&c->version);
+  sqlite3_bind_text (stmt, 1, c->table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, c->row_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, c->column, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (stmt);
+  *same = rc == SQLITE_ROW && strcmp ((const char *) sqlite3_column_text (stmt, 0), sent) == 0;
+  sqlite3_reset (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return carb_replica_db_fail (replica, error, "reading carburetor_pending");
+  return TRUE;
+}
+
+/* Every sent change: a rejected one not edited since is forced back to the
+ * server's value; then its pending entry goes if it still holds the
+ * version sent. */
+static gboolean
+settle_sent (CarbReplica *replica, Ack *ack, GArray *sent, GError **error)
+{
+  for (guint i = 0; i < sent->len; i++)
+    {
+      const CarbChange *c = &g_array_index (sent, CarbChange, i);
+      gboolean same = FALSE;
+      if (!still_pending (replica, c, &same, error))
+        return FALSE;
+      if (!same)
+        continue;
+      if (is_rejected (ack, c))
+        g_hash_table_add (column_set (ack->forced, c->table, c->row_id), g_strdup (c->column));
+      if (!carb_replica_drop_pending (replica, c->table, c->row_id, c->column, &c->version, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+merge_answer_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer data, GError **error)
+{
+  Ack *ack = data;
+  gint index = carb_sync_group_find_table (replica->group, first->table);
+  if (index < 0)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                   "The apply result holds a row of table “%s”, which is not in sync group “%s”",
+                   first->table, carb_sync_group_get_name (replica->group));
+      return FALSE;
+    }
+  g_autofree char *key = row_key (first->table, first->row_id);
+  g_hash_table_add (ack->merged, g_strdup (key));
+  return carb_replica_merge_row (replica, (guint) index, first->row_id, first, n,
+                                 g_hash_table_lookup (ack->forced, key), error);
+}
+
+/* A rejected row the server does not have (a refused insert, or a row
+ * outside the replica's filter) leaves the replica too, unless a local
+ * edit made since keeps it pending. */
+static gboolean
+drop_unknown_row (CarbReplica *replica, const char *key, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (key, "\n", 2);
+  gint index = carb_sync_group_find_table (replica->group, parts[0]);
+  if (index < 0 || parts[1] == NULL)
+    return TRUE;
+  const CarbModel *model = carb_sync_group_get_model (replica->group, (guint) index);
+  g_autoptr (GString) sql = g_string_new ("DELETE FROM ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " WHERE ");
+  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  g_string_append (sql, " = ?1 AND NOT EXISTS (SELECT 1 FROM carburetor_pending WHERE tbl = ?2 AND id = ?1)");
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, parts[1], -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text (stmt, 2, parts[0], -1, SQLITE_TRANSIENT);
+  if (!carb_replica_db_step_done (replica, stmt, error))
+    return FALSE;
+  if (sqlite3_changes (replica->db) == 0)
+    return TRUE;
+  stmt = carb_replica_db_stmt (replica, "DELETE FROM carburetor_versions WHERE tbl = ? AND id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, parts[0], -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text (stmt, 2, parts[1], -1, SQLITE_TRANSIENT);
+  return carb_replica_db_step_done (replica, stmt, error);
+}
+
+static gboolean
+acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyResult *answer, GError **error)
+{
+  Ack ack = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref),
+              g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref),
+              g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  gint64 now = g_get_real_time ();
+  gboolean ok = TRUE;
+  carb_hlc_observe (&replica->hlc, answer->server_hlc);
+  for (guint i = 0; ok && i < answer->rejections->len; i++)
+    {
+      const CarbRejection *r = &g_array_index (answer->rejections, CarbRejection, i);
+      g_hash_table_add (column_set (ack.rejected, r->table, r->row_id), g_strdup (r->column));
+      ok = store_rejection (replica, r, now, error);
+    }
+  ok = ok && settle_sent (replica, &ack, sent, error);
+  ok = ok && carb_replica_for_each_row (replica, answer->rows, merge_answer_row, &ack, error);
+  GHashTableIter iter;
+  const char *key;
+  g_hash_table_iter_init (&iter, ack.rejected);
+  while (ok && g_hash_table_iter_next (&iter, (gpointer *) &key, NULL))
+    if (!g_hash_table_contains (ack.merged, key))
+      ok = drop_unknown_row (replica, key, error);
+  ack_clear (&ack);
+  return ok;
+}
+
+/**
+ * carb_replica_acknowledge:
+ * @replica: a replica
+ * @sent: a changeset from carb_replica_collect_changes()
+ * @apply_result: what carb_store_apply_changes() answered to it
+ * @error: return location for a #GError
+ *
+ * Settles an upload in one transaction: merges the server's rows (the
+ * greater version of each column wins), drops the pending entries of
+ * @sent that still hold the version sent (edits made meanwhile stay
+ * pending), and keeps the rejections (their columns return to the
+ * server's value; #CarbReplica::rejected is emitted for each, after the
+ * transaction). Merging the same
+ * result twice changes no row.
+ *
+ * Returns: %TRUE, or %FALSE with @error set and nothing changed
+ *
+ * Since: 1.0
+ */
+gboolean
+carb_replica_acknowledge (CarbReplica *replica, GBytes *sent, GBytes *apply_result, GError **error)
+{
+  g_return_val_if_fail (CARB_IS_REPLICA (replica) && sent != NULL && apply_result != NULL, FALSE);
+  g_autoptr (GArray) sent_changes = carb_changeset_parse (sent, error);
+  if (sent_changes == NULL)
+    return FALSE;
+  g_autoptr (CarbApplyResult) answer = carb_apply_result_parse (apply_result, error);
+  if (answer == NULL)
+    return FALSE;
+  g_mutex_lock (&replica->lock);
+  gboolean ok = carb_replica_begin (replica, error);
+  if (ok)
+    {
+      ok = acknowledge_locked (replica, sent_changes, answer, error);
+      if (ok)
+        ok = carb_replica_commit (replica, error);
+      else
+        carb_replica_rollback (replica);
+    }
+  g_mutex_unlock (&replica->lock);
+  if (ok)
+    carb_replica_emit_rejected (replica, answer->rejections);
+  return ok;
+}

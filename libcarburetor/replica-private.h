@@ -1,0 +1,114 @@
+/* Carburetor — what the replica's files share: the object's fields, the
+ * SQLite helpers (one connection, used under the replica's lock), values
+ * between GVariants and SQLite, and the per-column merge.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "carb-private.h"
+
+#include <sqlite3.h>
+
+G_BEGIN_DECLS
+
+struct _CarbReplica
+{
+  GObject parent_instance;
+  GMutex lock; /* guards everything below, and the connection */
+  sqlite3 *db;
+  GHashTable *statements; /* SQL text → sqlite3_stmt, prepared once */
+  char *path;
+  CarbSyncGroup *group;
+  guint64 site;
+  CarbHlc hlc;
+  gint64 clock_offset_us; /* added to the wall clock (carb_replica_correct_clock()) */
+  /* The clock at BEGIN, restored by a rollback: a failed call must not
+   * leave the clock past versions that were never stored. */
+  CarbHlc hlc_at_begin;
+  gint64 offset_at_begin;
+};
+
+/* replica-db.c */
+gboolean carb_replica_db_fail (CarbReplica *replica, GError **error, const char *what);
+gboolean carb_replica_db_exec (CarbReplica *replica, const char *sql, GError **error);
+sqlite3_stmt *carb_replica_db_stmt (CarbReplica *replica, const char *sql, GError **error);
+gboolean carb_replica_db_step_done (CarbReplica *replica, sqlite3_stmt *stmt, GError **error);
+gboolean carb_replica_begin (CarbReplica *replica, GError **error);
+gboolean carb_replica_commit (CarbReplica *replica, GError **error);
+void carb_replica_rollback (CarbReplica *replica);
+void carb_replica_quote (GString *sql, const char *name);
+char *carb_replica_meta_get (CarbReplica *replica, const char *key, GError **error);
+gboolean carb_replica_meta_set (CarbReplica *replica, const char *key, const char *value, GError **error);
+
+/* replica-schema.c */
+gboolean carb_replica_schema_open (CarbReplica *replica, GError **error);
+
+/* replica-value.c */
+GVariant *carb_replica_unwrap (GVariant *value);
+gboolean carb_replica_bind_value (sqlite3_stmt *stmt,
+                                  int index,
+                                  const CarbModel *model,
+                                  const CarbColumn *col,
+                                  GVariant *value,
+                                  GError **error);
+GVariant *carb_replica_column_value (sqlite3_stmt *stmt, int index, const CarbColumn *col);
+const CarbColumn *carb_replica_role_column (const CarbModel *model, CarbColumnRole role);
+const CarbModel *
+carb_replica_find_model (CarbReplica *replica, const char *table, guint *index, GError **error);
+
+/* replica-write.c: one column to write, the value (NULL for SQL NULL)
+ * owned. */
+typedef struct
+{
+  const CarbColumn *col;
+  GVariant *value;
+} CarbColumnWrite;
+
+GArray *carb_column_writes_new (void);
+gboolean carb_replica_update_columns (
+    CarbReplica *replica, const CarbModel *model, const char *id, GArray *writes, GError **error);
+
+/* replica-versions.c: the versions and pending tables. */
+gboolean carb_replica_get_version_locked (CarbReplica *replica,
+                                          const char *table,
+                                          const char *id,
+                                          const char *column,
+                                          CarbVersion *version,
+                                          gboolean *found,
+                                          GError **error);
+gboolean carb_replica_set_version (CarbReplica *replica,
+                                   const char *table,
+                                   const char *id,
+                                   const char *column,
+                                   const CarbVersion *version,
+                                   gboolean pending,
+                                   GError **error);
+gboolean carb_replica_drop_pending (CarbReplica *replica,
+                                    const char *table,
+                                    const char *id,
+                                    const char *column,
+                                    const CarbVersion *only_if,
+                                    GError **error);
+gboolean carb_replica_row_exists (
+    CarbReplica *replica, const CarbModel *model, const char *id, gboolean *exists, GError **error);
+CarbVersion carb_replica_next_version (CarbReplica *replica);
+
+/* replica-merge.c: one incoming row, per column; @force_columns (nullable)
+ * takes the incoming value of those columns whatever the versions (a
+ * rejected change returns to the server's value). */
+gboolean carb_replica_merge_row (CarbReplica *replica,
+                                 guint table_index,
+                                 const char *id,
+                                 const CarbChange *changes,
+                                 gsize n_changes,
+                                 GHashTable *force_columns,
+                                 GError **error);
+
+typedef gboolean (*CarbRowChangesFunc) (
+    CarbReplica *replica, const CarbChange *first, gsize n, gpointer data, GError **error);
+gboolean carb_replica_for_each_row (
+    CarbReplica *replica, GArray *changes, CarbRowChangesFunc func, gpointer data, GError **error);
+
+/* replica.c */
+void carb_replica_emit_rejected (CarbReplica *replica, GArray *rejections);
+
+G_END_DECLS

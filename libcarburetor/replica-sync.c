@@ -1,0 +1,226 @@
+/* Carburetor — one round of sync between a replica and a server store in
+ * the same process: upload in batches until nothing is pending (with one
+ * clock correction if the server finds the device's clock ahead), then
+ * download every table from its stored sync point.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "replica-private.h"
+
+#include <string.h>
+
+#define UPLOAD_BATCH_ROWS  500
+#define DOWNLOAD_PAGE_ROWS 1000
+
+/* The server's clock from a %CARB_ERROR_CLOCK_AHEAD message. */
+static gboolean
+parse_server_hlc (const GError *error, guint64 *hlc)
+{
+  const char *tag = "server hlc: ";
+  const char *at = g_strrstr (error->message, tag);
+  return at != NULL && g_ascii_string_to_unsigned (at + strlen (tag), 10, 1, G_MAXINT64, hlc, NULL);
+}
+
+/* One batch: collect, apply, acknowledge. @done is TRUE when nothing was
+ * pending. */
+static gboolean
+upload_batch (CarbReplica *replica,
+              CarbStore *server,
+              GVariant *context,
+              gboolean *done,
+              GCancellable *cancellable,
+              GError **error)
+{
+  GError *local = NULL;
+  g_autoptr (GBytes) sent = carb_replica_collect_changes (replica, UPLOAD_BATCH_ROWS, &local);
+  if (sent == NULL)
+    {
+      *done = local == NULL;
+      if (local != NULL)
+        g_propagate_error (error, local);
+      return *done;
+    }
+  *done = FALSE;
+  g_autoptr (GBytes) answer
+      = carb_store_apply_changes (server, replica->group, context, sent, cancellable, error);
+  return answer != NULL && carb_replica_acknowledge (replica, sent, answer, error);
+}
+
+static gboolean
+upload (CarbReplica *replica, CarbStore *server, GVariant *context, GCancellable *cancellable, GError **error)
+{
+  gboolean corrected = FALSE;
+  for (;;)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      gboolean done = FALSE;
+      g_autoptr (GError) local = NULL;
+      if (upload_batch (replica, server, context, &done, cancellable, &local))
+        {
+          if (done)
+            return TRUE;
+          continue;
+        }
+      guint64 server_hlc = 0;
+      /* Once only: a second refusal means the bound or the server's clock
+       * moves, and looping would hide it. */
+      if (corrected || !g_error_matches (local, CARB_ERROR, CARB_ERROR_CLOCK_AHEAD)
+          || !parse_server_hlc (local, &server_hlc))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      g_debug ("replica %s: clock ahead of the server's; correcting to %" G_GUINT64_FORMAT, replica->path,
+               server_hlc);
+      if (!carb_replica_correct_clock (replica, server_hlc, error))
+        return FALSE;
+      corrected = TRUE;
+    }
+}
+
+static gboolean
+download_table (CarbReplica *replica,
+                CarbStore *server,
+                GVariant *context,
+                guint table_index,
+                GCancellable *cancellable,
+                GError **error)
+{
+  g_autoptr (CarbSyncPoint) since = carb_replica_get_sync_point (replica, table_index);
+  gboolean has_more = TRUE;
+  while (has_more)
+    {
+      CarbSyncPoint *until = NULL;
+      g_autoptr (GBytes) page
+          = carb_store_download_changes (server, replica->group, context, table_index, since,
+                                         DOWNLOAD_PAGE_ROWS, &until, &has_more, cancellable, error);
+      if (page == NULL)
+        return FALSE;
+      g_autoptr (CarbSyncPoint) next = until;
+      if (!carb_replica_merge_download (replica, table_index, page, next, error))
+        return FALSE;
+      g_clear_pointer (&since, carb_sync_point_free);
+      since = g_steal_pointer (&next);
+    }
+  return TRUE;
+}
+
+/**
+ * carb_replica_sync:
+ * @replica: a replica
+ * @server: the server's store, prepared for the group
+ *   (carb_store_prepare_group())
+ * @context: (nullable): the server-side context (`a{sv}`) for the
+ *   group's filters and validation callback
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * One round of sync: uploads the pending changes in batches until none is
+ * left (correcting the clock once on %CARB_ERROR_CLOCK_AHEAD), then
+ * downloads every table of the group from its stored sync point. Each
+ * batch and each page is its own transaction on both sides, so an
+ * interrupted sync resumes where it stopped. On
+ * %CARB_ERROR_SYNC_POINT_EXPIRED, call carb_replica_rebuild() and sync
+ * again.
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ *
+ * Since: 1.0
+ */
+gboolean
+carb_replica_sync (
+    CarbReplica *replica, CarbStore *server, GVariant *context, GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (CARB_IS_REPLICA (replica) && server != NULL, FALSE);
+  g_autoptr (GVariant) ctx
+      = context != NULL ? g_variant_ref_sink (context) : g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
+  if (!upload (replica, server, ctx, cancellable, error))
+    return FALSE;
+  for (guint t = 0; t < carb_sync_group_get_n_models (replica->group); t++)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error)
+          || !download_table (replica, server, ctx, t, cancellable, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* A function pointer is not a gpointer in ISO C: the tag is this. */
+static char sync_source_tag;
+
+typedef struct
+{
+  CarbStore *server;
+  GVariant *context;
+} SyncData;
+
+static void
+sync_data_free (gpointer p)
+{
+  SyncData *data = p;
+  g_object_unref (data->server);
+  g_clear_pointer (&data->context, g_variant_unref);
+  g_free (data);
+}
+
+static void
+sync_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  SyncData *data = task_data;
+  GError *error = NULL;
+  if (carb_replica_sync (source, data->server, data->context, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/**
+ * carb_replica_sync_async:
+ * @replica: a replica
+ * @server: the server's store
+ * @context: (nullable): the server-side context (`a{sv}`)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called in the thread-default main context of
+ *   the caller when the sync ends
+ * @user_data: data for @callback
+ *
+ * carb_replica_sync() in a worker thread. The replica stays usable
+ * meanwhile (its calls wait for the sync's current transaction);
+ * #CarbReplica::rejected is emitted in the worker thread.
+ *
+ * Since: 1.0
+ */
+void
+carb_replica_sync_async (CarbReplica *replica,
+                         CarbStore *server,
+                         GVariant *context,
+                         GCancellable *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+  g_return_if_fail (CARB_IS_REPLICA (replica) && server != NULL);
+  g_autoptr (GTask) task = g_task_new (replica, cancellable, callback, user_data);
+  g_task_set_source_tag (task, &sync_source_tag);
+  SyncData *data = g_new0 (SyncData, 1);
+  data->server = g_object_ref (server);
+  data->context = context != NULL ? g_variant_ref_sink (context) : NULL;
+  g_task_set_task_data (task, data, sync_data_free);
+  g_task_run_in_thread (task, sync_thread);
+}
+
+/**
+ * carb_replica_sync_finish:
+ * @replica: a replica
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ *
+ * Since: 1.0
+ */
+gboolean
+carb_replica_sync_finish (CarbReplica *replica, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, replica), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == &sync_source_tag, FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -1,0 +1,96 @@
+/* Carburetor — declarations shared by the server side of two-way sync
+ * (apply.c, apply-row.c, store-twoway.c), inside the core only.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "carb-private.h"
+#include <carburetor/store-twoway.h>
+
+G_BEGIN_DECLS
+
+/* One table of a group as an apply or a download sees it, with the store's
+ * lock held: the model, the wire model's checked query, and where each
+ * model column's version is. */
+typedef struct
+{
+  CarbSyncGroup *group;
+  guint index;
+  const CarbModel *model;
+  const CarbModel *wire;
+  const CarbQuery *query; /* the wire model's, checked; valid under the lock */
+  const CarbSqlSyntax *syntax;
+  guint id_column;      /* in the model and the wire model alike */
+  gint *version_column; /* model column → wire column of its version, or -1 */
+  gint filter_column;   /* model column, or -1 */
+  const char *filter_key;
+  char *select_sql; /* SELECT <wire columns> … WHERE id = $1 <lock_rows> */
+  char *reread_sql; /* the same, without the lock clause */
+} CarbTwowayTable;
+
+void carb_twoway_table_init_columns (CarbTwowayTable *t, CarbSyncGroup *group, guint index);
+gboolean carb_twoway_table_init (
+    CarbTwowayTable *t, CarbStore *store, CarbSyncGroup *group, guint index, GError **error);
+void carb_twoway_table_clear (CarbTwowayTable *t);
+
+/* The backend's query_rows, or an error naming the backend. */
+gboolean carb_twoway_check_backend (CarbStore *store, GError **error);
+
+/* The server's hybrid logical time now: its wall clock's millisecond,
+ * counter 0 (the server keeps no clock state; its own writes get versions
+ * from the versioning trigger). */
+guint64 carb_twoway_server_hlc (void);
+
+/* Whether a value (NULL for SQL NULL) passes a filter's context value. */
+gboolean carb_twoway_filter_matches (GVariant *value, GVariant *wanted);
+/* The context's value of every filter key of @group (NULL when none),
+ * or an error naming the missing key. */
+gboolean carb_twoway_check_context (CarbSyncGroup *group, GVariant *context, GError **error);
+
+/* The type string a column's values have in changesets
+ * (carb_model_row_to_variant()'s). */
+const char *carb_twoway_value_type (CarbColumnType type);
+
+/* The changeset columns (every data and is-deleted column, with its
+ * version) of a wire row read as an a{sv} (carb_model_row_to_variant());
+ * appends an `(s(tt)mv)` per column to @columns. */
+/* One column of a row_to_variant() dictionary: its value (NULL for SQL
+ * NULL, else a new reference) or its stored version (NULL and malformed
+ * text are the lowest version). */
+GVariant *carb_twoway_dict_value (GVariant *dict, const char *name);
+CarbVersion carb_twoway_dict_version (GVariant *dict, const char *name);
+void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBuilder *columns);
+
+/* apply-row.c: one row of an apply, inside the apply's transaction. */
+typedef struct _CarbApplyRow CarbApplyRow;
+
+CarbApplyRow *carb_apply_row_new (const CarbTwowayTable *t, const char *row_id);
+void carb_apply_row_free (CarbApplyRow *row);
+/* Reads and locks the stored row (if any). */
+gboolean carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancellable, GError **error);
+/* Merges one change (column checked already); a change to an existing
+ * row's immutable column sets @rejection. */
+void carb_apply_row_merge (CarbApplyRow *row, const CarbChange *change, char **rejected_column);
+gboolean carb_apply_row_exists (const CarbApplyRow *row);
+gboolean carb_apply_row_stored_in_filter (const CarbApplyRow *row, GVariant *context);
+gboolean carb_apply_row_merged_in_filter (const CarbApplyRow *row, GVariant *context);
+gboolean carb_apply_row_any_won (const CarbApplyRow *row);
+/* The merged row as the validation callback sees it (every model column). */
+GVariant *carb_apply_row_to_variant (const CarbApplyRow *row);
+/* Writes what won (UPDATE of the won columns and their versions, or
+ * INSERT), inside a savepoint: a database error (constraint, NOT NULL)
+ * rolls back to it and becomes @rejection, the batch goes on. FALSE only
+ * when the transaction itself failed. */
+gboolean carb_apply_row_write (CarbApplyRow *row, CarbStore *store, char **rejection, GError **error);
+/* Appends the row's current server state to @rows (`a(ssa(s(tt)mv))`):
+ * read again after a write; no column when the server has no row, or when
+ * @hide (a row outside the replica's filter is not shown). */
+gboolean carb_apply_row_add_state (CarbApplyRow *row,
+                                   CarbStore *store,
+                                   gboolean hide,
+                                   GVariantBuilder *rows,
+                                   GCancellable *cancellable,
+                                   GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbApplyRow, carb_apply_row_free)
+
+G_END_DECLS

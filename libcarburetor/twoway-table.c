@@ -1,0 +1,215 @@
+/* Carburetor — what the server side of two-way sync knows of one table of
+ * a group (its wire model checked against the live table, where each
+ * column's version lives, its filter), and the small rules apply and
+ * download share: the server's clock, filters, value types, a row's state
+ * in changeset form.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "twoway-private.h"
+
+#include <string.h>
+
+gboolean
+carb_twoway_check_backend (CarbStore *store, GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  if (CARB_VTABLE_HAS (vt, sql_syntax) && CARB_VTABLE_HAS (vt, execute_params)
+      && CARB_VTABLE_HAS (vt, in_transaction) && CARB_VTABLE_HAS (vt, query_rows))
+    return TRUE;
+  g_set_error (error, CARB_ERROR, CARB_ERROR_PLUGIN,
+               "The “%s” backend cannot serve two-way sync (its plugin has no %s); update the plugin",
+               vt->name, "query_rows");
+  return FALSE;
+}
+
+/* What needs no store: the models, the version columns, the filter. */
+void
+carb_twoway_table_init_columns (CarbTwowayTable *t, CarbSyncGroup *group, guint index)
+{
+  *t = (CarbTwowayTable){ .group = group, .index = index, .filter_column = -1 };
+  t->model = carb_sync_group_get_model (group, index);
+  t->wire = carb_sync_group_get_wire_model (group, index);
+  t->version_column = g_new (gint, t->model->n_columns);
+  for (guint i = 0; i < t->model->n_columns; i++)
+    {
+      g_autofree char *name = g_strconcat (t->model->columns[i].name, CARB_VERSION_COLUMN_SUFFIX, NULL);
+      CarbColumnRole role = t->model->columns[i].role;
+      if (role == CARB_COLUMN_ROLE_ID)
+        t->id_column = i;
+      t->version_column[i] = role == CARB_COLUMN_ROLE_DATA || role == CARB_COLUMN_ROLE_DELETED
+                                 ? carb_model_find_column (t->wire, name)
+                                 : -1;
+    }
+  t->filter_column = carb_sync_group_get_filter (group, index, &t->filter_key);
+}
+
+/* With the store's lock held. The wire model must fit the live table and
+ * the table be prepared, as for any write. */
+gboolean
+carb_twoway_table_init (
+    CarbTwowayTable *t, CarbStore *store, CarbSyncGroup *group, guint index, GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  carb_twoway_table_init_columns (t, group, index);
+  t->syntax = vt->sql_syntax;
+  t->query = carb_store_checked_query (store, t->wire, error);
+  if (t->query == NULL)
+    return FALSE;
+  if (CARB_VTABLE_HAS (vt, check_prepared)
+      && !vt->check_prepared (carb_store_get_backend (store), t->query, error))
+    return FALSE;
+  t->select_sql = carb_sql_select_by_id (t->query, vt->sql_syntax, TRUE, error);
+  t->reread_sql
+      = t->select_sql != NULL ? carb_sql_select_by_id (t->query, vt->sql_syntax, FALSE, error) : NULL;
+  return t->reread_sql != NULL;
+}
+
+void
+carb_twoway_table_clear (CarbTwowayTable *t)
+{
+  g_clear_pointer (&t->version_column, g_free);
+  g_clear_pointer (&t->select_sql, g_free);
+  g_clear_pointer (&t->reread_sql, g_free);
+}
+
+guint64
+carb_twoway_server_hlc (void)
+{
+  return ((guint64) (g_get_real_time () / 1000)) << CARB_HLC_COUNTER_BITS;
+}
+
+static gboolean
+variant_int64 (GVariant *v, gint64 *out)
+{
+  if (g_variant_is_of_type (v, G_VARIANT_TYPE_INT16))
+    *out = g_variant_get_int16 (v);
+  else if (g_variant_is_of_type (v, G_VARIANT_TYPE_INT32))
+    *out = g_variant_get_int32 (v);
+  else if (g_variant_is_of_type (v, G_VARIANT_TYPE_INT64))
+    *out = g_variant_get_int64 (v);
+  else if (g_variant_is_of_type (v, G_VARIANT_TYPE_UINT16))
+    *out = g_variant_get_uint16 (v);
+  else if (g_variant_is_of_type (v, G_VARIANT_TYPE_UINT32))
+    *out = g_variant_get_uint32 (v);
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* Text equals text, an integer equals an integer of any width; NULL
+ * matches nothing (a row with no owner belongs to nobody). */
+gboolean
+carb_twoway_filter_matches (GVariant *value, GVariant *wanted)
+{
+  if (value == NULL || wanted == NULL)
+    return FALSE;
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    return g_variant_is_of_type (wanted, G_VARIANT_TYPE_STRING)
+           && strcmp (g_variant_get_string (value, NULL), g_variant_get_string (wanted, NULL)) == 0;
+  gint64 a, b;
+  return variant_int64 (value, &a) && variant_int64 (wanted, &b) && a == b;
+}
+
+gboolean
+carb_twoway_check_context (CarbSyncGroup *group, GVariant *context, GError **error)
+{
+  if (context != NULL && !g_variant_is_of_type (context, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                   "Sync group “%s”: the context is an “a{sv}”, not “%s”", carb_sync_group_get_name (group),
+                   g_variant_get_type_string (context));
+      return FALSE;
+    }
+  for (guint i = 0; i < carb_sync_group_get_n_models (group); i++)
+    {
+      const char *key = NULL;
+      if (carb_sync_group_get_filter (group, i, &key) < 0)
+        continue;
+      g_autoptr (GVariant) v = context != NULL ? g_variant_lookup_value (context, key, NULL) : NULL;
+      if (v == NULL)
+        {
+          g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                       "Sync group “%s”: table “%s” is filtered on the context key “%s”, which the context "
+                       "lacks; pass it from the authenticated session",
+                       carb_sync_group_get_name (group), carb_sync_group_get_model (group, i)->table, key);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+const char *
+carb_twoway_value_type (CarbColumnType type)
+{
+  switch (type)
+    {
+    case CARB_COLUMN_TYPE_INT16:
+      return "n";
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
+      return "i";
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
+      return "x";
+    case CARB_COLUMN_TYPE_FLOAT:
+    case CARB_COLUMN_TYPE_DOUBLE:
+      return "d";
+    case CARB_COLUMN_TYPE_BOOL:
+      return "b";
+    case CARB_COLUMN_TYPE_BYTES:
+      return "ay";
+    default:
+      return "s";
+    }
+}
+
+/* A value of a row_to_variant() dictionary: NULL for SQL NULL (the empty
+ * maybe), else a new reference. */
+static GVariant *
+dict_value (GVariant *dict, const char *name)
+{
+  g_autoptr (GVariant) v = g_variant_lookup_value (dict, name, NULL);
+  if (v == NULL || g_variant_is_of_type (v, G_VARIANT_TYPE_MAYBE))
+    return NULL;
+  return g_steal_pointer (&v);
+}
+
+/* A stored version: NULL (never written through the library or the
+ * versioning trigger) and malformed text are the lowest version, so the
+ * next change wins and repairs it. */
+static CarbVersion
+dict_version (GVariant *dict, const char *name)
+{
+  CarbVersion version = { 0, 0 };
+  g_autoptr (GVariant) v = dict_value (dict, name);
+  if (v != NULL && !carb_version_parse (g_variant_get_string (v, NULL), &version, NULL))
+    version = (CarbVersion){ 0, 0 };
+  return version;
+}
+
+void
+carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBuilder *columns)
+{
+  for (guint i = 0; i < t->model->n_columns; i++)
+    {
+      if (t->version_column[i] < 0)
+        continue;
+      const char *name = t->model->columns[i].name;
+      g_autoptr (GVariant) value = dict_value (wire_row, name);
+      CarbVersion version = dict_version (wire_row, t->wire->columns[t->version_column[i]].name);
+      g_variant_builder_add (
+          columns, "(s(tt)@mv)", name, version.hlc, version.site,
+          g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL));
+    }
+}
+
+GVariant *
+carb_twoway_dict_value (GVariant *dict, const char *name)
+{
+  return dict_value (dict, name);
+}
+
+CarbVersion
+carb_twoway_dict_version (GVariant *dict, const char *name)
+{
+  return dict_version (dict, name);
+}

@@ -1,0 +1,771 @@
+/* The server side of two-way sync, on every backend.
+ *
+ *   create-wire   carb_store_create_table() of a wire model makes a table
+ *                 that carb_store_prepare_group() prepares
+ *   lww           per column: changes to two columns of a row both
+ *                 survive; for one column the greater version wins in
+ *                 either arrival order, the site breaks an hlc tie
+ *   duplicate     a batch applied twice changes nothing and does not
+ *                 restamp the row
+ *   clock-ahead   a version too far ahead is refused with the server's
+ *                 hlc in the message, and nothing of the batch is applied
+ *   immutable     a change to an existing row's immutable column is
+ *                 rejected; a retried insert (same value) is not
+ *   filter        apply and download keep to the context's rows; another
+ *                 user's row is neither changed nor shown; a context
+ *                 without the key fails the call
+ *   validate      the validation callback's refusal rejects its row with
+ *                 its message, the rest of the batch is applied
+ *   constraint    a unique violation and a missing NOT NULL value reject
+ *                 one row each, the others are applied
+ *   deadlock      (PostgreSQL) two threads apply the same rows in opposite
+ *                 orders, over and over, without a deadlock
+ *   purge         tombstones before the horizon are deleted; a download
+ *                 from an older sync point is SYNC_POINT_EXPIRED
+ *   hostile       malformed bytes, unknown tables and columns, values of
+ *                 the wrong type: INVALID_DATA naming them, nothing applied
+ *   download      pages carry every column with its version ((0, 0) for a
+ *                 column never versioned)
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <carburetor/carburetor.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testdb.h"
+
+#define RESULT_TYPE "(uta(ssa(s(tt)mv))a(ssss))"
+#define SITE_A      G_GUINT64_CONSTANT (0xa)
+#define SITE_B      G_GUINT64_CONSTANT (0xb)
+
+typedef struct
+{
+  const char *backend;
+  char *tmpdir;
+  char *uri;
+  TestDb *db;
+  CarbStore *store;
+  char *table;
+  char *qtable;
+  CarbModel *model;
+  CarbSyncGroup *group;
+  guint64 base; /* an hlc a second ago: versions below now */
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer backend)
+{
+  static guint counter;
+  g_autoptr (GError) error = NULL;
+
+  f->backend = backend;
+  f->tmpdir = g_dir_make_tmp ("carb-apply-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->uri = test_store_uri (backend, f->tmpdir);
+  f->db = test_db_open (f->uri);
+  f->table = g_strdup_printf ("notes_%d_%u", (int) getpid (), counter++);
+  f->qtable = test_db_quote (f->table);
+  f->store = carb_store_open (f->uri, &error);
+  g_assert_no_error (error);
+  f->model = carb_model_new (NULL, f->table);
+  g_assert_true (carb_model_add_column (f->model, "id", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (f->model, "owner", CARB_COLUMN_TYPE_TEXT, 0, 0, NULL));
+  g_assert_true (carb_model_add_column (f->model, "title", CARB_COLUMN_TYPE_TEXT, 0, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (f->model, "body", CARB_COLUMN_TYPE_TEXT, 0, CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (f->model, "n", CARB_COLUMN_TYPE_INT64, 0, CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (f->model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (carb_model_add_column (f->model, "ts", CARB_COLUMN_TYPE_TIMESTAMP,
+                                        CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  f->group = carb_sync_group_new ("notes");
+  g_assert_true (carb_sync_group_add_model (f->group, f->model, &error));
+  g_assert_no_error (error);
+  f->base = ((guint64) (g_get_real_time () / 1000 - 1000)) << CARB_HLC_COUNTER_BITS;
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer backend)
+{
+  g_clear_pointer (&f->store, g_object_unref);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE IF EXISTS %s CASCADE; DELETE FROM carburetor_purge WHERE tbl = '%s'",
+                  f->qtable, f->table);
+  test_db_free (f->db);
+  test_store_dir_remove (f->tmpdir);
+  carb_sync_group_unref (f->group);
+  carb_model_unref (f->model);
+  g_free (f->tmpdir);
+  g_free (f->uri);
+  g_free (f->table);
+  g_free (f->qtable);
+}
+
+/* The table from the wire model, then the group prepared. */
+static void
+create (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (f->group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, f->group, &error));
+  g_assert_no_error (error);
+}
+
+static CarbChange
+ch (Fixture *f, const char *row, const char *column, guint64 hlc, guint64 site, GVariant *value)
+{
+  return (CarbChange){
+    f->table, (char *) row, (char *) column, { hlc, site }, value != NULL ? g_variant_ref_sink (value) : NULL
+  };
+}
+
+static GBytes *
+serialize (CarbChange *changes, gsize n)
+{
+  GBytes *bytes = carb_changeset_serialize (changes, n);
+  for (gsize i = 0; i < n; i++)
+    g_clear_pointer (&changes[i].value, g_variant_unref);
+  return bytes;
+}
+
+/* Applies @changes (consumed); the result as a GVariant. */
+static GVariant *
+apply_ctx (Fixture *f, GVariant *context, CarbChange *changes, gsize n, GError **error)
+{
+  g_autoptr (GBytes) set = serialize (changes, n);
+  g_autoptr (GBytes) result = carb_store_apply_changes (f->store, f->group, context, set, NULL, error);
+  if (result == NULL)
+    return NULL;
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (RESULT_TYPE), result, FALSE));
+}
+
+static GVariant *
+apply_ok (Fixture *f, CarbChange *changes, gsize n)
+{
+  g_autoptr (GError) error = NULL;
+  GVariant *result = apply_ctx (f, NULL, changes, n, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (result);
+  return result;
+}
+
+static gsize
+n_rejections (GVariant *result)
+{
+  g_autoptr (GVariant) r = g_variant_get_child_value (result, 3);
+  return g_variant_n_children (r);
+}
+
+/* The @i-th rejection's row id, column and message. */
+static void
+rejection (GVariant *result, gsize i, const char **row, const char **column, const char **message)
+{
+  g_autoptr (GVariant) r = g_variant_get_child_value (result, 3);
+  g_autoptr (GVariant) one = g_variant_get_child_value (r, i);
+  g_variant_get (one, "(&s&s&s&s)", NULL, row, column, message);
+}
+
+/* A column of the server's row as text ("" for NULL), via SQL. */
+static char *
+cell (Fixture *f, const char *row, const char *column)
+{
+  g_autoptr (GPtrArray) rows
+      = test_db_query_rows (f->db, "SELECT \"%s\" FROM %s WHERE id = '%s'", column, f->qtable, row);
+  if (rows->len == 0)
+    return NULL;
+  return g_strdup (((char **) rows->pdata[0])[0]);
+}
+
+static char *
+version_text (guint64 hlc, guint64 site)
+{
+  CarbVersion v = { hlc, site };
+  return carb_version_to_string (&v);
+}
+
+static void
+assert_cell (Fixture *f, const char *row, const char *column, const char *expected)
+{
+  g_autofree char *got = cell (f, row, column);
+  g_assert_cmpstr (got, ==, expected);
+}
+
+static void
+test_create_wire (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  /* The wire model fits the table it made, and preparing again is a
+   * no-op. */
+  g_assert_true (carb_store_check_model (f->store, carb_sync_group_get_wire_model (f->group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, f->group, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+}
+
+static void
+test_lww (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  guint64 b = f->base;
+  CarbChange insert[] = {
+    ch (f, "r1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "r1", "title", b + 1, SITE_A, g_variant_new_string ("t0")),
+  };
+  g_autoptr (GVariant) r0 = apply_ok (f, insert, G_N_ELEMENTS (insert));
+  g_assert_cmpuint (n_rejections (r0), ==, 0);
+
+  /* Two replicas edit different columns: both edits survive. */
+  CarbChange title[] = { ch (f, "r1", "title", b + 5, SITE_A, g_variant_new_string ("from A")) };
+  CarbChange body[] = { ch (f, "r1", "body", b + 3, SITE_B, g_variant_new_string ("from B")) };
+  g_autoptr (GVariant) r1 = apply_ok (f, title, 1);
+  g_autoptr (GVariant) r2 = apply_ok (f, body, 1);
+  assert_cell (f, "r1", "title", "from A");
+  assert_cell (f, "r1", "body", "from B");
+  g_autofree char *v5 = version_text (b + 5, SITE_A);
+  assert_cell (f, "r1", "title__v", v5);
+
+  /* One column, the later version arriving first: it stays. */
+  CarbChange late[] = { ch (f, "r1", "title", b + 10, SITE_B, g_variant_new_string ("late")) };
+  CarbChange early[] = { ch (f, "r1", "title", b + 7, SITE_A, g_variant_new_string ("early")) };
+  g_autoptr (GVariant) r3 = apply_ok (f, late, 1);
+  g_autoptr (GVariant) r4 = apply_ok (f, early, 1);
+  assert_cell (f, "r1", "title", "late");
+  /* The answer shows the winner to the replica that lost. */
+  g_autoptr (GVariant) rows = g_variant_get_child_value (r4, 2);
+  g_autofree char *printed = g_variant_print (rows, FALSE);
+  g_assert_nonnull (strstr (printed, "'late'"));
+
+  /* The other order on another row: the same winner. */
+  CarbChange early2[] = {
+    ch (f, "r2", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "r2", "title", b + 7, SITE_A, g_variant_new_string ("early")),
+  };
+  CarbChange late2[] = { ch (f, "r2", "title", b + 10, SITE_B, g_variant_new_string ("late")) };
+  g_autoptr (GVariant) r5 = apply_ok (f, early2, 2);
+  g_autoptr (GVariant) r6 = apply_ok (f, late2, 1);
+  assert_cell (f, "r2", "title", "late");
+
+  /* Same hlc: the greater site wins, in either order. */
+  CarbChange tie_b[] = { ch (f, "r2", "body", b + 20, SITE_B, g_variant_new_string ("site b")) };
+  CarbChange tie_a[] = { ch (f, "r2", "body", b + 20, SITE_A, g_variant_new_string ("site a")) };
+  g_autoptr (GVariant) r7 = apply_ok (f, tie_b, 1);
+  g_autoptr (GVariant) r8 = apply_ok (f, tie_a, 1);
+  assert_cell (f, "r2", "body", "site b");
+
+  /* Two changes of one column in one batch: the greater wins too. */
+  CarbChange both[] = {
+    ch (f, "r2", "n", b + 31, SITE_A, g_variant_new_int64 (31)),
+    ch (f, "r2", "n", b + 30, SITE_A, g_variant_new_int64 (30)),
+  };
+  g_autoptr (GVariant) r9 = apply_ok (f, both, 2);
+  assert_cell (f, "r2", "n", "31");
+}
+
+static void
+duplicate_batch (Fixture *f, CarbChange *batch)
+{
+  guint64 b = f->base;
+  batch[0] = ch (f, "d1", "owner", b + 1, SITE_A, g_variant_new_string ("ann"));
+  batch[1] = ch (f, "d1", "title", b + 1, SITE_A, g_variant_new_string ("once"));
+  batch[2] = ch (f, "d1", "n", b + 2, SITE_A, g_variant_new_int64 (7));
+}
+
+static void
+test_duplicate (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  CarbChange batch[3], again[3];
+  duplicate_batch (f, batch);
+  duplicate_batch (f, again);
+  g_autoptr (GVariant) r1 = apply_ok (f, batch, G_N_ELEMENTS (batch));
+  g_autofree char *ts1 = cell (f, "d1", "ts");
+  test_wait_clock_tick ();
+  g_autoptr (GVariant) r2 = apply_ok (f, again, G_N_ELEMENTS (again));
+  g_assert_cmpuint (n_rejections (r2), ==, 0);
+  /* Nothing was written: the row keeps its stamp, so it does not sync
+   * again. */
+  g_autofree char *ts2 = cell (f, "d1", "ts");
+  g_assert_cmpstr (ts1, ==, ts2);
+  assert_cell (f, "d1", "title", "once");
+  assert_cell (f, "d1", "n", "7");
+  /* Both answers show the same state. */
+  g_autoptr (GVariant) s1 = g_variant_get_child_value (r1, 2);
+  g_autoptr (GVariant) s2 = g_variant_get_child_value (r2, 2);
+  g_assert_true (g_variant_equal (s1, s2));
+}
+
+static void
+test_clock_ahead (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  guint64 now = ((guint64) (g_get_real_time () / 1000)) << CARB_HLC_COUNTER_BITS;
+  guint64 future = now + (((guint64) 10 * 60 * 1000) << CARB_HLC_COUNTER_BITS);
+  CarbChange batch[] = {
+    ch (f, "c1", "owner", f->base, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "c1", "title", f->base, SITE_A, g_variant_new_string ("fine")),
+    ch (f, "c2", "owner", future, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "c2", "title", future, SITE_A, g_variant_new_string ("from 2040")),
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) r = apply_ctx (f, NULL, batch, G_N_ELEMENTS (batch), &error);
+  g_assert_null (r);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_CLOCK_AHEAD);
+  const char *at = strstr (error->message, "server hlc: ");
+  g_assert_nonnull (at);
+  guint64 server = g_ascii_strtoull (at + strlen ("server hlc: "), NULL, 10);
+  g_assert_cmpuint (server, >=, now);
+  g_assert_cmpuint (server, <, now + (((guint64) 60 * 1000) << CARB_HLC_COUNTER_BITS));
+  /* Nothing of the batch, not even its good row. */
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+}
+
+static void
+test_immutable (Fixture *f, gconstpointer backend)
+{
+  g_assert_true (carb_sync_group_set_immutable (f->group, f->table, "owner", NULL));
+  create (f);
+  guint64 b = f->base;
+  CarbChange insert[] = {
+    ch (f, "i1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "i1", "title", b + 1, SITE_A, g_variant_new_string ("mine")),
+  };
+  g_autoptr (GVariant) r1 = apply_ok (f, insert, 2);
+  g_assert_cmpuint (n_rejections (r1), ==, 0);
+
+  /* A retried insert sends the same value again: not a change. */
+  CarbChange retry[] = { ch (f, "i1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")) };
+  g_autoptr (GVariant) r2 = apply_ok (f, retry, 1);
+  g_assert_cmpuint (n_rejections (r2), ==, 0);
+
+  CarbChange steal[] = {
+    ch (f, "i1", "owner", b + 9, SITE_B, g_variant_new_string ("bob")),
+    ch (f, "i1", "title", b + 9, SITE_B, g_variant_new_string ("stolen")),
+  };
+  g_autoptr (GVariant) r3 = apply_ok (f, steal, 2);
+  g_assert_cmpuint (n_rejections (r3), ==, 1);
+  const char *row, *column, *message;
+  rejection (r3, 0, &row, &column, &message);
+  g_assert_cmpstr (row, ==, "i1");
+  g_assert_cmpstr (column, ==, "owner");
+  g_assert_nonnull (strstr (message, "immutable"));
+  /* The whole row's changes were dropped. */
+  assert_cell (f, "i1", "owner", "ann");
+  assert_cell (f, "i1", "title", "mine");
+}
+
+/* Every row id of a download page. */
+static char *
+page_ids (Fixture *f, GVariant *context, GError **error)
+{
+  g_autoptr (CarbSyncPoint) until = NULL;
+  g_autoptr (GBytes) page
+      = carb_store_download_changes (f->store, f->group, context, 0, NULL, 0, &until, NULL, NULL, error);
+  if (page == NULL)
+    return NULL;
+  g_autoptr (GArray) changes = carb_changeset_parse (page, error);
+  g_assert_nonnull (changes);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const CarbChange *c = &g_array_index (changes, CarbChange, i);
+      if (ids->len == 0 || strcmp (ids->pdata[ids->len - 1], c->row_id) != 0)
+        g_ptr_array_add (ids, g_strdup (c->row_id));
+    }
+  g_ptr_array_sort (ids, (GCompareFunc) g_strcmp0);
+  g_ptr_array_add (ids, NULL);
+  return g_strjoinv (",", (char **) ids->pdata);
+}
+
+static GVariant *
+context_of (const char *user)
+{
+  GVariantDict d;
+  g_variant_dict_init (&d, NULL);
+  g_variant_dict_insert (&d, "user", "s", user);
+  return g_variant_dict_end (&d);
+}
+
+static void
+test_filter (Fixture *f, gconstpointer backend)
+{
+  g_assert_true (carb_sync_group_set_filter (f->group, f->table, "owner", "user", NULL));
+  create (f);
+  guint64 b = f->base;
+  g_autoptr (GError) error = NULL;
+
+  CarbChange bob_row[] = {
+    ch (f, "b1", "owner", b + 1, SITE_B, g_variant_new_string ("bob")),
+    ch (f, "b1", "title", b + 1, SITE_B, g_variant_new_string ("bob's secret")),
+  };
+  g_autoptr (GVariant) r1 = apply_ctx (f, context_of ("bob"), bob_row, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_rejections (r1), ==, 0);
+
+  /* Ann writes her row, a row for bob, and bob's row. */
+  CarbChange ann[] = {
+    ch (f, "a1", "owner", b + 2, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "a1", "title", b + 2, SITE_A, g_variant_new_string ("ann's")),
+    ch (f, "a2", "owner", b + 2, SITE_A, g_variant_new_string ("bob")),
+    ch (f, "a2", "title", b + 2, SITE_A, g_variant_new_string ("planted")),
+    ch (f, "b1", "title", b + 5, SITE_A, g_variant_new_string ("overwritten")),
+  };
+  g_autoptr (GVariant) r2 = apply_ctx (f, context_of ("ann"), ann, G_N_ELEMENTS (ann), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_rejections (r2), ==, 2);
+  const char *row, *column, *message;
+  rejection (r2, 0, &row, &column, &message);
+  g_assert_cmpstr (row, ==, "a2");
+  rejection (r2, 1, &row, &column, &message);
+  g_assert_cmpstr (row, ==, "b1");
+  assert_cell (f, "b1", "title", "bob's secret");
+  g_assert_null (cell (f, "a2", "title"));
+  assert_cell (f, "a1", "title", "ann's");
+  /* Bob's row is not shown to ann in the answer either. */
+  g_autoptr (GVariant) state = g_variant_get_child_value (r2, 2);
+  g_autofree char *printed = g_variant_print (state, FALSE);
+  g_assert_null (strstr (printed, "secret"));
+
+  /* Ann's row cannot be moved to bob. */
+  CarbChange give[] = { ch (f, "a1", "owner", b + 9, SITE_A, g_variant_new_string ("bob")) };
+  g_autoptr (GVariant) r3 = apply_ctx (f, context_of ("ann"), give, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_rejections (r3), ==, 1);
+  assert_cell (f, "a1", "owner", "ann");
+
+  /* Download: each user sees their rows only. */
+  g_autofree char *ann_ids = page_ids (f, context_of ("ann"), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (ann_ids, ==, "a1");
+  g_autofree char *bob_ids = page_ids (f, context_of ("bob"), &error);
+  g_assert_cmpstr (bob_ids, ==, "b1");
+
+  /* No key: the call fails, for apply and download. */
+  CarbChange any[] = { ch (f, "a1", "title", b + 20, SITE_A, g_variant_new_string ("x")) };
+  g_autoptr (GVariant) r4 = apply_ctx (f, NULL, any, 1, &error);
+  g_assert_null (r4);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "“user”"));
+  g_clear_error (&error);
+  g_autofree char *none = page_ids (f, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  assert_cell (f, "a1", "title", "ann's");
+}
+
+static gboolean
+refuse_forbidden (CarbSyncGroup *group,
+                  const char *table,
+                  GVariant *row,
+                  GVariant *context,
+                  gpointer user_data,
+                  GError **error)
+{
+  const char *title = NULL;
+  (*(guint *) user_data)++;
+  if (g_variant_lookup (row, "title", "&s", &title) && strcmp (title, "forbidden") == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "titles may not be “forbidden”");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_validate (Fixture *f, gconstpointer backend)
+{
+  guint calls = 0;
+  g_assert_true (carb_sync_group_set_validate_func (f->group, refuse_forbidden, &calls, NULL, NULL));
+  create (f);
+  guint64 b = f->base;
+  CarbChange batch[] = {
+    ch (f, "v1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "v1", "title", b + 1, SITE_A, g_variant_new_string ("forbidden")),
+    ch (f, "v2", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "v2", "title", b + 1, SITE_A, g_variant_new_string ("allowed")),
+  };
+  g_autoptr (GVariant) r = apply_ok (f, batch, G_N_ELEMENTS (batch));
+  g_assert_cmpuint (calls, ==, 2);
+  g_assert_cmpuint (n_rejections (r), ==, 1);
+  const char *row, *column, *message;
+  rejection (r, 0, &row, &column, &message);
+  g_assert_cmpstr (row, ==, "v1");
+  g_assert_cmpstr (message, ==, "titles may not be “forbidden”");
+  g_assert_null (cell (f, "v1", "title"));
+  assert_cell (f, "v2", "title", "allowed");
+}
+
+static void
+test_constraint (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  test_db_exec (f->db, "CREATE UNIQUE INDEX %s_title ON %s (title)", f->table, f->qtable);
+  guint64 b = f->base;
+  CarbChange batch[] = {
+    ch (f, "k1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "k1", "title", b + 1, SITE_A, g_variant_new_string ("same")),
+    ch (f, "k2", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "k2", "title", b + 1, SITE_A, g_variant_new_string ("same")),
+    /* A new row without its NOT NULL title. */
+    ch (f, "k3", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "k4", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "k4", "title", b + 1, SITE_A, g_variant_new_string ("other")),
+  };
+  g_autoptr (GVariant) r = apply_ok (f, batch, G_N_ELEMENTS (batch));
+  g_assert_cmpuint (n_rejections (r), ==, 2);
+  const char *row, *column, *message;
+  rejection (r, 0, &row, &column, &message);
+  g_assert_cmpstr (row, ==, "k2");
+  g_assert_nonnull (strstr (message, "refused"));
+  rejection (r, 1, &row, &column, &message);
+  g_assert_cmpstr (row, ==, "k3");
+  g_assert_nonnull (strstr (message, "title"));
+  /* The rows after the refused ones were applied (on PostgreSQL the
+   * savepoint keeps the transaction alive). */
+  assert_cell (f, "k1", "title", "same");
+  assert_cell (f, "k4", "title", "other");
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 2);
+}
+
+typedef struct
+{
+  Fixture *f;
+  CarbStore *store;
+  gboolean reverse;
+  guint rounds;
+  GError *error;
+} Racer;
+
+#define RACE_ROWS 40
+
+static gpointer
+race (gpointer data)
+{
+  Racer *r = data;
+  Fixture *f = r->f;
+  for (guint round = 0; round < r->rounds && r->error == NULL; round++)
+    {
+      CarbChange changes[RACE_ROWS];
+      char names[RACE_ROWS][8];
+      for (guint i = 0; i < RACE_ROWS; i++)
+        {
+          guint k = r->reverse ? RACE_ROWS - 1 - i : i;
+          g_snprintf (names[i], sizeof names[i], "x%02u", k);
+          changes[i]
+              = ch (f, names[i], "n", f->base + round * 2 + (r->reverse ? 1 : 0),
+                    r->reverse ? SITE_B : SITE_A, g_variant_new_int64 (round * 2 + (r->reverse ? 1 : 0)));
+        }
+      g_autoptr (GBytes) set = serialize (changes, RACE_ROWS);
+      g_autoptr (GBytes) result = carb_store_apply_changes (r->store, f->group, NULL, set, NULL, &r->error);
+    }
+  return NULL;
+}
+
+static void
+test_deadlock (Fixture *f, gconstpointer backend)
+{
+  if (!test_db_is_postgres (f->db))
+    {
+      g_test_skip ("one writer at a time on SQLite (BEGIN IMMEDIATE)");
+      return;
+    }
+  create (f);
+  g_autoptr (GError) error = NULL;
+  GString *insert = g_string_new (NULL);
+  for (guint i = 0; i < RACE_ROWS; i++)
+    g_string_append_printf (insert, "INSERT INTO %s (id, owner, title) VALUES ('x%02u', 'ann', 't%u');",
+                            f->qtable, i, i);
+  test_db_exec (f->db, "%s", insert->str);
+  g_string_free (insert, TRUE);
+  Racer racers[2] = { { f, NULL, FALSE, 25, NULL }, { f, NULL, TRUE, 25, NULL } };
+  GThread *threads[2];
+  for (guint i = 0; i < 2; i++)
+    {
+      racers[i].store = carb_store_open (f->uri, &error);
+      g_assert_no_error (error);
+      threads[i] = g_thread_new ("racer", race, &racers[i]);
+    }
+  for (guint i = 0; i < 2; i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_no_error (racers[i].error);
+      g_object_unref (racers[i].store);
+    }
+  /* The last round's greater version (the reverse thread's, hlc + 1) won
+   * everywhere. */
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE n = 49", f->qtable), ==,
+                   RACE_ROWS);
+}
+
+static void
+test_purge (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  guint64 b = f->base;
+  g_autoptr (GError) error = NULL;
+  CarbChange rows[] = {
+    ch (f, "p1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "p1", "title", b + 1, SITE_A, g_variant_new_string ("to delete")),
+    ch (f, "p2", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "p2", "title", b + 1, SITE_A, g_variant_new_string ("kept")),
+  };
+  g_autoptr (GVariant) r1 = apply_ok (f, rows, G_N_ELEMENTS (rows));
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncPoint) old = NULL;
+  g_autoptr (GBytes) first
+      = carb_store_download_changes (f->store, f->group, NULL, 0, NULL, 0, &old, NULL, NULL, &error);
+  g_assert_no_error (error);
+  CarbChange del[] = { ch (f, "p1", "deleted", b + 5, SITE_A, g_variant_new_boolean (TRUE)) };
+  g_autoptr (GVariant) r2 = apply_ok (f, del, 1);
+  test_wait_clock_tick ();
+  gint64 horizon = g_get_real_time ();
+  test_wait_clock_tick ();
+
+  guint64 n = 0;
+  g_assert_true (carb_store_purge_tombstones (f->store, f->group, horizon, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_null (cell (f, "p1", "title"));
+  assert_cell (f, "p2", "title", "kept");
+
+  /* The old point may have missed the delete: expired. */
+  g_autoptr (CarbSyncPoint) next = NULL;
+  g_autoptr (GBytes) page
+      = carb_store_download_changes (f->store, f->group, NULL, 0, old, 0, &next, NULL, NULL, &error);
+  g_assert_null (page);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SYNC_POINT_EXPIRED);
+  g_clear_error (&error);
+
+  /* A rebuilt replica's point is past the horizon: served. */
+  g_autoptr (CarbSyncPoint) fresh = NULL;
+  g_autoptr (GBytes) full
+      = carb_store_download_changes (f->store, f->group, NULL, 0, NULL, 0, &fresh, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (CarbSyncPoint) after = NULL;
+  g_autoptr (GBytes) again
+      = carb_store_download_changes (f->store, f->group, NULL, 0, fresh, 0, &after, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (again);
+
+  /* A horizon never moves back. */
+  g_assert_true (carb_store_purge_tombstones (f->store, f->group, horizon - 1000000, &n, &error));
+  g_assert_no_error (error);
+  g_autoptr (GBytes) still
+      = carb_store_download_changes (f->store, f->group, NULL, 0, old, 0, &next, NULL, NULL, &error);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SYNC_POINT_EXPIRED);
+}
+
+static void
+test_hostile (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  static const guint8 garbage[] = { 0xff, 0x00, 0x13, 0x37, 0x01 };
+  g_autoptr (GBytes) bad = g_bytes_new_static (garbage, sizeof garbage);
+  g_autoptr (GBytes) r0 = carb_store_apply_changes (f->store, f->group, NULL, bad, NULL, &error);
+  g_assert_null (r0);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  guint64 b = f->base;
+  struct
+  {
+    const char *table, *column, *needle;
+    GVariant *value;
+  } cases[] = {
+    { "nosuch", "title", "“nosuch”", g_variant_new_string ("x") },
+    { NULL, "nosuch", "“nosuch”", g_variant_new_string ("x") },
+    { NULL, "title", "“x”", g_variant_new_int64 (1) },
+    { NULL, "ts", "“ts”", g_variant_new_int64 (1) },
+    { NULL, "title__v", "“title__v”", g_variant_new_string ("x") },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      CarbChange batch[] = {
+        ch (f, "h1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+        ch (f, "h1", "title", b + 1, SITE_A, g_variant_new_string ("good")),
+        ch (f, "h2", cases[i].column, b + 1, SITE_A, cases[i].value),
+      };
+      if (cases[i].table != NULL)
+        batch[2].table = (char *) cases[i].table;
+      g_autoptr (GVariant) r = apply_ctx (f, NULL, batch, G_N_ELEMENTS (batch), &error);
+      g_assert_null (r);
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, cases[i].needle));
+      g_clear_error (&error);
+    }
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+}
+
+static void
+test_download (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  /* A row written past the library (no versions at all on a backend
+   * without the versioning trigger). */
+  test_db_exec (f->db, "INSERT INTO %s (id, owner, title) VALUES ('w1', 'ann', 'bypass')", f->qtable);
+  CarbChange rows[] = {
+    ch (f, "w2", "owner", f->base + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "w2", "title", f->base + 2, SITE_B, g_variant_new_string ("versioned")),
+  };
+  g_autoptr (GVariant) r = apply_ok (f, rows, 2);
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncPoint) until = NULL;
+  gboolean more = TRUE;
+  g_autoptr (GBytes) page
+      = carb_store_download_changes (f->store, f->group, NULL, 0, NULL, 0, &until, &more, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (more);
+  g_assert_nonnull (until);
+  g_autoptr (GArray) changes = carb_changeset_parse (page, &error);
+  g_assert_no_error (error);
+  /* Two rows × (owner, title, body, n, deleted). */
+  g_assert_cmpuint (changes->len, ==, 10);
+  gboolean seen_title = FALSE, seen_body = FALSE;
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const CarbChange *c = &g_array_index (changes, CarbChange, i);
+      if (strcmp (c->row_id, "w2") == 0 && strcmp (c->column, "title") == 0)
+        {
+          g_assert_cmpuint (c->version.hlc, ==, f->base + 2);
+          g_assert_cmpuint (c->version.site, ==, SITE_B);
+          g_assert_cmpstr (g_variant_get_string (c->value, NULL), ==, "versioned");
+          seen_title = TRUE;
+        }
+      if (strcmp (c->row_id, "w2") == 0 && strcmp (c->column, "body") == 0)
+        {
+          g_assert_cmpuint (c->version.hlc, ==, 0);
+          g_assert_null (c->value);
+          seen_body = TRUE;
+        }
+    }
+  g_assert_true (seen_title && seen_body);
+  /* From the point: nothing new. */
+  g_autoptr (CarbSyncPoint) next = NULL;
+  g_autoptr (GBytes) empty
+      = carb_store_download_changes (f->store, f->group, NULL, 0, until, 0, &next, &more, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (GArray) none = carb_changeset_parse (empty, &error);
+  g_assert_cmpuint (none->len, ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  static const TestCase tests[] = {
+    TEST_CASE ("create-wire", test_create_wire), TEST_CASE ("lww", test_lww),
+    TEST_CASE ("duplicate", test_duplicate),     TEST_CASE ("clock-ahead", test_clock_ahead),
+    TEST_CASE ("immutable", test_immutable),     TEST_CASE ("filter", test_filter),
+    TEST_CASE ("validate", test_validate),       TEST_CASE ("constraint", test_constraint),
+    TEST_CASE ("deadlock", test_deadlock),       TEST_CASE ("purge", test_purge),
+    TEST_CASE ("hostile", test_hostile),         TEST_CASE ("download", test_download),
+  };
+  test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
+                        G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
+  return g_test_run ();
+}
