@@ -649,7 +649,7 @@ test_purge (Fixture *f, gconstpointer backend)
   g_assert_no_error (error);
   g_assert_nonnull (again);
 
-  /* A horizon never moves back. */
+  /* A purge with an older horizon leaves the recorded one as it is. */
   g_assert_true (carb_store_purge_tombstones (f->store, f->group, horizon - 1000000, &n, &error));
   g_assert_no_error (error);
   g_autoptr (GBytes) still
