@@ -564,7 +564,7 @@ replica_cell (Run *run, guint i, guint t, const char *id, guint c, char **value,
   if (carb_replica_get_version (r, tables[t].table, id, cell_name (t, c), &ver, &error))
     *version = version_text (&ver);
   else
-    *version = g_strdup_printf ("(error: %s)", error->message);
+    *version = g_strdup_printf ("(%s)", error != NULL ? error->message : "no version");
   return TRUE;
 }
 
@@ -624,7 +624,7 @@ log_local (Run *run,
   if (!carb_replica_get_version (run->sites[i].replica, tables[t].table, id, cell_name (t, c), &v, &error))
     {
       problem (run, "%s/%s/%s: replica %u has no version right after its %s: %s", tables[t].table, id,
-               cell_name (t, c), i, how, error->message);
+               cell_name (t, c), i, how, error != NULL ? error->message : "no such row");
       return;
     }
   if (before != NULL && carb_version_compare (&v, before) <= 0)
