@@ -107,7 +107,8 @@ typedef struct
   char *id;
   guint col;
   CarbVersion version;
-  char *value; /* canonical text: "NULL" or "v:<text>" */
+  CarbVersion prior; /* a local write: the version its replica held before */
+  char *value;       /* canonical text: "NULL" or "v:<text>" */
   const char *how;
 } Write;
 
@@ -635,6 +636,8 @@ log_local (Run *run,
                cell_name (t, c), i, how, b, a);
     }
   record_write (run, (gint) i, t, id, c, &v, value, how);
+  if (before != NULL)
+    ((Write *) g_ptr_array_index (run->writes, run->writes->len - 1))->prior = *before;
 }
 
 static void
@@ -671,19 +674,11 @@ step_insert (Run *run, guint i)
   count (run, "insert");
 }
 
+/* A local update of the data columns of @mask in row @id of table @t. */
 static void
-step_update (Run *run, guint i)
+update_cells (Run *run, guint i, guint t, const char *id, guint mask)
 {
   g_autoptr (GError) error = NULL;
-  guint t;
-  const RowRef *r = pick_row (run, (gint) i, &t);
-  if (r == NULL)
-    return;
-  g_autofree char *id = g_strdup (r->id);
-  /* A random non-empty subset of the data columns. */
-  guint mask = 0;
-  while (mask == 0)
-    mask = (guint) g_rand_int_range (run->rand, 0, 1 << tables[t].n_cols);
   GVariantBuilder b;
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   char *values[MAX_COLS] = { NULL };
@@ -711,6 +706,21 @@ step_update (Run *run, guint i)
   for (guint c = 0; c < MAX_COLS; c++)
     g_free (values[c]);
   count (run, "update");
+}
+
+static void
+step_update (Run *run, guint i)
+{
+  guint t;
+  const RowRef *r = pick_row (run, (gint) i, &t);
+  if (r == NULL)
+    return;
+  g_autofree char *id = g_strdup (r->id);
+  /* A random non-empty subset of the data columns. */
+  guint mask = 0;
+  while (mask == 0)
+    mask = (guint) g_rand_int_range (run->rand, 0, 1 << tables[t].n_cols);
+  update_cells (run, i, t, id, mask);
 }
 
 static void
@@ -803,25 +813,73 @@ acknowledge (Run *run, guint i, GBytes *sent, GBytes *result, const char *what)
     problem (run, "step %u: replica %u: %s: acknowledge failed: %s", run->step, i, what, error->message);
 }
 
+/* Writes again, locally, one cell that @sent carries: the acknowledge of
+ * @sent must leave the new write pending (its version is newer than the
+ * one sent). */
+static void
+edit_a_sent_cell (Run *run, guint i, GBytes *sent)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) changes = carb_changeset_parse (sent, &error);
+  g_assert_no_error (error);
+  if (changes->len == 0)
+    return;
+  const CarbChange *ch
+      = &g_array_index (changes, CarbChange, g_rand_int_range (run->rand, 0, (gint32) changes->len));
+  gint t = carb_sync_group_find_table (run->group, ch->table);
+  g_assert_cmpint (t, >=, 0);
+  guint c;
+  for (c = 0; c <= tables[t].n_cols && strcmp (cell_name ((guint) t, c), ch->column) != 0; c++)
+    ;
+  g_assert_cmpuint (c, <=, tables[t].n_cols);
+  CarbVersion before;
+  replica_version (run, i, (guint) t, ch->row_id, c, &before);
+  if (c == tables[t].n_cols)
+    {
+      /* The tombstone: flip it. */
+      g_autoptr (GVariant) row = carb_replica_get_row (run->sites[i].replica, ch->table, ch->row_id, &error);
+      g_assert_nonnull (row);
+      gboolean deleted = FALSE;
+      g_variant_lookup (row, "deleted", "b", &deleted);
+      gboolean ok = deleted ? carb_replica_undelete (run->sites[i].replica, ch->table, ch->row_id, &error)
+                            : carb_replica_delete (run->sites[i].replica, ch->table, ch->row_id, &error);
+      g_assert_no_error (error);
+      g_assert_true (ok);
+      log_local (run, i, (guint) t, ch->row_id, c, &before, deleted ? "v:0" : "v:1",
+                 deleted ? "undelete in flight" : "delete in flight");
+      return;
+    }
+  GVariant *v = random_value (run, (guint) t, c, (gint) i);
+  g_autofree char *value = canon (v);
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", ch->column, v);
+  g_autoptr (GVariant) upd = g_variant_ref_sink (g_variant_builder_end (&b));
+  g_assert_true (carb_replica_update (run->sites[i].replica, ch->table, ch->row_id, upd, &error));
+  g_assert_no_error (error);
+  log_local (run, i, (guint) t, ch->row_id, c, &before, value, "update in flight");
+}
+
 /* Upload one batch by hand: collect, apply, acknowledge; with @mode
  *   0 plain (a partial upload: 1–5 rows)
  *   1 crash: the replica dies after the apply, before acknowledging; the
  *     file is opened again
  *   2 retry: the batch applied twice (the second must change nothing on
  *     the server) and acknowledged twice
- *   3 in flight: a local edit lands between collect and acknowledge, and
- *     must stay pending */
+ *   3 in flight: a local edit of a cell the batch carries lands between
+ *     collect and acknowledge, and must stay pending
+ *   4 dropped answer: applied, never acknowledged, the replica goes on */
 static void
 step_upload (Run *run, guint i, guint mode)
 {
   static const char *const names[]
-      = { "partial-upload", "crash-before-ack", "retry-apply-and-ack", "edit-in-flight" };
+      = { "partial-upload", "crash-before-ack", "retry-apply-and-ack", "edit-in-flight", "dropped-ack" };
   Site *s = &run->sites[i];
   g_autoptr (GBytes) sent = collect (run, i);
   if (sent == NULL)
     return;
   if (mode == 3)
-    step_local_write (run, i);
+    edit_a_sent_cell (run, i, sent);
   g_autoptr (GBytes) result = apply (run, sent, names[mode]);
   if (result == NULL)
     return;
@@ -832,6 +890,9 @@ step_upload (Run *run, guint i, guint mode)
     case 1:
       g_clear_object (&s->replica);
       open_site (run, i);
+      return;
+    case 4:
+      /* The answer is lost; the replica goes on and uploads again later. */
       return;
     case 2:
       {
@@ -942,14 +1003,9 @@ pick_server_row (Run *run, guint *t_out)
  * accepted (and wins until a site that saw it writes again); beyond it
  * the server must refuse with CARB_ERROR_CLOCK_AHEAD, and nothing lands. */
 static void
-step_fast_clock (Run *run, gboolean beyond)
+fast_clock_write (Run *run, guint t, const char *id, guint c, gboolean beyond)
 {
   g_autoptr (GError) error = NULL;
-  guint t;
-  g_autofree char *id = pick_server_row (run, &t);
-  if (id == NULL)
-    return;
-  guint c = (guint) g_rand_int_range (run->rand, 0, (gint32) tables[t].n_cols);
   gint64 ahead_ms = beyond ? 10 * 60 * 1000 : MAX_AHEAD_MS / 3;
   gint64 wall_ms = g_get_real_time () / 1000 + ahead_ms;
   CarbVersion v
@@ -958,7 +1014,7 @@ step_fast_clock (Run *run, gboolean beyond)
   g_autoptr (GVariant) value = g_variant_ref_sink (random_value (run, t, c, SITE_ROGUE));
   gboolean is_null = g_variant_is_of_type (value, G_VARIANT_TYPE_MAYBE);
   CarbChange change
-      = { (char *) tables[t].table, id, (char *) tables[t].cols[c].name, v, is_null ? NULL : value };
+      = { (char *) tables[t].table, (char *) id, (char *) tables[t].cols[c].name, v, is_null ? NULL : value };
   g_autoptr (GBytes) sent = carb_changeset_serialize (&change, 1);
   g_autofree char *before = beyond ? snapshot_text (run) : NULL;
   g_autoptr (GBytes) result
@@ -992,6 +1048,16 @@ step_fast_clock (Run *run, gboolean beyond)
   g_ptr_array_add (run->expected_rejections,
                    g_strdup_printf ("step %u: %s/%s/%s: %s", run->step, tables[t].table, id,
                                     tables[t].cols[c].name, error->message));
+}
+
+static void
+step_fast_clock (Run *run, gboolean beyond)
+{
+  guint t;
+  g_autofree char *id = pick_server_row (run, &t);
+  if (id == NULL)
+    return;
+  fast_clock_write (run, t, id, (guint) g_rand_int_range (run->rand, 0, (gint32) tables[t].n_cols), beyond);
 }
 
 /* An UPDATE on the server that bypasses the library (an admin, a backend
@@ -1034,6 +1100,128 @@ step_server_write (Run *run)
     }
   record_write (run, SITE_SERVER, t, id, c, &v, text, "server UPDATE");
   count (run, "server-bypass-write");
+}
+
+/* Sets replica @i's stored clock (the "hlc" of carburetor_meta: test
+ * knowledge of the file) to @wall_ms, as a device whose clock ran ahead
+ * leaves it, and opens the replica again. */
+static void
+set_replica_clock (Run *run, guint i, gint64 wall_ms)
+{
+  Site *s = &run->sites[i];
+  g_clear_object (&s->replica);
+  sqlite3 *db = NULL;
+  g_assert_cmpint (sqlite3_open (s->path, &db), ==, SQLITE_OK);
+  sqlite3_busy_timeout (db, 10000);
+  g_autofree char *sql
+      = g_strdup_printf ("UPDATE carburetor_meta SET value = '%" G_GUINT64_FORMAT "' WHERE key = 'hlc'",
+                         (guint64) wall_ms << CARB_HLC_COUNTER_BITS);
+  g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_changes (db), ==, 1);
+  sqlite3_close (db);
+  open_site (run, i);
+}
+
+static void
+recompute_best (Run *run, guint t, const char *id, guint c)
+{
+  Write *best = NULL;
+  for (guint k = 0; k < run->writes->len; k++)
+    {
+      Write *w = g_ptr_array_index (run->writes, k);
+      if (w->table == t && w->col == c && strcmp (w->id, id) == 0
+          && (best == NULL || carb_version_compare (&w->version, &best->version) > 0))
+        best = w;
+    }
+  g_hash_table_insert (run->best, cell_key (t, id, c), best);
+}
+
+/* A replica whose clock runs ahead of the server's: 20 s (within the
+ * group's bound: its writes go up as they are) or 10 minutes (beyond: the
+ * upload is refused with CARB_ERROR_CLOCK_AHEAD and the server's hlc, and
+ * carb_replica_correct_clock() gives the pending writes new versions from
+ * the corrected clock). A re-versioned write must still beat every
+ * version its replica held for the cell before it: it was made after
+ * seeing them. */
+static void
+replica_clock_ahead (Run *run, guint i, gboolean beyond, const RowRef *target, guint mask)
+{
+  g_autoptr (GError) error = NULL;
+  Site *s = &run->sites[i];
+  /* Only this step's writes pending, so that the re-versioned ones are
+   * exactly those. */
+  sync_replica (run, i, run->server);
+  if (carb_replica_get_n_pending (s->replica) != 0)
+    return;
+  gint64 ahead_ms = beyond ? 10 * 60 * 1000 : MAX_AHEAD_MS / 3;
+  set_replica_clock (run, i, g_get_real_time () / 1000 + ahead_ms);
+  guint first = run->writes->len;
+  if (target != NULL)
+    update_cells (run, i, target->table, target->id, mask);
+  else
+    step_update (run, i);
+  count (run, beyond ? "replica-clock-beyond-bound" : "replica-clock-within-bound");
+  if (!beyond)
+    return;
+  g_autoptr (GBytes) sent = carb_replica_collect_changes (s->replica, 0, &error);
+  g_assert_no_error (error);
+  if (sent == NULL)
+    {
+      /* No write made: the clock is put right as a refused upload would. */
+      g_assert_true (carb_replica_correct_clock (
+          s->replica, (guint64) (g_get_real_time () / 1000) << CARB_HLC_COUNTER_BITS, &error));
+      g_assert_no_error (error);
+      return;
+    }
+  g_autoptr (GBytes) result
+      = carb_store_apply_changes (run->server, run->group, run->context, sent, NULL, &error);
+  if (result != NULL)
+    {
+      problem (run, "step %u: replica %u: an upload 10 minutes ahead was accepted (bound %d ms)", run->step,
+               i, MAX_AHEAD_MS);
+      acknowledge (run, i, sent, result, "upload ahead");
+      return;
+    }
+  const char *tag = strstr (error->message, "server hlc: ");
+  if (!g_error_matches (error, CARB_ERROR, CARB_ERROR_CLOCK_AHEAD) || tag == NULL)
+    {
+      problem (run, "step %u: replica %u: an upload 10 minutes ahead failed with the wrong error: %s",
+               run->step, i, error->message);
+      return;
+    }
+  guint64 server_hlc = g_ascii_strtoull (tag + strlen ("server hlc: "), NULL, 10);
+  g_ptr_array_add (run->expected_rejections,
+                   g_strdup_printf ("step %u: replica %u's upload: %s", run->step, i, error->message));
+  g_clear_error (&error);
+  if (!carb_replica_correct_clock (s->replica, server_hlc, &error))
+    {
+      problem (run, "step %u: replica %u: correct_clock failed: %s", run->step, i, error->message);
+      return;
+    }
+  for (guint k = first; k < run->writes->len; k++)
+    {
+      Write *w = g_ptr_array_index (run->writes, k);
+      CarbVersion v;
+      replica_version (run, i, w->table, w->id, w->col, &v);
+      g_autofree char *old = version_text (&w->version);
+      g_autofree char *now = version_text (&v);
+      g_autofree char *prior = version_text (&w->prior);
+      if (carb_version_compare (&v, &w->prior) <= 0)
+        problem (run,
+                 "step %u: %s/%s/%s: replica %u's edit (made after seeing version %s) was re-versioned by "
+                 "correct_clock from %s to %s, below the version it had seen: the edit loses to it",
+                 run->step, tables[w->table].table, w->id, cell_name (w->table, w->col), i, prior, old, now);
+      w->version = v;
+      w->how = "update, re-versioned by correct_clock";
+      recompute_best (run, w->table, w->id, w->col);
+    }
+  sync_replica (run, i, run->server);
+}
+
+static void
+step_replica_clock_ahead (Run *run, guint i, gboolean beyond)
+{
+  replica_clock_ahead (run, i, beyond, NULL, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1100,16 +1288,20 @@ random_step (Run *run)
     step_upload (run, i, 2);
   else if (k < 75)
     step_upload (run, i, 3);
+  else if (k < 77)
+    step_upload (run, i, 4);
   else if (k < 78)
     step_replay (run, i);
   else if (k < 85)
     step_page (run, i);
   else if (k < 88)
     step_stale_page (run, i);
-  else if (k < 90)
+  else if (k < 89)
     step_fast_clock (run, FALSE);
-  else if (k < 91)
+  else if (k < 90)
     step_fast_clock (run, TRUE);
+  else if (k < 91)
+    step_replica_clock_ahead (run, i, g_rand_boolean (run->rand));
   else if (k < 96)
     {
       if (opt_server_writes)
@@ -1325,7 +1517,10 @@ settle_clean (Run *run)
 {
   run_steps (run, TEETH_STEPS);
   quiesce (run);
-  g_assert_cmpuint (check (run), ==, 0);
+  check (run);
+  /* The sabotage must be what the checker finds, so the run before it
+   * must be clean. */
+  g_assert_cmpuint (run->problems, ==, 0);
 }
 
 /* Looks for @id in what the checker printed: the problems must name the
@@ -1470,6 +1665,77 @@ test_teeth_tampered_replica (gconstpointer data)
   run_free (run);
 }
 
+/* The value the server holds for one cell. */
+static char *
+server_value (Run *run, guint t, const char *id, guint c)
+{
+  g_autoptr (GHashTable) snap = server_snapshot (run, t);
+  char **cells = g_hash_table_lookup (snap, id);
+  return g_strdup (cells != NULL ? cells[2 * c] : "(no row)");
+}
+
+/* Directed: an edit made after seeing a version must beat it, also when
+ * the server refused the edit's first upload for a clock beyond the bound
+ * and the replica corrected its clock (carb_replica_correct_clock()
+ * re-versions the pending edit). Replica 1 sees a write 20 s ahead (within
+ * the bound), then its clock jumps 10 minutes ahead and it edits the same
+ * cell: after the correction the edit must still win everywhere. */
+static void
+test_clock_correction_causal (gconstpointer data)
+{
+  Run *run = run_new (data, TEETH_SEED, 2);
+  step_insert (run, 0);
+  quiesce (run);
+  const RowRef *r = g_ptr_array_index (run->rows, 0);
+  RowRef target = { r->table, r->id };
+  fast_clock_write (run, target.table, target.id, 0, FALSE);
+  run->step++;
+  sync_replica (run, 1, run->server);
+  replica_clock_ahead (run, 1, TRUE, &target, 1u << 0);
+  g_autofree char *key = cell_key (target.table, target.id, 0);
+  const Write *edit = g_ptr_array_index (run->writes, run->writes->len - 1);
+  g_assert_cmpint (edit->site, ==, 1);
+  quiesce (run);
+  g_autofree char *held = server_value (run, target.table, target.id, 0);
+  if (strcmp (held, edit->value) != 0)
+    {
+      g_autofree char *d = describe_write (edit);
+      problem (run, "the edit made after seeing the fast write lost: the server holds %s, the edit was %s",
+               held, d);
+    }
+  check (run);
+  guint problems = run->problems;
+  run_free (run);
+  if (problems != 0)
+    g_test_fail_printf ("%u problems", problems);
+}
+
+/* A replica that forgets a pending write without uploading it (as an
+ * acknowledge that skipped its pending check would): the entry is deleted
+ * from carburetor_pending with raw sqlite3. The write stays in the replica
+ * alone, and the checker must report the disagreement. */
+static void
+test_teeth_lost_pending (gconstpointer data)
+{
+  Run *run = run_new (data, TEETH_SEED, 3);
+  settle_clean (run);
+  guint t;
+  const RowRef *r = pick_row (run, 0, &t);
+  g_assert_nonnull (r);
+  g_autofree char *id = g_strdup (r->id);
+  update_cells (run, 0, t, id, 1u << 0);
+  g_assert_cmpuint (carb_replica_get_n_pending (run->sites[0].replica), >, 0);
+  g_clear_object (&run->sites[0].replica);
+  sqlite3 *db = NULL;
+  g_assert_cmpint (sqlite3_open (run->sites[0].path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "DELETE FROM carburetor_pending", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_changes (db), >, 0);
+  sqlite3_close (db);
+  open_site (run, 0);
+  expect_caught (run, "a pending write forgotten before upload");
+  run_free (run);
+}
+
 /* ------------------------------------------------------------------------ */
 
 static gboolean
@@ -1524,6 +1790,8 @@ main (int argc, char **argv)
         { "teeth-lost-write", test_teeth_lost_write },
         { "teeth-arrival-order", test_teeth_arrival_order },
         { "teeth-tampered-replica", test_teeth_tampered_replica },
+        { "teeth-lost-pending", test_teeth_lost_pending },
+        { "clock-correction-causal", test_clock_correction_causal },
       };
       for (guint k = 0; k < G_N_ELEMENTS (cases); k++)
         {
