@@ -1,0 +1,414 @@
+/* Replicas syncing with a real server store, on every backend:
+ *
+ *   converge      two replicas edit different columns of one row at the
+ *                 same time; after syncing both hold both edits, as does
+ *                 the server
+ *   crash-ack     the upload was applied but the replica died before the
+ *                 ack: reopened, it syncs the same changes again, the
+ *                 server's row does not change, nothing stays pending
+ *   clock-ahead   a replica whose clock is far ahead is refused, corrects
+ *                 its clock, and its changes land with sane versions
+ *   expired       after a tombstone purge a replica's sync point expires;
+ *                 rebuild keeps its pending edit, the next sync uploads it
+ *                 and the purged row is gone
+ *   rejected      a write outside the replica's filter is rejected: the
+ *                 signal, the kept rejection, the row gone locally
+ *   async         carb_replica_sync_async() does the same as the sync call
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <carburetor/carburetor.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testdb.h"
+
+typedef struct
+{
+  char *tmpdir;
+  char *uri;
+  TestDb *db;
+  CarbStore *store;
+  char *table;
+  char *qtable;
+  CarbModel *model;
+  CarbSyncGroup *group;
+  GVariant *context;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer backend)
+{
+  static guint counter;
+  g_autoptr (GError) error = NULL;
+  f->tmpdir = g_dir_make_tmp ("carb-replica-sync-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->uri = test_store_uri (backend, f->tmpdir);
+  f->db = test_db_open (f->uri);
+  f->table = g_strdup_printf ("rnotes_%d_%u", (int) getpid (), counter++);
+  f->qtable = test_db_quote (f->table);
+  f->store = carb_store_open (f->uri, &error);
+  g_assert_no_error (error);
+  f->model = carb_model_new (NULL, f->table);
+  g_assert_true (carb_model_add_column (f->model, "id", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (f->model, "owner", CARB_COLUMN_TYPE_TEXT, 0, 0, NULL));
+  g_assert_true (carb_model_add_column (f->model, "title", CARB_COLUMN_TYPE_TEXT, 0, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (f->model, "body", CARB_COLUMN_TYPE_TEXT, 0, CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (f->model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (carb_model_add_column (f->model, "ts", CARB_COLUMN_TYPE_TIMESTAMP,
+                                        CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  f->group = carb_sync_group_new ("notes");
+  g_assert_true (carb_sync_group_add_model (f->group, f->model, &error));
+  g_assert_true (carb_sync_group_set_filter (f->group, f->table, "owner", "user", &error));
+  g_assert_no_error (error);
+  f->context = g_variant_ref_sink (g_variant_new_parsed ("{'user': <'ann'>}"));
+}
+
+/* The server's table, made from the wire model and prepared. */
+static void
+create (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (f->group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, f->group, &error));
+  g_assert_no_error (error);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer backend)
+{
+  g_clear_object (&f->store);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE IF EXISTS %s CASCADE; DELETE FROM carburetor_purge WHERE tbl = '%s'",
+                  f->qtable, f->table);
+  test_db_free (f->db);
+  /* The replica files first: test_store_dir_remove() knows only its own. */
+  g_autoptr (GDir) dir = g_dir_open (f->tmpdir, 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (name, "replica-"))
+      {
+        g_autofree char *file = g_build_filename (f->tmpdir, name, NULL);
+        g_unlink (file);
+      }
+  test_store_dir_remove (f->tmpdir);
+  g_variant_unref (f->context);
+  carb_sync_group_unref (f->group);
+  carb_model_unref (f->model);
+  g_free (f->tmpdir);
+  g_free (f->uri);
+  g_free (f->table);
+  g_free (f->qtable);
+}
+
+static CarbReplica *
+open_replica (Fixture *f, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *file = g_strdup_printf ("replica-%s.db", name);
+  g_autofree char *path = g_build_filename (f->tmpdir, file, NULL);
+  CarbReplica *replica = carb_replica_open (path, f->group, &error);
+  g_assert_no_error (error);
+  return replica;
+}
+
+static void
+sync_ok (Fixture *f, CarbReplica *replica)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_replica_sync (replica, f->store, f->context, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_replica_get_n_pending (replica), ==, 0);
+}
+
+static char *
+insert (Fixture *f, CarbReplica *replica, const char *owner, const char *title)
+{
+  g_autoptr (GError) error = NULL;
+  GVariantDict row;
+  g_variant_dict_init (&row, NULL);
+  g_variant_dict_insert (&row, "owner", "s", owner);
+  g_variant_dict_insert (&row, "title", "s", title);
+  char *id = carb_replica_insert (replica, f->table, g_variant_dict_end (&row), &error);
+  g_assert_no_error (error);
+  return id;
+}
+
+static void
+set (Fixture *f, CarbReplica *replica, const char *id, const char *column, const char *value)
+{
+  g_autoptr (GError) error = NULL;
+  GVariantDict changes;
+  g_variant_dict_init (&changes, NULL);
+  g_variant_dict_insert (&changes, column, "s", value);
+  g_assert_true (carb_replica_update (replica, f->table, id, g_variant_dict_end (&changes), &error));
+  g_assert_no_error (error);
+}
+
+/* A column of a replica's row, NULL for SQL NULL or no row. */
+static char *
+local (Fixture *f, CarbReplica *replica, const char *id, const char *column)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) row = carb_replica_get_row (replica, f->table, id, &error);
+  g_assert_no_error (error);
+  if (row == NULL)
+    return NULL;
+  g_autoptr (GVariant) value = g_variant_lookup_value (row, column, G_VARIANT_TYPE_STRING);
+  return value != NULL ? g_variant_dup_string (value, NULL) : NULL;
+}
+
+/* The server's whole table as text, versions and stamps included. */
+static char *
+server_dump (Fixture *f)
+{
+  g_autoptr (GPtrArray) rows = test_db_query_rows (f->db, "SELECT * FROM %s ORDER BY id", f->qtable);
+  GString *text = g_string_new (NULL);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      g_autofree char *line = g_strjoinv ("|", g_ptr_array_index (rows, i));
+      g_string_append_printf (text, "%s\n", line);
+    }
+  return g_string_free (text, FALSE);
+}
+
+static void
+test_converge (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  g_autofree char *id = insert (f, a, "ann", "shopping");
+  sync_ok (f, a);
+  sync_ok (f, b);
+  g_autofree char *seen = local (f, b, id, "title");
+  g_assert_cmpstr (seen, ==, "shopping");
+
+  /* Concurrent edits of different columns; and of the same column, where
+   * the later write wins. */
+  set (f, a, id, "body", "milk, eggs");
+  set (f, b, id, "title", "groceries");
+  set (f, a, id, "owner", "ann");
+  sync_ok (f, b);
+  sync_ok (f, a);
+  sync_ok (f, b);
+  for (guint i = 0; i < 2; i++)
+    {
+      CarbReplica *r = i == 0 ? a : b;
+      g_autofree char *title = local (f, r, id, "title");
+      g_autofree char *body = local (f, r, id, "body");
+      g_assert_cmpstr (title, ==, "groceries");
+      g_assert_cmpstr (body, ==, "milk, eggs");
+      CarbVersion va, vb;
+      g_assert_true (carb_replica_get_version (a, f->table, id, "title", &va, NULL));
+      g_assert_true (carb_replica_get_version (b, f->table, id, "title", &vb, NULL));
+      g_assert_cmpint (carb_version_compare (&va, &vb), ==, 0);
+      g_assert_cmpuint (va.site, ==, carb_replica_get_site_id (b));
+    }
+  g_assert_cmpint (
+      test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'groceries' AND body = 'milk, eggs'",
+                         f->qtable),
+      ==, 1);
+
+  /* A delete travels too, and an undelete after it. */
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_replica_delete (b, f->table, id, &error));
+  sync_ok (f, b);
+  sync_ok (f, a);
+  g_autoptr (GVariant) row = carb_replica_get_row (a, f->table, id, &error);
+  gboolean deleted = FALSE;
+  g_assert_true (g_variant_lookup (row, "deleted", "b", &deleted));
+  g_assert_true (deleted);
+  g_assert_true (carb_replica_undelete (a, f->table, id, &error));
+  sync_ok (f, a);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE NOT deleted", f->qtable), ==, 1);
+}
+
+static void
+test_crash_ack (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  CarbReplica *a = open_replica (f, "a");
+  g_autofree char *path = g_strdup (carb_replica_get_path (a));
+  g_autofree char *id = insert (f, a, "ann", "sent once");
+  g_autoptr (GBytes) sent = carb_replica_collect_changes (a, 0, &error);
+  g_autoptr (GBytes) answer = carb_store_apply_changes (f->store, f->group, f->context, sent, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (answer);
+  /* Dies here: no acknowledge. */
+  g_object_unref (a);
+  g_autofree char *before = server_dump (f);
+  g_assert_nonnull (strstr (before, "sent once"));
+
+  g_autoptr (CarbReplica) again = carb_replica_open (path, f->group, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_replica_get_n_pending (again), ==, 4);
+  test_wait_clock_tick ();
+  sync_ok (f, again);
+  g_autofree char *after = server_dump (f);
+  g_assert_cmpstr (before, ==, after);
+  g_autofree char *title = local (f, again, id, "title");
+  g_assert_cmpstr (title, ==, "sent once");
+}
+
+static void
+test_clock_ahead (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  /* The device's clock reads a day ahead. */
+  guint64 future = (guint64) (g_get_real_time () / 1000 + 24 * 3600 * 1000) << CARB_HLC_COUNTER_BITS;
+  g_assert_true (carb_replica_correct_clock (a, future, &error));
+  g_autofree char *id = insert (f, a, "ann", "from tomorrow");
+  CarbVersion v;
+  g_assert_true (carb_replica_get_version (a, f->table, id, "title", &v, NULL));
+  g_assert_cmpuint (v.hlc, >, future);
+
+  /* Refused once, corrected, applied. */
+  sync_ok (f, a);
+  g_assert_true (carb_replica_get_version (a, f->table, id, "title", &v, NULL));
+  g_assert_cmpint (carb_hlc_get_wall_ms (v.hlc), <, g_get_real_time () / 1000 + 60 * 1000);
+  g_assert_cmpint (
+      test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'from tomorrow'", f->qtable), ==, 1);
+  /* The server holds the corrected version. */
+  g_autofree char *text = carb_version_to_string (&v);
+  g_assert_cmpint (
+      test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title__v = '%s'", f->qtable, text), ==, 1);
+}
+
+static void
+test_expired (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  g_autofree char *gone = insert (f, a, "ann", "to be purged");
+  g_autofree char *kept = insert (f, a, "ann", "kept");
+  sync_ok (f, a);
+  sync_ok (f, b);
+  g_assert_true (carb_replica_delete (a, f->table, gone, &error));
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  gint64 horizon = g_get_real_time ();
+  test_wait_clock_tick ();
+  guint64 n = 0;
+  g_assert_true (carb_store_purge_tombstones (f->store, f->group, horizon, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 1);
+
+  set (f, b, kept, "body", "edited offline");
+  g_assert_false (carb_replica_sync (b, f->store, f->context, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SYNC_POINT_EXPIRED);
+  g_clear_error (&error);
+  /* The upload went before the download failed. */
+  g_assert_cmpuint (carb_replica_get_n_pending (b), ==, 0);
+  set (f, b, kept, "title", "still pending");
+  g_assert_true (carb_replica_rebuild (b, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_replica_get_n_pending (b), ==, 1);
+  sync_ok (f, b);
+  g_autofree char *old = local (f, b, gone, "title");
+  g_assert_null (old);
+  g_autofree char *body = local (f, b, kept, "body");
+  g_assert_cmpstr (body, ==, "edited offline");
+  g_assert_cmpint (
+      test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'still pending'", f->qtable), ==, 1);
+}
+
+static void
+on_rejected (CarbReplica *replica,
+             const char *table,
+             const char *id,
+             const char *column,
+             const char *message,
+             guint *count)
+{
+  (*count)++;
+}
+
+static void
+test_rejected (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  guint count = 0;
+  g_signal_connect (a, "rejected", G_CALLBACK (on_rejected), &count);
+  g_autofree char *mine = insert (f, a, "ann", "mine");
+  g_autofree char *theirs = insert (f, a, "bob", "not mine");
+  sync_ok (f, a);
+  g_assert_cmpuint (count, ==, 1);
+  g_autoptr (GVariant) kept = carb_replica_list_rejections (a);
+  g_assert_cmpuint (g_variant_n_children (kept), ==, 1);
+  const char *rid = NULL;
+  g_variant_get_child (kept, 0, "(&s&s&s&sx)", NULL, &rid, NULL, NULL, NULL);
+  g_assert_cmpstr (rid, ==, theirs);
+  g_autofree char *gone = local (f, a, theirs, "title");
+  g_assert_null (gone);
+  g_autofree char *here = local (f, a, mine, "title");
+  g_assert_cmpstr (here, ==, "mine");
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 1);
+}
+
+typedef struct
+{
+  gboolean done;
+  gboolean ok;
+  GError *error;
+} Outcome;
+
+static void
+on_synced (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Outcome *out = data;
+  out->ok = carb_replica_sync_finish (CARB_REPLICA (source), result, &out->error);
+  out->done = TRUE;
+}
+
+static void
+test_async (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *id = insert (f, a, "ann", "async");
+  Outcome out = { FALSE, FALSE, NULL };
+  carb_replica_sync_async (a, f->store, f->context, NULL, on_synced, &out);
+  while (!out.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (out.error);
+  g_assert_true (out.ok);
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'async'", f->qtable), ==,
+                   1);
+
+  /* Cancelled: the error says so, the edit stays pending. */
+  set (f, a, id, "title", "later");
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_cancellable_cancel (cancel);
+  Outcome cancelled = { FALSE, FALSE, NULL };
+  carb_replica_sync_async (a, f->store, f->context, cancel, on_synced, &cancelled);
+  while (!cancelled.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (cancelled.ok);
+  g_assert_error (cancelled.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&cancelled.error);
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 1);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  static const TestCase tests[] = {
+    TEST_CASE ("converge", test_converge),       TEST_CASE ("crash-ack", test_crash_ack),
+    TEST_CASE ("clock-ahead", test_clock_ahead), TEST_CASE ("expired", test_expired),
+    TEST_CASE ("rejected", test_rejected),       TEST_CASE ("async", test_async),
+  };
+  test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
+                        G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
+  return g_test_run ();
+}
