@@ -211,7 +211,11 @@ wire_variant (const CarbApplyRow *row)
         continue;
       if (row->value[i] != NULL)
         g_variant_builder_add (&builder, "{sv}", t->model->columns[i].name, row->value[i]);
-      if (t->version_column[i] >= 0 && row->has_version[i])
+      /* A new row gets every version set, the lowest (0, 0) for a column
+       * no change wrote: left NULL, the versioning trigger would take the
+       * insert for a bypass write and give those columns the server's
+       * current version, which would beat the replicas' earlier edits. */
+      if (t->version_column[i] >= 0 && (row->has_version[i] || !row->exists))
         {
           g_autofree char *text = carb_version_to_string (&row->version[i]);
           g_variant_builder_add (&builder, "{sv}", t->wire->columns[t->version_column[i]].name,

@@ -26,6 +26,8 @@
  *                 the wrong type: INVALID_DATA naming them, nothing applied
  *   download      pages carry every column with its version ((0, 0) for a
  *                 column never versioned)
+ *   app-transaction  an apply inside the application's transaction is
+ *                 refused, and the transaction is left open
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -701,6 +703,26 @@ test_hostile (Fixture *f, gconstpointer backend)
 }
 
 static void
+test_app_transaction (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_execute (f->store, "BEGIN", &error));
+  CarbChange batch[] = {
+    ch (f, "t1", "owner", f->base, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "t1", "title", f->base, SITE_A, g_variant_new_string ("inside")),
+  };
+  g_autoptr (GVariant) r = apply_ctx (f, NULL, batch, 2, &error);
+  g_assert_null (r);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION);
+  g_clear_error (&error);
+  /* The application's transaction was left open, as it was. */
+  g_assert_true (carb_store_execute (f->store, "ROLLBACK", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+}
+
+static void
 test_download (Fixture *f, gconstpointer backend)
 {
   create (f);
@@ -758,12 +780,19 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   static const TestCase tests[] = {
-    TEST_CASE ("create-wire", test_create_wire), TEST_CASE ("lww", test_lww),
-    TEST_CASE ("duplicate", test_duplicate),     TEST_CASE ("clock-ahead", test_clock_ahead),
-    TEST_CASE ("immutable", test_immutable),     TEST_CASE ("filter", test_filter),
-    TEST_CASE ("validate", test_validate),       TEST_CASE ("constraint", test_constraint),
-    TEST_CASE ("deadlock", test_deadlock),       TEST_CASE ("purge", test_purge),
-    TEST_CASE ("hostile", test_hostile),         TEST_CASE ("download", test_download),
+    TEST_CASE ("create-wire", test_create_wire),
+    TEST_CASE ("lww", test_lww),
+    TEST_CASE ("duplicate", test_duplicate),
+    TEST_CASE ("clock-ahead", test_clock_ahead),
+    TEST_CASE ("immutable", test_immutable),
+    TEST_CASE ("filter", test_filter),
+    TEST_CASE ("validate", test_validate),
+    TEST_CASE ("constraint", test_constraint),
+    TEST_CASE ("deadlock", test_deadlock),
+    TEST_CASE ("purge", test_purge),
+    TEST_CASE ("hostile", test_hostile),
+    TEST_CASE ("download", test_download),
+    TEST_CASE ("app-transaction", test_app_transaction),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
