@@ -1102,9 +1102,10 @@ step_server_write (Run *run)
   count (run, "server-bypass-write");
 }
 
-/* Sets replica @i's stored clock (the "hlc" of carburetor_meta: test
+/* Raises replica @i's stored clock (the "hlc" of carburetor_meta: test
  * knowledge of the file) to @wall_ms, as a device whose clock ran ahead
- * leaves it, and opens the replica again. */
+ * leaves it, and opens the replica again. Never lowers it: a clock that
+ * went back would be the test's fault, not the library's. */
 static void
 set_replica_clock (Run *run, guint i, gint64 wall_ms)
 {
@@ -1113,9 +1114,10 @@ set_replica_clock (Run *run, guint i, gint64 wall_ms)
   sqlite3 *db = NULL;
   g_assert_cmpint (sqlite3_open (s->path, &db), ==, SQLITE_OK);
   sqlite3_busy_timeout (db, 10000);
-  g_autofree char *sql
-      = g_strdup_printf ("UPDATE carburetor_meta SET value = '%" G_GUINT64_FORMAT "' WHERE key = 'hlc'",
-                         (guint64) wall_ms << CARB_HLC_COUNTER_BITS);
+  g_autofree char *sql = g_strdup_printf (
+      "UPDATE carburetor_meta SET value = CAST(MAX(CAST(value AS INTEGER), %" G_GUINT64_FORMAT
+      ") AS TEXT) WHERE key = 'hlc'",
+      (guint64) wall_ms << CARB_HLC_COUNTER_BITS);
   g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_changes (db), ==, 1);
   sqlite3_close (db);
