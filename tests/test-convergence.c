@@ -88,6 +88,10 @@ static guint opt_replicas = 3;
 /* Off until the versioning trigger (branch vtrig) is in: without it a
  * bypass write gets no version and the checker reports it. */
 static gboolean opt_server_writes = FALSE;
+/* Triage: leave out the replica clock 10 minutes ahead (and so
+ * carb_replica_correct_clock()), to look for other faults past a known
+ * one. */
+static gboolean opt_no_clock_correction = FALSE;
 
 /* ------------------------------------------------------------------------ */
 /* The log of writes: the oracle */
@@ -1303,7 +1307,7 @@ random_step (Run *run)
   else if (k < 90)
     step_fast_clock (run, TRUE);
   else if (k < 91)
-    step_replica_clock_ahead (run, i, g_rand_boolean (run->rand));
+    step_replica_clock_ahead (run, i, g_rand_boolean (run->rand) && !opt_no_clock_correction);
   else if (k < 96)
     {
       if (opt_server_writes)
@@ -1748,6 +1752,8 @@ parse_options (int *argc, char ***argv)
     { "steps", 0, 0, G_OPTION_ARG_INT, &opt_steps, "random steps per run (300)", "N" },
     { "replicas", 0, 0, G_OPTION_ARG_INT, &opt_replicas, "replicas (2..6, 3)", "K" },
     { "server-writes", 0, 0, G_OPTION_ARG_NONE, &opt_server_writes, "writes that bypass the library", NULL },
+    { "no-clock-correction", 0, 0, G_OPTION_ARG_NONE, &opt_no_clock_correction,
+      "no replica clock beyond the bound (triage)", NULL },
     { NULL },
   };
   if (g_strcmp0 (g_getenv ("CARB_CONVERGENCE_SERVER_WRITES"), "1") == 0)
