@@ -1,8 +1,9 @@
 /* Carburetor — one row of an apply: the stored row read and locked, the
  * incoming changes merged per column (the greater version wins; a tie
  * keeps the stored value, so a batch applied twice writes nothing), and
- * the write of what won, inside a savepoint so that a constraint error
- * rejects this row alone.
+ * the write of what won; when the database refuses a write, the batch is
+ * run again with each write inside a savepoint, so that the error rejects
+ * that row alone.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "twoway-private.h"
 
@@ -301,7 +302,8 @@ refusal (const GError *error)
 }
 
 gboolean
-carb_apply_row_write (CarbApplyRow *row, CarbStore *store, char **rejection, GError **error)
+carb_apply_row_write (
+    CarbApplyRow *row, CarbStore *store, gboolean savepoint, char **rejection, gboolean *redo, GError **error)
 {
   const CarbBackendVTable *vt = carb_store_get_vtable (store);
   CarbBackend *backend = carb_store_get_backend (store);
@@ -318,17 +320,25 @@ carb_apply_row_write (CarbApplyRow *row, CarbStore *store, char **rejection, GEr
     }
   guint n_params = 0;
   g_autofree char *sql = row->exists ? update_sql (row, params, &n_params) : insert_sql (t, &n_params);
-  if (!vt->execute (backend, "SAVEPOINT " SAVEPOINT, error))
+  if (savepoint && !vt->execute (backend, "SAVEPOINT " SAVEPOINT, error))
     return FALSE;
   guint64 changed = 0;
   if (vt->execute_params (backend, sql, params, n_params, &changed, &local))
     {
       row->written = TRUE;
       row->exists = TRUE;
-      return vt->execute (backend, "RELEASE SAVEPOINT " SAVEPOINT, error);
+      return !savepoint || vt->execute (backend, "RELEASE SAVEPOINT " SAVEPOINT, error);
     }
   if (g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION))
     {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  if (!savepoint)
+    {
+      /* The transaction may be lost (PostgreSQL aborts it): the batch is
+       * run again, with savepoints. */
+      *redo = TRUE;
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }

@@ -148,6 +148,8 @@ typedef struct
   GVariantBuilder rows;
   GArray *rejections; /* CarbRejection */
   GCancellable *cancellable;
+  gboolean savepoints; /* each write inside a savepoint (the second try) */
+  gboolean redo;       /* the database refused a write made without one */
 } Apply;
 
 static void
@@ -211,7 +213,7 @@ apply_row (Apply *a, const BatchRow *r, GError **error)
         reject (a, r, NULL, g_strdup ("the change would put the row outside this replica's filter"));
       else if (!carb_sync_group_validate (a->group, t->model->table, merged, a->context, &refused))
         reject (a, r, NULL, g_strdup (refused->message));
-      else if (!carb_apply_row_write (row, a->store, &rejection, error))
+      else if (!carb_apply_row_write (row, a->store, a->savepoints, &rejection, &a->redo, error))
         return FALSE;
       else if (rejection != NULL)
         reject (a, r, NULL, rejection);
@@ -228,15 +230,32 @@ apply_rows (Apply *a, GPtrArray *rows, GError **error)
   return TRUE;
 }
 
-/* With the store's lock held: one write transaction for the batch. */
+/* One write transaction for the batch; FALSE with a->redo set when a
+ * write made without a savepoint was refused. */
+static gboolean
+attempt (Apply *a, GPtrArray *rows, GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (a->store);
+  CarbBackend *backend = carb_store_get_backend (a->store);
+  if (!vt->execute (backend, vt->sql_syntax->begin_write, error))
+    return FALSE;
+  if (apply_rows (a, rows, error) && vt->execute (backend, "COMMIT", error))
+    return TRUE;
+  vt->execute (backend, "ROLLBACK", NULL);
+  return FALSE;
+}
+
+/* With the store's lock held. Savepoints cost two round trips per row on
+ * PostgreSQL, and the database refuses a row rarely: the batch runs
+ * without them first, and again with them only when a write was refused
+ * (then the validation callback may see a row twice). */
 static gboolean
 run_batch (Apply *a, GPtrArray *rows, GError **error)
 {
   const CarbBackendVTable *vt = carb_store_get_vtable (a->store);
-  CarbBackend *backend = carb_store_get_backend (a->store);
   if (!carb_twoway_check_backend (a->store, error))
     return FALSE;
-  if (vt->in_transaction (backend))
+  if (vt->in_transaction (carb_store_get_backend (a->store)))
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_IN_TRANSACTION,
                    "Sync group “%s”: the application has a transaction open on the store's connection; an "
@@ -245,12 +264,22 @@ run_batch (Apply *a, GPtrArray *rows, GError **error)
                    carb_sync_group_get_name (a->group));
       return FALSE;
     }
-  if (!vt->execute (backend, vt->sql_syntax->begin_write, error))
-    return FALSE;
-  if (apply_rows (a, rows, error) && vt->execute (backend, "COMMIT", error))
+  g_autoptr (GError) first = NULL;
+  if (attempt (a, rows, &first))
     return TRUE;
-  vt->execute (backend, "ROLLBACK", NULL);
-  return FALSE;
+  if (!a->redo)
+    {
+      g_propagate_error (error, g_steal_pointer (&first));
+      return FALSE;
+    }
+  g_debug ("Sync group “%s”: %s; applying the batch again with a savepoint per row",
+           carb_sync_group_get_name (a->group), first->message);
+  g_variant_builder_clear (&a->rows);
+  g_variant_builder_init (&a->rows, G_VARIANT_TYPE (CARB_CHANGESET_ROWS_TYPE));
+  g_array_set_size (a->rejections, 0);
+  a->savepoints = TRUE;
+  a->redo = FALSE;
+  return attempt (a, rows, error);
 }
 
 /**
@@ -275,7 +304,8 @@ run_batch (Apply *a, GPtrArray *rows, GError **error)
  * when it changes an immutable column of an existing row, is (or would
  * become) outside the replica's filter, fails the group's validation
  * callback, or the database refuses it (a constraint, a NOT NULL column
- * a new row leaves out). Each row is written inside a savepoint for that.
+ * a new row leaves out; the batch is then run again with a savepoint
+ * around each write, so the validation callback may see a row twice).
  *
  * Returns: (transfer full) (nullable): the apply result: the server's
  *   hybrid logical time, the full server state of every row the batch

@@ -168,7 +168,7 @@ acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyResult *answer,
               g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
   gint64 now = g_get_real_time ();
   gboolean ok = TRUE;
-  carb_hlc_observe (&replica->hlc, answer->server_hlc);
+  carb_replica_observe (replica, answer->server_hlc);
   for (guint i = 0; ok && i < answer->rejections->len; i++)
     {
       const CarbRejection *r = &g_array_index (answer->rejections, CarbRejection, i);

@@ -170,7 +170,8 @@ restamp_locked (CarbReplica *replica, GError **error)
  * @error: return location for a #GError
  *
  * After the server refused an upload because the device's clock is ahead
- * of its own: sets the replica's clock to @server_hlc, keeps the device's
+ * of its own: sets the replica's clock back to @server_hlc (or to the
+ * greatest version seen from the server, if later), keeps the device's
  * offset from the server's time for later writes, and gives every pending
  * change a new version from the corrected clock (they stay pending). The
  * next upload is then within the server's bound. carb_replica_sync() does
@@ -193,7 +194,10 @@ carb_replica_correct_clock (CarbReplica *replica, guint64 server_hlc, GError **e
       /* Only ever slow the device down: a server ahead of the device is
        * harmless (observed versions already move the clock forward). */
       replica->clock_offset_us = MIN (0, server_us - now);
-      replica->hlc.last = server_hlc;
+      /* Never below a version the server holds: a change stamped again
+       * must still beat this replica's earlier accepted writes of the
+       * same column (their versions came back in answers and pages). */
+      replica->hlc.last = MAX (server_hlc, replica->seen_hlc);
       ok = restamp_locked (replica, error);
       if (ok)
         ok = carb_replica_commit (replica, error);

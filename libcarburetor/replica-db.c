@@ -68,35 +68,32 @@ carb_replica_begin (CarbReplica *replica, GError **error)
 {
   replica->hlc_at_begin = replica->hlc;
   replica->offset_at_begin = replica->clock_offset_us;
+  replica->seen_at_begin = replica->seen_hlc;
   return carb_replica_db_exec (replica, "BEGIN IMMEDIATE", error);
 }
 
+static gboolean
+store_if_changed (CarbReplica *replica, const char *key, gboolean changed, gint64 value, GError **error)
+{
+  if (!changed)
+    return TRUE;
+  char text[32];
+  g_snprintf (text, sizeof text, "%" G_GINT64_FORMAT, value);
+  return carb_replica_meta_set (replica, key, text, error);
+}
+
 /* Stores the clock with the transaction's writes, so that a reopened
- * replica never stamps a version older than one it stored. */
+ * replica never stamps a version older than one it stored or saw. */
 gboolean
 carb_replica_commit (CarbReplica *replica, GError **error)
 {
-  if (replica->hlc.last != replica->hlc_at_begin.last)
-    {
-      char text[32];
-      g_snprintf (text, sizeof text, "%" G_GUINT64_FORMAT, replica->hlc.last);
-      if (!carb_replica_meta_set (replica, "hlc", text, error))
-        {
-          carb_replica_rollback (replica);
-          return FALSE;
-        }
-    }
-  if (replica->clock_offset_us != replica->offset_at_begin)
-    {
-      char text[32];
-      g_snprintf (text, sizeof text, "%" G_GINT64_FORMAT, replica->clock_offset_us);
-      if (!carb_replica_meta_set (replica, "clock_offset_us", text, error))
-        {
-          carb_replica_rollback (replica);
-          return FALSE;
-        }
-    }
-  if (!carb_replica_db_exec (replica, "COMMIT", error))
+  if (!store_if_changed (replica, "hlc", replica->hlc.last != replica->hlc_at_begin.last,
+                         (gint64) replica->hlc.last, error)
+      || !store_if_changed (replica, "clock_offset_us", replica->clock_offset_us != replica->offset_at_begin,
+                            replica->clock_offset_us, error)
+      || !store_if_changed (replica, "seen_hlc", replica->seen_hlc != replica->seen_at_begin,
+                            (gint64) replica->seen_hlc, error)
+      || !carb_replica_db_exec (replica, "COMMIT", error))
     {
       carb_replica_rollback (replica);
       return FALSE;
@@ -111,6 +108,7 @@ carb_replica_rollback (CarbReplica *replica)
     sqlite3_exec (replica->db, "ROLLBACK", NULL, NULL, NULL);
   replica->hlc = replica->hlc_at_begin;
   replica->clock_offset_us = replica->offset_at_begin;
+  replica->seen_hlc = replica->seen_at_begin;
 }
 
 /* An SQL identifier in double quotes; the names come from the model,

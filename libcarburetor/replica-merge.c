@@ -105,7 +105,7 @@ carb_replica_merge_row (CarbReplica *replica,
             return FALSE;
           continue;
         }
-      carb_hlc_observe (&replica->hlc, c->version.hlc);
+      carb_replica_observe (replica, c->version.hlc);
       gboolean wins = FALSE;
       if (!incoming_wins (replica, model, id, c, &wins, error))
         return FALSE;

@@ -21,10 +21,15 @@ struct _CarbReplica
   guint64 site;
   CarbHlc hlc;
   gint64 clock_offset_us; /* added to the wall clock (carb_replica_correct_clock()) */
+  /* The greatest hlc seen from the server (answers, merged rows, pages):
+   * the floor of a corrected clock, so that a change stamped again never
+   * orders before a version the server already holds. */
+  guint64 seen_hlc;
   /* The clock at BEGIN, restored by a rollback: a failed call must not
    * leave the clock past versions that were never stored. */
   CarbHlc hlc_at_begin;
   gint64 offset_at_begin;
+  guint64 seen_at_begin;
 };
 
 /* replica-db.c */
@@ -91,6 +96,7 @@ gboolean carb_replica_drop_pending (CarbReplica *replica,
 gboolean carb_replica_row_exists (
     CarbReplica *replica, const CarbModel *model, const char *id, gboolean *exists, GError **error);
 CarbVersion carb_replica_next_version (CarbReplica *replica);
+void carb_replica_observe (CarbReplica *replica, guint64 hlc);
 
 /* replica-merge.c: one incoming row, per column; @force_columns (nullable)
  * takes the incoming value of those columns whatever the versions (a

@@ -129,7 +129,8 @@ create_new (CarbReplica *replica, const char *fingerprint, GError **error)
          && carb_replica_meta_set (replica, "schema", fingerprint, error)
          && carb_replica_meta_set (replica, "site", site, error)
          && carb_replica_meta_set (replica, "hlc", "0", error)
-         && carb_replica_meta_set (replica, "clock_offset_us", "0", error);
+         && carb_replica_meta_set (replica, "clock_offset_us", "0", error)
+         && carb_replica_meta_set (replica, "seen_hlc", "0", error);
 }
 
 static gboolean
@@ -168,6 +169,7 @@ load_existing (CarbReplica *replica, const char *group_name, const char *fingerp
   g_autofree char *site = carb_replica_meta_get (replica, "site", NULL);
   g_autofree char *hlc = carb_replica_meta_get (replica, "hlc", NULL);
   g_autofree char *offset = carb_replica_meta_get (replica, "clock_offset_us", NULL);
+  g_autofree char *seen = carb_replica_meta_get (replica, "seen_hlc", NULL);
   guint64 v = 0;
   gint64 o = 0;
   if (site == NULL || !g_ascii_string_to_unsigned (site, 16, 1, G_MAXUINT64, &v, NULL))
@@ -179,6 +181,9 @@ load_existing (CarbReplica *replica, const char *group_name, const char *fingerp
   if (offset == NULL || !g_ascii_string_to_signed (offset, 10, G_MININT64, G_MAXINT64, &o, NULL))
     return corrupt (replica, "clock_offset_us", error);
   replica->clock_offset_us = o;
+  if (seen == NULL || !g_ascii_string_to_unsigned (seen, 10, 0, G_MAXINT64, &v, NULL))
+    return corrupt (replica, "seen_hlc", error);
+  replica->seen_hlc = v;
   return TRUE;
 }
 
@@ -211,5 +216,6 @@ carb_replica_schema_open (CarbReplica *replica, GError **error)
   /* The clock read from the file is the baseline: nothing to store. */
   replica->hlc_at_begin = replica->hlc;
   replica->offset_at_begin = replica->clock_offset_us;
+  replica->seen_at_begin = replica->seen_hlc;
   return carb_replica_commit (replica, error);
 }

@@ -17,6 +17,14 @@ carb_replica_next_version (CarbReplica *replica)
   return v;
 }
 
+/* A time read from the server: the clock runs past it. */
+void
+carb_replica_observe (CarbReplica *replica, guint64 hlc)
+{
+  carb_hlc_observe (&replica->hlc, hlc);
+  replica->seen_hlc = MAX (replica->seen_hlc, hlc);
+}
+
 /* @found is FALSE (and @version untouched) when the column has no version. */
 gboolean
 carb_replica_get_version_locked (CarbReplica *replica,

@@ -106,7 +106,9 @@ open_connection (CarbReplica *replica, GError **error)
  * Opens or creates a replica. A new file gets a random site id and a table
  * per model of @group; an existing one must have been made for a group of
  * the same name with the same models, or the call fails with
- * %CARB_ERROR_SCHEMA_MISMATCH.
+ * %CARB_ERROR_SCHEMA_MISMATCH. Open a file once per process and share the
+ * object: two objects on one file would each keep a clock for the same
+ * site id.
  *
  * Returns: (transfer full): the replica, or %NULL with @error set
  *

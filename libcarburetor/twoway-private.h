@@ -77,10 +77,18 @@ gboolean carb_apply_row_any_won (const CarbApplyRow *row);
 /* The merged row as the validation callback sees it (every model column). */
 GVariant *carb_apply_row_to_variant (const CarbApplyRow *row);
 /* Writes what won (UPDATE of the won columns and their versions, or
- * INSERT), inside a savepoint: a database error (constraint, NOT NULL)
- * rolls back to it and becomes @rejection, the batch goes on. FALSE only
- * when the transaction itself failed. */
-gboolean carb_apply_row_write (CarbApplyRow *row, CarbStore *store, char **rejection, GError **error);
+ * INSERT). With @savepoint, inside a savepoint: a database error
+ * (constraint, NOT NULL) rolls back to it and becomes @rejection, the
+ * batch goes on. Without, a database error sets @redo and fails: the
+ * caller rolls back and runs the batch again with savepoints (saving two
+ * round trips per row on PostgreSQL when no row is refused). A value the
+ * library refuses (NOT NULL) is a @rejection either way. */
+gboolean carb_apply_row_write (CarbApplyRow *row,
+                               CarbStore *store,
+                               gboolean savepoint,
+                               char **rejection,
+                               gboolean *redo,
+                               GError **error);
 /* Appends the row's current server state to @rows (`a(ssa(s(tt)mv))`):
  * read again after a write; no column when the server has no row, or when
  * @hide (a row outside the replica's filter is not shown). */

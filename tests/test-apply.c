@@ -28,6 +28,8 @@
  *                 column never versioned)
  *   app-transaction  an apply inside the application's transaction is
  *                 refused, and the transaction is left open
+ *   types         every column type through an apply and a download
+ *                 comes back as it was sent
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -700,6 +702,120 @@ test_hostile (Fixture *f, gconstpointer backend)
       g_clear_error (&error);
     }
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+
+  /* A valid batch with bytes flipped: refused or applied, never a crash
+   * (valgrind and ASan runs check the reads). */
+  CarbChange good[] = {
+    ch (f, "h3", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "h3", "title", b + 1, SITE_A, g_variant_new_string ("good")),
+    ch (f, "h3", "n", b + 1, SITE_A, g_variant_new_int64 (3)),
+  };
+  g_autoptr (GBytes) set = serialize (good, G_N_ELEMENTS (good));
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (set, &len);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (12);
+  guint refused = 0;
+  for (guint i = 0; i < 300; i++)
+    {
+      g_autofree guint8 *copy = g_memdup2 (data, len);
+      for (guint k = 0; k < 1 + i % 3; k++)
+        copy[g_rand_int_range (rand, 0, (gint32) len)] ^= (guint8) g_rand_int_range (rand, 1, 256);
+      g_autoptr (GBytes) mutated = g_bytes_new (copy, len);
+      g_autoptr (GBytes) r = carb_store_apply_changes (f->store, f->group, NULL, mutated, NULL, &error);
+      if (r == NULL)
+        {
+          g_assert_true (error->domain == CARB_ERROR);
+          refused++;
+        }
+      g_clear_error (&error);
+    }
+  g_test_message ("%u of 300 mutated batches refused", refused);
+  g_assert_cmpuint (refused, >, 0);
+}
+
+/* Every column type through an apply and back out of a download. */
+static void
+test_types (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strdup_printf ("%s_types", f->table);
+  g_autofree char *qtable = test_db_quote (table);
+  g_autoptr (CarbModel) m = carb_model_new (NULL, table);
+  static const struct
+  {
+    const char *name;
+    CarbColumnType type;
+  } cols[] = {
+    { "i16", CARB_COLUMN_TYPE_INT16 },    { "i32", CARB_COLUMN_TYPE_INT32 },
+    { "i64", CARB_COLUMN_TYPE_INT64 },    { "f32", CARB_COLUMN_TYPE_FLOAT },
+    { "f64", CARB_COLUMN_TYPE_DOUBLE },   { "b", CARB_COLUMN_TYPE_BOOL },
+    { "at", CARB_COLUMN_TYPE_TIMESTAMP }, { "day", CARB_COLUMN_TYPE_DATE },
+    { "u", CARB_COLUMN_TYPE_UUID },       { "j", CARB_COLUMN_TYPE_JSON },
+    { "by", CARB_COLUMN_TYPE_BYTES },     { "num", CARB_COLUMN_TYPE_NUMERIC },
+  };
+  g_assert_true (carb_model_add_column (m, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (cols); i++)
+    g_assert_true (carb_model_add_column (m, cols[i].name, cols[i].type, 0, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (m, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (m, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("types");
+  g_assert_true (carb_sync_group_add_model (group, m, &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+
+  static const guint8 blob[] = { 0, 1, 255 };
+  GVariant *values[G_N_ELEMENTS (cols)] = {
+    g_variant_new_int16 (-7),
+    g_variant_new_int32 (G_MAXINT32),
+    g_variant_new_int64 (G_MININT64 + 1),
+    g_variant_new_double (1.5),
+    g_variant_new_double (0.1),
+    g_variant_new_boolean (TRUE),
+    g_variant_new_int64 (G_GINT64_CONSTANT (1700000000123456)),
+    g_variant_new_int32 (19000),
+    g_variant_new_string ("0e7f2b4c-1d2e-4f3a-8b9c-0d1e2f3a4b5c"),
+    g_variant_new_string ("{\"a\": [1, \"x\"]}"),
+    g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, blob, sizeof blob, 1),
+    g_variant_new_string ("12345678901234567890.50"),
+  };
+  const char *id = "5a0c7e1e-8f1d-4b7e-9a55-3f0b6d2c9e10";
+  CarbChange changes[G_N_ELEMENTS (cols)];
+  for (guint i = 0; i < G_N_ELEMENTS (cols); i++)
+    changes[i] = (CarbChange){
+      table, (char *) id, (char *) cols[i].name, { f->base + i, SITE_A }, g_variant_ref_sink (values[i])
+    };
+  g_autoptr (GBytes) set = carb_changeset_serialize (changes, G_N_ELEMENTS (changes));
+  g_autoptr (GBytes) result = carb_store_apply_changes (f->store, group, NULL, set, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (GVariant) r
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (RESULT_TYPE), result, FALSE));
+  g_assert_cmpuint (n_rejections (r), ==, 0);
+
+  g_autoptr (CarbSyncPoint) until = NULL;
+  g_autoptr (GBytes) page
+      = carb_store_download_changes (f->store, group, NULL, 0, NULL, 0, &until, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (GArray) got = carb_changeset_parse (page, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (got->len, ==, G_N_ELEMENTS (cols) + 1);
+  for (guint i = 0; i < G_N_ELEMENTS (cols); i++)
+    {
+      const CarbChange *c = &g_array_index (got, CarbChange, i);
+      g_assert_cmpstr (c->row_id, ==, id);
+      g_assert_cmpstr (c->column, ==, cols[i].name);
+      g_assert_cmpuint (c->version.hlc, ==, f->base + i);
+      g_autofree char *want = g_variant_print (changes[i].value, TRUE);
+      g_autofree char *have = c->value != NULL ? g_variant_print (c->value, TRUE) : g_strdup ("NULL");
+      g_assert_cmpstr (have, ==, want);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (changes); i++)
+    g_variant_unref (changes[i].value);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", qtable);
 }
 
 static void
@@ -793,6 +909,7 @@ main (int argc, char **argv)
     TEST_CASE ("hostile", test_hostile),
     TEST_CASE ("download", test_download),
     TEST_CASE ("app-transaction", test_app_transaction),
+    TEST_CASE ("types", test_types),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

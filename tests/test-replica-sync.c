@@ -14,6 +14,10 @@
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
  *   async         carb_replica_sync_async() does the same as the sync call
+ *   concurrent    a thread edits rows while syncs run: after a last sync
+ *                 the server holds every row's last local value
+ *   types         a row of every column type goes from one replica through
+ *                 the server to another and reads back as written
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
@@ -399,6 +403,181 @@ test_async (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 1);
 }
 
+typedef struct
+{
+  Fixture *f;
+  CarbReplica *replica;
+  char **ids;
+  guint n_ids;
+  guint n_edits;
+  char **last; /* the last title written per row */
+  gint done;
+} Writer;
+
+static gpointer
+writer_thread (gpointer data)
+{
+  Writer *w = data;
+  GRand *rand = g_rand_new_with_seed (11);
+  for (guint i = 0; i < w->n_edits; i++)
+    {
+      guint row = (guint) g_rand_int_range (rand, 0, (gint32) w->n_ids);
+      g_autofree char *title = g_strdup_printf ("edit %u", i);
+      set (w->f, w->replica, w->ids[row], "title", title);
+      g_free (w->last[row]);
+      w->last[row] = g_steal_pointer (&title);
+      if (i % 16 == 0)
+        g_usleep (200);
+    }
+  g_rand_free (rand);
+  g_atomic_int_set (&w->done, 1);
+  return NULL;
+}
+
+static void
+test_concurrent (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  Writer w = { f, a, g_new0 (char *, 9), 8, 400, g_new0 (char *, 9), 0 };
+  for (guint i = 0; i < w.n_ids; i++)
+    w.ids[i] = insert (f, a, "ann", "start");
+  sync_ok (f, a);
+  GThread *thread = g_thread_new ("writer", writer_thread, &w);
+  guint rounds = 0;
+  /* Syncs while the writer runs: edits land between collect and ack. */
+  while (!g_atomic_int_get (&w.done))
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_true (carb_replica_sync (a, f->store, f->context, NULL, &error));
+      g_assert_no_error (error);
+      rounds++;
+    }
+  g_thread_join (thread);
+  sync_ok (f, a);
+  for (guint i = 0; i < w.n_ids; i++)
+    {
+      const char *expect = w.last[i] != NULL ? w.last[i] : "start";
+      g_autofree char *mine = local (f, a, w.ids[i], "title");
+      g_assert_cmpstr (mine, ==, expect);
+      g_autoptr (GPtrArray) rows
+          = test_db_query_rows (f->db, "SELECT title FROM %s WHERE id = '%s'", f->qtable, w.ids[i]);
+      g_assert_cmpuint (rows->len, ==, 1);
+      g_assert_cmpstr (((char **) g_ptr_array_index (rows, 0))[0], ==, expect);
+    }
+  g_test_message ("%u syncs during %u edits", rounds, w.n_edits);
+  g_strfreev (w.ids);
+  g_strfreev (w.last);
+}
+
+static void
+test_types (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_types", NULL);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  static const struct
+  {
+    const char *name;
+    CarbColumnType type;
+  } columns[] = {
+    { "t", CARB_COLUMN_TYPE_TEXT },     { "i16", CARB_COLUMN_TYPE_INT16 },
+    { "i32", CARB_COLUMN_TYPE_INT32 },  { "i64", CARB_COLUMN_TYPE_INT64 },
+    { "fl", CARB_COLUMN_TYPE_FLOAT },   { "db", CARB_COLUMN_TYPE_DOUBLE },
+    { "bo", CARB_COLUMN_TYPE_BOOL },    { "at", CARB_COLUMN_TYPE_TIMESTAMP },
+    { "dt", CARB_COLUMN_TYPE_DATE },    { "uu", CARB_COLUMN_TYPE_UUID },
+    { "js", CARB_COLUMN_TYPE_JSON },    { "by", CARB_COLUMN_TYPE_BYTES },
+    { "nu", CARB_COLUMN_TYPE_NUMERIC },
+  };
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    g_assert_true (carb_model_add_column (model, columns[i].name, columns[i].type, CARB_COLUMN_ROLE_DATA,
+                                          CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("types");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+
+  static const guint8 blob[] = { 0, 1, 2, 0xff };
+  GVariantDict row;
+  g_variant_dict_init (&row, NULL);
+  g_variant_dict_insert (&row, "t", "s", "tëxt ✓");
+  g_variant_dict_insert (&row, "i16", "n", (gint16) -32768);
+  g_variant_dict_insert (&row, "i32", "i", (gint32) 2147483647);
+  g_variant_dict_insert (&row, "i64", "x", G_MININT64);
+  g_variant_dict_insert (&row, "fl", "d", 1.5);
+  g_variant_dict_insert (&row, "db", "d", 0.1);
+  g_variant_dict_insert (&row, "bo", "b", TRUE);
+  g_variant_dict_insert (&row, "at", "x", (gint64) 1700000000123456);
+  g_variant_dict_insert (&row, "dt", "i", (gint32) 19000);
+  g_variant_dict_insert (&row, "uu", "s", "0000ABCD-0000-4000-8000-00000000000F");
+  g_variant_dict_insert (&row, "js", "s", "{\"a\": [1, 2]}");
+  g_variant_dict_insert_value (&row, "by",
+                               g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, blob, sizeof blob, 1));
+  g_variant_dict_insert (&row, "nu", "s", "12.340");
+  g_autofree char *p1 = g_build_filename (f->tmpdir, "replica-t1.db", NULL);
+  g_autofree char *p2 = g_build_filename (f->tmpdir, "replica-t2.db", NULL);
+  g_autoptr (CarbReplica) a = carb_replica_open (p1, group, &error);
+  g_autoptr (CarbReplica) b = carb_replica_open (p2, group, &error);
+  g_assert_no_error (error);
+  g_autoptr (GVariant) given = g_variant_ref_sink (g_variant_dict_end (&row));
+  g_autofree char *full = carb_replica_insert (a, table, given, &error);
+  g_assert_no_error (error);
+  /* And a row of NULLs. */
+  g_autofree char *empty = carb_replica_insert (a, table, g_variant_new_parsed ("@a{sv} {}"), &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (a, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (b, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  for (guint r = 0; r < 2; r++)
+    {
+      const char *id = r == 0 ? full : empty;
+      g_autoptr (GVariant) written = carb_replica_get_row (a, table, id, &error);
+      g_autoptr (GVariant) read = carb_replica_get_row (b, table, id, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (read);
+      for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+        {
+          g_autoptr (GVariant) x = g_variant_lookup_value (written, columns[i].name, NULL);
+          g_autoptr (GVariant) y = g_variant_lookup_value (read, columns[i].name, NULL);
+          if (!g_variant_equal (x, y))
+            {
+              g_autofree char *xs = g_variant_print (x, TRUE), *ys = g_variant_print (y, TRUE);
+              g_error ("column %s: wrote %s, read %s", columns[i].name, xs, ys);
+            }
+        }
+    }
+  /* As given (carb_model_row_to_variant()'s types), but the UUID, made
+   * canonical on the way in. */
+  g_autoptr (GVariant) back = carb_replica_get_row (b, table, full, &error);
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    {
+      g_autoptr (GVariant) x = g_variant_lookup_value (given, columns[i].name, NULL);
+      g_autoptr (GVariant) y = g_variant_lookup_value (back, columns[i].name, NULL);
+      if (strcmp (columns[i].name, "uu") != 0 && !g_variant_equal (x, y))
+        {
+          g_autofree char *xs = g_variant_print (x, TRUE), *ys = g_variant_print (y, TRUE);
+          g_error ("column %s: gave %s, read %s", columns[i].name, xs, ys);
+        }
+    }
+  const char *uu = NULL;
+  g_assert_true (g_variant_lookup (back, "uu", "&s", &uu));
+  g_assert_cmpstr (uu, ==, "0000abcd-0000-4000-8000-00000000000f");
+  if (test_db_is_postgres (f->db))
+    {
+      g_autofree char *q = test_db_quote (table);
+      test_db_exec (f->db, "DROP TABLE %s", q);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -407,6 +586,7 @@ main (int argc, char **argv)
     TEST_CASE ("converge", test_converge),       TEST_CASE ("crash-ack", test_crash_ack),
     TEST_CASE ("clock-ahead", test_clock_ahead), TEST_CASE ("expired", test_expired),
     TEST_CASE ("rejected", test_rejected),       TEST_CASE ("async", test_async),
+    TEST_CASE ("concurrent", test_concurrent),   TEST_CASE ("types", test_types),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

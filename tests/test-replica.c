@@ -591,6 +591,33 @@ test_clock_correction (Fixture *f, gconstpointer data)
   g_assert_cmpint (carb_hlc_get_wall_ms (reopened.hlc), <, carb_hlc_get_wall_ms (ahead.hlc) - 3500 * 1000);
 }
 
+/* A write the server accepted within its bound (4 min ahead), then an
+ * edit of the same column refused (further ahead): stamped again after
+ * the correction, the edit must still beat the accepted write, or the
+ * server would keep the older value. */
+static void
+test_clock_correction_floor (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 now = (guint64) (g_get_real_time () / 1000) << CARB_HLC_COUNTER_BITS;
+  guint64 ahead = now + ((guint64) (4 * 60 * 1000) << CARB_HLC_COUNTER_BITS);
+  g_assert_true (carb_replica_correct_clock (f->replica, ahead, &error));
+  g_autofree char *id = insert_note (f->replica, "accepted");
+  g_autoptr (GBytes) sent = carb_replica_collect_changes (f->replica, 0, &error);
+  g_autoptr (GBytes) answer = make_answer (now, sent, NULL);
+  g_assert_true (carb_replica_acknowledge (f->replica, sent, answer, &error));
+  g_assert_no_error (error);
+  CarbVersion accepted = version_of (f->replica, "notes", id, "title");
+  g_assert_cmpuint (accepted.hlc, >, ahead);
+
+  update_title (f->replica, id, "refused, then stamped again");
+  g_assert_true (carb_replica_correct_clock (f->replica, now, &error));
+  g_assert_no_error (error);
+  CarbVersion again = version_of (f->replica, "notes", id, "title");
+  g_assert_cmpint (carb_version_compare (&again, &accepted), >, 0);
+  g_assert_cmpuint (carb_replica_get_n_pending (f->replica), ==, 1);
+}
+
 static void
 test_rebuild (Fixture *f, gconstpointer data)
 {
@@ -806,6 +833,7 @@ main (int argc, char **argv)
   ADD ("reopen", test_reopen);
   ADD ("reopen-other-group", test_reopen_other_group);
   ADD ("clock-correction", test_clock_correction);
+  ADD ("clock-correction-floor", test_clock_correction_floor);
   ADD ("rebuild", test_rebuild);
   ADD ("rejection", test_rejection);
   ADD ("bad-input", test_bad_input);

@@ -10,6 +10,8 @@
  *   idle-poll-tables      idle polls of a list of tables, one after another
  *   poll-tables           carb_store_poll() of a group of tables, idle and
  *                         with one table changed
+ *   apply                 two-way carb_store_apply_changes() of 10 new
+ *                         rows, then of the same batch again (all lose)
  *
  * The bounds are the counts of issue #13's design (docs/SYNC.md, "Round
  * trips"): an idle poll is one statement, a sync of up to one batch one
@@ -31,7 +33,15 @@
 #define MAX_RT_TEN_ROWS    2 /* the probe, then the pipeline */
 #define MAX_RT_TWO_BATCHES 5 /* 20,000 rows: probe, first page, BEGIN/DECLARE/FETCH, FETCH, COMMIT */
 #define MAX_RT_POLL        1 /* any number of tables */
-#define N_TABLES           3
+/* Two-way apply of a batch of n rows of one table: BEGIN, the table's
+ * preparation check, COMMIT, and per row the locking read, then for a row
+ * something won the write and the read-back (no savepoint unless the
+ * database refuses a row). */
+#define MAX_RT_APPLY_FIXED   3
+#define MAX_RT_APPLY_WRITTEN 3
+#define MAX_RT_APPLY_STALE   1
+#define APPLY_ROWS           10
+#define N_TABLES             3
 
 /* More rows than one FETCH batch (CARB_PG_FETCH_ROWS, 8192) holds. */
 #define MANY_ROWS 20000
@@ -299,6 +309,62 @@ test_poll_tables (Fixture *f, gconstpointer data)
   assert_round_trips (f, "poll of 3 tables, one changed", MAX_RT_POLL);
 }
 
+static GBytes *
+apply_batch (const char *table, guint64 hlc)
+{
+  CarbChange changes[APPLY_ROWS];
+  char ids[APPLY_ROWS][8];
+  for (guint i = 0; i < APPLY_ROWS; i++)
+    {
+      g_snprintf (ids[i], sizeof ids[i], "r%u", i);
+      changes[i] = (CarbChange){
+        (char *) table, ids[i], "title", { hlc, 1 }, g_variant_ref_sink (g_variant_new_string ("t"))
+      };
+    }
+  GBytes *bytes = carb_changeset_serialize (changes, APPLY_ROWS);
+  for (guint i = 0; i < APPLY_ROWS; i++)
+    g_variant_unref (changes[i].value);
+  return bytes;
+}
+
+static void
+test_apply (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strdup_printf ("%s_twoway", f->tables[0]);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, 0, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("rt");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  guint64 hlc = ((guint64) (g_get_real_time () / 1000 - 1000)) << CARB_HLC_COUNTER_BITS;
+  /* A first apply checks the wire model against the table: not counted. */
+  g_autoptr (GBytes) warm = apply_batch (table, hlc);
+  g_autoptr (GBytes) r0 = carb_store_apply_changes (f->store, group, NULL, warm, NULL, &error);
+  g_assert_no_error (error);
+
+  g_autoptr (GBytes) batch = apply_batch (table, hlc + 1);
+  rt_proxy_reset (f->proxy);
+  g_autoptr (GBytes) r1 = carb_store_apply_changes (f->store, group, NULL, batch, NULL, &error);
+  g_assert_no_error (error);
+  assert_round_trips (f, "apply of 10 rows that win", MAX_RT_APPLY_FIXED + APPLY_ROWS * MAX_RT_APPLY_WRITTEN);
+  rt_proxy_reset (f->proxy);
+  g_autoptr (GBytes) r2 = carb_store_apply_changes (f->store, group, NULL, batch, NULL, &error);
+  g_assert_no_error (error);
+  assert_round_trips (f, "apply of 10 rows that all lose",
+                      MAX_RT_APPLY_FIXED + APPLY_ROWS * MAX_RT_APPLY_STALE);
+  g_autofree char *drop = g_strdup_printf ("DROP TABLE %s", table);
+  test_db_exec (f->db, "%s", drop);
+}
+
 static void
 skip_no_server (void)
 {
@@ -331,6 +397,7 @@ main (int argc, char **argv)
     { "more-than-one-batch", test_more_than_one_batch },
     { "idle-poll-tables", test_idle_poll_tables },
     { "poll-tables", test_poll_tables },
+    { "apply", test_apply },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {

@@ -2,7 +2,8 @@
 # Carburetor from Python through GObject Introspection (PyGObject), on
 # every backend the suite has: open a store, declare a run-time model,
 # create and prepare its table, write rows, sync, page, read values, and
-# get a GLib.Error with Carburetor's domain and code for a bad URI.
+# get a GLib.Error with Carburetor's domain and code for a bad URI; a
+# replica's local writes and its sync with the store.
 #
 # TAP output; run by meson with GI_TYPELIB_PATH and LD_LIBRARY_PATH set to
 # the build tree. SPDX-License-Identifier: LGPL-2.1-or-later
@@ -125,9 +126,44 @@ def bad_model():
     raise AssertionError("no error for an invalid column type")
 
 
+def replica(uri, table):
+    # A replica file next to a server store: local writes readable with
+    # plain SQL, then a sync that lands them on the server.
+    import sqlite3
+
+    model = Carburetor.Model.new(None, table)
+    C, R, F = Carburetor.ColumnType, Carburetor.ColumnRole, Carburetor.ColumnFlags
+    model.add_column("id", C.TEXT, R.ID, F.NONE)
+    model.add_column("title", C.TEXT, R.DATA, F.NONE)
+    model.add_column("deleted", C.BOOL, R.DELETED, F.NONE)
+    model.add_column("stamp", C.TIMESTAMP, R.TIMESTAMP, F.NONE)
+    group = Carburetor.SyncGroup.new("gi")
+    group.add_model(model)
+    store = Carburetor.Store.open(uri)
+    store.create_table(group.get_wire_model(0))
+    store.prepare_group(group)
+    path = os.path.join(tempfile.mkdtemp(prefix="carb-gi-replica-"), "replica.db")
+    rep = Carburetor.Replica.open(path, group)
+    rid = rep.insert(table, GLib.Variant("a{sv}", {"title": GLib.Variant("s", "from python")}))
+    assert len(rid) == 36, rid
+    assert rep.get_row(table, rid).unpack()["title"] == "from python"
+    with sqlite3.connect(path) as db:
+        assert db.execute('SELECT title FROM "%s" WHERE NOT deleted' % table).fetchall() == [("from python",)]
+    assert rep.get_n_pending() == 2
+    rep.sync(store, None, None)
+    assert rep.get_n_pending() == 0
+    try:
+        rep.update(table, rid, GLib.Variant("a{sv}", {"nosuch": GLib.Variant("s", "x")}))
+        raise AssertionError("no error for an unknown column")
+    except GLib.Error as e:
+        assert e.code == int(Carburetor.Error.INVALID_DATA) and "nosuch" in e.message, e
+    store.execute('DROP TABLE "%s"' % table)
+
+
 table = "gi_py_%d" % os.getpid()
 for name, uri in stores():
     check(name + "/round-trip", lambda: round_trip(uri, table))
+    check(name + "/replica", lambda: replica(uri, table + "_r"))
 check("bad-uri", bad_uri)
 check("bad-model", bad_model)
 
