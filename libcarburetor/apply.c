@@ -174,18 +174,28 @@ rejection_clear (gpointer data)
   g_free (r->message);
 }
 
-/* Merges and checks one row, then writes it if anything won. FALSE only
- * when the batch must stop (a database or connection failure). */
+/* Whether the row exists now (read and locked): an insert that the
+ * database refused may have raced another transaction's insert of the
+ * same id, which committed meanwhile. */
 static gboolean
-apply_row (Apply *a, const BatchRow *r, GError **error)
+row_appeared (Apply *a, const CarbTwowayTable *t, const BatchRow *r, gboolean *appeared, GError **error)
 {
-  if (!a->table_ready[r->table])
-    {
-      if (!carb_twoway_table_init (&a->tables[r->table], a->store, a->group, r->table, error))
-        return FALSE;
-      a->table_ready[r->table] = TRUE;
-    }
-  const CarbTwowayTable *t = &a->tables[r->table];
+  g_autoptr (CarbApplyRow) probe = carb_apply_row_new (t, r->row_id);
+  if (!carb_apply_row_read (probe, a->store, a->cancellable, error))
+    return FALSE;
+  *appeared = carb_apply_row_exists (probe);
+  return TRUE;
+}
+
+/* Merges and checks one row, then writes it if anything won. FALSE only
+ * when the batch must stop (a database or connection failure). With
+ * @may_race, @raced is set, and nothing recorded, when the row's insert
+ * was refused because another transaction inserted the same id: the
+ * caller does the row again, merging with that one. */
+static gboolean
+apply_row_once (
+    Apply *a, const BatchRow *r, const CarbTwowayTable *t, gboolean may_race, gboolean *raced, GError **error)
+{
   g_autoptr (CarbApplyRow) row = carb_apply_row_new (t, r->row_id);
   if (!carb_apply_row_read (row, a->store, a->cancellable, error))
     return FALSE;
@@ -208,17 +218,42 @@ apply_row (Apply *a, const BatchRow *r, GError **error)
     {
       g_autoptr (GVariant) merged = carb_apply_row_to_variant (row);
       g_autoptr (GError) refused = NULL;
-      char *rejection = NULL;
+      g_autofree char *rejection = NULL;
+      gboolean is_new = !carb_apply_row_exists (row), appeared = FALSE;
       if (!carb_apply_row_merged_in_filter (row, a->context))
         reject (a, r, NULL, g_strdup ("the change would put the row outside this replica's filter"));
       else if (!carb_sync_group_validate (a->group, t->model->table, merged, a->context, &refused))
         reject (a, r, NULL, g_strdup (refused->message));
       else if (!carb_apply_row_write (row, a->store, a->savepoints, &rejection, &a->redo, error))
         return FALSE;
+      else if (rejection != NULL && is_new && may_race && !row_appeared (a, t, r, &appeared, error))
+        return FALSE;
+      else if (appeared)
+        {
+          *raced = TRUE;
+          return TRUE;
+        }
       else if (rejection != NULL)
-        reject (a, r, NULL, rejection);
+        reject (a, r, NULL, g_steal_pointer (&rejection));
     }
   return carb_apply_row_add_state (row, a->store, hide, &a->rows, a->cancellable, error);
+}
+
+static gboolean
+apply_row (Apply *a, const BatchRow *r, GError **error)
+{
+  if (!a->table_ready[r->table])
+    {
+      if (!carb_twoway_table_init (&a->tables[r->table], a->store, a->group, r->table, error))
+        return FALSE;
+      a->table_ready[r->table] = TRUE;
+    }
+  gboolean raced = FALSE;
+  if (!apply_row_once (a, r, &a->tables[r->table], TRUE, &raced, error))
+    return FALSE;
+  /* The second try merges with the row that appeared; its refusal, if
+   * any, stands. */
+  return !raced || apply_row_once (a, r, &a->tables[r->table], FALSE, &raced, error);
 }
 
 static gboolean

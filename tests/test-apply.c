@@ -30,6 +30,8 @@
  *                 refused, and the transaction is left open
  *   types         every column type through an apply and a download
  *                 comes back as it was sent
+ *   insert-race   (PostgreSQL) a row another transaction inserts while the
+ *                 apply inserts the same id is merged with, not rejected
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -603,6 +605,59 @@ test_deadlock (Fixture *f, gconstpointer backend)
                    RACE_ROWS);
 }
 
+typedef struct
+{
+  Fixture *f;
+  GBytes *set;
+  GBytes *result;
+  GError *error;
+} Uploader;
+
+static gpointer
+upload (gpointer data)
+{
+  Uploader *u = data;
+  u->result = carb_store_apply_changes (u->f->store, u->f->group, NULL, u->set, NULL, &u->error);
+  return NULL;
+}
+
+/* A row inserted by another transaction while the apply inserts the same
+ * id (a retried upload racing the first, a server job): the apply waits
+ * for it, then merges with it instead of rejecting the row. */
+static void
+test_insert_race (Fixture *f, gconstpointer backend)
+{
+  if (!test_db_is_postgres (f->db))
+    {
+      g_test_skip ("SQLite's write transactions never overlap");
+      return;
+    }
+  create (f);
+  /* Ahead of the server's clock (within the bound), so the replica's
+   * title beats whatever version the other insert got. */
+  guint64 ahead = ((guint64) (g_get_real_time () / 1000 + 60 * 1000)) << CARB_HLC_COUNTER_BITS;
+  CarbChange batch[] = {
+    ch (f, "q1", "owner", ahead, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "q1", "title", ahead, SITE_A, g_variant_new_string ("from the replica")),
+  };
+  Uploader u = { f, serialize (batch, G_N_ELEMENTS (batch)), NULL, NULL };
+  test_db_exec (f->db,
+                "BEGIN; INSERT INTO %s (id, owner, title, body) VALUES ('q1', 'ann', 'direct', 'kept')",
+                f->qtable);
+  GThread *thread = g_thread_new ("upload", upload, &u);
+  g_usleep (300 * 1000); /* the apply is now waiting on the uncommitted id */
+  test_db_exec (f->db, "COMMIT");
+  g_thread_join (thread);
+  g_assert_no_error (u.error);
+  g_autoptr (GVariant) r
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (RESULT_TYPE), u.result, FALSE));
+  g_assert_cmpuint (n_rejections (r), ==, 0);
+  assert_cell (f, "q1", "title", "from the replica");
+  assert_cell (f, "q1", "body", "kept");
+  g_bytes_unref (u.set);
+  g_bytes_unref (u.result);
+}
+
 static void
 test_purge (Fixture *f, gconstpointer backend)
 {
@@ -910,6 +965,7 @@ main (int argc, char **argv)
     TEST_CASE ("download", test_download),
     TEST_CASE ("app-transaction", test_app_transaction),
     TEST_CASE ("types", test_types),
+    TEST_CASE ("insert-race", test_insert_race),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
