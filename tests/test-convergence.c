@@ -201,6 +201,7 @@ typedef struct
   guint problems;
   guint local_refusals;
   gboolean clock_correction; /* the replica clock beyond the bound step */
+  guint tombstones_not_delivered;
 } Run;
 
 static char *
@@ -602,8 +603,12 @@ pick_row (Run *run, gint i, guint *t_out)
     return NULL;
   for (guint tries = 0; tries < 8; tries++)
     {
-      const RowRef *r
-          = g_ptr_array_index (run->rows, g_rand_int_range (run->rand, 0, (gint32) run->rows->len));
+      /* Half of the picks among the first rows: hot rows that several
+       * sites write, so that cells see conflicts however long the run. */
+      guint n = run->rows->len;
+      if (g_rand_boolean (run->rand))
+        n = MIN (n, 8);
+      const RowRef *r = g_ptr_array_index (run->rows, g_rand_int_range (run->rand, 0, (gint32) n));
       if (i < 0 || replica_has_row (run, (guint) i, r->table, r->id))
         {
           *t_out = r->table;
@@ -1387,6 +1392,15 @@ report_cell (
   problem (run, "%s", text->str);
 }
 
+/* Whether the log's greatest write of the row's tombstone deletes it. */
+static gboolean
+row_is_deleted (Run *run, guint t, const char *id)
+{
+  g_autofree char *key = cell_key (t, id, tables[t].n_cols);
+  const Write *w = g_hash_table_lookup (run->best, key);
+  return w != NULL && strcmp (w->value, "v:1") == 0;
+}
+
 /* The oracle. Returns the number of problems found (also counted in
  * run->problems). */
 static guint
@@ -1417,8 +1431,18 @@ check (Run *run)
           for (guint i = 0; i < run->n_replicas && !bad; i++)
             {
               g_autofree char *value = NULL, *version = NULL;
-              bad = !replica_cell (run, i, t, r->id, c, &value, &version) || strcmp (value, best->value) != 0
-                    || strcmp (version, want_version) != 0;
+              if (!replica_cell (run, i, t, r->id, c, &value, &version))
+                {
+                  /* A first download leaves tombstones out (docs/SYNC.md):
+                   * a replica that never held a row deleted before it
+                   * first synced lacks it, which reads as deleted. Held
+                   * undeleted anywhere, it would be a mismatch. */
+                  bad = !row_is_deleted (run, t, r->id);
+                  if (!bad && c == 0)
+                    run->tombstones_not_delivered++;
+                  continue;
+                }
+              bad = strcmp (value, best->value) != 0 || strcmp (version, want_version) != 0;
             }
           if (bad)
             report_cell (run, best,
@@ -1458,8 +1482,26 @@ check (Run *run)
           problem (run, "replica %u: unexpected rejections: %s", i, text);
         }
     }
-  g_test_message ("checked %u cells of %u rows against %u logged writes on %s", n_cells, run->rows->len,
-                  run->writes->len, run->backend);
+  /* How many cells saw writes from two sites or more: the conflicts the
+   * merge had to settle. */
+  g_autoptr (GHashTable) first_site = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GHashTable) contended = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint k = 0; k < run->writes->len; k++)
+    {
+      const Write *w = g_ptr_array_index (run->writes, k);
+      char *key = cell_key (w->table, w->id, w->col);
+      gpointer site;
+      if (!g_hash_table_lookup_extended (first_site, key, NULL, &site))
+        g_hash_table_insert (first_site, key, GINT_TO_POINTER (w->site));
+      else if (GPOINTER_TO_INT (site) != w->site)
+        g_hash_table_replace (contended, key, NULL);
+      else
+        g_free (key);
+    }
+  g_test_message (
+      "checked %u cells of %u rows against %u logged writes on %s; %u cells written by two sites or "
+      "more",
+      n_cells, run->rows->len, run->writes->len, run->backend, g_hash_table_size (contended));
   return run->problems - before;
 }
 
@@ -1472,9 +1514,10 @@ print_summary (Run *run, gint64 started)
     g_string_append_printf (text, " %s=%u", (char *) k->data,
                             GPOINTER_TO_UINT (g_hash_table_lookup (run->counts, k->data)));
   g_test_message ("%s: seed %" G_GUINT64_FORMAT ", %u steps, %u replicas, %u writes, %u rows, %u local "
-                  "refusals, %u expected rejections, %.2f s;%s",
+                  "refusals, %u expected rejections, %u tombstones a replica never got (first download), "
+                  "%.2f s;%s",
                   run->backend, run->seed, run->step, run->n_replicas, run->writes->len, run->rows->len,
-                  run->local_refusals, run->expected_rejections->len,
+                  run->local_refusals, run->expected_rejections->len, run->tombstones_not_delivered,
                   (double) (g_get_monotonic_time () - started) / G_USEC_PER_SEC, text->str);
   for (guint k = 0; k < run->expected_rejections->len; k++)
     g_test_message ("rejected as expected: %s", (char *) g_ptr_array_index (run->expected_rejections, k));
