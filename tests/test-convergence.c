@@ -6,7 +6,7 @@
  * download pages merged again, edits made while a batch is in flight,
  * writers whose clock runs ahead within the server's bound and beyond it,
  * writes on the server that bypass the library, concurrent syncs from
- * threads (PostgreSQL). Every write is logged with the version the
+ * threads. Every write is logged with the version the
  * replica (or the server) gave it.
  *
  * The oracle, at quiescence (every replica synced until nothing is
@@ -170,7 +170,7 @@ typedef struct
 {
   CarbReplica *replica;
   char *path;
-  CarbStore *own_store; /* PostgreSQL: a connection of its own, for threads */
+  CarbStore *own_store; /* a connection of its own, for concurrent syncs */
   GPtrArray *batches;   /* Batch: applied on the server before */
   GPtrArray *pages;     /* Page: merged before */
 } Site;
@@ -455,11 +455,10 @@ run_new (const char *backend, guint64 seed, guint n_replicas)
       s->batches = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
       s->pages = g_ptr_array_new_with_free_func ((GDestroyNotify) page_free);
       open_site (run, i);
-      if (strcmp (backend, "postgres") == 0)
-        {
-          s->own_store = carb_store_open (run->uri, &error);
-          g_assert_no_error (error);
-        }
+      /* A connection of its own for the concurrent syncs: one store's
+       * calls are serialized (docs/THREADING.md). */
+      s->own_store = carb_store_open (run->uri, &error);
+      g_assert_no_error (error);
     }
   return run;
 }
@@ -1238,7 +1237,7 @@ step_replica_clock_ahead (Run *run, guint i, gboolean beyond)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Steps: concurrent syncs (PostgreSQL: one connection per replica) */
+/* Steps: concurrent syncs, each replica on its own connection */
 
 typedef struct
 {
@@ -1285,7 +1284,6 @@ random_step (Run *run)
 {
   guint i = (guint) g_rand_int_range (run->rand, 0, (gint32) run->n_replicas);
   guint k = (guint) g_rand_int_range (run->rand, 0, 100);
-  gboolean pg = run->sites[0].own_store != NULL;
   if (k < 45)
     step_local_write (run, i);
   else if (k < 58)
@@ -1320,10 +1318,8 @@ random_step (Run *run)
       if (opt_server_writes)
         step_server_write (run);
     }
-  else if (pg)
-    step_concurrent_syncs (run);
   else
-    step_local_write (run, i);
+    step_concurrent_syncs (run);
 }
 
 static void
