@@ -194,6 +194,29 @@ check_unique_names (const CarbModel *model, GError **error)
   return TRUE;
 }
 
+/* check_version_column() runs before the timestamp is known: the column
+ * named last_synced_at is the timestamp when none is marked, a DATA column
+ * until then. It has no version (the database stamps it). */
+static gboolean
+check_versions (const CarbModel *model, guint ts, GError **error)
+{
+  const char *ts_name = model->columns[ts].name;
+  gsize ts_len = strlen (ts_name);
+
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      const CarbColumn *col = &model->columns[i];
+      if (col->role == CARB_COLUMN_ROLE_VERSION
+          && strlen (col->name) == ts_len + strlen (CARB_VERSION_COLUMN_SUFFIX)
+          && strncmp (col->name, ts_name, ts_len) == 0)
+        return invalid (error, model,
+                        "version column “%s” versions the timestamp column “%s”, which has no version (the "
+                        "database stamps it)",
+                        col->name, ts_name);
+    }
+  return TRUE;
+}
+
 gboolean
 carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error)
 {
@@ -223,7 +246,7 @@ carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error)
     return FALSE;
   if (id < 0)
     return invalid (error, model, "no id column: mark the primary key with CARB_ID (Struct, member, TYPE)");
-  if (!find_timestamp (model, &ts, error))
+  if (!find_timestamp (model, &ts, error) || !check_versions (model, (guint) ts, error))
     return FALSE;
 
   *query = (CarbQuery){
@@ -244,9 +267,11 @@ carb_model_resolve (const CarbModel *model, CarbQuery *query, GError **error)
  * Checks what can be checked without a database: the layout of every
  * member, exactly one id column, exactly one timestamp column (the one
  * marked with CARB_TIMESTAMP(), else the TIMESTAMP column named
- * `last_synced_at`), at most one is-deleted column, and no column declared
- * twice. Stores run this, and check the live table, the first time they
- * use a model; call it yourself to fail early.
+ * `last_synced_at`), at most one is-deleted column, no column declared
+ * twice, and every version column (%CARB_COLUMN_ROLE_VERSION) of type TEXT
+ * and named `<X>__v` after a data or is-deleted column X of the model (not
+ * the timestamp). Stores run this, and check the live table, the first
+ * time they use a model; call it yourself to fail early.
  *
  * Returns: %TRUE if @model is consistent, else %FALSE with @error set
  *   (%CARB_ERROR_INVALID_MODEL, naming the table and column).

@@ -42,6 +42,15 @@ carb_write_sql_upsert (const CarbQuery *query, const CarbSqlSyntax *syntax, GErr
       if (any_update)
         g_string_append (sql, ", ");
       carb_sql_append_ident (sql, model->columns[i].name, syntax, model, NULL);
+      /* A version as the application gave it, NULL included ("as it was",
+       * to the backend's versioning trigger): `excluded` holds what a
+       * BEFORE INSERT trigger made of it, a fresh version for a NULL. */
+      if (model->columns[i].role == CARB_COLUMN_ROLE_VERSION)
+        {
+          g_string_append_printf (sql, " = $%u", i + 1);
+          any_update = TRUE;
+          continue;
+        }
       g_string_append (sql, " = excluded.");
       carb_sql_append_ident (sql, model->columns[i].name, syntax, model, NULL);
       any_update = TRUE;
@@ -76,6 +85,19 @@ carb_write_sql_soft_delete (const CarbQuery *query, const CarbSqlSyntax *syntax,
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }
 
+/* The DDL type of @col: a version column's own type where the backend
+ * names one (a collation that orders versions as bytes), else its
+ * type's. NULL if the backend has none. */
+static const char *
+column_ddl_type (const CarbColumn *col, const CarbSqlSyntax *syntax)
+{
+  if (col->role == CARB_COLUMN_ROLE_VERSION
+      && syntax->struct_size >= G_STRUCT_OFFSET (CarbSqlSyntax, version_type) + sizeof syntax->version_type
+      && syntax->version_type != NULL)
+    return syntax->version_type;
+  return (guint) col->type < syntax->n_column_types ? syntax->column_types[col->type] : NULL;
+}
+
 /* CREATE TABLE IF NOT EXISTS with each column's DDL type, NOT NULL unless
  * nullable, the id as primary key, and defaults for the timestamp and
  * tombstone so that inserts that leave them out pass NOT NULL. */
@@ -91,7 +113,7 @@ carb_write_sql_create_table (const CarbQuery *query, const CarbSqlSyntax *syntax
   for (guint i = 0; i < model->n_columns; i++)
     {
       const CarbColumn *col = &model->columns[i];
-      const char *type = (guint) col->type < syntax->n_column_types ? syntax->column_types[col->type] : NULL;
+      const char *type = column_ddl_type (col, syntax);
       if (type == NULL)
         {
           g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_MODEL,

@@ -162,13 +162,13 @@ test_schema (gconstpointer backend)
       g_assert_no_error (error);
       g_autofree char *local = g_strdup ("\"it\"\"ems\"");
       prepare_and_sync (uri, db, store, &model, local, victim);
-      /* The triggers, the index and the clock table live in the attached
-       * file, not in main. */
+      /* The triggers, the index, the clock table and the versioning table
+       * live in the attached file, not in main. */
       g_assert_cmpint (test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name LIKE 'carb%%'"),
-                       ==, 4);
-      g_assert_cmpint (
-          test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name = 'carburetor_clock'"), ==,
-          1);
+                       ==, 5);
+      g_assert_cmpint (test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name IN"
+                                              " ('carburetor_clock', 'carburetor_versioning')"),
+                       ==, 2);
     }
   g_clear_pointer (&store, g_object_unref);
   g_clear_pointer (&db, test_db_free);

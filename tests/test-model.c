@@ -63,6 +63,71 @@ CARB_DEFINE_STATIC_MODEL (duplicate_model,
                           CARB_TIMESTAMP (Item, changed_at),
                           CARB_COLUMN_FULL (Item, name, "changed_at", TEXT, DATA, CARB_COLUMN_FLAGS_NONE));
 
+/* Two-way sync: version columns (docs/TWOWAY.md). */
+typedef struct
+{
+  gint64 id;
+  char *title;
+  gint64 ts;
+  gboolean deleted;
+  char *title__v;
+  char *deleted__v;
+  char *ts__v;
+  char *id__v;
+  char *nothing__v;
+  char *v;
+  gint64 count__v;
+  gint64 last_synced_at;
+  char *last_synced_at__v;
+} Versioned;
+
+CARB_DEFINE_STATIC_MODEL (versioned_model,
+                          Versioned,
+                          NULL,
+                          "items",
+                          CARB_ID (Versioned, id, INT64),
+                          CARB_COLUMN (Versioned, title, TEXT),
+                          CARB_TIMESTAMP (Versioned, ts),
+                          CARB_DELETED (Versioned, deleted),
+                          CARB_VERSION (Versioned, title__v),
+                          CARB_VERSION (Versioned, deleted__v));
+
+#define VERSIONED_BASE                                                                                       \
+  CARB_ID (Versioned, id, INT64), CARB_COLUMN (Versioned, title, TEXT), CARB_TIMESTAMP (Versioned, ts)
+
+CARB_DEFINE_STATIC_MODEL (
+    version_of_ts_model, Versioned, NULL, "items", VERSIONED_BASE, CARB_VERSION (Versioned, ts__v));
+CARB_DEFINE_STATIC_MODEL (
+    version_of_id_model, Versioned, NULL, "items", VERSIONED_BASE, CARB_VERSION (Versioned, id__v));
+CARB_DEFINE_STATIC_MODEL (
+    version_of_nothing_model, Versioned, NULL, "items", VERSIONED_BASE, CARB_VERSION (Versioned, nothing__v));
+CARB_DEFINE_STATIC_MODEL (
+    version_no_suffix_model, Versioned, NULL, "items", VERSIONED_BASE, CARB_VERSION (Versioned, v));
+CARB_DEFINE_STATIC_MODEL (
+    version_not_text_model,
+    Versioned,
+    NULL,
+    "items",
+    VERSIONED_BASE,
+    CARB_COLUMN_FULL (Versioned, count__v, "title__v", INT64, VERSION, CARB_COLUMN_FLAGS_NONE));
+CARB_DEFINE_STATIC_MODEL (
+    version_of_version_model,
+    Versioned,
+    NULL,
+    "items",
+    VERSIONED_BASE,
+    CARB_VERSION (Versioned, title__v),
+    CARB_COLUMN_FULL (Versioned, v, "title__v__v", TEXT, VERSION, CARB_COLUMN_FLAGS_NULLABLE));
+
+/* The implicit timestamp is a DATA column until it is found. */
+CARB_DEFINE_STATIC_MODEL (version_of_implicit_ts_model,
+                          Versioned,
+                          NULL,
+                          "items",
+                          CARB_ID (Versioned, id, INT64),
+                          CARB_COLUMN (Versioned, last_synced_at, TIMESTAMP),
+                          CARB_VERSION (Versioned, last_synced_at__v));
+
 static void
 assert_invalid (const CarbModel *model, const char *fragment)
 {
@@ -161,6 +226,25 @@ test_runtime_model (void)
   assert_invalid (&model, "descriptor version 99");
 }
 
+static void
+test_versions (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_model_validate (&versioned_model, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (versioned_model.columns[4].role, ==, CARB_COLUMN_ROLE_VERSION);
+
+  assert_invalid (&version_of_ts_model, "version column “ts__v” versions no data or is-deleted column “ts”");
+  assert_invalid (&version_of_id_model, "version column “id__v” versions no data or is-deleted column “id”");
+  assert_invalid (&version_of_nothing_model, "versions no data or is-deleted column “nothing”");
+  assert_invalid (&version_no_suffix_model, "version column “v” must be named after its column plus “__v”");
+  assert_invalid (&version_not_text_model, "version column “title__v” must be of type TEXT, not INT64");
+  assert_invalid (&version_of_version_model,
+                  "“title__v__v” versions no data or is-deleted column “title__v”");
+  assert_invalid (&version_of_implicit_ts_model,
+                  "version column “last_synced_at__v” versions the timestamp column “last_synced_at”");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -173,5 +257,6 @@ main (int argc, char **argv)
   g_test_add_func ("/model/no-id", test_no_id);
   g_test_add_func ("/model/duplicate-column", test_duplicate_column);
   g_test_add_func ("/model/runtime", test_runtime_model);
+  g_test_add_func ("/model/versions", test_versions);
   return g_test_run ();
 }

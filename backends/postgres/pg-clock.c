@@ -83,7 +83,7 @@ carb_pg_clock_steady (CarbBackend *backend, gint64 c, GError **error)
   return FALSE;
 }
 
-/* Statement 1: C, standby, the stamp check ($1 … $4), and C kept for
+/* Statement 1: C, standby, the stamp check ($1 … $6), and C kept for
  * statement 2. The CTE is materialized so that the clock is read once. */
 #define CLOCK_SQL_HEAD                                                                                       \
   "WITH x AS MATERIALIZED (SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8 AS c)"           \
@@ -128,7 +128,7 @@ carb_pg_clock_statements (const CarbPgStamp *stamp, const CarbQuery *query, Carb
   stmts[0] = (CarbPgStatement){
     .sql = clock_sql,
     .prepared = clock_name,
-    .n_params = 4,
+    .n_params = CARB_PG_CHECK_PARAMS,
     .values = stamp->params,
   };
   stmts[1] = (CarbPgStatement){

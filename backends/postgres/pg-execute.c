@@ -47,6 +47,9 @@ const CarbSqlSyntax carb_pg_syntax = {
   .begin_write = "BEGIN",
   .select_casts = select_casts,
   .n_select_casts = G_N_ELEMENTS (select_casts),
+  /* Versions compare as text: byte order, whatever the database's
+   * collation. */
+  .version_type = "text COLLATE \"C\"",
   .lock_rows = " FOR UPDATE",
 };
 

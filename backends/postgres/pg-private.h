@@ -60,8 +60,16 @@ typedef struct
   char *body;    /* the function's source, as prepare_table installs it */
   const char *ts;
   char *quoted_ts;
-  const char *params[4]; /* of carb_pg_stamp_check_sql and carb_pg_clock_sql */
+  /* The versioning trigger (two-way sync), when the model has version
+   * columns; else both NULL, and the check leaves it out. */
+  char *version_trigger;
+  char *version_body;
+  const char *params[6]; /* of carb_pg_stamp_check_sql and carb_pg_clock_sql */
 } CarbPgStamp;
+
+/* The check's parameters per table: the table, the stamping trigger and
+ * its body, the timestamp column, the versioning trigger and its body. */
+#define CARB_PG_CHECK_PARAMS 6
 
 /* One statement of carb_pg_pipeline(): @sql is the text; @prepared, if
  * set, names it (carb_pg_statement_name()) and it runs as a named

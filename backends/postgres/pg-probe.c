@@ -16,8 +16,8 @@
 enum
 {
   TIMESTAMPTZOID = 1184,
-  PARAMS_PER_TABLE = 5, /* the check's four, then the point */
-  COLUMNS_PER_TABLE = 3 /* kind, what, changed */
+  PARAMS_PER_TABLE = CARB_PG_CHECK_PARAMS + 1, /* the check's, then the point */
+  COLUMNS_PER_TABLE = 3                        /* kind, what, changed */
 };
 
 /* The probe of @query: the newest stamp of its table (of its live rows,
@@ -64,7 +64,7 @@ probe_sql (CarbBackend *backend, const CarbQuery *const *queries, guint n, GErro
       guint first = 1 + i * PARAMS_PER_TABLE;
       g_autofree char *check = carb_pg_stamp_check_sql_at (first);
       g_string_append_printf (sql, ", p%u.kind, p%u.what", i, i);
-      if (!append_probe (sql, backend, queries[i], first + 4, error))
+      if (!append_probe (sql, backend, queries[i], first + CARB_PG_CHECK_PARAMS, error))
         return NULL;
       g_string_append_printf (joins, " LEFT JOIN (%s) p%u ON true", check, i);
     }
@@ -100,7 +100,8 @@ carb_pg_probe_shapes_free (gpointer data)
  * combinations) starts over. */
 #define MAX_SHAPES 64
 
-/* Everything the SQL and the triggers depend on. */
+/* Everything the SQL and the triggers depend on (the version columns
+ * make the versioning trigger's body). */
 static char *
 shape_key (const CarbQuery *const *queries, guint n)
 {
@@ -109,10 +110,14 @@ shape_key (const CarbQuery *const *queries, guint n)
     {
       const CarbQuery *q = queries[i];
       const CarbModel *m = q->model;
-      g_string_append_printf (key, "%s%c%s%c%s%c%s%c%d%d%c", m->schema != NULL ? m->schema : "", 0x1f,
-                              m->table, 0x1f, m->columns[q->ts_column].name, 0x1f,
+      g_string_append_printf (key, "%s%c%s%c%s%c%s%c%d%d", m->schema != NULL ? m->schema : "", 0x1f, m->table,
+                              0x1f, m->columns[q->ts_column].name, 0x1f,
                               q->deleted_column >= 0 ? m->columns[q->deleted_column].name : "", 0x1f,
-                              q->has_after_id, q->include_deleted, 0x1e);
+                              q->has_after_id, q->include_deleted);
+      for (guint c = 0; c < m->n_columns; c++)
+        if (m->columns[c].role == CARB_COLUMN_ROLE_VERSION)
+          g_string_append_printf (key, "%c%s", 0x1f, m->columns[c].name);
+      g_string_append_c (key, 0x1e);
     }
   return g_string_free (key, FALSE);
 }
@@ -162,13 +167,13 @@ run_probe (CarbBackend *backend,
   for (guint i = 0; i < n; i++)
     {
       guint at = i * PARAMS_PER_TABLE;
-      for (guint p = 0; p < 4; p++)
+      for (guint p = 0; p < CARB_PG_CHECK_PARAMS; p++)
         values[at + p] = shape->stamps[i].params[p];
       points[i] = GINT64_TO_BE (carb_pg_to_pg_time (queries[i]->lower));
-      values[at + 4] = (const char *) &points[i];
-      lengths[at + 4] = 8;
-      formats[at + 4] = 1;
-      types[at + 4] = TIMESTAMPTZOID;
+      values[at + CARB_PG_CHECK_PARAMS] = (const char *) &points[i];
+      lengths[at + CARB_PG_CHECK_PARAMS] = 8;
+      formats[at + CARB_PG_CHECK_PARAMS] = 1;
+      types[at + CARB_PG_CHECK_PARAMS] = TIMESTAMPTZOID;
     }
   const CarbPgStatement stmt = {
     .sql = shape->sql,

@@ -34,6 +34,91 @@ stamp_body (const char *ts)
                           CARB_PG_LOCK_TAG << 48, ts);
 }
 
+/* The versioning trigger (two-way sync, docs/TWOWAY.md): writes that
+ * bypass the library get a version in every version column they leave as
+ * it was. The library's own writes set each version they write, so the
+ * trigger leaves them alone.
+ *
+ *   INSERT: X__v NULL                           → server_version (NULL)
+ *   UPDATE: X changed and X__v unchanged (or NULL) → server_version (OLD.X__v)
+ *           X__v NULL, and OLD.X__v NULL too       → server_version (NULL)
+ *           X__v NULL otherwise                    → OLD.X__v
+ *
+ * server_version (old) is the HLC max (now_ms << 16, hlc (old) + 1), as 19
+ * decimal digits, then the server's site id 0 as 16 hex digits: a bypass
+ * write beats the version it replaces whatever the clocks say. A NULL
+ * version in an UPDATE counts as the old one left as it was (the core's
+ * upsert writes NULL for a version the application did not give), and a
+ * row without versions (from before its version columns) gets them on
+ * UPDATE … SET x__v = NULL.
+ *
+ * Generated per table (static column references), not one generic
+ * function fed the column list: no to_jsonb () of the whole row, which
+ * would detoast every large column of every write, and the check compares
+ * the body, so a model that versions another column finds the trigger
+ * outdated. */
+static void
+append_version_of (GString *body, const char *old)
+{
+  g_string_append_printf (
+      body,
+      " hlc := greatest (now_hlc, CASE WHEN %s ~ '^[0-9]{19}'"
+      " THEN substr (%s, 1, 19)::numeric + 1 ELSE 0 END);"
+      " IF hlc > 9999999999999999999 THEN RAISE EXCEPTION"
+      " 'carburetor: table %%: a version beyond 19 digits cannot be raised', TG_TABLE_NAME;"
+      " END IF;",
+      old, old);
+}
+
+static char *
+version_body (CarbBackend *backend, const CarbModel *model, GError **error)
+{
+  g_autoptr (GString) inserts = g_string_new (NULL);
+  g_autoptr (GString) updates = g_string_new (NULL);
+
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      const CarbColumn *col = &model->columns[i];
+      if (col->role != CARB_COLUMN_ROLE_VERSION)
+        continue;
+      g_autofree char *base = g_strndup (col->name, strlen (col->name) - 3); /* less "__v" */
+      g_autofree char *qv = carb_pg_quote (backend, col->name, error);
+      g_autofree char *qx = qv != NULL ? carb_pg_quote (backend, base, error) : NULL;
+      if (qx == NULL)
+        return NULL;
+      g_string_append_printf (
+          inserts, " IF NEW.%s IS NULL THEN NEW.%s := lpad (now_hlc::text, 19, '0') || site; END IF;", qv,
+          qv);
+      g_string_append_printf (updates,
+                              " IF NEW.%s IS NULL THEN NEW.%s := OLD.%s; END IF;"
+                              " IF NEW.%s IS NULL OR (NEW.%s IS DISTINCT FROM OLD.%s"
+                              " AND NEW.%s IS NOT DISTINCT FROM OLD.%s) THEN",
+                              qv, qv, qv, qv, qx, qx, qv, qv);
+      g_autofree char *old = g_strdup_printf ("OLD.%s", qv);
+      append_version_of (updates, old);
+      g_string_append_printf (updates, " NEW.%s := lpad (hlc::text, 19, '0') || site; END IF;", qv);
+    }
+  return g_strdup_printf (
+      "DECLARE now_hlc numeric"
+      " := (floor (extract (epoch FROM clock_timestamp ()) * 1000)::int8 * 65536)::numeric;"
+      " hlc numeric; site text := '0000000000000000';"
+      " BEGIN"
+      " IF TG_OP = 'INSERT' THEN%s RETURN NEW; END IF;"
+      "%s"
+      " RETURN NEW;"
+      " END",
+      inserts->str, updates->str);
+}
+
+static gboolean
+has_versions (const CarbModel *model)
+{
+  for (guint i = 0; i < model->n_columns; i++)
+    if (model->columns[i].role == CARB_COLUMN_ROLE_VERSION)
+      return TRUE;
+  return FALSE;
+}
+
 /* A name for an object the plugin owns: readable, derived from the table
  * (so a second call finds it again), within PostgreSQL's 63-byte limit
  * however long or odd the table's name is. */
@@ -81,10 +166,22 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
   stamp->trigger = owned_name (model, "stamp");
   stamp->body = stamp_body (stamp->quoted_ts);
   stamp->ts = model->columns[query->ts_column].name;
+  if (has_versions (model))
+    {
+      stamp->version_trigger = owned_name (model, "version");
+      stamp->version_body = version_body (backend, model, error);
+      if (stamp->version_body == NULL)
+        {
+          carb_pg_stamp_clear (stamp);
+          return FALSE;
+        }
+    }
   stamp->params[0] = stamp->table;
   stamp->params[1] = stamp->trigger;
   stamp->params[2] = stamp->body;
   stamp->params[3] = stamp->ts;
+  stamp->params[4] = stamp->version_trigger;
+  stamp->params[5] = stamp->version_body;
   return TRUE;
 }
 
@@ -96,11 +193,15 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
   g_clear_pointer (&stamp->trigger, g_free);
   g_clear_pointer (&stamp->body, g_free);
   g_clear_pointer (&stamp->quoted_ts, g_free);
+  g_clear_pointer (&stamp->version_trigger, g_free);
+  g_clear_pointer (&stamp->version_body, g_free);
 }
 
 /* The first thing wrong with the table's preparation, as (kind, what), no
  * row if nothing is. Parameters: $1 the quoted table name, $2 the
- * trigger's name, $3 its function's body, $4 the timestamp column.
+ * trigger's name, $3 its function's body, $4 the timestamp column, $5 the
+ * versioning trigger's name and $6 its body (both NULL for a model with no
+ * version column).
  *
  *   gone       the table no longer exists
  *   precision  the timestamp column rounds (timestamptz(0..5)): a rounded
@@ -115,6 +216,8 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
  *              absent, not ENABLE ALWAYS, or not the one prepare_table
  *              installs (other events or timing, a WHEN clause, a column
  *              list, another function body)
+ *   version missing / version disabled / version outdated
+ *              the same of the versioning trigger
  *
  * Written as a subquery for the clock source's first statement and the
  * idle probe, which read the clock beside it. Every catalog read goes through an index
@@ -129,13 +232,15 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
   "  JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attname = $4::text WHERE a.atttypmod NOT IN (-1, 6)"  \
   " UNION ALL SELECT 2, 'inherits', i.inhrelid::regclass::text FROM rel"                                     \
   "  JOIN pg_inherits i ON i.inhparent = rel.oid WHERE rel.relkind <> 'p'"                                   \
-  " UNION ALL SELECT 3, CASE WHEN g.oid IS NULL THEN 'missing' WHEN g.tgenabled <> 'A' THEN 'disabled'"      \
-  "  ELSE 'outdated' END, tree.relid::regclass::text FROM tree"                                              \
+  " UNION ALL SELECT want.o, want.role || CASE WHEN g.oid IS NULL THEN 'missing'"                            \
+  "  WHEN g.tgenabled <> 'A' THEN 'disabled' ELSE 'outdated' END, tree.relid::regclass::text FROM tree"      \
+  "  CROSS JOIN (VALUES (3, '', $2::text, $3::text), (4, 'version ', $5::text, $6::text))"                   \
+  "   want (o, role, name, body)"                                                                            \
   "  LEFT JOIN LATERAL (SELECT g.oid, g.tgenabled, g.tgtype, g.tgqual, g.tgattr, g.tgfoid FROM pg_trigger g" \
-  "   WHERE g.tgrelid = tree.relid AND g.tgname = $2::text) g ON true"                                       \
+  "   WHERE g.tgrelid = tree.relid AND g.tgname = want.name) g ON true"                                      \
   "  LEFT JOIN LATERAL (SELECT p.prosrc FROM pg_proc p WHERE p.oid = g.tgfoid) p ON true"                    \
-  "  WHERE g.oid IS NULL OR g.tgenabled <> 'A' OR g.tgtype <> 23 OR g.tgqual IS NOT NULL"                    \
-  "   OR cardinality (g.tgattr::int2[]) > 0 OR p.prosrc IS DISTINCT FROM $3::text"                           \
+  "  WHERE want.name IS NOT NULL AND (g.oid IS NULL OR g.tgenabled <> 'A' OR g.tgtype <> 23"                 \
+  "   OR g.tgqual IS NOT NULL OR cardinality (g.tgattr::int2[]) > 0 OR p.prosrc IS DISTINCT FROM want.body)" \
   " ORDER BY 1 LIMIT 1"
 
 const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
@@ -145,8 +250,8 @@ const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
  * @first: the number of the check's first parameter
  *
  * The check above for a statement that checks several tables (pg-probe.c)
- * or has parameters before it (pg-clock.c): its parameters $1 … $4 become
- * $@first … $(@first + 3).
+ * or has parameters before it (pg-clock.c): its parameters $1 … $6 become
+ * $@first … $(@first + 5).
  *
  * Returns: (transfer full): the SQL text
  */
@@ -157,10 +262,30 @@ carb_pg_stamp_check_sql_at (guint first)
   for (const char *p = carb_pg_stamp_check_sql; *p != '\0'; p++)
     {
       g_string_append_c (sql, *p);
-      if (*p == '$' && p[1] >= '1' && p[1] <= '4')
+      if (*p == '$' && p[1] >= '1' && p[1] <= '0' + CARB_PG_CHECK_PARAMS)
         g_string_append_printf (sql, "%u", first + (guint) (*++p - '1'));
     }
   return g_string_free (sql, FALSE);
+}
+
+/* The versioning trigger is @kind: missing, disabled or outdated. */
+static gboolean
+version_verdict (
+    const CarbPgStamp *stamp, const char *kind, const char *what, const char *fix, GError **error)
+{
+  const char *how = strcmp (kind, "missing") == 0 ? "is missing"
+                    : strcmp (kind, "disabled") == 0
+                        ? "is not enabled ALWAYS"
+                        : "is not the current one (it or its function was changed, or "
+                          "the model versions other columns than when it was installed)";
+  g_autofree char *where = strcmp (what, stamp->display) == 0 || strcmp (what, stamp->table) == 0
+                               ? g_strdup ("")
+                               : g_strdup_printf (" on partition “%s”", what);
+  g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+               "Table “%s” is not prepared: its versioning trigger “%s”%s %s, so writes that bypass "
+               "Carburetor would get no version and two-way sync would not deliver them; %s",
+               stamp->display, stamp->version_trigger, where, how, fix);
+  return FALSE;
 }
 
 /**
@@ -181,6 +306,8 @@ carb_pg_stamp_verdict (
 
   if (kind == NULL || kind[0] == '\0')
     return TRUE;
+  if (g_str_has_prefix (kind, "version "))
+    return version_verdict (stamp, kind + strlen ("version "), what, fix, error);
   /* A partition's name, when the trigger is wrong there and not on the
    * table itself. */
   g_autofree char *where = strcmp (what, stamp->display) == 0 || strcmp (what, stamp->table) == 0
@@ -226,8 +353,8 @@ carb_pg_stamp_verdict (
 static gboolean
 run_check (CarbBackend *backend, const CarbPgStamp *stamp, char **kind_out, GError **error)
 {
-  PGresult *res
-      = carb_pg_exec (backend, carb_pg_stamp_check_sql, 4, NULL, stamp->params, NULL, NULL, 0, error);
+  PGresult *res = carb_pg_exec (backend, carb_pg_stamp_check_sql, CARB_PG_CHECK_PARAMS, NULL, stamp->params,
+                                NULL, NULL, 0, error);
   if (res == NULL)
     return FALSE;
   const char *kind = PQntuples (res) > 0 ? PQgetvalue (res, 0, 1) : NULL;
@@ -283,41 +410,60 @@ carb_pg_explain_failure (CarbBackend *backend, const CarbQuery *const *queries, 
     }
 }
 
-/* ENABLE ALWAYS keeps the trigger firing for replication roles; on a
- * partitioned table, CREATE TRIGGER and ALTER TABLE reach every partition,
- * and PostgreSQL clones the trigger into partitions attached later. */
+/* Appends the statements that install the trigger @name, whose function
+ * (named like it) has @body. ENABLE ALWAYS keeps the trigger firing for
+ * replication roles; on a partitioned table, CREATE TRIGGER and ALTER
+ * TABLE reach every partition, and PostgreSQL clones the trigger into
+ * partitions attached later. */
+static gboolean
+append_trigger (GString *sql,
+                CarbBackend *backend,
+                const CarbModel *model,
+                const char *table,
+                const char *name,
+                const char *body,
+                GError **error)
+{
+  g_autofree char *fn = carb_pg_quote (backend, name, error);
+  g_autofree char *schema = model->schema != NULL ? carb_pg_quote (backend, model->schema, error) : NULL;
+  if (fn == NULL || (model->schema != NULL && schema == NULL))
+    return FALSE;
+  g_autofree char *qfn = schema != NULL ? g_strconcat (schema, ".", fn, NULL) : g_strdup (fn);
+  char *literal = PQescapeLiteral (backend->conn, body, strlen (body));
+  if (literal == NULL)
+    return carb_pg_fail (backend, error, "cannot quote the trigger's body");
+  g_string_append_printf (
+      sql,
+      "CREATE OR REPLACE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS %s;"
+      "CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s ();"
+      "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;",
+      qfn, literal, fn, table, qfn, table, fn);
+  PQfreemem (literal);
+  return TRUE;
+}
+
+/* The stamping trigger, the versioning trigger when the model has version
+ * columns, and the (ts, id) index, in one transaction. */
 static char *
 prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *stamp, GError **error)
 {
   const CarbModel *model = query->model;
   g_autofree char *index_name = owned_name (model, "sync");
-  g_autofree char *fn = carb_pg_quote (backend, stamp->trigger, error);
-  g_autofree char *schema = model->schema != NULL ? carb_pg_quote (backend, model->schema, error) : NULL;
-  g_autofree char *trigger = carb_pg_quote (backend, stamp->trigger, error);
   g_autofree char *index = carb_pg_quote (backend, index_name, error);
-  g_autofree char *id = carb_pg_quote (backend, model->columns[query->id_column].name, error);
-  if (fn == NULL || (model->schema != NULL && schema == NULL) || trigger == NULL || index == NULL
-      || id == NULL)
+  g_autofree char *id
+      = index != NULL ? carb_pg_quote (backend, model->columns[query->id_column].name, error) : NULL;
+  if (id == NULL)
     return NULL;
-  g_autofree char *qfn = schema != NULL ? g_strconcat (schema, ".", fn, NULL) : g_strdup (fn);
 
-  char *literal = PQescapeLiteral (backend->conn, stamp->body, strlen (stamp->body));
-  if (literal == NULL)
-    {
-      carb_pg_fail (backend, error, "cannot quote the trigger's body");
-      return NULL;
-    }
-  const char *table = stamp->table;
-  char *sql = g_strdup_printf (
-      "BEGIN;"
-      "CREATE OR REPLACE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS %s;"
-      "CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s ();"
-      "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;"
-      "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);"
-      "COMMIT",
-      qfn, literal, trigger, table, qfn, table, trigger, index, table, stamp->quoted_ts, id);
-  PQfreemem (literal);
-  return sql;
+  g_autoptr (GString) sql = g_string_new ("BEGIN;");
+  if (!append_trigger (sql, backend, model, stamp->table, stamp->trigger, stamp->body, error)
+      || (stamp->version_trigger != NULL
+          && !append_trigger (sql, backend, model, stamp->table, stamp->version_trigger, stamp->version_body,
+                              error)))
+    return NULL;
+  g_string_append_printf (sql, "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);COMMIT", index, stamp->table,
+                          stamp->quoted_ts, id);
+  return g_string_free (g_steal_pointer (&sql), FALSE);
 }
 
 /* A stamp column that rounds and a legacy inheritance child are refused
@@ -330,8 +476,8 @@ installable (CarbBackend *backend, const CarbPgStamp *stamp, GError **error)
 
   if (run_check (backend, stamp, &kind, &local))
     return TRUE;
-  if (kind != NULL
-      && (strcmp (kind, "missing") == 0 || strcmp (kind, "disabled") == 0 || strcmp (kind, "outdated") == 0))
+  const char *k = kind != NULL && g_str_has_prefix (kind, "version ") ? kind + strlen ("version ") : kind;
+  if (k != NULL && (strcmp (k, "missing") == 0 || strcmp (k, "disabled") == 0 || strcmp (k, "outdated") == 0))
     return TRUE;
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;

@@ -26,6 +26,12 @@
 #define MARK_LIMIT_SQL      "253402300800000000"
 #define MARK_LAST_STAMP_SQL "253402300799999999"
 #define CLOCK_TABLE         "carburetor_clock"
+/* The rows a versioning trigger is giving versions to, while it does
+ * (see version_program()): the stamping UPDATE trigger leaves them alone. */
+#define VERSIONING_TABLE "carburetor_versioning"
+/* The stamping triggers, then the versioning triggers (two-way sync) of a
+ * model with version columns. */
+#define N_TRIGGERS 4
 
 /* What prepare_table installs for one table, as SQL. */
 struct _CarbSqliteStamping
@@ -34,9 +40,10 @@ struct _CarbSqliteStamping
   char *qschema; /* quoted */
   char *table;
   char *qtable;
-  char *names[2];                /* the triggers: on insert, on update */
-  char *qnames[2];               /* quoted */
-  char *clauses[2];              /* each trigger's CREATE statement after its name */
+  guint n_triggers;              /* 2, or N_TRIGGERS with versioning triggers */
+  char *names[N_TRIGGERS];       /* stamping on insert, on update; versioning on insert, on update */
+  char *qnames[N_TRIGGERS];      /* quoted */
+  char *clauses[N_TRIGGERS];     /* each trigger's CREATE statement after its name */
   gint64 checked_schema_version; /* -1 until check_objects() passed */
 };
 
@@ -98,15 +105,111 @@ stamp_program (const char *table, const char *qtable, const char *qts, const cha
  * very row. Only the stamping UPDATE does that: between statements, the
  * row the clock names holds the mark as its stamp, so an application's
  * UPDATE of it either keeps OLD = NEW or writes another value than the
- * mark, and an UPDATE of any other row does not match the clock row. */
+ * mark, and an UPDATE of any other row does not match the clock row.
+ *
+ * Nor for a versioning trigger's UPDATE (two-way sync), which only adds
+ * the versions of the write that fired it: that write's own stamping
+ * trigger stamps the row, before or after, once. The versioning trigger
+ * names the row in VERSIONING_TABLE for the length of its UPDATE. */
 static char *
 update_clause (const char *table, const char *qtable, const char *qts, const char *qid, const char *program)
 {
   g_autofree char *lit = quote_literal (table);
   return g_strdup_printf (
-      "AFTER UPDATE ON %s FOR EACH ROW WHEN OLD.%s IS NEW.%s OR NOT EXISTS (SELECT 1 FROM " CLOCK_TABLE
-      " WHERE mark IS NEW.%s AND last_table IS %s AND last_id IS NEW.%s) %s",
-      qtable, qts, qts, qts, lit, qid, program);
+      "AFTER UPDATE ON %s FOR EACH ROW WHEN (OLD.%s IS NEW.%s OR NOT EXISTS (SELECT 1 FROM " CLOCK_TABLE
+      " WHERE mark IS NEW.%s AND last_table IS %s AND last_id IS NEW.%s)) AND NOT EXISTS (SELECT 1 "
+      "FROM " VERSIONING_TABLE " WHERE tbl IS %s AND id IS NEW.%s) %s",
+      qtable, qts, qts, qts, lit, qid, lit, qid, program);
+}
+
+/* SQL for the version a write that bypasses the library gives a column
+ * whose previous version is @old (an SQL expression, NULL for none): the
+ * HLC max (now_ms << 16, hlc (old) + 1) as 19 decimal digits, then the
+ * server's site id 0 as 16 hex digits (docs/TWOWAY.md). hlc (old) is its
+ * first 19 characters read as an integer (0 for NULL or no digits). */
+static char *
+server_version (const char *old)
+{
+  return g_strdup_printf ("printf('%%019d', max((%s / 1000) * 65536,"
+                          " CAST(substr(coalesce(%s, ''), 1, 19) AS INTEGER) + 1)) || '0000000000000000'",
+                          CARB_SQLITE_NOW_US, old);
+}
+
+/* The versioning triggers (two-way sync): SQLite triggers cannot assign
+ * NEW, so AFTER INSERT and AFTER UPDATE triggers give the row's version
+ * columns their versions in one UPDATE, while VERSIONING_TABLE names the
+ * row so that the stamping trigger does not stamp it a second time (see
+ * update_clause()). They fire only when a version is due, so the
+ * library's own writes, which set every version they write, run neither
+ * program:
+ *
+ *   INSERT: X__v NULL                              → server version (NULL)
+ *   UPDATE: X changed and X__v unchanged (or NULL) → server version (OLD.X__v)
+ *           X__v NULL, and OLD.X__v NULL too       → server version (NULL)
+ *           X__v NULL otherwise                    → OLD.X__v
+ *
+ * The UPDATE they make changes no versioned column, so it does not fire
+ * the UPDATE one again. */
+static void
+version_clauses (
+    const CarbQuery *query, const char *table, const char *qtable, const char *qid, char **clauses)
+{
+  const CarbModel *model = query->model;
+  g_autofree char *lit = quote_literal (table);
+  g_autoptr (GString) insert_when = g_string_new (NULL);
+  g_autoptr (GString) insert_set = g_string_new (NULL);
+  g_autoptr (GString) update_when = g_string_new (NULL);
+  g_autoptr (GString) update_set = g_string_new (NULL);
+
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      const CarbColumn *col = &model->columns[i];
+      if (col->role != CARB_COLUMN_ROLE_VERSION)
+        continue;
+      g_autofree char *base = g_strndup (col->name, strlen (col->name) - 3); /* less "__v" */
+      g_autofree char *qv = quote_id (col->name);
+      g_autofree char *qx = quote_id (base);
+      g_autofree char *old = g_strdup_printf ("OLD.%s", qv);
+      g_autofree char *fresh = server_version ("NULL");
+      g_autofree char *raised = server_version (old);
+      /* Fires on any NULL version, which means "as it was" unless X changed
+       * or there was none. */
+      g_autofree char *fires = g_strdup_printf (
+          "(NEW.%s IS NULL OR NEW.%s IS NOT OLD.%s AND NEW.%s IS OLD.%s)", qv, qx, qx, qv, qv);
+      g_autofree char *due = g_strdup_printf ("(coalesce(NEW.%s, OLD.%s) IS NULL OR NEW.%s IS NOT OLD.%s AND"
+                                              " coalesce(NEW.%s, OLD.%s) IS OLD.%s)",
+                                              qv, qv, qx, qx, qv, qv, qv);
+      const char *sep = insert_when->len > 0 ? " OR " : "";
+      const char *comma = insert_set->len > 0 ? ", " : "";
+
+      g_string_append_printf (insert_when, "%sNEW.%s IS NULL", sep, qv);
+      g_string_append_printf (insert_set, "%s%s = coalesce(%s, %s)", comma, qv, qv, fresh);
+      g_string_append_printf (update_when, "%s%s", sep, fires);
+      g_string_append_printf (update_set, "%s%s = CASE WHEN %s THEN %s ELSE coalesce(%s, OLD.%s) END", comma,
+                              qv, due, raised, qv, qv);
+    }
+    /* Names the row in VERSIONING_TABLE, versions it, forgets it. */
+#define VERSION_PROGRAM                                                                                      \
+  "INSERT INTO " VERSIONING_TABLE " (tbl, id) VALUES (%s, NEW.%s); UPDATE %s SET %s WHERE %s = NEW.%s;"      \
+  " DELETE FROM " VERSIONING_TABLE " WHERE tbl IS %s AND id IS NEW.%s;"
+  g_autofree char *insert_program
+      = g_strdup_printf (VERSION_PROGRAM, lit, qid, qtable, insert_set->str, qid, qid, lit, qid);
+  g_autofree char *update_program
+      = g_strdup_printf (VERSION_PROGRAM, lit, qid, qtable, update_set->str, qid, qid, lit, qid);
+#undef VERSION_PROGRAM
+  clauses[0] = g_strdup_printf ("AFTER INSERT ON %s FOR EACH ROW WHEN %s BEGIN %s END", qtable,
+                                insert_when->str, insert_program);
+  clauses[1] = g_strdup_printf ("AFTER UPDATE ON %s FOR EACH ROW WHEN %s BEGIN %s END", qtable,
+                                update_when->str, update_program);
+}
+
+static gboolean
+has_versions (const CarbModel *model)
+{
+  for (guint i = 0; i < model->n_columns; i++)
+    if (model->columns[i].role == CARB_COLUMN_ROLE_VERSION)
+      return TRUE;
+  return FALSE;
 }
 
 CarbSqliteStamping *
@@ -121,9 +224,16 @@ carb_sqlite_stamping_new (const CarbQuery *query)
   s->qschema = quote_id (s->schema);
   s->table = g_strdup (model->table);
   s->qtable = quote_id (model->table);
+  s->n_triggers = has_versions (model) ? N_TRIGGERS : 2;
   s->names[0] = g_strconcat ("carb_stamp_insert_", model->table, NULL);
   s->names[1] = g_strconcat ("carb_stamp_update_", model->table, NULL);
-  for (guint i = 0; i < 2; i++)
+  if (s->n_triggers > 2)
+    {
+      s->names[2] = g_strconcat ("carb_version_insert_", model->table, NULL);
+      s->names[3] = g_strconcat ("carb_version_update_", model->table, NULL);
+      version_clauses (query, s->table, s->qtable, qid, &s->clauses[2]);
+    }
+  for (guint i = 0; i < s->n_triggers; i++)
     s->qnames[i] = quote_id (s->names[i]);
 
   g_autofree char *program = stamp_program (s->table, s->qtable, qts, qid);
@@ -142,7 +252,7 @@ carb_sqlite_stamping_free (CarbSqliteStamping *s)
   g_free (s->qschema);
   g_free (s->table);
   g_free (s->qtable);
-  for (guint i = 0; i < 2; i++)
+  for (guint i = 0; i < N_TRIGGERS; i++)
     {
       g_free (s->names[i]);
       g_free (s->qnames[i]);
@@ -177,32 +287,36 @@ not_prepared (CarbBackend *backend, const CarbSqliteStamping *s, GError **error,
   return FALSE;
 }
 
-/* Both triggers exist with exactly the statements prepare_table makes, and
- * so does the clock table. */
+/* Every trigger exists with exactly the statement prepare_table makes,
+ * and so do the clock table and the versioning table (which the stamping
+ * UPDATE trigger reads). */
 static gboolean
 check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error)
 {
   g_autofree char *sql = g_strdup_printf (
-      "SELECT type, name, sql FROM %s.sqlite_master WHERE (type = 'trigger' AND name IN (?1, ?2))"
-      " OR (type = 'table' AND name = '" CLOCK_TABLE "')",
+      "SELECT type, name, sql FROM %s.sqlite_master WHERE (type = 'trigger' AND name IN (?1, ?2, ?3, ?4))"
+      " OR (type = 'table' AND name IN ('" CLOCK_TABLE "', '" VERSIONING_TABLE "'))",
       s->qschema);
   sqlite3_stmt *stmt = NULL;
-  char *found[2] = { NULL, NULL };
-  gboolean clock = FALSE;
+  char *found[N_TRIGGERS] = { NULL };
+  gboolean clock = FALSE, versioning = FALSE;
   int rc;
 
   if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
-  sqlite3_bind_text (stmt, 1, s->names[0], -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 2, s->names[1], -1, SQLITE_STATIC);
+  for (guint i = 0; i < N_TRIGGERS; i++)
+    sqlite3_bind_text (stmt, (int) i + 1, s->names[i], -1, SQLITE_STATIC); /* NULL binds NULL */
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       const char *type = (const char *) sqlite3_column_text (stmt, 0);
       const char *name = (const char *) sqlite3_column_text (stmt, 1);
       const char *text = (const char *) sqlite3_column_text (stmt, 2);
       if (strcmp (type, "table") == 0)
-        clock = TRUE;
-      for (guint i = 0; i < 2; i++)
+        {
+          clock = clock || strcmp (name, CLOCK_TABLE) == 0;
+          versioning = versioning || strcmp (name, VERSIONING_TABLE) == 0;
+        }
+      for (guint i = 0; i < s->n_triggers; i++)
         if (strcmp (type, "trigger") == 0 && strcmp (name, s->names[i]) == 0)
           found[i] = g_strdup (text != NULL ? text : "");
     }
@@ -210,21 +324,27 @@ check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error
 
   gboolean ok
       = rc == SQLITE_DONE || carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
-  for (guint i = 0; ok && i < 2; i++)
+  for (guint i = 0; ok && i < s->n_triggers; i++)
     {
       g_autofree char *expected = stored_trigger_sql (s, i);
+      const char *kind = i < 2 ? "stamping" : "versioning";
+      const char *consequence = i < 2 ? "" : " (writes that bypass Carburetor would get no version)";
       if (found[i] == NULL)
-        ok = not_prepared (backend, s, error, "its stamping trigger “%s” is missing", s->names[i]);
+        ok = not_prepared (backend, s, error, "its %s trigger “%s” is missing%s", kind, s->names[i],
+                           consequence);
       else if (strcmp (found[i], expected) != 0)
         ok = not_prepared (backend, s, error,
-                           "its stamping trigger “%s” is not the one this version installs (changed by hand,"
-                           " or made by another version of Carburetor)",
-                           s->names[i]);
+                           "its %s trigger “%s” is not the one this version installs (changed by hand,"
+                           " or made by another version of Carburetor, or for a model that versions"
+                           " other columns)",
+                           kind, s->names[i]);
     }
   if (ok && !clock)
     ok = not_prepared (backend, s, error, "the clock table “%s." CLOCK_TABLE "” is missing", s->schema);
-  g_free (found[0]);
-  g_free (found[1]);
+  if (ok && !versioning)
+    ok = not_prepared (backend, s, error, "the table “%s." VERSIONING_TABLE "” is missing", s->schema);
+  for (guint i = 0; i < N_TRIGGERS; i++)
+    g_free (found[i]);
   return ok;
 }
 
@@ -276,14 +396,19 @@ static CarbSqliteStamping *
 lookup_stamping (CarbBackend *backend, const CarbQuery *query)
 {
   const CarbModel *model = query->model;
-  g_autofree char *key
-      = g_strjoin ("\x1f", model->schema != NULL ? model->schema : "main", model->table,
-                   model->columns[query->ts_column].name, model->columns[query->id_column].name, NULL);
-  CarbSqliteStamping *s = g_hash_table_lookup (backend->stampings, key);
+  g_autoptr (GString) key = g_string_new (NULL);
+  g_string_append_printf (key, "%s\x1f%s\x1f%s\x1f%s", model->schema != NULL ? model->schema : "main",
+                          model->table, model->columns[query->ts_column].name,
+                          model->columns[query->id_column].name);
+  /* The versioning triggers depend on the version columns. */
+  for (guint i = 0; i < model->n_columns; i++)
+    if (model->columns[i].role == CARB_COLUMN_ROLE_VERSION)
+      g_string_append_printf (key, "\x1f%s", model->columns[i].name);
+  CarbSqliteStamping *s = g_hash_table_lookup (backend->stampings, key->str);
   if (s == NULL)
     {
       s = carb_sqlite_stamping_new (query);
-      g_hash_table_insert (backend->stampings, g_steal_pointer (&key), s);
+      g_hash_table_insert (backend->stampings, g_string_free (g_steal_pointer (&key), FALSE), s);
     }
   return s;
 }
@@ -470,14 +595,17 @@ prepare_locked (CarbBackend *backend, const CarbQuery *query, GError **error)
   g_autofree char *qid = quote_id (model->columns[query->id_column].name);
   g_autofree char *index = g_strconcat ("carb_sync_", model->table, NULL);
   g_autofree char *qindex = quote_id (index);
-  g_autofree char *setup = g_strdup_printf ("CREATE TABLE IF NOT EXISTS %s." CLOCK_TABLE
-                                            " (one INTEGER PRIMARY KEY CHECK (one = 1),"
-                                            " mark INTEGER NOT NULL, last_table TEXT, last_id);"
-                                            "CREATE INDEX IF NOT EXISTS %s.%s ON %s (%s, %s);",
-                                            s->qschema, s->qschema, qindex, s->qtable, qts, qid);
-  return carb_sqlite_exec (backend, setup, error) && check_history (backend, s, qts, qid, error)
-         && start_mark (backend, s, qts, error) && install_trigger (backend, s, 0, error)
-         && install_trigger (backend, s, 1, error);
+  g_autofree char *setup = g_strdup_printf (
+      "CREATE TABLE IF NOT EXISTS %s." CLOCK_TABLE " (one INTEGER PRIMARY KEY CHECK (one = 1),"
+      " mark INTEGER NOT NULL, last_table TEXT, last_id);"
+      "CREATE TABLE IF NOT EXISTS %s." VERSIONING_TABLE " (tbl TEXT, id);"
+      "CREATE INDEX IF NOT EXISTS %s.%s ON %s (%s, %s);",
+      s->qschema, s->qschema, s->qschema, qindex, s->qtable, qts, qid);
+  gboolean ok = carb_sqlite_exec (backend, setup, error) && check_history (backend, s, qts, qid, error)
+                && start_mark (backend, s, qts, error);
+  for (guint i = 0; ok && i < s->n_triggers; i++)
+    ok = install_trigger (backend, s, i, error);
+  return ok;
 }
 
 /* Stamps are made in SQL inside the write (the triggers run under the write

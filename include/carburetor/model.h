@@ -66,8 +66,9 @@ typedef enum
  * @CARB_COLUMN_ROLE_DELETED: the soft-delete (tombstone) flag (at most one).
  * @CARB_COLUMN_ROLE_VERSION: two-way sync: the version of the column whose
  *   name is this one's without its `__v` suffix (a DATA or DELETED column
- *   of the model); TEXT, nullable, in the form of carb_version_to_string().
- *   Since: 1.0
+ *   of the model); TEXT, nullable, in the form of carb_version_to_string(). Declare it with CARB_VERSION();
+ *   carb_store_prepare_table() installs a versioning trigger that fills it
+ *   for writes that bypass the library (docs/TWOWAY.md). Since: 1.0
  *
  * What a column means to the sync.
  *
@@ -275,7 +276,8 @@ const char *carb_column_type_to_string (CarbColumnType type);
  * @member: the member of @Struct.
  * @sql_name: the column's SQL name (a string literal).
  * @TYPE: the column type without its prefix: `TEXT`, `INT64`, `TIMESTAMP`…
- * @ROLE: the role without its prefix: `DATA`, `ID`, `TIMESTAMP`, `DELETED`.
+ * @ROLE: the role without its prefix: `DATA`, `ID`, `TIMESTAMP`, `DELETED`,
+ *   `VERSION`.
  * @col_flags: #CarbColumnFlags.
  *
  * The general column declaration; the shorter macros below expand to it.
@@ -389,6 +391,20 @@ const char *carb_column_type_to_string (CarbColumnType type);
  */
 #define CARB_DELETED(Struct, member)                                                \
   CARB_COLUMN_FULL (Struct, member, #member, BOOL, DELETED, CARB_COLUMN_FLAGS_NONE)
+
+/**
+ * CARB_VERSION:
+ * @Struct: the row struct type.
+ * @member: a `char *` member named like the versioned column plus `__v`
+ *   (`title__v` for `title`), also the column's SQL name.
+ *
+ * The version column of another column, for two-way sync: nullable TEXT
+ * holding the version's 35-character text form (docs/TWOWAY.md).
+ *
+ * Since: 1.0
+ */
+#define CARB_VERSION(Struct, member)                                                    \
+  CARB_COLUMN_FULL (Struct, member, #member, TEXT, VERSION, CARB_COLUMN_FLAGS_NULLABLE)
 
 #define _CARB_DEFINE_MODEL_WITH_STORAGE(storage, name, Struct, schema_name, \
                                         table_name, ...)                    \

@@ -181,6 +181,11 @@ typedef struct
  *   reads the whole table (a first sync without a row limit), where an
  *   index on the stamp would only slow the read (SQLite: ` NOT INDEXED`;
  *   PostgreSQL's planner needs no hint).
+ * @version_type: (nullable): appended in 1.0 (read when @struct_size
+ *   covers it): the DDL type of a version column
+ *   (%CARB_COLUMN_ROLE_VERSION), whose text order must be the byte order of
+ *   its ASCII digits (PostgreSQL: `text COLLATE "C"`); %NULL for the TEXT
+ *   entry of @column_types.
  * @lock_rows: (nullable): appended in ABI 1 (read when @struct_size covers
  *   it): written after a SELECT that reads rows a write transaction is
  *   about to change, so that concurrent writers wait for each other
@@ -203,6 +208,7 @@ typedef struct
   const char *const *select_casts;
   guint32 n_select_casts;
   const char *full_scan_hint;
+  const char *version_type;
   const char *lock_rows;
 } CarbSqlSyntax;
 
@@ -220,8 +226,11 @@ typedef struct
  *   naming the table when it does not exist.
  * @prepare_table: idempotently installs what the table needs to sync: a
  *   trigger stamping the timestamp column with the database's clock on
- *   every insert and update, and an index on `(timestamp, id)`. Only
- *   @model and the column indexes of @query are meaningful.
+ *   every insert and update, and an index on `(timestamp, id)`; and, when
+ *   the model has %CARB_COLUMN_ROLE_VERSION columns, a versioning trigger
+ *   giving writes that bypass the library server versions
+ *   (docs/PLUGINS.md, "prepare_table"; docs/TWOWAY.md). Only @model and
+ *   the column indexes of @query are meaningful.
  * @download: the clock source and the incremental query. Computes the sync
  *   point W (every row stamped at or before W that will ever commit is
  *   visible to this call), then feeds the sink every row of @query stamped
@@ -234,7 +243,8 @@ typedef struct
  *   to sync: whatever the backend's clock source rests on (a stamping
  *   trigger present, enabled and current, a stamp column of full
  *   precision, …) holds. Fails with %CARB_ERROR_NOT_PREPARED naming the
- *   trigger or column and the fix. carb_store_check_model() calls it;
+ *   trigger or column and the fix; the versioning trigger too, for a
+ *   model with version columns. carb_store_check_model() calls it;
  *   @download must make the same checks itself on every sync (cheaply),
  *   since the schema can change between calls. %NULL for a backend whose
  *   clock source rests on nothing a table can lose.
