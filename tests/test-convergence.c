@@ -25,9 +25,8 @@
  *                                           the library's back)
  *
  * Replay: --seed N (or CARB_CONVERGENCE_SEED); longer: --steps N (or
- * CARB_CONVERGENCE_STEPS); --replicas K (2..6). Writes on the server that
- * bypass the library need the versioning trigger: --server-writes (or
- * CARB_CONVERGENCE_SERVER_WRITES=1) turns them on.
+ * CARB_CONVERGENCE_STEPS); --replicas K (2..6); --no-server-writes and
+ * --no-clock-correction leave those steps out (triage).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
@@ -85,9 +84,9 @@ cell_name (guint t, guint c)
 static gint64 opt_seed = -1; /* -1: a random seed */
 static guint opt_steps = 300;
 static guint opt_replicas = 3;
-/* Off until the versioning trigger (branch vtrig) is in: without it a
- * bypass write gets no version and the checker reports it. */
-static gboolean opt_server_writes = FALSE;
+/* Writes that bypass the library get their versions from the versioning
+ * trigger; --no-server-writes leaves them out. */
+static gboolean opt_server_writes = TRUE;
 /* Triage: leave out the replica clock 10 minutes ahead (and so
  * carb_replica_correct_clock()), to look for other faults past a known
  * one. */
@@ -1796,13 +1795,12 @@ parse_options (int *argc, char ***argv)
     { "seed", 0, 0, G_OPTION_ARG_INT64, &opt_seed, "replay this seed", "N" },
     { "steps", 0, 0, G_OPTION_ARG_INT, &opt_steps, "random steps per run (300)", "N" },
     { "replicas", 0, 0, G_OPTION_ARG_INT, &opt_replicas, "replicas (2..6, 3)", "K" },
-    { "server-writes", 0, 0, G_OPTION_ARG_NONE, &opt_server_writes, "writes that bypass the library", NULL },
+    { "no-server-writes", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &opt_server_writes,
+      "leave writes that bypass the library out", NULL },
     { "no-clock-correction", 0, 0, G_OPTION_ARG_NONE, &opt_no_clock_correction,
       "no replica clock beyond the bound (triage)", NULL },
     { NULL },
   };
-  if (g_strcmp0 (g_getenv ("CARB_CONVERGENCE_SERVER_WRITES"), "1") == 0)
-    opt_server_writes = TRUE;
   /* Under valgrind everything runs some twenty times slower. */
   if (g_getenv ("CARB_UNDER_VALGRIND") != NULL)
     opt_steps = 100;
