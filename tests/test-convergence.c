@@ -1111,6 +1111,56 @@ step_server_write (Run *run)
   count (run, "server-bypass-write");
 }
 
+/* An INSERT on the server that bypasses the library: every column of the
+ * new row gets a version from the versioning trigger. */
+static void
+step_server_insert (Run *run)
+{
+  g_autoptr (GError) error = NULL;
+  guint t = (guint) g_rand_int_range (run->rand, 0, N_TABLES);
+  g_autofree char *uuid = carb_new_uuid ();
+  g_autofree char *id
+      = tables[t].id_type == CARB_COLUMN_TYPE_UUID ? g_strdup (uuid) : g_strdup_printf ("srv-%s", uuid);
+  g_autoptr (GString) sql = g_string_new (NULL);
+  g_string_append_printf (sql, "INSERT INTO %s (id", tables[t].table);
+  for (guint c = 0; c < tables[t].n_cols; c++)
+    g_string_append_printf (sql, ", %s", tables[t].cols[c].name);
+  g_string_append (sql, ") VALUES ($1");
+  GVariantBuilder params;
+  g_variant_builder_init (&params, G_VARIANT_TYPE_TUPLE);
+  g_variant_builder_add (&params, "s", id);
+  char *values[MAX_COLS];
+  for (guint c = 0; c < tables[t].n_cols; c++)
+    {
+      GVariant *v = random_value (run, t, c, SITE_SERVER);
+      values[c] = canon (v);
+      g_variant_builder_add_value (&params, as_param (v, tables[t].cols[c].type));
+      g_string_append_printf (sql, ", $%u", c + 2);
+    }
+  g_string_append (sql, ")");
+  guint64 n = 0;
+  gboolean ok
+      = carb_store_execute_with_params (run->server, sql->str, g_variant_builder_end (&params), &n, &error);
+  if (!ok || n != 1)
+    problem (run, "step %u: server INSERT into %s failed: %s", run->step, tables[t].table,
+             error != NULL ? error->message : "no row");
+  g_autoptr (GHashTable) snap = ok ? server_snapshot (run, t) : NULL;
+  char **cells = snap != NULL ? g_hash_table_lookup (snap, id) : NULL;
+  for (guint c = 0; c <= tables[t].n_cols && cells != NULL; c++)
+    {
+      CarbVersion v;
+      if (!carb_version_parse (cells[2 * c + 1], &v, NULL))
+        problem (run, "step %u: %s/%s/%s: the server's INSERT left no version", run->step, tables[t].table,
+                 id, cell_name (t, c));
+      else
+        record_write (run, SITE_SERVER, t, id, c, &v, c < tables[t].n_cols ? values[c] : "v:0",
+                      "server INSERT");
+    }
+  for (guint c = 0; c < tables[t].n_cols; c++)
+    g_free (values[c]);
+  count (run, "server-bypass-insert");
+}
+
 /* Raises replica @i's stored clock (the "hlc" of carburetor_meta: test
  * knowledge of the file) to @wall_ms, as a device whose clock ran ahead
  * leaves it, and opens the replica again. Never lowers it: a clock that
@@ -1314,7 +1364,9 @@ random_step (Run *run)
     step_replica_clock_ahead (run, i, g_rand_boolean (run->rand) && run->clock_correction);
   else if (k < 96)
     {
-      if (opt_server_writes)
+      if (opt_server_writes && g_rand_int_range (run->rand, 0, 4) == 0)
+        step_server_insert (run);
+      else if (opt_server_writes)
         step_server_write (run);
     }
   else
