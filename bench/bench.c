@@ -231,9 +231,20 @@ int
 bench_child_main (const char *form, const char *uri)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
   guint64 rows = 0;
   double t0 = bench_now ();
+  if (g_str_has_prefix (form, "twoway-"))
+    {
+      if (bench_twoway_child (form, uri, &rows, &error) != 0)
+        {
+          g_printerr ("%s\n", error != NULL ? error->message : "failed");
+          return 1;
+        }
+      g_print ("rows=%" G_GUINT64_FORMAT " seconds=%f maxrss_kib=%" G_GUINT64_FORMAT "\n", rows,
+               bench_now () - t0, peak_rss_kib ());
+      return 0;
+    }
+  g_autoptr (CarbStore) store = carb_store_open (uri, &error);
 
   if (store != NULL && strcmp (form, "stream") == 0)
     {
@@ -355,7 +366,10 @@ main (int argc, char **argv)
     g_rmdir (tmp);
 
   if (!no_postgres)
-    bench_concurrency (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
+    {
+      bench_twoway (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
+      bench_concurrency (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
+    }
 
   if (bench_failures () > 0)
     {

@@ -67,5 +67,8 @@ PGconn *bench_pg_connect (const char *uri);
 void bench_pg_make_table (PGconn *conn, CarbStore *store, const char *table, guint rows);
 void bench_sqlite (const BenchConfig *config, const char *dir);
 void bench_sqlite_write (const BenchConfig *config, const char *dir);
+/* Two-way sync: first fill, upload, idle sync (bench-twoway.c). */
+void bench_twoway (const BenchConfig *config, const char *uri);
+int bench_twoway_child (const char *form, const char *uri, guint64 *rows, GError **error);
 
 G_END_DECLS

@@ -90,6 +90,80 @@ kill_midway (gconstpointer row, gpointer user_data, GError **error)
   return TRUE;
 }
 
+typedef struct
+{
+  guint seen;
+  guint stop_at;
+  GCancellable *cancellable; /* cancelled at stop_at, or NULL: the callback fails there */
+} StopState;
+
+static gboolean
+stop_midway (gconstpointer row, gpointer user_data, GError **error)
+{
+  StopState *state = user_data;
+  if (++state->seen < state->stop_at)
+    return TRUE;
+  if (state->cancellable != NULL)
+    {
+      g_cancellable_cancel (state->cancellable);
+      return TRUE;
+    }
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "enough");
+  return FALSE;
+}
+
+/* A big sync stopped (by its callback, or cancelled) while the rows after
+ * the first batch are streaming: the error comes back, no sync point, the
+ * rest is not read to the end, and the store's next syncs work (the
+ * server's COPY was cancelled and drained, the transaction rolled back,
+ * and the cancel request did not fall on a later statement). */
+static void
+test_stopped_mid_stream (void)
+{
+  g_autofree char *table = g_strdup_printf ("stopped_%d", (int) getpid ());
+  g_autofree char *plain_uri = test_store_uri ("postgres", NULL);
+  g_autoptr (TestDb) db = test_db_open (plain_uri);
+  CarbModel model = row_model;
+  model.table = table;
+  g_autoptr (GError) error = NULL;
+  const guint rows = 200000;
+
+  create_rows (db, table, rows);
+  g_autoptr (CarbStore) store = carb_store_open (plain_uri, &error);
+  g_assert_no_error (error);
+  prepare_rows (store, &model);
+
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autoptr (GCancellable) cancellable = round == 1 ? g_cancellable_new () : NULL;
+      StopState state = { .stop_at = 20000, .cancellable = cancellable };
+      g_autoptr (CarbSyncPoint) point = NULL;
+      g_assert_false (carb_store_download_sync_foreach (store, &model, NULL, 0, stop_midway, &state, &point,
+                                                        cancellable, &error));
+      if (cancellable != NULL)
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          g_assert_cmpuint (state.seen, <, rows);
+        }
+      else
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+          g_assert_cmpuint (state.seen, ==, state.stop_at);
+        }
+      g_assert_null (point);
+      g_clear_error (&error);
+
+      /* Twice: a stray cancel would fail one of them. */
+      for (guint again = 0; again < 2; again++)
+        {
+          g_autoptr (CarbSyncResult) r = carb_store_download_sync (store, &model, NULL, 0, NULL, &error);
+          g_assert_no_error (error);
+          g_assert_cmpuint (carb_sync_result_get_n_rows (r), ==, rows);
+        }
+    }
+  test_db_exec (db, "DROP TABLE %s", table);
+}
+
 static void
 test_killed_mid_stream (void)
 {
@@ -353,6 +427,7 @@ main (int argc, char **argv)
       if (g_str_equal (*b, "postgres"))
         {
           g_test_add_func ("/faults/postgres/killed-mid-stream", test_killed_mid_stream);
+          g_test_add_func ("/faults/postgres/stopped-mid-stream", test_stopped_mid_stream);
           g_test_add_func ("/faults/postgres/killed-while-idle", test_killed_while_idle);
           g_test_add_func ("/faults/postgres/query-fails", test_query_fails);
           g_test_add_func ("/faults/postgres/cannot-connect", test_cannot_connect);

@@ -383,6 +383,43 @@ test_track_activities_off (void)
   g_assert_cmpstr (after, ==, "1");
 }
 
+/* An idle poll (a sync from a complete point, which starts with the idle
+ * probe and its quick check) and carb_store_poll() refuse the table too,
+ * naming @must_name. */
+static void
+assert_poll_refused (PgTable *t, gint code, const char *must_name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncPoint) since = carb_sync_point_new (0);
+  const CarbModel *models[] = { &t->model };
+  gboolean changed = FALSE;
+
+  g_assert_null (carb_store_download_sync (t->store, &t->model, since, 0, NULL, &error));
+  g_assert_error (error, CARB_ERROR, code);
+  g_test_message ("idle poll: %s", error->message);
+  g_assert_nonnull (strstr (error->message, must_name));
+  g_clear_error (&error);
+  g_assert_false (carb_store_poll (t->store, models, NULL, 1, &changed, NULL, &error));
+  g_assert_error (error, CARB_ERROR, code);
+  g_assert_nonnull (strstr (error->message, must_name));
+}
+
+/* An idle poll and carb_store_poll() accept the table. */
+static void
+assert_poll_ok (PgTable *t)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncPoint) since = carb_sync_point_new (0);
+  const CarbModel *models[] = { &t->model };
+  gboolean changed = FALSE;
+
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (t->store, &t->model, since, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (r);
+  g_assert_true (carb_store_poll (t->store, models, NULL, 1, &changed, NULL, &error));
+  g_assert_no_error (error);
+}
+
 static void
 assert_refused (PgTable *t, gint code, const char *must_name, const char *fix)
 {
@@ -398,6 +435,7 @@ assert_refused (PgTable *t, gint code, const char *must_name, const char *fix)
   g_assert_null (carb_store_download_sync (t->store, &t->model, NULL, 0, NULL, &error));
   g_assert_error (error, CARB_ERROR, code);
   g_assert_nonnull (strstr (error->message, must_name));
+  assert_poll_refused (t, code, must_name);
 }
 
 /* A stamp column that rounds (timestamptz(3), (0)) is refused, by
@@ -429,10 +467,12 @@ test_stamp_precision (void)
       pg_table_prepare (t);
       g_autofree char *ok = ids_from (t, NULL, NULL);
       g_assert_cmpstr (ok, ==, "");
+      assert_poll_ok (t);
       test_db_exec (t->admin, "ALTER TABLE %s ALTER COLUMN last_synced_at TYPE %s", t->qtable, types[i]);
       g_assert_null (carb_store_download_sync (t->store, &t->model, NULL, 0, NULL, &error));
       g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
       g_assert_nonnull (strstr (error->message, "last_synced_at"));
+      assert_poll_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "TYPE timestamptz");
     }
 }
 
@@ -448,6 +488,7 @@ test_inheritance (void)
   g_autoptr (GError) error = NULL;
 
   pg_table_prepare (t);
+  assert_poll_ok (t);
   test_db_exec (t->admin, "CREATE TABLE %s () INHERITS (%s)", qchild, t->qtable);
   assert_refused (t, CARB_ERROR_NOT_PREPARED, child, "PARTITION BY");
   g_assert_false (carb_store_prepare_table (t->store, &t->model, &error));
@@ -458,6 +499,7 @@ test_inheritance (void)
   test_db_exec (t->admin, "DROP TABLE %s", qchild);
   g_assert_true (carb_store_check_model (t->store, &t->model, &error));
   g_assert_no_error (error);
+  assert_poll_ok (t);
 }
 
 /* Declarative partitions carry the trigger: rows written through the
@@ -502,6 +544,15 @@ test_partitions (void)
   pg_table_prepare (t);
   g_assert_true (carb_store_check_model (t->store, &t->model, &error));
   g_assert_no_error (error);
+  assert_poll_ok (t);
+
+  /* Once a poll has seen the partitions (its probe then checks the whole
+   * tree), a partition's trigger disabled between two polls fails the
+   * next one. */
+  test_db_exec (t->admin, "ALTER TABLE %s DISABLE TRIGGER ALL", qp1);
+  assert_poll_refused (t, CARB_ERROR_NOT_PREPARED, p1);
+  pg_table_prepare (t);
+  assert_poll_ok (t);
 }
 
 /* DISCARD ALL and DEALLOCATE ALL run through the store drop its prepared

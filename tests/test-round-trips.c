@@ -31,7 +31,7 @@
 #define MAX_RT_FIRST_SYNC  1 /* BEGIN, clock, W, first page, COMMIT; the Parses go with them */
 #define MAX_RT_IDLE_POLL   1 /* the probe */
 #define MAX_RT_TEN_ROWS    2 /* the probe, then the pipeline */
-#define MAX_RT_TWO_BATCHES 5 /* 20,000 rows: probe, first page, BEGIN/DECLARE/FETCH, FETCH, COMMIT */
+#define MAX_RT_TWO_BATCHES 3 /* 20,000 rows: probe, first page, BEGIN; COPY; COMMIT */
 #define MAX_RT_POLL        1 /* any number of tables */
 /* Two-way apply of a batch of n rows of one table: BEGIN, the table's
  * preparation check, COMMIT, and per row the locking read, then for a row

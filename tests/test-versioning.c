@@ -26,12 +26,20 @@
  *   backfill      a row without versions (written while the trigger was
  *                 gone) gets them on its next UPDATE
  *   not-prepared  without the versioning trigger, carb_store_check_model(),
- *                 a sync and a poll fail with CARB_ERROR_NOT_PREPARED naming it;
- *                 prepare_table puts it back
+ *                 a sync and a poll fail with CARB_ERROR_NOT_PREPARED naming it,
+ *                 an idle poll and an idle sync from a complete point too
+ *                 (PostgreSQL: the idle probe's quick check); a one-way
+ *                 model's poll of the table still passes; prepare_table
+ *                 puts it back
  *   sync          a sync returns the rows with their versions
  *   partitions    (PostgreSQL) the versioning trigger reaches every
  *                 partition, one attached later too; a partition whose copy
  *                 is disabled is refused by name
+ *   idle-kinds    (PostgreSQL) an idle poll and an idle sync (the probe's
+ *                 quick check) refuse a versioning trigger disabled,
+ *                 enabled but not ALWAYS, with another function body, or
+ *                 missing, and name the stamping trigger first when both
+ *                 are gone; prepare_table mends each
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -432,6 +440,14 @@ test_not_prepared (Fixture *f, gconstpointer backend)
   g_autofree char *trigger = NULL;
 
   insert_row (f, 1);
+  test_wait_clock_tick ();
+  /* A complete point, from which a sync is idle: its first statement is
+   * the idle probe, whose check (the quick one, the table has no child)
+   * must see the versioning trigger too. */
+  g_autoptr (CarbSyncResult) first = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (first), ==, 1);
+  const CarbSyncPoint *point = carb_sync_result_get_synced_until (first);
   drop_versioning_trigger (f, &trigger);
   g_assert_false (carb_store_check_model (f->store, &f->model, &error));
   assert_not_prepared (error, trigger);
@@ -452,6 +468,23 @@ test_not_prepared (Fixture *f, gconstpointer backend)
   if (strstr (error->message, "versioning trigger") == NULL)
     g_error ("“%s” does not name the versioning trigger", error->message);
   g_clear_error (&error);
+
+  /* And an idle poll and an idle sync, from the complete point. */
+  const CarbSyncPoint *idle[] = { point };
+  g_assert_false (carb_store_poll (f->store, models, idle, 1, &changed, NULL, &error));
+  assert_not_prepared (error, trigger);
+  g_clear_error (&error);
+  g_autoptr (CarbSyncResult) idle_sync
+      = carb_store_download_sync (f->store, &f->model, point, 0, NULL, &error);
+  g_assert_null (idle_sync);
+  assert_not_prepared (error, trigger);
+  g_clear_error (&error);
+
+  /* A one-way model's poll of the table does not look for it. */
+  const CarbModel *one_way[] = { &f->one_way };
+  g_assert_true (carb_store_poll (f->store, one_way, points, 1, &changed, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (changed);
 
   /* A one-way model of the table does not need it. */
   g_assert_true (carb_store_check_model (f->store, &f->one_way, &error));
@@ -585,6 +618,109 @@ test_partitions (Fixture *f, gconstpointer backend)
   g_assert_no_error (error);
 }
 
+/* The name of the table's trigger whose name starts with @prefix. */
+static char *
+trigger_named (Fixture *f, const char *prefix)
+{
+  g_autofree char *found = test_db_query_text (f->db,
+                                               "SELECT tgname FROM pg_trigger WHERE tgrelid = '%s'::regclass"
+                                               " AND tgname LIKE '%s%%'",
+                                               f->table, prefix);
+  char *name = g_strstrip (g_strdup (found));
+  g_assert_cmpstr (name, !=, "");
+  return name;
+}
+
+/* An idle poll and an idle sync from @point refuse the table, the error
+ * containing @must_say. */
+static void
+assert_idle_refused (Fixture *f, const CarbSyncPoint *point, const char *must_say)
+{
+  g_autoptr (GError) error = NULL;
+  const CarbModel *models[] = { &f->model };
+  const CarbSyncPoint *points[] = { point };
+  gboolean changed = FALSE;
+
+  g_assert_false (carb_store_poll (f->store, models, points, 1, &changed, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  if (strstr (error->message, must_say) == NULL)
+    g_error ("poll: “%s” does not say “%s”", error->message, must_say);
+  g_clear_error (&error);
+  g_autoptr (CarbSyncResult) r = carb_store_download_sync (f->store, &f->model, point, 0, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  if (strstr (error->message, must_say) == NULL)
+    g_error ("idle sync: “%s” does not say “%s”", error->message, must_say);
+}
+
+/* (PostgreSQL) The idle probe's quick check of a table without children
+ * tells each way the versioning trigger can be wrong, as the full check
+ * does, and the stamping trigger first when both are gone; after
+ * prepare_table the idle poll passes again. */
+static void
+test_idle_kinds (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!test_db_is_postgres (f->db))
+    {
+      g_test_skip ("the idle probe is PostgreSQL's");
+      return;
+    }
+  g_assert_true (carb_store_prepare_table (f->store, &f->model, &error));
+  g_assert_no_error (error);
+  insert_row (f, 1);
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncResult) first = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  const CarbSyncPoint *point = carb_sync_result_get_synced_until (first);
+  g_autofree char *version = trigger_named (f, "carb\\_version\\_");
+  g_autofree char *stamp = trigger_named (f, "carb\\_stamp\\_");
+  g_autofree char *qversion = test_db_quote (version);
+  g_autofree char *qstamp = test_db_quote (stamp);
+
+  const char *t = f->qtable;
+  g_autofree char *disable = g_strdup_printf ("ALTER TABLE %s DISABLE TRIGGER %s", t, qversion);
+  g_autofree char *origin = g_strdup_printf ("ALTER TABLE %s ENABLE TRIGGER %s", t, qversion);
+  g_autofree char *other = g_strdup_printf ("CREATE OR REPLACE FUNCTION %s () RETURNS trigger"
+                                            " LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'",
+                                            qversion);
+  g_autofree char *drop = g_strdup_printf ("DROP TRIGGER %s ON %s", qversion, t);
+  g_autofree char *both
+      = g_strdup_printf ("DROP TRIGGER %s ON %s; DROP TRIGGER %s ON %s", qversion, t, qstamp, t);
+  const struct
+  {
+    const char *sql;
+    const char *must_say;
+  } breaks[] = {
+    { disable, "is not enabled ALWAYS" }, { origin, "is not enabled ALWAYS" },
+    { other, "is not the current one" },  { drop, "is missing" },
+    { both, "stamping trigger" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (breaks); i++)
+    {
+      g_autoptr (GError) local = NULL;
+      test_db_exec (f->db, "%s", breaks[i].sql);
+      assert_idle_refused (f, point, breaks[i].must_say);
+      /* The stamping trigger's problem comes first, and only the
+       * versioning trigger's message names it. */
+      g_autoptr (CarbSyncResult) r = carb_store_download_sync (f->store, &f->model, point, 0, NULL, &local);
+      g_assert_nonnull (local);
+      g_assert_true ((strstr (local->message, "versioning trigger") != NULL)
+                     == (i + 1 < G_N_ELEMENTS (breaks)));
+      g_clear_error (&local);
+
+      g_assert_true (carb_store_prepare_table (f->store, &f->model, &local));
+      g_assert_no_error (local);
+      gboolean changed = TRUE;
+      const CarbModel *models[] = { &f->model };
+      const CarbSyncPoint *points[] = { point };
+      g_assert_true (carb_store_poll (f->store, models, points, 1, &changed, NULL, &local));
+      g_assert_no_error (local);
+      g_assert_false (changed);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -600,6 +736,7 @@ main (int argc, char **argv)
     TEST_CASE ("backfill", test_backfill),
     TEST_CASE ("sync", test_sync),
     TEST_CASE ("partitions", test_partitions),
+    TEST_CASE ("idle-kinds", test_idle_kinds),
   };
   test_add_per_backend ("versioning", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

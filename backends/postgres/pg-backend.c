@@ -215,6 +215,7 @@ carb_pg_close (CarbBackend *backend)
   PQfinish (backend->conn);
   g_clear_pointer (&backend->prepared, g_hash_table_unref);
   g_clear_pointer (&backend->probes, g_hash_table_unref);
+  g_clear_pointer (&backend->trees, g_hash_table_unref);
   g_free (backend->display);
   g_free (backend);
 }
@@ -238,6 +239,7 @@ carb_pg_connect (const char *uri, GError **error)
 
   backend->prepared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   backend->probes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, carb_pg_probe_shapes_free);
+  backend->trees = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   backend->display = carb_pg_mask_uri (uri);
   /* The sessions show up as "carburetor" in pg_stat_activity unless the
    * URI or PGAPPNAME names the application: an administrator's name wins.

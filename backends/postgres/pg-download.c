@@ -8,11 +8,11 @@
  *     (pg-clock.c), the first page of rows (at most CARB_PG_FETCH_ROWS,
  *     ordered by (ts, id), bounded by W from the setting statement 2
  *     left), COMMIT. A sync of up to one batch is done;
- *   - a full first page is followed by the rest, read from a server-side
- *     cursor CARB_PG_FETCH_ROWS at a time (memory stays bounded for a sync
- *     of millions of rows; no per-row result object as in libpq's
- *     single-row mode), from after the page's last (ts, id) up to the same
- *     W. Its snapshot is later than the first page's, which is safe: every
+ *   - a full first page is followed by the rest, from after the page's
+ *     last (ts, id) up to the same W: on a primary one binary COPY, one
+ *     round trip (below, "the rest by COPY"); on a standby a server-side
+ *     cursor read CARB_PG_FETCH_ROWS at a time. Memory stays bounded for
+ *     a sync of millions of rows either way. Its snapshot is later than the first page's, which is safe: every
  *     row stamped at or below W had committed before the first page was
  *     read, so every later snapshot sees it too, and a row updated since
  *     is stamped above W, for the next sync.
@@ -456,15 +456,267 @@ first_page (
   return ok;
 }
 
-/* The rows after a full first page, W known: a cursor in its own
- * transaction. */
-static gboolean
-download_rest (CarbBackend *backend, const CarbQuery *rest, gint64 w, CarbSink *sink, GError **error)
+/* ------------------------------------------------ the rest by COPY
+ *
+ * On a primary the rows after the first page come as one binary COPY:
+ * `BEGIN; COPY (SELECT …) TO STDOUT (FORMAT binary); COMMIT` in one simple
+ * query, one round trip however many rows. libpq then hands each row as
+ * the server's bytes, with no PGresult built per batch (most of the
+ * client's CPU beyond COPY's when reading through a cursor,
+ * docs/PERFORMANCE.md). A row's fields have the binary formats a binary
+ * result has, decoded by sink_value() with the column types of the first
+ * page (the same select list). COPY takes no parameters: the bounds go in
+ * as exact expressions of integers, the page cursor's id as a quoted
+ * literal of unspecified type (so the server reads it as the id column's
+ * type, as it does the parameter). The snapshot argument of the cursor
+ * holds unchanged: it is a later statement with the same bounds. */
+
+/* A µs time as an exact timestamptz expression; the product of an int8
+ * and an interval is computed in double precision, exact below 2^53. */
+static char *
+time_literal (gint64 unix_us)
 {
+  return g_strdup_printf ("(timestamptz 'epoch' + %" G_GINT64_FORMAT "::int8 * interval '1 microsecond')",
+                          unix_us);
+}
+
+static gboolean
+time_fits (gint64 unix_us)
+{
+  return unix_us > -(G_GINT64_CONSTANT (1) << 53) && unix_us < (G_GINT64_CONSTANT (1) << 53);
+}
+
+/* The rest's query with its placeholders replaced by literals, as the
+ * simple query above; NULL with @error set, or NULL without when this
+ * query cannot go by COPY (then the cursor reads it). */
+static char *
+copy_sql (CarbBackend *backend, const CarbQuery *rest, gint64 w, GError **error)
+{
+  if (backend->standby != NULL || !rest->has_after_id || rest->after_id_text == NULL
+      || !time_fits (rest->lower) || !time_fits (w))
+    return NULL;
+  g_autofree char *select = carb_query_build_sql (rest, &carb_pg_syntax, error);
+  g_autofree char *ts
+      = select != NULL ? carb_pg_quote (backend, rest->model->columns[rest->ts_column].name, error) : NULL;
+  g_autofree char *id
+      = ts != NULL ? carb_pg_quote (backend, rest->model->columns[rest->id_column].name, error) : NULL;
+  if (id == NULL)
+    return NULL;
+  /* The WHERE carb_query_build_sql() writes for a page cursor (sql.c). */
+  g_autofree char *where = g_strdup_printf (" WHERE (%s, %s) > ($1, $3) AND %s <= $2", ts, id, ts);
+  char *at = g_strrstr (select, where);
+  if (at == NULL)
+    return NULL;
+  char *quoted = PQescapeLiteral (backend->conn, rest->after_id_text, strlen (rest->after_id_text));
+  if (quoted == NULL)
+    return NULL;
+  g_autofree char *lower = time_literal (rest->lower);
+  g_autofree char *upper = time_literal (w);
+  *at = '\0';
+  char *sql
+      = g_strdup_printf ("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;"
+                         " COPY (%s WHERE (%s, %s) > (%s, %s) AND %s <= %s%s) TO STDOUT (FORMAT binary);"
+                         " COMMIT",
+                         select, ts, id, lower, quoted, ts, upper, at + strlen (where));
+  PQfreemem (quoted);
+  return sql;
+}
+
+/* The header of a binary COPY: signature, flags, extension length. */
+static const char copy_signature[11] = "PGCOPY\n\377\r\n";
+#define COPY_HEADER_SIZE 19
+
+static gboolean
+copy_malformed (const CarbQuery *rest, GError **error)
+{
+  g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY, "Table “%s”: the server sent malformed COPY data",
+               rest->model->table);
+  return FALSE;
+}
+
+/* One chunk of the COPY stream (libpq hands one row at a time; the header
+ * comes before the first): its row to the sink. *@header tells whether the
+ * header was read. */
+static gboolean
+copy_row (const CarbQuery *rest,
+          const char *buf,
+          int len,
+          gboolean *header,
+          const Oid *oids,
+          CarbSink *sink,
+          GError **error)
+{
+  const char *p = buf, *end = buf + len;
+  guint n_cols = rest->model->n_columns;
+
+  if (!*header)
+    {
+      if (len < COPY_HEADER_SIZE || memcmp (p, copy_signature, sizeof copy_signature) != 0)
+        return copy_malformed (rest, error);
+      guint32 extension = be32 (p + 15);
+      if (extension > (guint32) (len - COPY_HEADER_SIZE))
+        return copy_malformed (rest, error);
+      p += COPY_HEADER_SIZE + extension;
+      *header = TRUE;
+    }
+  if (p == end)
+    return TRUE;
+  if (end - p < 2)
+    return copy_malformed (rest, error);
+  gint16 fields = (gint16) be16 (p);
+  p += 2;
+  if (fields == -1) /* the trailer */
+    return TRUE;
+  if (fields != (gint16) n_cols)
+    return copy_malformed (rest, error);
+  for (guint c = 0; c < n_cols; c++)
+    {
+      if (end - p < 4)
+        return copy_malformed (rest, error);
+      gint32 n = (gint32) be32 (p);
+      p += 4;
+      if (n == -1)
+        carb_sink_set_null (sink, c);
+      else if (n < 0 || end - p < n)
+        return copy_malformed (rest, error);
+      else
+        {
+          sink_value (sink, c, oids[c], p, n);
+          p += n;
+        }
+    }
+  return carb_sink_end_row (sink, error);
+}
+
+/* Reads the COPY the simple query started, row by row. Stopped early (the
+ * sink, a cancellation, bad data), it asks the server to cancel and drains
+ * what is still coming: PQcancel() returns once the server has the
+ * request, so it lands in this COPY or, if the COPY is done, on an idle
+ * session, which ignores it; never on a later statement. */
+static gboolean
+copy_rows (CarbBackend *backend, const CarbQuery *rest, const Oid *oids, CarbSink *sink, GError **error)
+{
+  gboolean ok = TRUE, header = FALSE;
+  guint64 rows = 0;
+  char *buf = NULL;
+  int len;
+
+  while ((len = PQgetCopyData (backend->conn, &buf, 0)) >= 0)
+    {
+      ok = copy_row (rest, buf, len, &header, oids, sink, error);
+      PQfreemem (buf);
+      if (ok && ++rows % CARB_PG_FETCH_ROWS == 0)
+        ok = !g_cancellable_set_error_if_cancelled (rest->cancellable, error);
+      if (!ok)
+        break;
+    }
+  if (len == -2)
+    return ok ? carb_pg_fail (backend, error, "cannot read COPY data") : FALSE;
+  if (!ok)
+    {
+      char why[256];
+      PGcancel *cancel = PQgetCancel (backend->conn);
+      if (cancel != NULL)
+        PQcancel (cancel, why, sizeof why);
+      PQfreeCancel (cancel);
+      while ((len = PQgetCopyData (backend->conn, &buf, 0)) >= 0)
+        PQfreemem (buf);
+    }
+  return ok;
+}
+
+/* The rest by COPY (see above). *@used is FALSE when this query cannot go
+ * by COPY, and nothing was sent. */
+static gboolean
+copy_rest (CarbBackend *backend,
+           const CarbQuery *rest,
+           gint64 w,
+           const Oid *oids,
+           CarbSink *sink,
+           gboolean *used,
+           GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *sql = copy_sql (backend, rest, w, &local);
+  *used = sql != NULL || local != NULL;
+  if (sql == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return !*used;
+    }
+  g_debug ("%s", sql);
+  if (!PQsendQuery (backend->conn, sql))
+    return carb_pg_fail (backend, error, "cannot send COPY");
+
+  /* BEGIN's result, then the COPY's. */
+  PGresult *res = PQgetResult (backend->conn);
+  if (PQresultStatus (res) == PGRES_COMMAND_OK)
+    {
+      PQclear (res);
+      res = PQgetResult (backend->conn);
+    }
+  gboolean started = PQresultStatus (res) == PGRES_COPY_OUT;
+  gboolean ok = started;
+  PGresult *failed = started ? NULL : res;
+  if (started)
+    {
+      PQclear (res);
+      ok = copy_rows (backend, rest, oids, sink, error);
+    }
+  /* The rest: the COPY's own result, COMMIT's (skipped by the server after
+   * an error: the caller rolls back). A failure is reported once all are
+   * read, when libpq knows whether the connection is gone. */
+  while ((res = PQgetResult (backend->conn)) != NULL)
+    {
+      ExecStatusType status = PQresultStatus (res);
+      /* Still in the COPY (copy_rows() reads it to its end, so never):
+       * libpq would answer COPY_OUT for ever. */
+      gboolean stuck = status == PGRES_COPY_OUT;
+      if (failed == NULL && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        failed = res;
+      else
+        PQclear (res);
+      if (stuck)
+        break;
+    }
+  if (started && !ok) /* copy_rows() said why */
+    PQclear (failed);
+  else if (failed != NULL)
+    {
+      PGresult *other = carb_pg_check (backend, failed, error); /* frees an error */
+      if (other != NULL)
+        {
+          PQclear (other);
+          carb_pg_fail (backend, error, "unexpected answer to COPY");
+        }
+      ok = FALSE;
+    }
+  else if (!started)
+    ok = carb_pg_fail (backend, error, "no answer to COPY");
+  return ok;
+}
+
+/* The rows after a full first page, W known: by COPY on a primary, else a
+ * cursor, in a transaction of their own. @oids: the first page's column
+ * types. */
+static gboolean
+download_rest (
+    CarbBackend *backend, const CarbQuery *rest, gint64 w, const Oid *oids, CarbSink *sink, GError **error)
+{
+  if (g_cancellable_set_error_if_cancelled (rest->cancellable, error))
+    return FALSE;
+  gboolean by_copy = FALSE;
+  gboolean ok = copy_rest (backend, rest, w, oids, sink, &by_copy, error);
+  if (by_copy)
+    {
+      if (!ok && PQstatus (backend->conn) == CONNECTION_OK
+          && PQtransactionStatus (backend->conn) != PQTRANS_IDLE)
+        carb_pg_exec_command (backend, "ROLLBACK", NULL);
+      return ok;
+    }
+
   PGresult *first = NULL;
-  gboolean ok = !g_cancellable_set_error_if_cancelled (rest->cancellable, error)
-                && begin_and_fetch (backend, rest, w, &first, error)
-                && fetch_all (backend, rest, first, sink, error);
+  ok = begin_and_fetch (backend, rest, w, &first, error) && fetch_all (backend, rest, first, sink, error);
   /* COMMIT closes the cursor; after a failure ROLLBACK does (and ends a
    * transaction whose DECLARE failed), and a broken connection is left for
    * the next call to re-establish. */
@@ -506,10 +758,13 @@ carb_pg_download (
   CarbQuery rest;
   g_autofree char *id = NULL;
   ok = ok && (!more || rest_query (query, page, &rest, &id, error));
+  g_autofree Oid *oids = g_new (Oid, query->model->n_columns);
+  for (guint c = 0; ok && more && c < query->model->n_columns; c++)
+    oids[c] = PQftype (page, (int) c);
   /* Freed before the rest arrives: streaming keeps at most two batches. */
   g_clear_pointer (&page, PQclear);
   if (ok && more)
-    ok = download_rest (backend, &rest, w, sink, error);
+    ok = download_rest (backend, &rest, w, oids, sink, error);
   if (ok)
     *synced_until = w;
   return ok;

@@ -46,6 +46,7 @@ struct _CarbBackend
   char *display;          /* the URI with any password masked, for messages */
   GHashTable *prepared;   /* names of the statements prepared on conn (pg-pipeline.c) */
   GHashTable *probes;     /* the probes' SQL and triggers, by group of tables (pg-probe.c) */
+  GHashTable *trees;      /* tables found with children, which the probe checks in full (pg-probe.c) */
   gint64 last_clock;      /* the server's clock at this store's previous sync */
   char sqlstate[6];       /* of the last statement carb_pg_check() saw fail */
   CarbPgStandby *standby; /* on a standby given its primary, else NULL (pg-standby.c) */
@@ -145,6 +146,10 @@ gboolean carb_pg_ensure_not_failed (CarbBackend *backend, GError **error);
 
 extern const char carb_pg_stamp_check_sql[];
 char *carb_pg_stamp_check_sql_at (guint first);
+char *carb_pg_stamp_quick_check_sql_at (guint first, gboolean versioned);
+gboolean carb_pg_stamp_versioned (const CarbModel *model);
+gboolean
+carb_pg_stamp_settle_quick (CarbBackend *backend, const CarbPgStamp *stamp, const char *kind, GError **error);
 gboolean
 carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *stamp, GError **error);
 void carb_pg_stamp_clear (CarbPgStamp *stamp);

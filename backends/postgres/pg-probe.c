@@ -4,17 +4,21 @@
  * round trip.
  *
  * The statement reads the clock C (for the step-back check), whether the
- * server is a standby, each table's trigger check (pg-stamp.c) and, per
- * table, whether its newest stamp is after the point: one backward step
- * of the (ts, id) index. It does not read pg_locks, whose cost grows with the number of
+ * server is a standby, each table's trigger check (pg-stamp.c: the quick
+ * form, or the full one for a table known to have partitions or
+ * inheritance children) and, per table, whether its newest stamp is after
+ * the point: one backward step of the (ts, id) index. It does not read pg_locks, whose cost grows with the number of
  * connections the server allows: when nothing is newer than the point, the
  * point itself is the answer (docs/SYNC.md, "Idle polls"), and no W is
  * needed.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "pg-private.h"
 
+#include <string.h>
+
 enum
 {
+  TEXTOID = 25,
   TIMESTAMPTZOID = 1184,
   PARAMS_PER_TABLE = CARB_PG_CHECK_PARAMS + 1, /* the check's, then the point */
   COLUMNS_PER_TABLE = 3                        /* kind, what, changed */
@@ -52,8 +56,11 @@ append_probe (GString *sql, CarbBackend *backend, const CarbQuery *query, guint 
   return TRUE;
 }
 
+/* @full[i]: table i gets the full check (a join: kind and what), else the
+ * quick one (kind only, what is NULL). */
 static char *
-probe_sql (CarbBackend *backend, const CarbQuery *const *queries, guint n, GError **error)
+probe_sql (
+    CarbBackend *backend, const CarbQuery *const *queries, guint n, const gboolean *full, GError **error)
 {
   g_autoptr (GString) sql = g_string_new (
       "SELECT (extract (epoch FROM clock_timestamp ()) * 1000000)::int8, pg_is_in_recovery ()");
@@ -62,11 +69,20 @@ probe_sql (CarbBackend *backend, const CarbQuery *const *queries, guint n, GErro
   for (guint i = 0; i < n; i++)
     {
       guint first = 1 + i * PARAMS_PER_TABLE;
-      g_autofree char *check = carb_pg_stamp_check_sql_at (first);
-      g_string_append_printf (sql, ", p%u.kind, p%u.what", i, i);
+      if (full[i])
+        {
+          g_autofree char *check = carb_pg_stamp_check_sql_at (first);
+          g_string_append_printf (sql, ", p%u.kind, p%u.what", i, i);
+          g_string_append_printf (joins, " LEFT JOIN (%s) p%u ON true", check, i);
+        }
+      else
+        {
+          g_autofree char *check
+              = carb_pg_stamp_quick_check_sql_at (first, carb_pg_stamp_versioned (queries[i]->model));
+          g_string_append_printf (sql, ", %s, NULL::text", check);
+        }
       if (!append_probe (sql, backend, queries[i], first + CARB_PG_CHECK_PARAMS, error))
         return NULL;
-      g_string_append_printf (joins, " LEFT JOIN (%s) p%u ON true", check, i);
     }
   g_string_append (sql, joins->str);
   return g_string_free (g_steal_pointer (&sql), FALSE);
@@ -82,6 +98,7 @@ typedef struct
   char *name;
   guint n;
   CarbPgStamp *stamps;
+  gboolean *full; /* which tables get the full check */
 } ProbeShape;
 
 void
@@ -91,6 +108,7 @@ carb_pg_probe_shapes_free (gpointer data)
   for (guint i = 0; i < shape->n; i++)
     carb_pg_stamp_clear (&shape->stamps[i]);
   g_free (shape->stamps);
+  g_free (shape->full);
   g_free (shape->sql);
   g_free (shape->name);
   g_free (shape);
@@ -100,23 +118,44 @@ carb_pg_probe_shapes_free (gpointer data)
  * combinations) starts over. */
 #define MAX_SHAPES 64
 
-/* Everything the SQL and the triggers depend on (the version columns
- * make the versioning trigger's body). */
+/* The key of @model's table in backend->trees. */
 static char *
-shape_key (const CarbQuery *const *queries, guint n)
+tree_key (const CarbModel *model)
+{
+  return g_strdup_printf ("%s%c%s", model->schema != NULL ? model->schema : "", 0x1f, model->table);
+}
+
+/* Everything the SQL and the triggers depend on (the version columns
+ * make the versioning trigger's body); @full (out) gets which tables need
+ * the full check. Built on every poll: appends, no printf. */
+static char *
+shape_key (CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *full)
 {
   GString *key = g_string_new (NULL);
   for (guint i = 0; i < n; i++)
     {
       const CarbQuery *q = queries[i];
       const CarbModel *m = q->model;
-      g_string_append_printf (key, "%s%c%s%c%s%c%s%c%d%d", m->schema != NULL ? m->schema : "", 0x1f, m->table,
-                              0x1f, m->columns[q->ts_column].name, 0x1f,
-                              q->deleted_column >= 0 ? m->columns[q->deleted_column].name : "", 0x1f,
-                              q->has_after_id, q->include_deleted);
+      gsize start = key->len;
+      g_string_append (key, m->schema != NULL ? m->schema : "");
+      g_string_append_c (key, 0x1f);
+      g_string_append (key, m->table);
+      /* The key so far ends with this table's tree_key(). */
+      full[i] = g_hash_table_contains (backend->trees, key->str + start);
+      g_string_append_c (key, 0x1f);
+      g_string_append (key, m->columns[q->ts_column].name);
+      g_string_append_c (key, 0x1f);
+      g_string_append (key, q->deleted_column >= 0 ? m->columns[q->deleted_column].name : "");
+      g_string_append_c (key, 0x1f);
+      g_string_append_c (key, q->has_after_id ? 'a' : '-');
+      g_string_append_c (key, q->include_deleted ? 'd' : '-');
+      g_string_append_c (key, full[i] ? 'f' : 'q');
       for (guint c = 0; c < m->n_columns; c++)
         if (m->columns[c].role == CARB_COLUMN_ROLE_VERSION)
-          g_string_append_printf (key, "%c%s", 0x1f, m->columns[c].name);
+          {
+            g_string_append_c (key, 0x1f);
+            g_string_append (key, m->columns[c].name);
+          }
       g_string_append_c (key, 0x1e);
     }
   return g_string_free (key, FALSE);
@@ -125,15 +164,17 @@ shape_key (const CarbQuery *const *queries, guint n)
 static const ProbeShape *
 probe_shape (CarbBackend *backend, const CarbQuery *const *queries, guint n, GError **error)
 {
-  g_autofree char *key = shape_key (queries, n);
+  g_autofree gboolean *full = g_new0 (gboolean, n);
+  g_autofree char *key = shape_key (backend, queries, n, full);
   ProbeShape *shape = g_hash_table_lookup (backend->probes, key);
   if (shape != NULL)
     return shape;
 
-  g_autofree char *sql = probe_sql (backend, queries, n, error);
+  g_autofree char *sql = probe_sql (backend, queries, n, full, error);
   if (sql == NULL)
     return NULL;
   shape = g_new0 (ProbeShape, 1);
+  shape->full = g_steal_pointer (&full);
   shape->stamps = g_new0 (CarbPgStamp, n);
   for (; shape->n < n; shape->n++)
     if (!carb_pg_stamp_init (backend, queries[shape->n], &shape->stamps[shape->n], error))
@@ -167,8 +208,13 @@ run_probe (CarbBackend *backend,
   for (guint i = 0; i < n; i++)
     {
       guint at = i * PARAMS_PER_TABLE;
+      /* Typed here: a one-way table's quick check does not name the
+       * versioning trigger's two (pg-stamp.c). */
       for (guint p = 0; p < CARB_PG_CHECK_PARAMS; p++)
-        values[at + p] = shape->stamps[i].params[p];
+        {
+          values[at + p] = shape->stamps[i].params[p];
+          types[at + p] = TEXTOID;
+        }
       points[i] = GINT64_TO_BE (carb_pg_to_pg_time (queries[i]->lower));
       values[at + CARB_PG_CHECK_PARAMS] = (const char *) &points[i];
       lengths[at + CARB_PG_CHECK_PARAMS] = 8;
@@ -214,14 +260,27 @@ carb_pg_probe (
 
   gint64 c = 0;
   gboolean ok = carb_pg_clock_read (backend, res, 0, &c, error);
+  g_auto (GStrv) quick = g_new0 (char *, n + 1); /* a quick check's answer to settle, by table */
   for (guint i = 0; ok && i < n; i++)
     {
       int col = 2 + (int) (i * COLUMNS_PER_TABLE);
-      ok = carb_pg_stamp_verdict (backend, &shape->stamps[i], PQgetvalue (res, 0, col),
-                                  PQgetvalue (res, 0, col + 1), error);
-      changed[i] = ok && PQgetvalue (res, 0, col + 2)[0] == 't';
+      const char *kind = PQgetvalue (res, 0, col);
+      changed[i] = PQgetvalue (res, 0, col + 2)[0] == 't';
+      if (shape->full[i] || kind[0] == '\0')
+        ok = carb_pg_stamp_verdict (backend, &shape->stamps[i], kind, PQgetvalue (res, 0, col + 1), error);
+      else
+        quick[i] = g_strdup (kind);
     }
   ok = ok && carb_pg_clock_steady (backend, c, error);
   PQclear (res);
+  /* Rare: a problem (its message comes from the full check), or a table
+   * with children, checked in full from now on. */
+  for (guint i = 0; ok && i < n; i++)
+    if (quick[i] != NULL)
+      {
+        if (strcmp (quick[i], "children") == 0)
+          g_hash_table_add (backend->trees, tree_key (queries[i]->model));
+        ok = carb_pg_stamp_settle_quick (backend, &shape->stamps[i], quick[i], error);
+      }
   return ok;
 }

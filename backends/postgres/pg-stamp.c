@@ -110,8 +110,15 @@ version_body (CarbBackend *backend, const CarbModel *model, GError **error)
       inserts->str, updates->str);
 }
 
-static gboolean
-has_versions (const CarbModel *model)
+/**
+ * carb_pg_stamp_versioned:
+ * @model: a model
+ *
+ * Returns: whether @model has version columns (two-way sync), so that
+ *   prepare_table installs a versioning trigger and the checks look for it
+ */
+gboolean
+carb_pg_stamp_versioned (const CarbModel *model)
 {
   for (guint i = 0; i < model->n_columns; i++)
     if (model->columns[i].role == CARB_COLUMN_ROLE_VERSION)
@@ -166,7 +173,7 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
   stamp->trigger = owned_name (model, "stamp");
   stamp->body = stamp_body (stamp->quoted_ts);
   stamp->ts = model->columns[query->ts_column].name;
-  if (has_versions (model))
+  if (carb_pg_stamp_versioned (model))
     {
       stamp->version_trigger = owned_name (model, "version");
       stamp->version_body = version_body (backend, model, error);
@@ -245,6 +252,60 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
 
 const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
 
+/* The check above for the idle probe (pg-probe.c), as one text value: the
+ * kind of the first thing wrong, '' when nothing is, or 'children' when
+ * the table has an inheritance child or a partition, which it leaves to
+ * the full check. Same parameters.
+ *
+ * For a table with no child, the full check's tree is the table alone, and
+ * this reads the same catalog rows and applies the same tests in the same
+ * order: gone, precision, the stamping trigger, then (the _VERSIONED form,
+ * for a model with version columns) the versioning trigger. It costs about
+ * half as much on the server (index lookups, each a scalar subquery the
+ * CASE runs only when reached, no sort, no join tree): what a statement
+ * costs PostgreSQL here is mostly starting its plan's nodes, and the full
+ * check has some thirty. A table that has children (pg_inherits, indexed
+ * by parent) is answered 'children': the caller runs the full check and
+ * uses it for that table from then on.
+ *
+ * A one-way model's form does not name $5 and $6 (NULL for it): the caller
+ * gives their type. Its plan is then the same as before two-way sync, so
+ * an idle poll of one-way tables costs what it did; a two-way model's form
+ * starts one more trigger lookup, run only when the stamping trigger is
+ * right. */
+#define QUICK_TRIGGER_SQL(name, body, role)                                                                  \
+  "(SELECT CASE WHEN g.tgenabled <> 'A' THEN '" role "disabled'"                                             \
+  "  WHEN g.tgtype <> 23 OR g.tgqual IS NOT NULL OR cardinality (g.tgattr::int2[]) > 0"                      \
+  "   OR p.prosrc IS DISTINCT FROM " body "::text THEN '" role "outdated' ELSE '' END"                       \
+  "  FROM pg_trigger g LEFT JOIN pg_proc p ON p.oid = g.tgfoid"                                              \
+  "  WHERE g.tgrelid = to_regclass ($1::text) AND g.tgname = " name "::text)"
+#define QUICK_CHECK_HEAD_SQL                                                                                 \
+  "CASE WHEN to_regclass ($1::text) IS NULL THEN 'gone'"                                                     \
+  " WHEN (SELECT a.atttypmod NOT IN (-1, 6) FROM pg_attribute a"                                             \
+  "  WHERE a.attrelid = to_regclass ($1::text) AND a.attname = $4::text) THEN 'precision'"                   \
+  " WHEN EXISTS (SELECT FROM pg_inherits i WHERE i.inhparent = to_regclass ($1::text)) THEN 'children'"
+#define QUICK_STAMPING_SQL    "coalesce (" QUICK_TRIGGER_SQL ("$2", "$3", "") ", 'missing')"
+#define QUICK_VERSIONING_SQL  "coalesce (" QUICK_TRIGGER_SQL ("$5", "$6", "version ") ", 'version missing')"
+#define STAMP_QUICK_CHECK_SQL QUICK_CHECK_HEAD_SQL " ELSE " QUICK_STAMPING_SQL " END"
+/* The stamping trigger's answer unless '' (all well), else the versioning
+ * trigger's: coalesce () runs the second lookup only when it gets there. */
+#define STAMP_QUICK_CHECK_VERSIONED_SQL                                                                      \
+  QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), " QUICK_VERSIONING_SQL ") END"
+
+/* @sql with its parameters $1 … $6 renumbered from @first. */
+static char *
+renumber (const char *sql, guint first)
+{
+  GString *out = g_string_new (NULL);
+  for (const char *p = sql; *p != '\0'; p++)
+    {
+      g_string_append_c (out, *p);
+      if (*p == '$' && p[1] >= '1' && p[1] <= '0' + CARB_PG_CHECK_PARAMS)
+        g_string_append_printf (out, "%u", first + (guint) (*++p - '1'));
+    }
+  return g_string_free (out, FALSE);
+}
+
 /**
  * carb_pg_stamp_check_sql_at:
  * @first: the number of the check's first parameter
@@ -258,14 +319,24 @@ const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
 char *
 carb_pg_stamp_check_sql_at (guint first)
 {
-  GString *sql = g_string_new (NULL);
-  for (const char *p = carb_pg_stamp_check_sql; *p != '\0'; p++)
-    {
-      g_string_append_c (sql, *p);
-      if (*p == '$' && p[1] >= '1' && p[1] <= '0' + CARB_PG_CHECK_PARAMS)
-        g_string_append_printf (sql, "%u", first + (guint) (*++p - '1'));
-    }
-  return g_string_free (sql, FALSE);
+  return renumber (carb_pg_stamp_check_sql, first);
+}
+
+/**
+ * carb_pg_stamp_quick_check_sql_at:
+ * @first: the number of the check's first parameter
+ * @versioned: whether the table's model has version columns
+ *
+ * The quick check (a text expression, see above) with its parameters
+ * numbered from @first, like carb_pg_stamp_check_sql_at(); with the
+ * versioning trigger's lookup when @versioned.
+ *
+ * Returns: (transfer full): the SQL text
+ */
+char *
+carb_pg_stamp_quick_check_sql_at (guint first, gboolean versioned)
+{
+  return renumber (versioned ? STAMP_QUICK_CHECK_VERSIONED_SQL : STAMP_QUICK_CHECK_SQL, first);
 }
 
 /* The versioning trigger is @kind: missing, disabled or outdated. */
@@ -364,6 +435,33 @@ run_check (CarbBackend *backend, const CarbPgStamp *stamp, char **kind_out, GErr
     *kind_out = g_strdup (kind);
   PQclear (res);
   return ok;
+}
+
+/**
+ * carb_pg_stamp_settle_quick:
+ * @backend: a connected, idle backend
+ * @stamp: the table's trigger
+ * @kind: what the quick check answered, not ""
+ * @error: set naming the table, trigger or column at fault and the fix
+ *
+ * Turns a quick check's answer into the verdict, with the full check run
+ * alone: for "children" (the quick check does not look at a table's
+ * children) its answer is the verdict; for a problem it gives the message
+ * its own wording (naming the partition or the column's type). A problem
+ * the quick check saw stays an error even if the full check, a moment
+ * later, finds none: rows may have been written in between.
+ *
+ * Returns: %TRUE if the table is prepared
+ */
+gboolean
+carb_pg_stamp_settle_quick (CarbBackend *backend, const CarbPgStamp *stamp, const char *kind, GError **error)
+{
+  if (!run_check (backend, stamp, NULL, error))
+    return FALSE;
+  if (strcmp (kind, "children") == 0)
+    return TRUE;
+  return carb_pg_stamp_verdict (backend, stamp, kind,
+                                strcmp (kind, "precision") == 0 ? "a type that rounds" : stamp->table, error);
 }
 
 gboolean
