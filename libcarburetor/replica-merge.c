@@ -86,7 +86,7 @@ carb_replica_merge_row (CarbReplica *replica,
                         GError **error)
 {
   const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
-  if (!ensure_row (replica, model, id, error))
+  if (!carb_replica_confirm_row (replica, model, id, error) || !ensure_row (replica, model, id, error))
     return FALSE;
   g_autoptr (GArray) writes = carb_column_writes_new ();
   for (gsize i = 0; i < n_changes; i++)

@@ -129,5 +129,9 @@ gboolean carb_replica_poll_group (
 
 /* replica.c */
 void carb_replica_emit_rejected (CarbReplica *replica, GArray *rejections);
+gboolean carb_replica_first_download_begin (CarbReplica *replica, guint table_index, GError **error);
+gboolean carb_replica_first_download_end (CarbReplica *replica, guint table_index, GError **error);
+gboolean carb_replica_first_download_open (CarbReplica *replica, guint table_index, GError **error);
+gboolean carb_replica_confirm_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error);
 
 G_END_DECLS

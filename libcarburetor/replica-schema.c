@@ -23,7 +23,11 @@ static const char *const metadata_sql
       "NOT "
       "NULL, PRIMARY KEY (grp, tbl)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS carburetor_rejections (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT "
-      "NULL, id TEXT NOT NULL, col TEXT NOT NULL, message TEXT NOT NULL, time INTEGER NOT NULL);";
+      "NULL, id TEXT NOT NULL, col TEXT NOT NULL, message TEXT NOT NULL, time INTEGER NOT NULL);"
+      /* Rows held before a table's first download that no download has
+       * delivered yet (replica-sweep.c). */
+      "CREATE TABLE IF NOT EXISTS carburetor_unconfirmed (tbl TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY "
+      "(tbl, id)) WITHOUT ROWID;";
 
 static const char *
 sqlite_type (CarbColumnType type)

@@ -87,12 +87,18 @@ download_table (CarbReplica *replica,
                 GError **error)
 {
   g_autoptr (CarbSyncPoint) since = carb_replica_get_sync_point (replica, table_index);
+  /* A first download cannot tell which rows the replica holds were
+   * deleted meanwhile: replica-sweep.c drops them after it. */
+  gboolean first = since == NULL;
+  if (first && !carb_replica_first_download_begin (replica, table_index, error))
+    return FALSE;
+  gboolean sweep = first || carb_replica_first_download_open (replica, table_index, NULL);
   gboolean filled = FALSE;
   if (since == NULL
       && !carb_replica_fill_table (replica, server, context, table_index, &filled, cancellable, error))
     return FALSE;
   if (filled)
-    return TRUE;
+    return !sweep || carb_replica_first_download_end (replica, table_index, error);
   gboolean has_more = TRUE;
   while (has_more)
     {
@@ -108,7 +114,7 @@ download_table (CarbReplica *replica,
       g_clear_pointer (&since, carb_sync_point_free);
       since = g_steal_pointer (&next);
     }
-  return TRUE;
+  return !sweep || carb_replica_first_download_end (replica, table_index, error);
 }
 
 /**
@@ -153,7 +159,14 @@ carb_replica_sync (
     {
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      if (changed[t] && !download_table (replica, server, ctx, t, cancellable, error))
+      /* A table never downloaded is downloaded even when the poll sees no
+       * live row: the rows the replica holds may have been deleted (the
+       * sweep of replica-sweep.c). A first download a crash interrupted
+       * before its sweep goes on. */
+      g_autoptr (CarbSyncPoint) point = changed[t] ? NULL : carb_replica_get_sync_point (replica, t);
+      gboolean unswept
+          = !changed[t] && (point == NULL || carb_replica_first_download_open (replica, t, NULL));
+      if ((changed[t] || unswept) && !download_table (replica, server, ctx, t, cancellable, error))
         return FALSE;
     }
   return TRUE;

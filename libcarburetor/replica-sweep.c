@@ -1,0 +1,126 @@
+/* Carburetor — the replica's first download of a table, when the replica
+ * already holds rows of it (its own inserts, acknowledged, or rows kept by
+ * carb_replica_rebuild()).
+ *
+ * A first download leaves tombstones out, so it cannot say that such a row
+ * was deleted on the server meanwhile: the replica would keep it alive for
+ * good (found by the convergence checker, first-download-tombstone). So
+ * the replica lists the rows it holds in carburetor_unconfirmed before the
+ * download; every row the server sends (a download page, a first fill, an
+ * acknowledgement) leaves the list; after the download, the rows still
+ * listed and without a pending edit are dropped: the server no longer has
+ * them live (or the replica's filter leaves them out). A flag in
+ * carburetor_meta, set with the list and removed with the sweep, makes a
+ * sync interrupted in between (a crash) finish the sweep the next time.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "carb-private.h"
+#include "replica-private.h"
+
+static char *
+flag_key (const CarbModel *model)
+{
+  return g_strconcat ("first-download:", model->table, NULL);
+}
+
+/* Runs @sql, with `?1` the table's name, inside the caller's transaction. */
+static gboolean
+run_on_table (CarbReplica *replica, const CarbModel *model, const char *sql, GError **error)
+{
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql, error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_TRANSIENT);
+  return carb_replica_db_step_done (replica, stmt, error);
+}
+
+static gboolean
+locked (CarbReplica *replica,
+        gboolean (*body) (CarbReplica *, const CarbModel *, GError **),
+        const CarbModel *model,
+        GError **error)
+{
+  g_mutex_lock (&replica->lock);
+  gboolean ok = carb_replica_begin (replica, error) && body (replica, model, error);
+  if (ok)
+    ok = carb_replica_commit (replica, error);
+  else
+    carb_replica_rollback (replica);
+  g_mutex_unlock (&replica->lock);
+  return ok;
+}
+
+static gboolean
+begin_body (CarbReplica *replica, const CarbModel *model, GError **error)
+{
+  const CarbColumn *id = carb_replica_role_column (model, CARB_COLUMN_ROLE_ID);
+  GString *sql = g_string_new ("INSERT OR IGNORE INTO carburetor_unconfirmed (tbl, id) SELECT ?1, ");
+  carb_replica_quote (sql, id->name);
+  g_string_append (sql, " FROM ");
+  carb_replica_quote (sql, model->table);
+  g_autofree char *list = g_string_free (sql, FALSE);
+  g_autofree char *key = flag_key (model);
+  return run_on_table (replica, model, "DELETE FROM carburetor_unconfirmed WHERE tbl = ?1", error)
+         && run_on_table (replica, model, list, error) && carb_replica_meta_set (replica, key, "1", error);
+}
+
+/* The listed rows without a pending edit. */
+#define STILL_LISTED                                                                                         \
+  " IN (SELECT id FROM carburetor_unconfirmed WHERE tbl = ?1 EXCEPT SELECT id FROM carburetor_pending "      \
+  "WHERE tbl = ?1)"
+
+static gboolean
+end_body (CarbReplica *replica, const CarbModel *model, GError **error)
+{
+  const CarbColumn *id = carb_replica_role_column (model, CARB_COLUMN_ROLE_ID);
+  GString *sql = g_string_new ("DELETE FROM ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " WHERE ");
+  carb_replica_quote (sql, id->name);
+  g_string_append (sql, STILL_LISTED);
+  g_autofree char *rows = g_string_free (sql, FALSE);
+  g_autofree char *key = flag_key (model);
+  return run_on_table (replica, model, "DELETE FROM carburetor_versions WHERE tbl = ?1 AND id" STILL_LISTED,
+                       error)
+         && run_on_table (replica, model, rows, error)
+         && run_on_table (replica, model, "DELETE FROM carburetor_unconfirmed WHERE tbl = ?1", error)
+         && carb_replica_meta_set (replica, key, "0", error);
+}
+
+/* Internal, in the caller's transaction: the server sent row @id. */
+gboolean
+carb_replica_confirm_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error)
+{
+  sqlite3_stmt *stmt
+      = carb_replica_db_stmt (replica, "DELETE FROM carburetor_unconfirmed WHERE tbl = ? AND id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text (stmt, 2, id, -1, SQLITE_TRANSIENT);
+  return carb_replica_db_step_done (replica, stmt, error);
+}
+
+/* Internal: before a table's first download. */
+gboolean
+carb_replica_first_download_begin (CarbReplica *replica, guint table_index, GError **error)
+{
+  return locked (replica, begin_body, carb_sync_group_get_model (replica->group, table_index), error);
+}
+
+/* Internal: after a table's download reached the server's end. */
+gboolean
+carb_replica_first_download_end (CarbReplica *replica, guint table_index, GError **error)
+{
+  return locked (replica, end_body, carb_sync_group_get_model (replica->group, table_index), error);
+}
+
+/* Internal: whether a first download of the table began and was not swept
+ * yet (a crash in between). */
+gboolean
+carb_replica_first_download_open (CarbReplica *replica, guint table_index, GError **error)
+{
+  g_autofree char *key = flag_key (carb_sync_group_get_model (replica->group, table_index));
+  g_mutex_lock (&replica->lock);
+  g_autofree char *value = carb_replica_meta_get (replica, key, error);
+  g_mutex_unlock (&replica->lock);
+  return g_strcmp0 (value, "1") == 0;
+}
