@@ -20,12 +20,41 @@ parse_server_hlc (const GError *error, guint64 *hlc)
   return at != NULL && g_ascii_string_to_unsigned (at + strlen (tag), 10, 1, G_MAXINT64, hlc, NULL);
 }
 
+/* Rows moved so far by one sync, and whom to tell (the async call). */
+typedef struct
+{
+  guint64 n_rows;
+  void (*report) (guint64 n_rows, gpointer data);
+  gpointer data;
+} SyncProgress;
+
+/* The number of rows of a changeset or apply answer, without parsing it:
+ * the array's length is in its framing. */
+static guint64
+count_rows (GBytes *bytes)
+{
+  g_autoptr (GVariant) set
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(ua(ssa(s(tt)mv)))"), bytes, FALSE));
+  g_autoptr (GVariant) rows = g_variant_get_child_value (set, 1);
+  return g_variant_n_children (rows);
+}
+
+static void
+advance (SyncProgress *progress, GBytes *bytes)
+{
+  if (progress == NULL || progress->report == NULL)
+    return;
+  progress->n_rows += count_rows (bytes);
+  progress->report (progress->n_rows, progress->data);
+}
+
 /* One batch: collect, apply, acknowledge. @done is TRUE when nothing was
  * pending. */
 static gboolean
 upload_batch (CarbReplica *replica,
               CarbStore *server,
               GVariant *context,
+              SyncProgress *progress,
               gboolean *done,
               GCancellable *cancellable,
               GError **error)
@@ -42,11 +71,19 @@ upload_batch (CarbReplica *replica,
   *done = FALSE;
   g_autoptr (GBytes) answer
       = carb_store_apply_changes (server, replica->group, context, sent, cancellable, error);
-  return answer != NULL && carb_replica_acknowledge (replica, sent, answer, error);
+  if (answer == NULL || !carb_replica_acknowledge (replica, sent, answer, error))
+    return FALSE;
+  advance (progress, sent);
+  return TRUE;
 }
 
 static gboolean
-upload (CarbReplica *replica, CarbStore *server, GVariant *context, GCancellable *cancellable, GError **error)
+upload (CarbReplica *replica,
+        CarbStore *server,
+        GVariant *context,
+        SyncProgress *progress,
+        GCancellable *cancellable,
+        GError **error)
 {
   gboolean corrected = FALSE;
   for (;;)
@@ -55,7 +92,7 @@ upload (CarbReplica *replica, CarbStore *server, GVariant *context, GCancellable
         return FALSE;
       gboolean done = FALSE;
       g_autoptr (GError) local = NULL;
-      if (upload_batch (replica, server, context, &done, cancellable, &local))
+      if (upload_batch (replica, server, context, progress, &done, cancellable, &local))
         {
           if (done)
             return TRUE;
@@ -82,6 +119,7 @@ static gboolean
 download_table (CarbReplica *replica,
                 CarbStore *server,
                 GVariant *context,
+                SyncProgress *progress,
                 guint table_index,
                 GCancellable *cancellable,
                 GError **error)
@@ -111,10 +149,46 @@ download_table (CarbReplica *replica,
       g_autoptr (CarbSyncPoint) next = until;
       if (!carb_replica_merge_download (replica, table_index, page, next, error))
         return FALSE;
+      advance (progress, page);
       g_clear_pointer (&since, carb_sync_point_free);
       since = g_steal_pointer (&next);
     }
   return !sweep || carb_replica_first_download_end (replica, table_index, error);
+}
+
+static gboolean
+sync_run (CarbReplica *replica,
+          CarbStore *server,
+          GVariant *context,
+          SyncProgress *progress,
+          GCancellable *cancellable,
+          GError **error)
+{
+  g_autoptr (GVariant) ctx
+      = context != NULL ? g_variant_ref_sink (context) : g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
+  guint n = carb_sync_group_get_n_models (replica->group);
+  g_autofree gboolean *changed = g_new0 (gboolean, n);
+  /* The context is checked even when nothing is downloaded: a sync that
+   * would fail with one row to download fails idle too. */
+  if (!carb_sync_group_seal (replica->group, error) || !carb_twoway_check_context (replica->group, ctx, error)
+      || !upload (replica, server, ctx, progress, cancellable, error)
+      || !carb_replica_poll_group (replica, server, changed, cancellable, error))
+    return FALSE;
+  for (guint t = 0; t < n; t++)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      /* A table never downloaded is downloaded even when the poll sees no
+       * live row: the rows the replica holds may have been deleted (the
+       * sweep of replica-sweep.c). A first download a crash interrupted
+       * before its sweep goes on. */
+      g_autoptr (CarbSyncPoint) point = changed[t] ? NULL : carb_replica_get_sync_point (replica, t);
+      gboolean unswept
+          = !changed[t] && (point == NULL || carb_replica_first_download_open (replica, t, NULL));
+      if ((changed[t] || unswept) && !download_table (replica, server, ctx, progress, t, cancellable, error))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 /**
@@ -145,33 +219,8 @@ carb_replica_sync (
     CarbReplica *replica, CarbStore *server, GVariant *context, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (CARB_IS_REPLICA (replica) && server != NULL, FALSE);
-  g_autoptr (GVariant) ctx
-      = context != NULL ? g_variant_ref_sink (context) : g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
-  guint n = carb_sync_group_get_n_models (replica->group);
-  g_autofree gboolean *changed = g_new0 (gboolean, n);
-  /* The context is checked even when nothing is downloaded: a sync that
-   * would fail with one row to download fails idle too. */
-  if (!carb_sync_group_seal (replica->group, error) || !carb_twoway_check_context (replica->group, ctx, error)
-      || !upload (replica, server, ctx, cancellable, error)
-      || !carb_replica_poll_group (replica, server, changed, cancellable, error))
-    return FALSE;
-  for (guint t = 0; t < n; t++)
-    {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      /* A table never downloaded is downloaded even when the poll sees no
-       * live row: the rows the replica holds may have been deleted (the
-       * sweep of replica-sweep.c). A first download a crash interrupted
-       * before its sweep goes on. */
-      g_autoptr (CarbSyncPoint) point = changed[t] ? NULL : carb_replica_get_sync_point (replica, t);
-      gboolean unswept
-          = !changed[t] && (point == NULL || carb_replica_first_download_open (replica, t, NULL));
-      if ((changed[t] || unswept) && !download_table (replica, server, ctx, t, cancellable, error))
-        return FALSE;
-    }
-  return TRUE;
+  return sync_run (replica, server, context, NULL, cancellable, error);
 }
-
 /* A function pointer is not a gpointer in ISO C: the tag is this. */
 static char sync_source_tag;
 
@@ -179,6 +228,12 @@ typedef struct
 {
   CarbStore *server;
   GVariant *context;
+  CarbProgressFunc progress;
+  gpointer progress_data;
+  GDestroyNotify progress_notify;
+  GMainContext *main_context; /* the caller's, where progress is told */
+  gint n_rows;                /* the latest count (capped), read by the main context */
+  gint scheduled;             /* a report is queued there */
 } SyncData;
 
 static void
@@ -187,7 +242,39 @@ sync_data_free (gpointer p)
   SyncData *data = p;
   g_object_unref (data->server);
   g_clear_pointer (&data->context, g_variant_unref);
+  if (data->progress_notify != NULL)
+    data->progress_notify (data->progress_data);
+  g_main_context_unref (data->main_context);
   g_free (data);
+}
+
+/* In the caller's main context: the newest count only, however many
+ * pages went by meanwhile. */
+static gboolean
+tell_progress (gpointer user_data)
+{
+  GTask *task = user_data;
+  SyncData *data = g_task_get_task_data (task);
+  g_atomic_int_set (&data->scheduled, 0);
+  if (data->progress != NULL && !g_task_get_completed (task))
+    data->progress ((guint64) g_atomic_int_get (&data->n_rows), -1, data->progress_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* In the worker: stores the count and queues one report. */
+static void
+queue_progress (guint64 n_rows, gpointer user_data)
+{
+  GTask *task = user_data;
+  SyncData *data = g_task_get_task_data (task);
+  g_atomic_int_set (&data->n_rows, (gint) MIN (n_rows, (guint64) G_MAXINT));
+  if (!g_atomic_int_compare_and_exchange (&data->scheduled, 0, 1))
+    return;
+  GSource *idle = g_idle_source_new ();
+  g_source_set_callback (idle, tell_progress, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (idle, "[carburetor] replica sync progress");
+  g_source_attach (idle, data->main_context);
+  g_source_unref (idle);
 }
 
 static void
@@ -195,7 +282,8 @@ sync_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
 {
   SyncData *data = task_data;
   GError *error = NULL;
-  if (carb_replica_sync (source, data->server, data->context, cancellable, &error))
+  SyncProgress progress = { 0, data->progress != NULL ? queue_progress : NULL, task };
+  if (sync_run (source, data->server, data->context, &progress, cancellable, &error))
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
@@ -206,7 +294,15 @@ sync_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
  * @replica: a replica
  * @server: the server's store
  * @context: (nullable): the server-side context (`a{sv}`)
- * @cancellable: (nullable): a #GCancellable
+ * @progress: (scope notified) (nullable): called in the caller's
+ *   thread-default main context with the number of rows uploaded and
+ *   downloaded so far (and -1: the total is not known ahead); reports are
+ *   coalesced, so not every count is seen
+ * @progress_data: (closure progress): data for @progress
+ * @progress_notify: (destroy progress_data) (nullable): frees
+ *   @progress_data once the sync has ended
+ * @cancellable: (nullable): a #GCancellable; a cancelled sync stops
+ *   between two transactions, keeping every batch and page it finished
  * @callback: (scope async): called in the thread-default main context of
  *   the caller when the sync ends
  * @user_data: data for @callback
@@ -221,6 +317,9 @@ void
 carb_replica_sync_async (CarbReplica *replica,
                          CarbStore *server,
                          GVariant *context,
+                         CarbProgressFunc progress,
+                         gpointer progress_data,
+                         GDestroyNotify progress_notify,
                          GCancellable *cancellable,
                          GAsyncReadyCallback callback,
                          gpointer user_data)
@@ -231,6 +330,10 @@ carb_replica_sync_async (CarbReplica *replica,
   SyncData *data = g_new0 (SyncData, 1);
   data->server = g_object_ref (server);
   data->context = context != NULL ? g_variant_ref_sink (context) : NULL;
+  data->progress = progress;
+  data->progress_data = progress_data;
+  data->progress_notify = progress_notify;
+  data->main_context = g_main_context_ref_thread_default ();
   g_task_set_task_data (task, data, sync_data_free);
   g_task_run_in_thread (task, sync_thread);
 }

@@ -493,6 +493,29 @@ on_synced (GObject *source, GAsyncResult *result, gpointer data)
   out->done = TRUE;
 }
 
+typedef struct
+{
+  guint calls;
+  guint64 last;
+  GThread *thread; /* the caller's: reports arrive there */
+  gboolean wrong_thread, notified;
+} Progress;
+
+static void
+on_progress (guint64 n_rows, gint64 n_total, gpointer data)
+{
+  Progress *p = data;
+  p->calls++;
+  p->last = n_rows;
+  p->wrong_thread |= g_thread_self () != p->thread || n_total != -1;
+}
+
+static void
+progress_done (gpointer data)
+{
+  ((Progress *) data)->notified = TRUE;
+}
+
 static void
 test_async (Fixture *f, gconstpointer backend)
 {
@@ -500,11 +523,17 @@ test_async (Fixture *f, gconstpointer backend)
   g_autoptr (CarbReplica) a = open_replica (f, "a");
   g_autofree char *id = insert (f, a, "ann", "async");
   Outcome out = { FALSE, FALSE, NULL };
-  carb_replica_sync_async (a, f->store, f->context, NULL, on_synced, &out);
-  while (!out.done)
+  Progress progress = { .thread = g_thread_self () };
+  carb_replica_sync_async (a, f->store, f->context, on_progress, &progress, progress_done, NULL, on_synced,
+                           &out);
+  while (!out.done || !progress.notified)
     g_main_context_iteration (NULL, TRUE);
   g_assert_no_error (out.error);
   g_assert_true (out.ok);
+  /* The upload's row, then the download's, told in this thread. */
+  g_assert_cmpuint (progress.calls, >=, 1);
+  g_assert_cmpuint (progress.last, >=, 1);
+  g_assert_false (progress.wrong_thread);
   g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'async'", f->qtable), ==,
                    1);
@@ -514,7 +543,7 @@ test_async (Fixture *f, gconstpointer backend)
   g_autoptr (GCancellable) cancel = g_cancellable_new ();
   g_cancellable_cancel (cancel);
   Outcome cancelled = { FALSE, FALSE, NULL };
-  carb_replica_sync_async (a, f->store, f->context, cancel, on_synced, &cancelled);
+  carb_replica_sync_async (a, f->store, f->context, NULL, NULL, NULL, cancel, on_synced, &cancelled);
   while (!cancelled.done)
     g_main_context_iteration (NULL, TRUE);
   g_assert_false (cancelled.ok);

@@ -8,6 +8,7 @@
 #error "Only <carburetor/carburetor.h> can be included directly."
 #endif
 
+#include <carburetor/async.h>
 #include <carburetor/store.h>
 #include <carburetor/sync-group.h>
 #include <carburetor/sync-point.h>
@@ -68,6 +69,9 @@ CARB_AVAILABLE_IN_ALL
 void carb_replica_sync_async (CarbReplica *replica,
                               CarbStore *server,
                               GVariant *context,
+                              CarbProgressFunc progress,
+                              gpointer progress_data,
+                              GDestroyNotify progress_notify,
                               GCancellable *cancellable,
                               GAsyncReadyCallback callback,
                               gpointer user_data);
