@@ -234,6 +234,9 @@ typedef struct
   GMainContext *main_context; /* the caller's, where progress is told */
   gint n_rows;                /* the latest count (capped), read by the main context */
   gint scheduled;             /* a report is queued there */
+  gboolean finished;          /* the application's callback ran: no report after it */
+  GAsyncReadyCallback callback;
+  gpointer user_data;
 } SyncData;
 
 static void
@@ -256,7 +259,7 @@ tell_progress (gpointer user_data)
   GTask *task = user_data;
   SyncData *data = g_task_get_task_data (task);
   g_atomic_int_set (&data->scheduled, 0);
-  if (data->progress != NULL && !g_task_get_completed (task))
+  if (data->progress != NULL && !data->finished)
     data->progress ((guint64) g_atomic_int_get (&data->n_rows), -1, data->progress_data);
   return G_SOURCE_REMOVE;
 }
@@ -275,6 +278,28 @@ queue_progress (guint64 n_rows, gpointer user_data)
   g_source_set_static_name (idle, "[carburetor] replica sync progress");
   g_source_attach (idle, data->main_context);
   g_source_unref (idle);
+}
+
+/* The task's own callback: the last count is told before the
+ * application's callback, so that a caller that stops its loop there has
+ * seen every row. */
+static void
+sync_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SyncData *data = g_task_get_task_data (G_TASK (result));
+  guint64 n = (guint64) g_atomic_int_get (&data->n_rows);
+  if (data->progress != NULL && n > 0)
+    data->progress (n, (gint64) n, data->progress_data);
+  data->finished = TRUE;
+  if (data->callback != NULL)
+    data->callback (source, result, data->user_data);
+  /* Here, in the caller's context, not wherever the task's last
+   * reference happens to go (the worker thread's, maybe). */
+  GDestroyNotify notify = data->progress_notify;
+  data->progress_notify = NULL;
+  if (notify != NULL)
+    notify (data->progress_data);
+  data->progress = NULL;
 }
 
 static void
@@ -297,10 +322,11 @@ sync_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
  * @progress: (scope notified) (nullable): called in the caller's
  *   thread-default main context with the number of rows uploaded and
  *   downloaded so far (and -1: the total is not known ahead); reports are
- *   coalesced, so not every count is seen
+ *   coalesced, so not every count is seen, but the last one (with the
+ *   total) comes before @callback
  * @progress_data: (closure progress): data for @progress
  * @progress_notify: (destroy progress_data) (nullable): frees
- *   @progress_data once the sync has ended
+ *   @progress_data, in the caller's main context, right after @callback
  * @cancellable: (nullable): a #GCancellable; a cancelled sync stops
  *   between two transactions, keeping every batch and page it finished
  * @callback: (scope async): called in the thread-default main context of
@@ -325,9 +351,11 @@ carb_replica_sync_async (CarbReplica *replica,
                          gpointer user_data)
 {
   g_return_if_fail (CARB_IS_REPLICA (replica) && server != NULL);
-  g_autoptr (GTask) task = g_task_new (replica, cancellable, callback, user_data);
-  g_task_set_source_tag (task, &sync_source_tag);
   SyncData *data = g_new0 (SyncData, 1);
+  data->callback = callback;
+  data->user_data = user_data;
+  g_autoptr (GTask) task = g_task_new (replica, cancellable, sync_done, NULL);
+  g_task_set_source_tag (task, &sync_source_tag);
   data->server = g_object_ref (server);
   data->context = context != NULL ? g_variant_ref_sink (context) : NULL;
   data->progress = progress;

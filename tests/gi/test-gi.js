@@ -61,6 +61,56 @@ function roundTrip(uri, table) {
     store.execute(`DROP TABLE "${table}"`);
 }
 
+// Two replicas edit offline and converge through the store, the second
+// one with carb_replica_sync_async() in a main loop, with progress.
+function replicas(uri, table) {
+    const {ColumnType: T, ColumnRole: R, ColumnFlags: F} = Carburetor;
+    const model = Carburetor.Model.new(null, table);
+    model.add_column('id', T.UUID, R.ID, F.NONE);
+    model.add_column('title', T.TEXT, R.DATA, F.NONE);
+    model.add_column('done', T.BOOL, R.DATA, F.NONE);
+    model.add_column('deleted', T.BOOL, R.DELETED, F.NONE);
+    model.add_column('stamp', T.TIMESTAMP, R.TIMESTAMP, F.NONE);
+    const group = Carburetor.SyncGroup.new('gjs');
+    group.add_model(model);
+    const store = Carburetor.Store.open(uri);
+    store.create_table(group.get_wire_model(0));
+    store.prepare_group(group);
+    const tmp = GLib.dir_make_tmp('carb-gjs-replica-XXXXXX');
+    const a = Carburetor.Replica.open(`${tmp}/a.db`, group);
+    const b = Carburetor.Replica.open(`${tmp}/b.db`, group);
+    const id = a.insert(table, new GLib.Variant('a{sv}', {
+        title: new GLib.Variant('s', 'milk'), done: new GLib.Variant('b', false)}));
+    a.sync(store, null, null);
+    b.sync(store, null, null);
+    a.update(table, id, new GLib.Variant('a{sv}', {title: new GLib.Variant('s', 'oat milk')}));
+    b.update(table, id, new GLib.Variant('a{sv}', {done: new GLib.Variant('b', true)}));
+    a.sync(store, null, null);
+
+    const loop = GLib.MainLoop.new(null, false);
+    let seen = 0, error = null;
+    b.sync_async(store, null, n => { seen = n; }, null, (source, result) => {
+        try {
+            source.sync_finish(result);
+        } catch (e) {
+            error = e;
+        }
+        loop.quit();
+    });
+    loop.run();
+    if (error)
+        throw error;
+    // The upload's row and the download's, told before the callback.
+    assert(seen === 2, `progress told ${seen} rows`);
+    a.sync(store, null, null);
+    for (const r of [a, b]) {
+        const got = r.get_row(table, id).deepUnpack();
+        assert(got.title.deepUnpack() === 'oat milk' && got.done.deepUnpack() === true,
+            JSON.stringify(r.get_row(table, id).recursiveUnpack()));
+    }
+    store.execute(`DROP TABLE "${table}"`);
+}
+
 function badUri() {
     try {
         Carburetor.Store.open('nosuchscheme://x');
@@ -74,6 +124,8 @@ function badUri() {
 const table = `gi_js_${new Date().getTime() % 1000000}`;
 for (const [name, uri] of stores())
     check(`${name}/round-trip`, () => roundTrip(uri, table));
+for (const [name, uri] of stores())
+    check(`${name}/replicas`, () => replicas(uri, `${table}_r`));
 check('bad-uri', badUri);
 
 print(`1..${results.length}`);
