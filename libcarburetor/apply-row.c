@@ -23,6 +23,7 @@ struct _CarbApplyRow
   gboolean *won;         /* model column → whether a change won */
   gboolean any_won;
   gboolean written;
+  GVariant *now; /* the row as a bulk write returned it, or NULL */
 };
 
 CarbApplyRow *
@@ -47,6 +48,7 @@ carb_apply_row_free (CarbApplyRow *row)
   for (guint i = 0; i < row->t->model->n_columns; i++)
     g_clear_pointer (&row->value[i], g_variant_unref);
   g_clear_pointer (&row->stored, g_variant_unref);
+  g_clear_pointer (&row->now, g_variant_unref);
   g_free (row->value);
   g_free (row->version);
   g_free (row->has_version);
@@ -83,13 +85,24 @@ query_row (CarbApplyRow *row,
 gboolean
 carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancellable, GError **error)
 {
-  const CarbTwowayTable *t = row->t;
-  if (!query_row (row, store, t->select_sql, &row->stored, cancellable, error))
+  GVariant *stored = NULL;
+  if (!query_row (row, store, row->t->select_sql, &stored, cancellable, error))
     return FALSE;
+  carb_apply_row_set_stored (row, stored);
+  return TRUE;
+}
+
+void
+carb_apply_row_set_stored (CarbApplyRow *row, GVariant *stored)
+{
+  const CarbTwowayTable *t = row->t;
+  g_clear_pointer (&row->stored, g_variant_unref);
+  row->stored = stored;
   row->exists = row->stored != NULL;
   for (guint i = 0; i < t->model->n_columns; i++)
     {
       const CarbColumn *col = &t->model->columns[i];
+      g_clear_pointer (&row->value[i], g_variant_unref);
       if (!row->exists)
         {
           /* A new row: its id is the change's, every other column NULL
@@ -107,7 +120,18 @@ carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancella
           row->version[i] = carb_twoway_dict_version (row->stored, vname);
         }
     }
-  return TRUE;
+}
+
+const char *
+carb_apply_row_get_id (const CarbApplyRow *row)
+{
+  return row->row_id;
+}
+
+gboolean
+carb_apply_row_won (const CarbApplyRow *row, guint column)
+{
+  return row->won[column];
 }
 
 static gboolean
@@ -302,6 +326,26 @@ refusal (const GError *error)
 }
 
 gboolean
+carb_apply_row_insert_params (CarbApplyRow *row, GVariant **wire, CarbValue *params, char **rejection)
+{
+  g_autoptr (GError) local = NULL;
+  *wire = wire_variant (row);
+  if (carb_write_variant_row_params (row->t->query, *wire, 0, params, &local))
+    return TRUE;
+  *rejection = g_strdup (local->message);
+  return FALSE;
+}
+
+void
+carb_apply_row_set_written (CarbApplyRow *row, GVariant *now)
+{
+  g_clear_pointer (&row->now, g_variant_unref);
+  row->now = now;
+  row->written = TRUE;
+  row->exists = TRUE;
+}
+
+gboolean
 carb_apply_row_write (
     CarbApplyRow *row, CarbStore *store, gboolean savepoint, char **rejection, gboolean *redo, GError **error)
 {
@@ -362,7 +406,9 @@ carb_apply_row_add_state (CarbApplyRow *row,
   /* Read again after a write: the database may have normalized a value
    * (a UUID's case, a number's form), and the replica must hold exactly
    * what a download would give it. */
-  if (row->written && !query_row (row, store, t->reread_sql, &now, cancellable, error))
+  if (row->written && row->now != NULL)
+    now = g_variant_ref (row->now);
+  else if (row->written && !query_row (row, store, t->reread_sql, &now, cancellable, error))
     {
       g_variant_builder_clear (&columns);
       return FALSE;

@@ -67,6 +67,21 @@ CarbApplyRow *carb_apply_row_new (const CarbTwowayTable *t, const char *row_id);
 void carb_apply_row_free (CarbApplyRow *row);
 /* Reads and locks the stored row (if any). */
 gboolean carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancellable, GError **error);
+/* Takes @stored (transfer full, nullable: no such row) as the row read,
+ * for a read made for many rows at once (apply-bulk.c). */
+void carb_apply_row_set_stored (CarbApplyRow *row, GVariant *stored);
+const char *carb_apply_row_get_id (const CarbApplyRow *row);
+/* Whether a change to model column @column won. */
+gboolean carb_apply_row_won (const CarbApplyRow *row, guint column);
+/* The parameters of an INSERT of every wire column (@params has one per
+ * wire column, pointing into *@wire, which the caller frees after the
+ * statement ran); FALSE with @rejection set when the merged row cannot be
+ * written (a NOT NULL column left NULL, a value the column cannot hold). */
+gboolean
+carb_apply_row_insert_params (CarbApplyRow *row, GVariant **wire, CarbValue *params, char **rejection);
+/* Records the row as a bulk write returned it (transfer full): the
+ * answer's state, with no read-back. */
+void carb_apply_row_set_written (CarbApplyRow *row, GVariant *now);
 /* Merges one change (column checked already); a change to an existing
  * row's immutable column sets @rejection. */
 void carb_apply_row_merge (CarbApplyRow *row, const CarbChange *change, char **rejected_column);
@@ -100,5 +115,29 @@ gboolean carb_apply_row_add_state (CarbApplyRow *row,
                                    GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbApplyRow, carb_apply_row_free)
+
+/* apply-bulk.c: many rows of one table at once. Reads and locks @rows
+ * (sorted by id) in one statement and sets each one's stored row. */
+gboolean carb_apply_bulk_read (const CarbTwowayTable *t,
+                               CarbStore *store,
+                               CarbApplyRow *const *rows,
+                               guint n,
+                               GCancellable *cancellable,
+                               GError **error);
+/* Writes @rows in one statement: all new (@insert), or all existing with
+ * the same won columns. Sets @rejections[i] (caller frees) for a row that
+ * cannot be written, @raced[i] for a new row another transaction inserted
+ * meanwhile (nothing written: merge it again), and the others' state as
+ * stored. A refused statement sets @redo, as carb_apply_row_write() does. */
+gboolean carb_apply_bulk_write (const CarbTwowayTable *t,
+                                CarbStore *store,
+                                CarbApplyRow *const *rows,
+                                guint n,
+                                gboolean insert,
+                                char **rejections,
+                                gboolean *raced,
+                                gboolean *redo,
+                                GCancellable *cancellable,
+                                GError **error);
 
 G_END_DECLS
