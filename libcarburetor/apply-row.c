@@ -99,9 +99,9 @@ carb_apply_row_set_stored (CarbApplyRow *row, GVariant *stored)
   g_clear_pointer (&row->stored, g_variant_unref);
   row->stored = stored;
   row->exists = row->stored != NULL;
+  GVariant **values = row->exists ? carb_twoway_dict_split (t->wire, row->stored) : NULL;
   for (guint i = 0; i < t->model->n_columns; i++)
     {
-      const CarbColumn *col = &t->model->columns[i];
       g_clear_pointer (&row->value[i], g_variant_unref);
       if (!row->exists)
         {
@@ -111,15 +111,16 @@ carb_apply_row_set_stored (CarbApplyRow *row, GVariant *stored)
             row->value[i] = g_variant_ref_sink (g_variant_new_string (row->row_id));
           continue;
         }
-      row->value[i] = carb_twoway_dict_value (row->stored, col->name);
+      row->value[i] = g_steal_pointer (&values[i]);
       if (t->version_column[i] >= 0)
         {
-          const char *vname = t->wire->columns[t->version_column[i]].name;
-          g_autoptr (GVariant) text = carb_twoway_dict_value (row->stored, vname);
+          GVariant *text = values[t->version_column[i]];
           row->has_version[i] = text != NULL;
-          row->version[i] = carb_twoway_dict_version (row->stored, vname);
+          row->version[i] = carb_twoway_version_of (text);
         }
     }
+  if (values != NULL)
+    carb_twoway_dict_split_free (t->wire, values);
 }
 
 const char *

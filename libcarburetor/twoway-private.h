@@ -58,6 +58,14 @@ const char *carb_twoway_value_type (CarbColumnType type);
  * text are the lowest version). */
 GVariant *carb_twoway_dict_value (GVariant *dict, const char *name);
 CarbVersion carb_twoway_dict_version (GVariant *dict, const char *name);
+/* The values of a row_to_variant() dictionary of @wire by wire column
+ * (NULL for SQL NULL or a column it lacks), in one pass over it: a
+ * lookup by name per column would walk it once each. */
+GVariant **carb_twoway_dict_split (const CarbModel *wire, GVariant *dict);
+void carb_twoway_dict_split_free (const CarbModel *wire, GVariant **values);
+/* A stored version's text (NULL: never versioned; malformed) as a version,
+ * the lowest (0, 0) for both. */
+CarbVersion carb_twoway_version_of (GVariant *text);
 void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBuilder *columns);
 
 /* apply-row.c: one row of an apply, inside the apply's transaction. */

@@ -186,20 +186,65 @@ dict_version (GVariant *dict, const char *name)
   return version;
 }
 
+GVariant **
+carb_twoway_dict_split (const CarbModel *wire, GVariant *dict)
+{
+  GVariant **values = g_new0 (GVariant *, wire->n_columns);
+  gsize n = g_variant_n_children (dict);
+  for (gsize k = 0; k < n; k++)
+    {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (dict, k);
+      g_autoptr (GVariant) key = g_variant_get_child_value (entry, 0);
+      const char *name = g_variant_get_string (key, NULL);
+      /* row_to_variant() keeps the model's order: the k-th entry is the
+       * k-th column, found without a search. */
+      gint c = k < wire->n_columns && strcmp (wire->columns[k].name, name) == 0
+                   ? (gint) k
+                   : carb_model_find_column (wire, name);
+      if (c < 0 || values[c] != NULL)
+        continue;
+      g_autoptr (GVariant) boxed = g_variant_get_child_value (entry, 1);
+      GVariant *v = g_variant_get_variant (boxed);
+      if (g_variant_is_of_type (v, G_VARIANT_TYPE_MAYBE))
+        g_variant_unref (v);
+      else
+        values[c] = v;
+    }
+  return values;
+}
+
+void
+carb_twoway_dict_split_free (const CarbModel *wire, GVariant **values)
+{
+  for (guint c = 0; c < wire->n_columns; c++)
+    g_clear_pointer (&values[c], g_variant_unref);
+  g_free (values);
+}
+
+CarbVersion
+carb_twoway_version_of (GVariant *text)
+{
+  CarbVersion version = { 0, 0 };
+  if (text != NULL && !carb_version_parse (g_variant_get_string (text, NULL), &version, NULL))
+    version = (CarbVersion){ 0, 0 };
+  return version;
+}
+
 void
 carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBuilder *columns)
 {
+  GVariant **values = carb_twoway_dict_split (t->wire, wire_row);
   for (guint i = 0; i < t->model->n_columns; i++)
     {
       if (t->version_column[i] < 0)
         continue;
-      const char *name = t->model->columns[i].name;
-      g_autoptr (GVariant) value = dict_value (wire_row, name);
-      CarbVersion version = dict_version (wire_row, t->wire->columns[t->version_column[i]].name);
+      GVariant *value = values[i];
+      CarbVersion version = carb_twoway_version_of (values[t->version_column[i]]);
       g_variant_builder_add (
-          columns, "(s(tt)@mv)", name, version.hlc, version.site,
+          columns, "(s(tt)@mv)", t->model->columns[i].name, version.hlc, version.site,
           g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL));
     }
+  carb_twoway_dict_split_free (t->wire, values);
 }
 
 GVariant *
