@@ -9,30 +9,37 @@
 
 #include <string.h>
 
-/* The row's id as the id column's text (TEXT or UUID, canonical). */
-static char *
-wire_row_id (const CarbTwowayTable *t, GVariant *dict)
-{
-  g_autoptr (GVariant) id = carb_twoway_dict_value (dict, t->model->columns[t->id_column].name);
-  return id != NULL && g_variant_is_of_type (id, G_VARIANT_TYPE_STRING) ? g_variant_dup_string (id, NULL)
-                                                                        : NULL;
-}
-
 typedef struct
 {
   const CarbTwowayTable *t;
-  GHashTable *by_id; /* id → the wire row as an a{sv} (owned) */
+  GHashTable *by_id; /* id → the row by wire column (GVariant **) */
 } Collect;
 
 static gboolean
 collect_row (gconstpointer row, gpointer user_data, GError **error)
 {
   Collect *c = user_data;
-  g_autoptr (GVariant) dict = carb_model_row_to_variant (c->t->wire, row);
-  char *id = wire_row_id (c->t, dict);
-  if (id != NULL)
-    g_hash_table_replace (c->by_id, id, g_steal_pointer (&dict));
+  GVariant **values = carb_model_row_to_values (c->t->wire, row);
+  GVariant *id = values[c->t->id_column];
+  /* The id column is NOT NULL text (TEXT or UUID, canonical). */
+  if (id == NULL || !g_variant_is_of_type (id, G_VARIANT_TYPE_STRING)
+      || g_hash_table_contains (c->by_id, g_variant_get_string (id, NULL)))
+    carb_values_free (values, c->t->wire->n_columns);
+  else
+    g_hash_table_insert (c->by_id, g_variant_dup_string (id, NULL), values);
   return TRUE;
+}
+
+/* Frees the rows @by_id still holds. */
+static void
+by_id_free (const CarbTwowayTable *t, GHashTable *by_id)
+{
+  GHashTableIter iter;
+  gpointer values = NULL;
+  g_hash_table_iter_init (&iter, by_id);
+  while (g_hash_table_iter_next (&iter, NULL, &values))
+    carb_values_free (values, t->wire->n_columns);
+  g_hash_table_unref (by_id);
 }
 
 /* Runs @sql through query_rows, the rows it returns by id in @by_id. */
@@ -107,18 +114,17 @@ carb_apply_bulk_read (const CarbTwowayTable *t,
     append_order (sql, t);
   g_string_append (sql, lock);
 
-  g_autoptr (GHashTable) by_id
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref);
-  if (!query_by_id (t, store, sql->str, params, n, by_id, cancellable, error))
-    return FALSE;
-  for (guint i = 0; i < n; i++)
+  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gboolean ok = query_by_id (t, store, sql->str, params, n, by_id, cancellable, error);
+  for (guint i = 0; ok && i < n; i++)
     {
       gpointer id = NULL, stored = NULL;
       if (g_hash_table_steal_extended (by_id, carb_apply_row_get_id (rows[i]), &id, &stored))
         g_free (id);
       carb_apply_row_set_stored (rows[i], stored);
     }
-  return TRUE;
+  by_id_free (t, by_id);
+  return ok;
 }
 
 /* INSERT of every wire column of @n rows, then ON CONFLICT: DO NOTHING for
@@ -170,6 +176,36 @@ write_sql (const CarbTwowayTable *t, CarbApplyRow *const *rows, guint n, gboolea
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }
 
+/* The statement for the rows of @sent, @params theirs, what it returns
+ * in @by_id. */
+static gboolean
+write_sent (const CarbTwowayTable *t,
+            CarbStore *store,
+            CarbApplyRow *const *sent,
+            guint n_sent,
+            gboolean insert,
+            const CarbValue *params,
+            GHashTable *by_id,
+            gboolean *redo,
+            GCancellable *cancellable,
+            GError **error)
+{
+  g_autofree char *sql = write_sql (t, sent, n_sent, insert, error);
+  if (sql == NULL)
+    return FALSE;
+  g_autoptr (GError) local = NULL;
+  if (query_by_id (t, store, sql, params, n_sent * t->wire->n_columns, by_id, cancellable, &local))
+    return TRUE;
+  /* The transaction may be lost (PostgreSQL aborts it): the batch is run
+   * again, a row at a time, each write in a savepoint, so that the
+   * refusal names its row. */
+  if (!g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
+      && !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    *redo = TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
 gboolean
 carb_apply_bulk_write (const CarbTwowayTable *t,
                        CarbStore *store,
@@ -185,38 +221,18 @@ carb_apply_bulk_write (const CarbTwowayTable *t,
   guint n_wire = t->wire->n_columns;
   g_autofree CarbValue *params = g_new0 (CarbValue, (gsize) n * n_wire);
   g_autofree CarbApplyRow **sent = g_new0 (CarbApplyRow *, n);
-  g_autoptr (GPtrArray) wires = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  g_autofree GVariant ***wires = g_new0 (GVariant **, n);
   guint n_sent = 0;
   for (guint i = 0; i < n; i++)
     {
-      GVariant *wire = NULL;
-      /* The values point into @wire, alive until the statement ran. */
-      gboolean ok
-          = carb_apply_row_insert_params (rows[i], &wire, &params[(gsize) n_sent * n_wire], &rejections[i]);
-      g_ptr_array_add (wires, wire);
-      if (ok)
+      /* The values point into @wires[i], alive until the statement ran. */
+      if (carb_apply_row_insert_params (rows[i], &wires[i], &params[(gsize) n_sent * n_wire], &rejections[i]))
         sent[n_sent++] = rows[i];
     }
-  if (n_sent == 0)
-    return TRUE;
-  g_autofree char *sql = write_sql (t, sent, n_sent, insert, error);
-  if (sql == NULL)
-    return FALSE;
-  g_autoptr (GHashTable) by_id
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref);
-  g_autoptr (GError) local = NULL;
-  if (!query_by_id (t, store, sql, params, n_sent * n_wire, by_id, cancellable, &local))
-    {
-      /* The transaction may be lost (PostgreSQL aborts it): the batch is
-       * run again, a row at a time, each write in a savepoint, so that
-       * the refusal names its row. */
-      if (!g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
-          && !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        *redo = TRUE;
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
-  for (guint i = 0; i < n; i++)
+  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gboolean ok
+      = n_sent == 0 || write_sent (t, store, sent, n_sent, insert, params, by_id, redo, cancellable, error);
+  for (guint i = 0; ok && n_sent > 0 && i < n; i++)
     {
       gpointer id = NULL, now = NULL;
       if (rejections[i] != NULL)
@@ -229,5 +245,8 @@ carb_apply_bulk_write (const CarbTwowayTable *t,
       g_free (id);
       carb_apply_row_set_written (rows[i], now);
     }
-  return TRUE;
+  by_id_free (t, by_id);
+  for (guint i = 0; i < n; i++)
+    carb_values_free (wires[i], n_wire);
+  return ok;
 }

@@ -250,6 +250,16 @@ column_variant (const CarbColumn *col, gconstpointer row)
  *
  * Returns: (transfer full): a new, non-floating #GVariant
  */
+GVariant **
+carb_model_row_to_values (const CarbModel *model, gconstpointer row)
+{
+  GVariant **values = g_new0 (GVariant *, MAX (model->n_columns, 1));
+  for (guint i = 0; i < model->n_columns; i++)
+    if (!carb_model_row_is_null (model, row, i))
+      values[i] = g_variant_ref_sink (column_variant (&model->columns[i], row));
+  return values;
+}
+
 GVariant *
 carb_model_row_to_variant (const CarbModel *model, gconstpointer row)
 {

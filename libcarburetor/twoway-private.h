@@ -62,11 +62,12 @@ CarbVersion carb_twoway_dict_version (GVariant *dict, const char *name);
  * (NULL for SQL NULL or a column it lacks), in one pass over it: a
  * lookup by name per column would walk it once each. */
 GVariant **carb_twoway_dict_split (const CarbModel *wire, GVariant *dict);
-void carb_twoway_dict_split_free (const CarbModel *wire, GVariant **values);
 /* A stored version's text (NULL: never versioned; malformed) as a version,
  * the lowest (0, 0) for both. */
 CarbVersion carb_twoway_version_of (GVariant *text);
-void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBuilder *columns);
+/* Appends the changeset columns of a wire row given by wire column (NULL
+ * for SQL NULL: carb_model_row_to_values(), carb_twoway_dict_split()). */
+void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns);
 
 /* apply-row.c: one row of an apply, inside the apply's transaction. */
 typedef struct _CarbApplyRow CarbApplyRow;
@@ -75,21 +76,23 @@ CarbApplyRow *carb_apply_row_new (const CarbTwowayTable *t, const char *row_id);
 void carb_apply_row_free (CarbApplyRow *row);
 /* Reads and locks the stored row (if any). */
 gboolean carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancellable, GError **error);
-/* Takes @stored (transfer full, nullable: no such row) as the row read,
+/* Takes @stored (transfer full: one value per wire column, as
+ * carb_model_row_to_values() gives; NULL: no such row) as the row read,
  * for a read made for many rows at once (apply-bulk.c). */
-void carb_apply_row_set_stored (CarbApplyRow *row, GVariant *stored);
+void carb_apply_row_set_stored (CarbApplyRow *row, GVariant **stored);
 const char *carb_apply_row_get_id (const CarbApplyRow *row);
 /* Whether a change to model column @column won. */
 gboolean carb_apply_row_won (const CarbApplyRow *row, guint column);
 /* The parameters of an INSERT of every wire column (@params has one per
- * wire column, pointing into *@wire, which the caller frees after the
- * statement ran); FALSE with @rejection set when the merged row cannot be
- * written (a NOT NULL column left NULL, a value the column cannot hold). */
+ * wire column, pointing into *@wire, one value per wire column, which the
+ * caller frees with carb_values_free() after the statement ran); FALSE
+ * with @rejection set when the merged row cannot be written (a NOT NULL
+ * column left NULL, a value the column cannot hold). */
 gboolean
-carb_apply_row_insert_params (CarbApplyRow *row, GVariant **wire, CarbValue *params, char **rejection);
-/* Records the row as a bulk write returned it (transfer full): the
- * answer's state, with no read-back. */
-void carb_apply_row_set_written (CarbApplyRow *row, GVariant *now);
+carb_apply_row_insert_params (CarbApplyRow *row, GVariant ***wire, CarbValue *params, char **rejection);
+/* Records the row as a bulk write returned it (transfer full, by wire
+ * column): the answer's state, with no read-back. */
+void carb_apply_row_set_written (CarbApplyRow *row, GVariant **now);
 /* Merges one change (column checked already); a change to an existing
  * row's immutable column sets @rejection. */
 void carb_apply_row_merge (CarbApplyRow *row, const CarbChange *change, char **rejected_column);

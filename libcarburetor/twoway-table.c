@@ -213,14 +213,6 @@ carb_twoway_dict_split (const CarbModel *wire, GVariant *dict)
   return values;
 }
 
-void
-carb_twoway_dict_split_free (const CarbModel *wire, GVariant **values)
-{
-  for (guint c = 0; c < wire->n_columns; c++)
-    g_clear_pointer (&values[c], g_variant_unref);
-  g_free (values);
-}
-
 CarbVersion
 carb_twoway_version_of (GVariant *text)
 {
@@ -231,9 +223,8 @@ carb_twoway_version_of (GVariant *text)
 }
 
 void
-carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBuilder *columns)
+carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns)
 {
-  GVariant **values = carb_twoway_dict_split (t->wire, wire_row);
   for (guint i = 0; i < t->model->n_columns; i++)
     {
       if (t->version_column[i] < 0)
@@ -244,7 +235,6 @@ carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBui
           columns, "(s(tt)@mv)", t->model->columns[i].name, version.hlc, version.site,
           g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL));
     }
-  carb_twoway_dict_split_free (t->wire, values);
 }
 
 GVariant *

@@ -271,6 +271,14 @@ carb_write_variant_row_params (
         g_variant_unref (found);
     }
 
+  return carb_write_values_params (query, (GVariant *const *) values->pdata, index, params, error);
+}
+
+gboolean
+carb_write_values_params (
+    const CarbQuery *query, GVariant *const *values, gsize index, CarbValue *params, GError **error)
+{
+  const CarbModel *model = query->model;
   for (guint i = 0; i < model->n_columns; i++)
     {
       const CarbColumn *col = &model->columns[i];
@@ -278,7 +286,7 @@ carb_write_variant_row_params (
       *v = (CarbValue){ .type = col->type };
       if (i == query->ts_column)
         continue;
-      GVariant *boxed = values->pdata[i];
+      GVariant *boxed = values[i];
       g_autoptr (GVariant) value = boxed != NULL ? unwrap (boxed) : NULL;
       if (value == NULL && (gint) i == query->deleted_column)
         continue; /* v_int 0: not deleted */
@@ -290,11 +298,22 @@ carb_write_variant_row_params (
           v->is_null = TRUE;
           continue;
         }
-      /* @value may be a child of @row: its data lives as long as @row. */
+      /* @value may be a child of a value of @values: its data lives as
+       * long as that. */
       if (!variant_value (query, index, col, value, v, error))
         return FALSE;
     }
   return TRUE;
+}
+
+void
+carb_values_free (GVariant **values, guint n)
+{
+  if (values == NULL)
+    return;
+  for (guint i = 0; i < n; i++)
+    g_clear_pointer (&values[i], g_variant_unref);
+  g_free (values);
 }
 
 /* The parameters of carb_store_execute_with_params(): each child of
