@@ -212,11 +212,13 @@ merge_row (Apply *a, const BatchRow *r, const CarbTwowayTable *t, CarbApplyRow *
     }
   if (!carb_apply_row_any_won (row))
     return FALSE;
-  g_autoptr (GVariant) merged = carb_apply_row_to_variant (row);
+  g_autoptr (GVariant) merged
+      = carb_sync_group_has_validate (a->group) ? carb_apply_row_to_variant (row) : NULL;
   g_autoptr (GError) refused = NULL;
   if (!carb_apply_row_merged_in_filter (row, a->context))
     reject (a, r, NULL, g_strdup ("the change would put the row outside this replica's filter"));
-  else if (!carb_sync_group_validate (a->group, t->model->table, merged, a->context, &refused))
+  else if (merged != NULL
+           && !carb_sync_group_validate (a->group, t->model->table, merged, a->context, &refused))
     reject (a, r, NULL, g_strdup (refused->message));
   else
     return TRUE;

@@ -30,6 +30,9 @@ gsize carb_column_type_size (CarbColumnType type);
 void carb_model_seal (const CarbModel *model);
 gboolean carb_model_is_runtime (const CarbModel *model);
 gboolean carb_sync_group_seal (CarbSyncGroup *group, GError **error);
+/* Whether the group has a validation callback (without one, nothing
+ * needs the merged row as a dictionary). */
+gboolean carb_sync_group_has_validate (CarbSyncGroup *group);
 gboolean carb_sync_group_validate (
     CarbSyncGroup *group, const char *table, GVariant *row, GVariant *context, GError **error);
 

@@ -231,9 +231,16 @@ carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVaria
         continue;
       GVariant *value = values[i];
       CarbVersion version = carb_twoway_version_of (values[t->version_column[i]]);
-      g_variant_builder_add (
-          columns, "(s(tt)@mv)", t->model->columns[i].name, version.hlc, version.site,
-          g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL));
+      /* Built from its parts, not from a format string parsed per column:
+       * an apply's answer and a download page hold every column of every
+       * row. */
+      GVariant *stamp[2] = { g_variant_new_uint64 (version.hlc), g_variant_new_uint64 (version.site) };
+      GVariant *column[3] = {
+        g_variant_new_string (t->model->columns[i].name),
+        g_variant_new_tuple (stamp, 2),
+        g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL),
+      };
+      g_variant_builder_add_value (columns, g_variant_new_tuple (column, 3));
     }
 }
 
