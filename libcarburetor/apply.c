@@ -292,8 +292,9 @@ typedef struct
   gboolean raced;
 } ChunkRow;
 
-/* Writes the rows of @chunk picked by @pick (new rows, or existing ones
- * with the won columns of @like) in one statement. */
+/* Writes, in one statement, the rows of @chunk still marked to write that
+ * are new (@insert) or exist (the caller leaves marked only those with
+ * the same won columns). */
 static gboolean
 write_some (Apply *a, const CarbTwowayTable *t, ChunkRow *chunk, guint n, gboolean insert, GError **error)
 {

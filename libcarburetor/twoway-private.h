@@ -50,14 +50,6 @@ gboolean carb_twoway_check_context (CarbSyncGroup *group, GVariant *context, GEr
  * (carb_model_row_to_variant()'s). */
 const char *carb_twoway_value_type (CarbColumnType type);
 
-/* The changeset columns (every data and is-deleted column, with its
- * version) of a wire row read as an a{sv} (carb_model_row_to_variant());
- * appends an `(s(tt)mv)` per column to @columns. */
-/* One column of a row_to_variant() dictionary: its value (NULL for SQL
- * NULL, else a new reference) or its stored version (NULL and malformed
- * text are the lowest version). */
-GVariant *carb_twoway_dict_value (GVariant *dict, const char *name);
-CarbVersion carb_twoway_dict_version (GVariant *dict, const char *name);
 /* The values of a row_to_variant() dictionary of @wire by wire column
  * (NULL for SQL NULL or a column it lacks), in one pass over it: a
  * lookup by name per column would walk it once each. */
@@ -65,8 +57,10 @@ GVariant **carb_twoway_dict_split (const CarbModel *wire, GVariant *dict);
 /* A stored version's text (NULL: never versioned; malformed) as a version,
  * the lowest (0, 0) for both. */
 CarbVersion carb_twoway_version_of (GVariant *text);
-/* Appends the changeset columns of a wire row given by wire column (NULL
- * for SQL NULL: carb_model_row_to_values(), carb_twoway_dict_split()). */
+/* The changeset columns (every data and is-deleted column, with its
+ * version) of a wire row given by wire column (NULL for SQL NULL:
+ * carb_model_row_to_values(), carb_twoway_dict_split()): appends an
+ * `(s(tt)mv)` per column to @columns. */
 void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns);
 
 /* apply-row.c: one row of an apply, inside the apply's transaction. */

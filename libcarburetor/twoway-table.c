@@ -162,30 +162,6 @@ carb_twoway_value_type (CarbColumnType type)
     }
 }
 
-/* A value of a row_to_variant() dictionary: NULL for SQL NULL (the empty
- * maybe), else a new reference. */
-static GVariant *
-dict_value (GVariant *dict, const char *name)
-{
-  g_autoptr (GVariant) v = g_variant_lookup_value (dict, name, NULL);
-  if (v == NULL || g_variant_is_of_type (v, G_VARIANT_TYPE_MAYBE))
-    return NULL;
-  return g_steal_pointer (&v);
-}
-
-/* A stored version: NULL (never written through the library or the
- * versioning trigger) and malformed text are the lowest version, so the
- * next change wins and repairs it. */
-static CarbVersion
-dict_version (GVariant *dict, const char *name)
-{
-  CarbVersion version = { 0, 0 };
-  g_autoptr (GVariant) v = dict_value (dict, name);
-  if (v != NULL && !carb_version_parse (g_variant_get_string (v, NULL), &version, NULL))
-    version = (CarbVersion){ 0, 0 };
-  return version;
-}
-
 GVariant **
 carb_twoway_dict_split (const CarbModel *wire, GVariant *dict)
 {
@@ -213,6 +189,9 @@ carb_twoway_dict_split (const CarbModel *wire, GVariant *dict)
   return values;
 }
 
+/* NULL (never written through the library or the versioning trigger)
+ * and malformed text are the lowest version, so the next change wins and
+ * repairs it. */
 CarbVersion
 carb_twoway_version_of (GVariant *text)
 {
@@ -242,16 +221,4 @@ carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVaria
       };
       g_variant_builder_add_value (columns, g_variant_new_tuple (column, 3));
     }
-}
-
-GVariant *
-carb_twoway_dict_value (GVariant *dict, const char *name)
-{
-  return dict_value (dict, name);
-}
-
-CarbVersion
-carb_twoway_dict_version (GVariant *dict, const char *name)
-{
-  return dict_version (dict, name);
 }
