@@ -16,13 +16,14 @@ struct _CarbApplyRow
   const CarbTwowayTable *t;
   char *row_id;
   gboolean exists;
-  GVariant *stored;      /* the stored wire row as an a{sv}, or NULL */
+  GVariant **stored;     /* the stored wire row by wire column, or NULL */
   GVariant **value;      /* model column → merged value, NULL for SQL NULL */
   CarbVersion *version;  /* model column → merged version ({0, 0}: none) */
   gboolean *has_version; /* model column → whether the version is not NULL */
   gboolean *won;         /* model column → whether a change won */
   gboolean any_won;
   gboolean written;
+  GVariant **now; /* the row as a bulk write returned it, or NULL */
 };
 
 CarbApplyRow *
@@ -46,7 +47,8 @@ carb_apply_row_free (CarbApplyRow *row)
     return;
   for (guint i = 0; i < row->t->model->n_columns; i++)
     g_clear_pointer (&row->value[i], g_variant_unref);
-  g_clear_pointer (&row->stored, g_variant_unref);
+  carb_values_free (row->stored, row->t->wire->n_columns);
+  carb_values_free (row->now, row->t->wire->n_columns);
   g_free (row->value);
   g_free (row->version);
   g_free (row->has_version);
@@ -55,13 +57,13 @@ carb_apply_row_free (CarbApplyRow *row)
   g_free (row);
 }
 
-/* The row of @sql (select_sql or reread_sql) as an a{sv} of the wire
- * model, or NULL in @dict when there is none. */
+/* The row of @sql (select_sql or reread_sql) by wire column, or NULL in
+ * @values when there is none. */
 static gboolean
 query_row (CarbApplyRow *row,
            CarbStore *store,
            const char *sql,
-           GVariant **dict,
+           GVariant ***values,
            GCancellable *cancellable,
            GError **error)
 {
@@ -76,20 +78,32 @@ query_row (CarbApplyRow *row,
   if (!vt->query_rows (carb_store_get_backend (store), t->query, sql, &id, 1, sink, error))
     return FALSE;
   gconstpointer found = carb_sink_get_last_row (sink);
-  *dict = found != NULL ? carb_model_row_to_variant (t->wire, found) : NULL;
+  *values = found != NULL ? carb_model_row_to_values (t->wire, found) : NULL;
   return TRUE;
 }
 
 gboolean
 carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancellable, GError **error)
 {
-  const CarbTwowayTable *t = row->t;
-  if (!query_row (row, store, t->select_sql, &row->stored, cancellable, error))
+  GVariant **stored = NULL;
+  if (!query_row (row, store, row->t->select_sql, &stored, cancellable, error))
     return FALSE;
+  carb_apply_row_set_stored (row, stored);
+  return TRUE;
+}
+
+void
+carb_apply_row_set_stored (CarbApplyRow *row, GVariant **stored)
+{
+  const CarbTwowayTable *t = row->t;
+  carb_values_free (row->stored, t->wire->n_columns);
+  row->stored = stored;
   row->exists = row->stored != NULL;
+  /* The wire model is the model's columns, then the versions: model
+   * column i is wire column i. */
   for (guint i = 0; i < t->model->n_columns; i++)
     {
-      const CarbColumn *col = &t->model->columns[i];
+      g_clear_pointer (&row->value[i], g_variant_unref);
       if (!row->exists)
         {
           /* A new row: its id is the change's, every other column NULL
@@ -98,16 +112,26 @@ carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancella
             row->value[i] = g_variant_ref_sink (g_variant_new_string (row->row_id));
           continue;
         }
-      row->value[i] = carb_twoway_dict_value (row->stored, col->name);
+      row->value[i] = row->stored[i] != NULL ? g_variant_ref (row->stored[i]) : NULL;
       if (t->version_column[i] >= 0)
         {
-          const char *vname = t->wire->columns[t->version_column[i]].name;
-          g_autoptr (GVariant) text = carb_twoway_dict_value (row->stored, vname);
+          GVariant *text = row->stored[t->version_column[i]];
           row->has_version[i] = text != NULL;
-          row->version[i] = carb_twoway_dict_version (row->stored, vname);
+          row->version[i] = carb_twoway_version_of (text);
         }
     }
-  return TRUE;
+}
+
+const char *
+carb_apply_row_get_id (const CarbApplyRow *row)
+{
+  return row->row_id;
+}
+
+gboolean
+carb_apply_row_won (const CarbApplyRow *row, guint column)
+{
+  return row->won[column];
 }
 
 static gboolean
@@ -170,9 +194,7 @@ carb_apply_row_stored_in_filter (const CarbApplyRow *row, GVariant *context)
 {
   if (!row->exists || row->t->filter_column < 0)
     return TRUE;
-  g_autoptr (GVariant) value
-      = carb_twoway_dict_value (row->stored, row->t->model->columns[row->t->filter_column].name);
-  return in_filter (row, value, context);
+  return in_filter (row, row->stored[row->t->filter_column], context);
 }
 
 gboolean
@@ -197,21 +219,20 @@ carb_apply_row_to_variant (const CarbApplyRow *row)
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
 
-/* The merged row over the wire model, versions as text: what the write's
- * parameters come from (carb_write_variant_row_params() checks NOT NULL
- * and the types). */
-static GVariant *
-wire_variant (const CarbApplyRow *row)
+/* The merged row by wire column, versions as text: what the write's
+ * parameters come from (carb_write_values_params() checks NOT NULL and
+ * the types). Free with carb_values_free(). */
+static GVariant **
+wire_values (const CarbApplyRow *row)
 {
   const CarbTwowayTable *t = row->t;
-  GVariantBuilder builder;
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  GVariant **values = g_new0 (GVariant *, t->wire->n_columns);
   for (guint i = 0; i < t->model->n_columns; i++)
     {
       if (i == t->query->ts_column)
         continue;
       if (row->value[i] != NULL)
-        g_variant_builder_add (&builder, "{sv}", t->model->columns[i].name, row->value[i]);
+        values[i] = g_variant_ref (row->value[i]);
       /* A new row gets every version set, the lowest (0, 0) for a column
        * no change wrote: left NULL, the versioning trigger would take the
        * insert for a bypass write and give those columns the server's
@@ -219,11 +240,10 @@ wire_variant (const CarbApplyRow *row)
       if (t->version_column[i] >= 0 && (row->has_version[i] || !row->exists))
         {
           g_autofree char *text = carb_version_to_string (&row->version[i]);
-          g_variant_builder_add (&builder, "{sv}", t->wire->columns[t->version_column[i]].name,
-                                 g_variant_new_string (text));
+          values[t->version_column[i]] = g_variant_ref_sink (g_variant_new_string (text));
         }
     }
-  return g_variant_ref_sink (g_variant_builder_end (&builder));
+  return values;
 }
 
 static void
@@ -302,22 +322,62 @@ refusal (const GError *error)
 }
 
 gboolean
+carb_apply_row_insert_params (CarbApplyRow *row, GVariant ***wire, CarbValue *params, char **rejection)
+{
+  g_autoptr (GError) local = NULL;
+  *wire = wire_values (row);
+  if (carb_write_values_params (row->t->query, *wire, 0, params, &local))
+    return TRUE;
+  *rejection = g_strdup (local->message);
+  return FALSE;
+}
+
+void
+carb_apply_row_set_written (CarbApplyRow *row, GVariant **now)
+{
+  carb_values_free (row->now, row->t->wire->n_columns);
+  row->now = now;
+  row->written = TRUE;
+  row->exists = TRUE;
+}
+
+static gboolean write_params (CarbApplyRow *row,
+                              CarbStore *store,
+                              gboolean savepoint,
+                              CarbValue *params,
+                              gboolean *redo,
+                              char **rejection,
+                              GError **error);
+
+gboolean
 carb_apply_row_write (
     CarbApplyRow *row, CarbStore *store, gboolean savepoint, char **rejection, gboolean *redo, GError **error)
+{
+  const CarbTwowayTable *t = row->t;
+  g_autofree CarbValue *params = g_new0 (CarbValue, t->wire->n_columns);
+  GVariant **wire = NULL;
+
+  /* The values point into @wire, alive until the statement ran. */
+  gboolean ok = !carb_apply_row_insert_params (row, &wire, params, rejection)
+                || write_params (row, store, savepoint, params, redo, rejection, error);
+  carb_values_free (wire, t->wire->n_columns);
+  return ok;
+}
+
+/* The write itself, @params ready. */
+static gboolean
+write_params (CarbApplyRow *row,
+              CarbStore *store,
+              gboolean savepoint,
+              CarbValue *params,
+              gboolean *redo,
+              char **rejection,
+              GError **error)
 {
   const CarbBackendVTable *vt = carb_store_get_vtable (store);
   CarbBackend *backend = carb_store_get_backend (store);
   const CarbTwowayTable *t = row->t;
-  g_autoptr (GVariant) wire = wire_variant (row);
-  g_autofree CarbValue *params = g_new0 (CarbValue, t->wire->n_columns);
   g_autoptr (GError) local = NULL;
-
-  /* The values point into @wire, alive until the statement ran. */
-  if (!carb_write_variant_row_params (t->query, wire, 0, params, &local))
-    {
-      *rejection = g_strdup (local->message);
-      return TRUE;
-    }
   guint n_params = 0;
   g_autofree char *sql = row->exists ? update_sql (row, params, &n_params) : insert_sql (t, &n_params);
   if (savepoint && !vt->execute (backend, "SAVEPOINT " SAVEPOINT, error))
@@ -358,16 +418,17 @@ carb_apply_row_add_state (CarbApplyRow *row,
   const CarbTwowayTable *t = row->t;
   GVariantBuilder columns;
   g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
-  g_autoptr (GVariant) now = NULL;
-  /* Read again after a write: the database may have normalized a value
-   * (a UUID's case, a number's form), and the replica must hold exactly
-   * what a download would give it. */
-  if (row->written && !query_row (row, store, t->reread_sql, &now, cancellable, error))
+  /* After a row-at-a-time write, read again: the database may have
+   * normalized a value (a UUID's case, a number's form), and the replica
+   * must hold exactly what a download would give it. A bulk write's
+   * RETURNING gave the row as stored already. */
+  if (row->written && row->now == NULL
+      && !query_row (row, store, t->reread_sql, &row->now, cancellable, error))
     {
       g_variant_builder_clear (&columns);
       return FALSE;
     }
-  GVariant *state = row->written ? now : row->stored;
+  GVariant **state = row->written ? row->now : row->stored;
   if (!hide && state != NULL)
     carb_twoway_add_state (t, state, &columns);
   g_variant_builder_add (rows, "(ss@a(s(tt)mv))", t->model->table, row->row_id,

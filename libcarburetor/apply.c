@@ -187,6 +187,44 @@ row_appeared (Apply *a, const CarbTwowayTable *t, const BatchRow *r, gboolean *a
   return TRUE;
 }
 
+/* Merges @r's changes into @row (read already) and checks the result;
+ * TRUE when something won that may be written. A row outside the
+ * replica's filter sets @hide; every rejection is recorded. */
+static gboolean
+merge_row (Apply *a, const BatchRow *r, const CarbTwowayTable *t, CarbApplyRow *row, gboolean *hide)
+{
+  *hide = FALSE;
+  if (!carb_apply_row_stored_in_filter (row, a->context))
+    {
+      /* Another user's row: neither changed nor shown. */
+      reject (a, r, NULL, g_strdup ("the row is outside this replica's filter"));
+      *hide = TRUE;
+      return FALSE;
+    }
+  g_autofree char *immutable = NULL;
+  for (guint k = 0; k < r->changes->len && immutable == NULL; k++)
+    carb_apply_row_merge (row, &g_array_index (a->changes, CarbChange, g_array_index (r->changes, guint, k)),
+                          &immutable);
+  if (immutable != NULL)
+    {
+      reject (a, r, immutable, g_strdup_printf ("column “%s” is immutable once the row exists", immutable));
+      return FALSE;
+    }
+  if (!carb_apply_row_any_won (row))
+    return FALSE;
+  g_autoptr (GVariant) merged
+      = carb_sync_group_has_validate (a->group) ? carb_apply_row_to_variant (row) : NULL;
+  g_autoptr (GError) refused = NULL;
+  if (!carb_apply_row_merged_in_filter (row, a->context))
+    reject (a, r, NULL, g_strdup ("the change would put the row outside this replica's filter"));
+  else if (merged != NULL
+           && !carb_sync_group_validate (a->group, t->model->table, merged, a->context, &refused))
+    reject (a, r, NULL, g_strdup (refused->message));
+  else
+    return TRUE;
+  return FALSE;
+}
+
 /* Merges and checks one row, then writes it if anything won. FALSE only
  * when the batch must stop (a database or connection failure). With
  * @may_race, @raced is set, and nothing recorded, when the row's insert
@@ -201,30 +239,11 @@ apply_row_once (
     return FALSE;
 
   gboolean hide = FALSE;
-  if (!carb_apply_row_stored_in_filter (row, a->context))
+  if (merge_row (a, r, t, row, &hide))
     {
-      /* Another user's row: neither changed nor shown. */
-      reject (a, r, NULL, g_strdup ("the row is outside this replica's filter"));
-      hide = TRUE;
-      return carb_apply_row_add_state (row, a->store, hide, &a->rows, a->cancellable, error);
-    }
-  g_autofree char *immutable = NULL;
-  for (guint k = 0; k < r->changes->len && immutable == NULL; k++)
-    carb_apply_row_merge (row, &g_array_index (a->changes, CarbChange, g_array_index (r->changes, guint, k)),
-                          &immutable);
-  if (immutable != NULL)
-    reject (a, r, immutable, g_strdup_printf ("column “%s” is immutable once the row exists", immutable));
-  else if (carb_apply_row_any_won (row))
-    {
-      g_autoptr (GVariant) merged = carb_apply_row_to_variant (row);
-      g_autoptr (GError) refused = NULL;
       g_autofree char *rejection = NULL;
       gboolean is_new = !carb_apply_row_exists (row), appeared = FALSE;
-      if (!carb_apply_row_merged_in_filter (row, a->context))
-        reject (a, r, NULL, g_strdup ("the change would put the row outside this replica's filter"));
-      else if (!carb_sync_group_validate (a->group, t->model->table, merged, a->context, &refused))
-        reject (a, r, NULL, g_strdup (refused->message));
-      else if (!carb_apply_row_write (row, a->store, a->savepoints, &rejection, &a->redo, error))
+      if (!carb_apply_row_write (row, a->store, a->savepoints, &rejection, &a->redo, error))
         return FALSE;
       else if (rejection != NULL && is_new && may_race && !row_appeared (a, t, r, &appeared, error))
         return FALSE;
@@ -240,14 +259,21 @@ apply_row_once (
 }
 
 static gboolean
+table_ready (Apply *a, guint table, GError **error)
+{
+  if (a->table_ready[table])
+    return TRUE;
+  if (!carb_twoway_table_init (&a->tables[table], a->store, a->group, table, error))
+    return FALSE;
+  a->table_ready[table] = TRUE;
+  return TRUE;
+}
+
+static gboolean
 apply_row (Apply *a, const BatchRow *r, GError **error)
 {
-  if (!a->table_ready[r->table])
-    {
-      if (!carb_twoway_table_init (&a->tables[r->table], a->store, a->group, r->table, error))
-        return FALSE;
-      a->table_ready[r->table] = TRUE;
-    }
+  if (!table_ready (a, r->table, error))
+    return FALSE;
   gboolean raced = FALSE;
   if (!apply_row_once (a, r, &a->tables[r->table], TRUE, &raced, error))
     return FALSE;
@@ -256,12 +282,160 @@ apply_row (Apply *a, const BatchRow *r, GError **error)
   return !raced || apply_row_once (a, r, &a->tables[r->table], FALSE, &raced, error);
 }
 
+/* One chunk's rows: what the merge decided, then what the writes did. */
+typedef struct
+{
+  CarbApplyRow *row;
+  gboolean hide;
+  gboolean write;
+  char *rejection;
+  gboolean raced;
+} ChunkRow;
+
+/* Writes, in one statement, the rows of @chunk still marked to write that
+ * are new (@insert) or exist (the caller leaves marked only those with
+ * the same won columns). */
+static gboolean
+write_some (Apply *a, const CarbTwowayTable *t, ChunkRow *chunk, guint n, gboolean insert, GError **error)
+{
+  g_autofree CarbApplyRow **rows = g_new (CarbApplyRow *, n);
+  g_autofree guint *index = g_new (guint, n);
+  guint n_rows = 0;
+  for (guint i = 0; i < n; i++)
+    if (chunk[i].write && carb_apply_row_exists (chunk[i].row) != insert)
+      {
+        index[n_rows] = i;
+        rows[n_rows++] = chunk[i].row;
+      }
+  if (n_rows == 0)
+    return TRUE;
+  g_autofree char **rejections = g_new0 (char *, n_rows);
+  g_autofree gboolean *raced = g_new0 (gboolean, n_rows);
+  if (!carb_apply_bulk_write (t, a->store, rows, n_rows, insert, rejections, raced, &a->redo, a->cancellable,
+                              error))
+    {
+      for (guint k = 0; k < n_rows; k++)
+        g_free (rejections[k]);
+      return FALSE;
+    }
+  for (guint k = 0; k < n_rows; k++)
+    {
+      ChunkRow *c = &chunk[index[k]];
+      c->write = FALSE;
+      c->rejection = rejections[k];
+      c->raced = raced[k];
+    }
+  return TRUE;
+}
+
+/* The existing rows of @chunk still to write, in groups with the same won
+ * columns, one statement per group. */
+static gboolean
+write_updates (Apply *a, const CarbTwowayTable *t, ChunkRow *chunk, guint n, GError **error)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      if (!chunk[i].write || !carb_apply_row_exists (chunk[i].row))
+        continue;
+      /* Hold back the rows whose won columns differ from row i's. */
+      g_autofree gboolean *held = g_new0 (gboolean, n);
+      for (guint j = i + 1; j < n; j++)
+        for (guint c = 0; c < t->model->n_columns && chunk[j].write && !held[j]; c++)
+          held[j] = carb_apply_row_won (chunk[i].row, c) != carb_apply_row_won (chunk[j].row, c);
+      for (guint j = i + 1; j < n; j++)
+        if (held[j])
+          chunk[j].write = FALSE;
+      gboolean ok = write_some (a, t, chunk, n, FALSE, error);
+      for (guint j = i + 1; j < n; j++)
+        if (held[j])
+          chunk[j].write = TRUE;
+      if (!ok)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+chunk_clear (ChunkRow *chunk, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      carb_apply_row_free (chunk[i].row);
+      g_free (chunk[i].rejection);
+    }
+  g_free (chunk);
+}
+
+/* Rows @from … @to - 1 of @rows, all of one table: read and locked in one
+ * statement, merged and checked here, written in a few statements (the
+ * new rows, then the existing ones by won columns), their state taken
+ * from what the writes returned. */
+static gboolean
+apply_chunk (Apply *a, GPtrArray *rows, guint from, guint to, GError **error)
+{
+  const BatchRow *first = rows->pdata[from];
+  if (!table_ready (a, first->table, error))
+    return FALSE;
+  const CarbTwowayTable *t = &a->tables[first->table];
+  guint n = to - from;
+  ChunkRow *chunk = g_new0 (ChunkRow, n);
+  g_autofree CarbApplyRow **read = g_new (CarbApplyRow *, n);
+  for (guint i = 0; i < n; i++)
+    read[i] = chunk[i].row = carb_apply_row_new (t, ((const BatchRow *) rows->pdata[from + i])->row_id);
+  gboolean ok = carb_apply_bulk_read (t, a->store, read, n, a->cancellable, error);
+  for (guint i = 0; ok && i < n; i++)
+    chunk[i].write = merge_row (a, rows->pdata[from + i], t, chunk[i].row, &chunk[i].hide);
+  ok = ok && write_some (a, t, chunk, n, TRUE, error) && write_updates (a, t, chunk, n, error);
+  for (guint i = 0; ok && i < n; i++)
+    {
+      const BatchRow *r = rows->pdata[from + i];
+      gboolean raced = FALSE;
+      if (chunk[i].raced)
+        /* Another transaction inserted the row since the read: merged
+         * with that one, a row at a time (its refusal, if any, stands). */
+        ok = apply_row_once (a, r, t, FALSE, &raced, error);
+      else
+        {
+          if (chunk[i].rejection != NULL)
+            reject (a, r, NULL, g_steal_pointer (&chunk[i].rejection));
+          ok = carb_apply_row_add_state (chunk[i].row, a->store, chunk[i].hide, &a->rows, a->cancellable,
+                                         error);
+        }
+    }
+  chunk_clear (chunk, n);
+  return ok;
+}
+
+/* Rows per chunk: at most CHUNK_ROWS, and few enough that an INSERT of
+ * every wire column stays under the databases' parameter limits (SQLite
+ * 32766, PostgreSQL 65535). */
+#define CHUNK_ROWS   500
+#define CHUNK_PARAMS 30000
+
 static gboolean
 apply_rows (Apply *a, GPtrArray *rows, GError **error)
 {
-  for (guint i = 0; i < rows->len; i++)
-    if (g_cancellable_set_error_if_cancelled (a->cancellable, error) || !apply_row (a, rows->pdata[i], error))
-      return FALSE;
+  if (a->savepoints)
+    {
+      for (guint i = 0; i < rows->len; i++)
+        if (g_cancellable_set_error_if_cancelled (a->cancellable, error)
+            || !apply_row (a, rows->pdata[i], error))
+          return FALSE;
+      return TRUE;
+    }
+  for (guint from = 0; from < rows->len;)
+    {
+      const BatchRow *first = rows->pdata[from];
+      guint n_wire = carb_sync_group_get_wire_model (a->group, first->table)->n_columns;
+      guint max = MAX (1, MIN (CHUNK_ROWS, CHUNK_PARAMS / n_wire));
+      guint to = from + 1;
+      while (to < rows->len && to - from < max && ((const BatchRow *) rows->pdata[to])->table == first->table)
+        to++;
+      if (g_cancellable_set_error_if_cancelled (a->cancellable, error)
+          || !apply_chunk (a, rows, from, to, error))
+        return FALSE;
+      from = to;
+    }
   return TRUE;
 }
 

@@ -30,6 +30,9 @@ gsize carb_column_type_size (CarbColumnType type);
 void carb_model_seal (const CarbModel *model);
 gboolean carb_model_is_runtime (const CarbModel *model);
 gboolean carb_sync_group_seal (CarbSyncGroup *group, GError **error);
+/* Whether the group has a validation callback (without one, nothing
+ * needs the merged row as a dictionary). */
+gboolean carb_sync_group_has_validate (CarbSyncGroup *group);
 gboolean carb_sync_group_validate (
     CarbSyncGroup *group, const char *table, GVariant *row, GVariant *context, GError **error);
 
@@ -128,6 +131,15 @@ char *carb_write_sql_create_table (const CarbQuery *query, const CarbSqlSyntax *
 /* write-values.c: statement parameters from struct rows and GVariants. */
 gboolean carb_write_row_params (
     const CarbQuery *query, gconstpointer row, gsize index, CarbValue *params, GError **error);
+/* The parameters of a row given as one value per column of @query's
+ * model (NULL: none; a maybe or variant box is unwrapped, as in an a{sv}
+ * row). The text of @params points into @values. */
+gboolean carb_write_values_params (
+    const CarbQuery *query, GVariant *const *values, gsize index, CarbValue *params, GError **error);
+/* row-value.c: every column of @row as carb_model_row_to_variant() gives
+ * it, by column, NULL for SQL NULL (free with carb_values_free()). */
+GVariant **carb_model_row_to_values (const CarbModel *model, gconstpointer row);
+void carb_values_free (GVariant **values, guint n);
 gboolean carb_write_variant_row_params (
     const CarbQuery *query, GVariant *row, gsize index, CarbValue *params, GError **error);
 gboolean carb_write_id_param (

@@ -252,20 +252,32 @@ carb_model_column_variant (const CarbColumn *col, gconstpointer row)
  *
  * Returns: (transfer full): a new, non-floating #GVariant
  */
+GVariant **
+carb_model_row_to_values (const CarbModel *model, gconstpointer row)
+{
+  GVariant **values = g_new0 (GVariant *, MAX (model->n_columns, 1));
+  for (guint i = 0; i < model->n_columns; i++)
+    if (!carb_model_row_is_null (model, row, i))
+      values[i] = g_variant_ref_sink (carb_model_column_variant (&model->columns[i], row));
+  return values;
+}
+
 GVariant *
 carb_model_row_to_variant (const CarbModel *model, gconstpointer row)
 {
   g_return_val_if_fail (model != NULL && row != NULL, NULL);
 
-  GVariantBuilder builder;
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  /* Built from an array of entries, not a GVariantBuilder with a format
+   * string to parse per column: servers call this for every row an apply
+   * reads and writes. */
+  g_autofree GVariant **entries = g_new (GVariant *, MAX (model->n_columns, 1));
   for (guint i = 0; i < model->n_columns; i++)
     {
       const CarbColumn *col = &model->columns[i];
       GVariant *value = carb_model_row_is_null (model, row, i)
                             ? g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, NULL)
                             : carb_model_column_variant (col, row);
-      g_variant_builder_add (&builder, "{sv}", col->name, value);
+      entries[i] = g_variant_new_dict_entry (g_variant_new_string (col->name), g_variant_new_variant (value));
     }
-  return g_variant_ref_sink (g_variant_builder_end (&builder));
+  return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), entries, model->n_columns));
 }

@@ -178,18 +178,18 @@ carb_store_download_changes (CarbStore *store,
   for (gsize i = 0; i < carb_sync_result_get_n_rows (result); i++)
     {
       g_autoptr (GVariant) row = carb_sync_result_get_row_variant (result, i);
-      if (t.filter_column >= 0)
+      GVariant **values = carb_twoway_dict_split (t.wire, row);
+      if (t.filter_column < 0 || carb_twoway_filter_matches (values[t.filter_column], wanted))
         {
-          g_autoptr (GVariant) value = carb_twoway_dict_value (row, t.model->columns[t.filter_column].name);
-          if (!carb_twoway_filter_matches (value, wanted))
-            continue;
+          GVariant *id = values[t.id_column];
+          GVariantBuilder columns;
+          g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
+          carb_twoway_add_state (&t, values, &columns);
+          g_variant_builder_add (&rows, "(ss@a(s(tt)mv))", t.model->table,
+                                 id != NULL ? g_variant_get_string (id, NULL) : "",
+                                 g_variant_builder_end (&columns));
         }
-      g_autoptr (GVariant) id = carb_twoway_dict_value (row, t.model->columns[t.id_column].name);
-      GVariantBuilder columns;
-      g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
-      carb_twoway_add_state (&t, row, &columns);
-      g_variant_builder_add (&rows, "(ss@a(s(tt)mv))", t.model->table, g_variant_get_string (id, NULL),
-                             g_variant_builder_end (&columns));
+      carb_values_free (values, t.wire->n_columns);
     }
   carb_twoway_table_clear (&t);
   *synced_until = carb_sync_point_copy (carb_sync_result_get_synced_until (result));

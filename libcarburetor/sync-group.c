@@ -539,6 +539,12 @@ carb_sync_group_seal (CarbSyncGroup *group, GError **error)
 
 /* Internal: runs the validation callback, if any. */
 gboolean
+carb_sync_group_has_validate (CarbSyncGroup *group)
+{
+  return group->validate != NULL;
+}
+
+gboolean
 carb_sync_group_validate (
     CarbSyncGroup *group, const char *table, GVariant *row, GVariant *context, GError **error)
 {

@@ -50,15 +50,18 @@ gboolean carb_twoway_check_context (CarbSyncGroup *group, GVariant *context, GEr
  * (carb_model_row_to_variant()'s). */
 const char *carb_twoway_value_type (CarbColumnType type);
 
+/* The values of a row_to_variant() dictionary of @wire by wire column
+ * (NULL for SQL NULL or a column it lacks), in one pass over it: a
+ * lookup by name per column would walk it once each. */
+GVariant **carb_twoway_dict_split (const CarbModel *wire, GVariant *dict);
+/* A stored version's text (NULL: never versioned; malformed) as a version,
+ * the lowest (0, 0) for both. */
+CarbVersion carb_twoway_version_of (GVariant *text);
 /* The changeset columns (every data and is-deleted column, with its
- * version) of a wire row read as an a{sv} (carb_model_row_to_variant());
- * appends an `(s(tt)mv)` per column to @columns. */
-/* One column of a row_to_variant() dictionary: its value (NULL for SQL
- * NULL, else a new reference) or its stored version (NULL and malformed
- * text are the lowest version). */
-GVariant *carb_twoway_dict_value (GVariant *dict, const char *name);
-CarbVersion carb_twoway_dict_version (GVariant *dict, const char *name);
-void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBuilder *columns);
+ * version) of a wire row given by wire column (NULL for SQL NULL:
+ * carb_model_row_to_values(), carb_twoway_dict_split()): appends an
+ * `(s(tt)mv)` per column to @columns. */
+void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns);
 
 /* apply-row.c: one row of an apply, inside the apply's transaction. */
 typedef struct _CarbApplyRow CarbApplyRow;
@@ -67,6 +70,23 @@ CarbApplyRow *carb_apply_row_new (const CarbTwowayTable *t, const char *row_id);
 void carb_apply_row_free (CarbApplyRow *row);
 /* Reads and locks the stored row (if any). */
 gboolean carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancellable, GError **error);
+/* Takes @stored (transfer full: one value per wire column, as
+ * carb_model_row_to_values() gives; NULL: no such row) as the row read,
+ * for a read made for many rows at once (apply-bulk.c). */
+void carb_apply_row_set_stored (CarbApplyRow *row, GVariant **stored);
+const char *carb_apply_row_get_id (const CarbApplyRow *row);
+/* Whether a change to model column @column won. */
+gboolean carb_apply_row_won (const CarbApplyRow *row, guint column);
+/* The parameters of an INSERT of every wire column (@params has one per
+ * wire column, pointing into *@wire, one value per wire column, which the
+ * caller frees with carb_values_free() after the statement ran); FALSE
+ * with @rejection set when the merged row cannot be written (a NOT NULL
+ * column left NULL, a value the column cannot hold). */
+gboolean
+carb_apply_row_insert_params (CarbApplyRow *row, GVariant ***wire, CarbValue *params, char **rejection);
+/* Records the row as a bulk write returned it (transfer full, by wire
+ * column): the answer's state, with no read-back. */
+void carb_apply_row_set_written (CarbApplyRow *row, GVariant **now);
 /* Merges one change (column checked already); a change to an existing
  * row's immutable column sets @rejection. */
 void carb_apply_row_merge (CarbApplyRow *row, const CarbChange *change, char **rejected_column);
@@ -100,5 +120,29 @@ gboolean carb_apply_row_add_state (CarbApplyRow *row,
                                    GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbApplyRow, carb_apply_row_free)
+
+/* apply-bulk.c: many rows of one table at once. Reads and locks @rows
+ * (sorted by id) in one statement and sets each one's stored row. */
+gboolean carb_apply_bulk_read (const CarbTwowayTable *t,
+                               CarbStore *store,
+                               CarbApplyRow *const *rows,
+                               guint n,
+                               GCancellable *cancellable,
+                               GError **error);
+/* Writes @rows in one statement: all new (@insert), or all existing with
+ * the same won columns. Sets @rejections[i] (caller frees) for a row that
+ * cannot be written, @raced[i] for a new row another transaction inserted
+ * meanwhile (nothing written: merge it again), and the others' state as
+ * stored. A refused statement sets @redo, as carb_apply_row_write() does. */
+gboolean carb_apply_bulk_write (const CarbTwowayTable *t,
+                                CarbStore *store,
+                                CarbApplyRow *const *rows,
+                                guint n,
+                                gboolean insert,
+                                char **rejections,
+                                gboolean *raced,
+                                gboolean *redo,
+                                GCancellable *cancellable,
+                                GError **error);
 
 G_END_DECLS

@@ -162,54 +162,63 @@ carb_twoway_value_type (CarbColumnType type)
     }
 }
 
-/* A value of a row_to_variant() dictionary: NULL for SQL NULL (the empty
- * maybe), else a new reference. */
-static GVariant *
-dict_value (GVariant *dict, const char *name)
+GVariant **
+carb_twoway_dict_split (const CarbModel *wire, GVariant *dict)
 {
-  g_autoptr (GVariant) v = g_variant_lookup_value (dict, name, NULL);
-  if (v == NULL || g_variant_is_of_type (v, G_VARIANT_TYPE_MAYBE))
-    return NULL;
-  return g_steal_pointer (&v);
+  GVariant **values = g_new0 (GVariant *, wire->n_columns);
+  gsize n = g_variant_n_children (dict);
+  for (gsize k = 0; k < n; k++)
+    {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (dict, k);
+      g_autoptr (GVariant) key = g_variant_get_child_value (entry, 0);
+      const char *name = g_variant_get_string (key, NULL);
+      /* row_to_variant() keeps the model's order: the k-th entry is the
+       * k-th column, found without a search. */
+      gint c = k < wire->n_columns && strcmp (wire->columns[k].name, name) == 0
+                   ? (gint) k
+                   : carb_model_find_column (wire, name);
+      if (c < 0 || values[c] != NULL)
+        continue;
+      g_autoptr (GVariant) boxed = g_variant_get_child_value (entry, 1);
+      GVariant *v = g_variant_get_variant (boxed);
+      if (g_variant_is_of_type (v, G_VARIANT_TYPE_MAYBE))
+        g_variant_unref (v);
+      else
+        values[c] = v;
+    }
+  return values;
 }
 
-/* A stored version: NULL (never written through the library or the
- * versioning trigger) and malformed text are the lowest version, so the
- * next change wins and repairs it. */
-static CarbVersion
-dict_version (GVariant *dict, const char *name)
+/* NULL (never written through the library or the versioning trigger)
+ * and malformed text are the lowest version, so the next change wins and
+ * repairs it. */
+CarbVersion
+carb_twoway_version_of (GVariant *text)
 {
   CarbVersion version = { 0, 0 };
-  g_autoptr (GVariant) v = dict_value (dict, name);
-  if (v != NULL && !carb_version_parse (g_variant_get_string (v, NULL), &version, NULL))
+  if (text != NULL && !carb_version_parse (g_variant_get_string (text, NULL), &version, NULL))
     version = (CarbVersion){ 0, 0 };
   return version;
 }
 
 void
-carb_twoway_add_state (const CarbTwowayTable *t, GVariant *wire_row, GVariantBuilder *columns)
+carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns)
 {
   for (guint i = 0; i < t->model->n_columns; i++)
     {
       if (t->version_column[i] < 0)
         continue;
-      const char *name = t->model->columns[i].name;
-      g_autoptr (GVariant) value = dict_value (wire_row, name);
-      CarbVersion version = dict_version (wire_row, t->wire->columns[t->version_column[i]].name);
-      g_variant_builder_add (
-          columns, "(s(tt)@mv)", name, version.hlc, version.site,
-          g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL));
+      GVariant *value = values[i];
+      CarbVersion version = carb_twoway_version_of (values[t->version_column[i]]);
+      /* Built from its parts, not from a format string parsed per column:
+       * an apply's answer and a download page hold every column of every
+       * row. */
+      GVariant *stamp[2] = { g_variant_new_uint64 (version.hlc), g_variant_new_uint64 (version.site) };
+      GVariant *column[3] = {
+        g_variant_new_string (t->model->columns[i].name),
+        g_variant_new_tuple (stamp, 2),
+        g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL),
+      };
+      g_variant_builder_add_value (columns, g_variant_new_tuple (column, 3));
     }
-}
-
-GVariant *
-carb_twoway_dict_value (GVariant *dict, const char *name)
-{
-  return dict_value (dict, name);
-}
-
-CarbVersion
-carb_twoway_dict_version (GVariant *dict, const char *name)
-{
-  return dict_version (dict, name);
 }

@@ -218,6 +218,13 @@ variant_value (
     }
 }
 
+static void
+values_free (gpointer v)
+{
+  if (v != NULL)
+    g_variant_unref (v);
+}
+
 /* The parameters of a row given as `a{sv}` (column name → value; a missing
  * or empty-maybe value is NULL; the timestamp and a missing tombstone need
  * no value). A key that names no column is an error: a typo must not drop
@@ -237,16 +244,41 @@ carb_write_variant_row_params (
                    model->table, index, g_variant_get_type_string (row));
       return FALSE;
     }
+  /* One pass over the dictionary, each value put by its column (the
+   * first of a key given twice, as g_variant_lookup_value() would): a
+   * lookup per column would walk it once each. */
+  g_autoptr (GPtrArray) values = g_ptr_array_new_full (model->n_columns, values_free);
+  g_ptr_array_set_size (values, (gint) model->n_columns);
+  GVariant *found = NULL;
+  gsize k = 0;
   g_variant_iter_init (&iter, row);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
-    if (carb_model_find_column (model, key) < 0)
-      {
-        g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-                     "Table “%s”, row %" G_GSIZE_FORMAT " to write: the model has no column “%s”",
-                     model->table, index, key);
-        return FALSE;
-      }
+  for (; g_variant_iter_next (&iter, "{&sv}", &key, &found); k++)
+    {
+      gint c = k < model->n_columns && strcmp (model->columns[k].name, key) == 0
+                   ? (gint) k
+                   : carb_model_find_column (model, key);
+      if (c < 0)
+        {
+          g_variant_unref (found);
+          g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                       "Table “%s”, row %" G_GSIZE_FORMAT " to write: the model has no column “%s”",
+                       model->table, index, key);
+          return FALSE;
+        }
+      if (values->pdata[c] == NULL)
+        values->pdata[c] = found;
+      else
+        g_variant_unref (found);
+    }
 
+  return carb_write_values_params (query, (GVariant *const *) values->pdata, index, params, error);
+}
+
+gboolean
+carb_write_values_params (
+    const CarbQuery *query, GVariant *const *values, gsize index, CarbValue *params, GError **error)
+{
+  const CarbModel *model = query->model;
   for (guint i = 0; i < model->n_columns; i++)
     {
       const CarbColumn *col = &model->columns[i];
@@ -254,7 +286,7 @@ carb_write_variant_row_params (
       *v = (CarbValue){ .type = col->type };
       if (i == query->ts_column)
         continue;
-      g_autoptr (GVariant) boxed = g_variant_lookup_value (row, col->name, NULL);
+      GVariant *boxed = values[i];
       g_autoptr (GVariant) value = boxed != NULL ? unwrap (boxed) : NULL;
       if (value == NULL && (gint) i == query->deleted_column)
         continue; /* v_int 0: not deleted */
@@ -266,11 +298,22 @@ carb_write_variant_row_params (
           v->is_null = TRUE;
           continue;
         }
-      /* @value may be a child of @row: its data lives as long as @row. */
+      /* @value may be a child of a value of @values: its data lives as
+       * long as that. */
       if (!variant_value (query, index, col, value, v, error))
         return FALSE;
     }
   return TRUE;
+}
+
+void
+carb_values_free (GVariant **values, guint n)
+{
+  if (values == NULL)
+    return;
+  for (guint i = 0; i < n; i++)
+    g_clear_pointer (&values[i], g_variant_unref);
+  g_free (values);
 }
 
 /* The parameters of carb_store_execute_with_params(): each child of

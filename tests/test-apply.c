@@ -29,7 +29,8 @@
  *   app-transaction  an apply inside the application's transaction is
  *                 refused, and the transaction is left open
  *   types         every column type through an apply and a download
- *                 comes back as it was sent
+ *                 comes back as it was sent; a value the database
+ *                 normalizes is answered as stored, as a download gives it
  *   insert-race   (PostgreSQL) a row another transaction inserts while the
  *                 apply inserts the same id is merged with, not rejected
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -872,6 +873,44 @@ test_types (Fixture *f, gconstpointer backend)
     }
   for (guint i = 0; i < G_N_ELEMENTS (changes); i++)
     g_variant_unref (changes[i].value);
+
+  /* A value the database normalizes (0.1 in a FLOAT column is stored as
+   * the nearest single-precision number): the answer holds what is
+   * stored, exactly as a download gives it, not what was sent. */
+  CarbChange tenth = { table, (char *) id, "f32", { f->base + 100, SITE_A }, g_variant_new_double (0.1) };
+  g_autoptr (GBytes) set2 = carb_changeset_serialize (&tenth, 1);
+  g_autoptr (GBytes) result2 = carb_store_apply_changes (f->store, group, NULL, set2, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (GVariant) r2
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (RESULT_TYPE), result2, FALSE));
+  g_autoptr (CarbSyncPoint) until2 = NULL;
+  g_autoptr (GBytes) page2
+      = carb_store_download_changes (f->store, group, NULL, 0, until, 0, &until2, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (GArray) got2 = carb_changeset_parse (page2, &error);
+  g_assert_no_error (error);
+  g_autoptr (GVariant) rows = g_variant_get_child_value (r2, 2);
+  g_assert_cmpuint (g_variant_n_children (rows), ==, 1);
+  g_autoptr (GVariant) state = g_variant_get_child_value (rows, 0);
+  g_autoptr (GVariant) columns = g_variant_get_child_value (state, 2);
+  g_assert_cmpuint (g_variant_n_children (columns), ==, got2->len);
+  for (guint i = 0; i < got2->len; i++)
+    {
+      const CarbChange *c = &g_array_index (got2, CarbChange, i);
+      const char *name = NULL;
+      guint64 hlc = 0, site = 0;
+      g_autoptr (GVariant) maybe = NULL;
+      g_variant_get_child (columns, i, "(&s(tt)@mv)", &name, &hlc, &site, &maybe);
+      g_assert_cmpstr (name, ==, c->column);
+      g_assert_cmpuint (hlc, ==, c->version.hlc);
+      g_autoptr (GVariant) boxed = g_variant_get_maybe (maybe);
+      g_autoptr (GVariant) value = boxed != NULL ? g_variant_get_variant (boxed) : NULL;
+      g_autofree char *answered = value != NULL ? g_variant_print (value, TRUE) : g_strdup ("NULL");
+      g_autofree char *downloaded = c->value != NULL ? g_variant_print (c->value, TRUE) : g_strdup ("NULL");
+      g_assert_cmpstr (answered, ==, downloaded);
+      if (g_strcmp0 (c->column, "f32") == 0 && test_db_is_postgres (f->db))
+        g_assert_cmpstr (downloaded, !=, "0.10000000000000001"); /* it was normalized */
+    }
   if (test_db_is_postgres (f->db))
     test_db_exec (f->db, "DROP TABLE %s", qtable);
 }

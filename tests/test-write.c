@@ -14,7 +14,8 @@
  *                    missing NOT NULL values are errors naming them
  *   params           execute_with_params binds values verbatim (quotes, a
  *                    would-be injection), counts changed rows, refuses
- *                    unsupported types
+ *                    unsupported types; a $k in a literal or comment is
+ *                    text
  *   not-prepared     writes to a table that is not prepared are refused:
  *                    a row written without its stamp might never sync
  *   app-transaction  writes inside the application's transaction join it:
@@ -407,6 +408,16 @@ test_params (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (stored->len, ==, 1);
   g_assert_cmpstr (((char **) stored->pdata[0])[0], ==, evil);
   g_assert_cmpstr (((char **) stored->pdata[0])[1], ==, "6");
+  /* A $k inside a literal, a quoted name or a comment is text, not a
+   * placeholder (SQLite's statements are rewritten to ?k). */
+  g_autofree char *quoted_sql
+      = g_strdup_printf ("INSERT INTO %s (a, \"b\") VALUES ('$2 /* $1 */ '' -- $2', $1) -- $3 '", pt);
+  g_assert_true (carb_store_execute_with_params (
+      f->store, quoted_sql, g_variant_new ("(x)", G_GINT64_CONSTANT (7)), &changed, &error));
+  g_assert_no_error (error);
+  g_autoptr (GPtrArray) quoted = test_db_query_rows (f->db, "SELECT a FROM %s WHERE b = 7", pt);
+  g_assert_cmpuint (quoted->len, ==, 1);
+  g_assert_cmpstr (((char **) quoted->pdata[0])[0], ==, "$2 /* $1 */ ' -- $2");
 
   g_assert_false (
       carb_store_execute_with_params (f->store, "SELECT $1", g_variant_new ("((ii))", 1, 2), NULL, &error));

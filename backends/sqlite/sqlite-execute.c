@@ -66,28 +66,75 @@ bind_value (sqlite3_stmt *stmt, int index, const CarbValue *v)
     }
 }
 
-/* Parameters are written $1 … $n by the core; SQLite takes "$1" as a named
- * parameter, so each is bound by its name, wherever and however often the
- * statement uses it. */
+/* The end of the quoted text or comment that starts at @p, or @p itself
+ * when none starts there. */
+static const char *
+skip_quoted (const char *p)
+{
+  char close = 0;
+  if (*p == '\'' || *p == '"' || *p == '`')
+    close = *p;
+  else if (*p == '[')
+    close = ']';
+  else if (p[0] == '-' && p[1] == '-')
+    close = '\n';
+  else if (p[0] == '/' && p[1] == '*')
+    {
+      const char *end = strstr (p + 2, "*/");
+      return end != NULL ? end + 2 : p + strlen (p);
+    }
+  if (close == 0)
+    return p;
+  /* A doubled quote inside is the quote itself: the scan just goes on. */
+  const char *end = strchr (p + 1, close);
+  return end != NULL ? end + 1 : p + strlen (p);
+}
+
+char *
+carb_sqlite_numbered_sql (const char *sql)
+{
+  GString *out = g_string_sized_new (strlen (sql));
+  for (const char *p = sql; *p != '\0';)
+    {
+      const char *end = skip_quoted (p);
+      if (end != p)
+        {
+          g_string_append_len (out, p, end - p);
+          p = end;
+        }
+      else if (p[0] == '$' && g_ascii_isdigit (p[1]))
+        {
+          g_string_append_c (out, '?');
+          p++;
+        }
+      else
+        g_string_append_c (out, *p++);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Parameters are written $1 … $n by the core, which the statement's SQL
+ * has as ?1 … ?n (carb_sqlite_numbered_sql()): each is bound by its
+ * number, wherever and however often the statement uses it. (Bound by
+ * the name "$k", each bind would search the statement's list of names:
+ * quadratic in the parameters of a 500-row INSERT.) */
 gboolean
 carb_sqlite_bind_all (
     CarbBackend *backend, sqlite3_stmt *stmt, const CarbValue *params, guint n_params, GError **error)
 {
-  for (guint i = 0; i < n_params; i++)
+  int count = sqlite3_bind_parameter_count (stmt);
+  /* A number the statement does not use is bound all the same (SQLite
+   * takes a bind to any index up to the greatest), and ignored. */
+  for (guint i = 0; i < n_params && (int) i < count; i++)
     {
-      char name[16];
-      g_snprintf (name, sizeof name, "$%u", i + 1);
-      int index = sqlite3_bind_parameter_index (stmt, name);
-      if (index == 0)
-        continue; /* not used by the statement */
-      if (bind_value (stmt, index, &params[i]) != SQLITE_OK)
+      if (bind_value (stmt, (int) i + 1, &params[i]) != SQLITE_OK)
         return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot bind a parameter");
     }
-  if (sqlite3_bind_parameter_count (stmt) > (int) n_params)
+  if (count > (int) n_params)
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_QUERY,
-                   "SQLite “%s”: the statement takes %d parameters, %u given", backend->path,
-                   sqlite3_bind_parameter_count (stmt), n_params);
+                   "SQLite “%s”: the statement takes %d parameters, %u given", backend->path, count,
+                   n_params);
       return FALSE;
     }
   return TRUE;
@@ -104,7 +151,8 @@ carb_sqlite_execute_params (CarbBackend *backend,
   sqlite3_stmt *stmt = NULL;
   const char *tail = NULL;
 
-  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, &tail) != SQLITE_OK)
+  g_autofree char *numbered = carb_sqlite_numbered_sql (sql);
+  if (sqlite3_prepare_v2 (backend->db, numbered, -1, &stmt, &tail) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
   if (tail != NULL && tail[strspn (tail, " \t\r\n;")] != '\0')
     {

@@ -60,6 +60,9 @@ gboolean carb_sqlite_execute_params (CarbBackend *backend,
                                      guint64 *n_changed,
                                      GError **error);
 char *carb_sqlite_quote (const char *name);
+/* @sql with each placeholder $k outside quotes and comments written ?k,
+ * the form carb_sqlite_bind_all() binds by number. */
+char *carb_sqlite_numbered_sql (const char *sql);
 gboolean carb_sqlite_bind_all (
     CarbBackend *backend, sqlite3_stmt *stmt, const CarbValue *params, guint n_params, GError **error);
 /* Waits for other connections' locks (up to the busy timeout, until a

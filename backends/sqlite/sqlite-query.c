@@ -19,7 +19,8 @@ carb_sqlite_query_rows (CarbBackend *backend,
   sqlite3_stmt *stmt = NULL;
   const char *tail = NULL;
 
-  if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, &tail) != SQLITE_OK)
+  g_autofree char *numbered = carb_sqlite_numbered_sql (sql);
+  if (sqlite3_prepare_v2 (backend->db, numbered, -1, &stmt, &tail) != SQLITE_OK)
     return carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, sql);
   if (tail != NULL && tail[strspn (tail, " \t\r\n;")] != '\0')
     {

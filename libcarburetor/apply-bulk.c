@@ -1,0 +1,252 @@
+/* Carburetor — the reads and writes of an apply for many rows at once: one
+ * locking SELECT per chunk of a batch's rows, one INSERT of the chunk's
+ * new rows, and one upsert per set of won columns of its existing rows,
+ * each RETURNING the rows as stored, so no row is read back (a few round
+ * trips per chunk instead of three per row; docs/TWOWAY.md, "Locking
+ * order and round trips").
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "twoway-private.h"
+
+#include <string.h>
+
+typedef struct
+{
+  const CarbTwowayTable *t;
+  GHashTable *by_id; /* id → the row by wire column (GVariant **) */
+} Collect;
+
+static gboolean
+collect_row (gconstpointer row, gpointer user_data, GError **error)
+{
+  Collect *c = user_data;
+  GVariant **values = carb_model_row_to_values (c->t->wire, row);
+  GVariant *id = values[c->t->id_column];
+  /* The id column is NOT NULL text (TEXT or UUID, canonical). */
+  if (id == NULL || !g_variant_is_of_type (id, G_VARIANT_TYPE_STRING)
+      || g_hash_table_contains (c->by_id, g_variant_get_string (id, NULL)))
+    carb_values_free (values, c->t->wire->n_columns);
+  else
+    g_hash_table_insert (c->by_id, g_variant_dup_string (id, NULL), values);
+  return TRUE;
+}
+
+/* Frees the rows @by_id still holds. */
+static void
+by_id_free (const CarbTwowayTable *t, GHashTable *by_id)
+{
+  GHashTableIter iter;
+  gpointer values = NULL;
+  g_hash_table_iter_init (&iter, by_id);
+  while (g_hash_table_iter_next (&iter, NULL, &values))
+    carb_values_free (values, t->wire->n_columns);
+  g_hash_table_unref (by_id);
+}
+
+/* Runs @sql through query_rows, the rows it returns by id in @by_id. */
+static gboolean
+query_by_id (const CarbTwowayTable *t,
+             CarbStore *store,
+             const char *sql,
+             const CarbValue *params,
+             guint n_params,
+             GHashTable *by_id,
+             GCancellable *cancellable,
+             GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  Collect c = { t, by_id };
+  g_autoptr (CarbSink) sink = carb_sink_new_streaming (t->wire, collect_row, &c, cancellable);
+  return vt->query_rows (carb_store_get_backend (store), t->query, sql, params, n_params, sink, error);
+}
+
+static void
+append_ident (GString *sql, const CarbTwowayTable *t, const char *name)
+{
+  carb_sql_append_ident (sql, name, t->syntax, t->wire, NULL);
+}
+
+/* The id column in ORDER BY: rows are locked in the order the SELECT
+ * returns them, and every apply must lock in one order, the one the core
+ * sorts a batch in, bytewise (strcmp). A UUID sorts as its 16 bytes, which
+ * is the byte order of its canonical lower-case text; text sorts by the
+ * database's collation unless told otherwise, hence COLLATE "C" where rows
+ * are locked (PostgreSQL; SQLite locks the whole database, and its default
+ * collation is bytewise anyway). */
+static void
+append_order (GString *sql, const CarbTwowayTable *t)
+{
+  g_string_append (sql, " ORDER BY ");
+  append_ident (sql, t, t->wire->columns[t->query->id_column].name);
+  if (t->wire->columns[t->query->id_column].type == CARB_COLUMN_TYPE_TEXT)
+    g_string_append (sql, " COLLATE \"C\"");
+}
+
+gboolean
+carb_apply_bulk_read (const CarbTwowayTable *t,
+                      CarbStore *store,
+                      CarbApplyRow *const *rows,
+                      guint n,
+                      GCancellable *cancellable,
+                      GError **error)
+{
+  g_autoptr (GString) sql = g_string_new ("SELECT ");
+  if (!carb_sql_append_select_list (sql, t->query, t->syntax, error))
+    return FALSE;
+  g_string_append (sql, " FROM ");
+  carb_sql_append_table (sql, t->wire, t->syntax, NULL);
+  g_string_append (sql, " WHERE ");
+  append_ident (sql, t, t->wire->columns[t->query->id_column].name);
+  g_string_append (sql, " IN (");
+  g_autofree CarbValue *params = g_new0 (CarbValue, n);
+  for (guint i = 0; i < n; i++)
+    {
+      const char *id = carb_apply_row_get_id (rows[i]);
+      params[i] = (CarbValue){
+        .type = t->wire->columns[t->query->id_column].type,
+        .v_data = id,
+        .v_len = strlen (id),
+      };
+      g_string_append_printf (sql, "%s$%u", i > 0 ? ", " : "", i + 1);
+    }
+  g_string_append (sql, ")");
+  const char *lock = carb_sql_lock_rows (t->syntax);
+  if (*lock != '\0')
+    append_order (sql, t);
+  g_string_append (sql, lock);
+
+  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gboolean ok = query_by_id (t, store, sql->str, params, n, by_id, cancellable, error);
+  for (guint i = 0; ok && i < n; i++)
+    {
+      gpointer id = NULL, stored = NULL;
+      if (g_hash_table_steal_extended (by_id, carb_apply_row_get_id (rows[i]), &id, &stored))
+        g_free (id);
+      carb_apply_row_set_stored (rows[i], stored);
+    }
+  by_id_free (t, by_id);
+  return ok;
+}
+
+/* INSERT of every wire column of @n rows, then ON CONFLICT: DO NOTHING for
+ * new rows, or the won columns of @rows[0] and their versions from
+ * `excluded` (a version written is never NULL, so the versioning
+ * trigger's BEFORE INSERT leaves it as given), RETURNING the wire columns. */
+static char *
+write_sql (const CarbTwowayTable *t, CarbApplyRow *const *rows, guint n, gboolean insert, GError **error)
+{
+  const CarbModel *wire = t->wire;
+  g_autoptr (GString) sql = g_string_new ("INSERT INTO ");
+  carb_sql_append_table (sql, wire, t->syntax, NULL);
+  g_string_append (sql, " (");
+  for (guint c = 0; c < wire->n_columns; c++)
+    {
+      if (c > 0)
+        g_string_append (sql, ", ");
+      append_ident (sql, t, wire->columns[c].name);
+    }
+  g_string_append (sql, ") VALUES ");
+  for (guint i = 0; i < n; i++)
+    {
+      g_string_append (sql, i > 0 ? ", (" : "(");
+      for (guint c = 0; c < wire->n_columns; c++)
+        g_string_append_printf (sql, "%s$%u", c > 0 ? ", " : "", i * wire->n_columns + c + 1);
+      g_string_append (sql, ")");
+    }
+  g_string_append (sql, " ON CONFLICT (");
+  append_ident (sql, t, wire->columns[t->query->id_column].name);
+  g_string_append (sql, insert ? ") DO NOTHING" : ") DO UPDATE SET ");
+  gboolean any = FALSE;
+  for (guint i = 0; !insert && i < t->model->n_columns; i++)
+    {
+      if (!carb_apply_row_won (rows[0], i))
+        continue;
+      const char *cols[2] = { t->model->columns[i].name, wire->columns[t->version_column[i]].name };
+      for (guint k = 0; k < 2; k++)
+        {
+          g_string_append (sql, any ? ", " : "");
+          append_ident (sql, t, cols[k]);
+          g_string_append (sql, " = excluded.");
+          append_ident (sql, t, cols[k]);
+          any = TRUE;
+        }
+    }
+  g_string_append (sql, " RETURNING ");
+  if (!carb_sql_append_select_list (sql, t->query, t->syntax, error))
+    return NULL;
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
+
+/* The statement for the rows of @sent, @params theirs, what it returns
+ * in @by_id. */
+static gboolean
+write_sent (const CarbTwowayTable *t,
+            CarbStore *store,
+            CarbApplyRow *const *sent,
+            guint n_sent,
+            gboolean insert,
+            const CarbValue *params,
+            GHashTable *by_id,
+            gboolean *redo,
+            GCancellable *cancellable,
+            GError **error)
+{
+  g_autofree char *sql = write_sql (t, sent, n_sent, insert, error);
+  if (sql == NULL)
+    return FALSE;
+  g_autoptr (GError) local = NULL;
+  if (query_by_id (t, store, sql, params, n_sent * t->wire->n_columns, by_id, cancellable, &local))
+    return TRUE;
+  /* The transaction may be lost (PostgreSQL aborts it): the batch is run
+   * again, a row at a time, each write in a savepoint, so that the
+   * refusal names its row. */
+  if (!g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
+      && !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    *redo = TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+gboolean
+carb_apply_bulk_write (const CarbTwowayTable *t,
+                       CarbStore *store,
+                       CarbApplyRow *const *rows,
+                       guint n,
+                       gboolean insert,
+                       char **rejections,
+                       gboolean *raced,
+                       gboolean *redo,
+                       GCancellable *cancellable,
+                       GError **error)
+{
+  guint n_wire = t->wire->n_columns;
+  g_autofree CarbValue *params = g_new0 (CarbValue, (gsize) n * n_wire);
+  g_autofree CarbApplyRow **sent = g_new0 (CarbApplyRow *, n);
+  g_autofree GVariant ***wires = g_new0 (GVariant **, n);
+  guint n_sent = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      /* The values point into @wires[i], alive until the statement ran. */
+      if (carb_apply_row_insert_params (rows[i], &wires[i], &params[(gsize) n_sent * n_wire], &rejections[i]))
+        sent[n_sent++] = rows[i];
+    }
+  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gboolean ok
+      = n_sent == 0 || write_sent (t, store, sent, n_sent, insert, params, by_id, redo, cancellable, error);
+  for (guint i = 0; ok && n_sent > 0 && i < n; i++)
+    {
+      gpointer id = NULL, now = NULL;
+      if (rejections[i] != NULL)
+        continue;
+      /* An INSERT leaves out a row another transaction inserted since the
+       * read (ON CONFLICT DO NOTHING, after waiting for it to commit). */
+      raced[i] = !g_hash_table_steal_extended (by_id, carb_apply_row_get_id (rows[i]), &id, &now);
+      if (raced[i])
+        continue;
+      g_free (id);
+      carb_apply_row_set_written (rows[i], now);
+    }
+  by_id_free (t, by_id);
+  for (guint i = 0; i < n; i++)
+    carb_values_free (wires[i], n_wire);
+  return ok;
+}
