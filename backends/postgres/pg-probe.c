@@ -260,7 +260,10 @@ carb_pg_probe (
 
   gint64 c = 0;
   gboolean ok = carb_pg_clock_read (backend, res, 0, &c, error);
-  g_auto (GStrv) quick = g_new0 (char *, n + 1); /* a quick check's answer to settle, by table */
+  /* A quick check's answer to settle, by table: NULL entries between
+   * others, so not a GStrv (g_strfreev() would stop at the first). */
+  g_autoptr (GPtrArray) quick = g_ptr_array_new_full (n, g_free);
+  g_ptr_array_set_size (quick, (gint) n);
   for (guint i = 0; ok && i < n; i++)
     {
       int col = 2 + (int) (i * COLUMNS_PER_TABLE);
@@ -269,18 +272,19 @@ carb_pg_probe (
       if (shape->full[i] || kind[0] == '\0')
         ok = carb_pg_stamp_verdict (backend, &shape->stamps[i], kind, PQgetvalue (res, 0, col + 1), error);
       else
-        quick[i] = g_strdup (kind);
+        quick->pdata[i] = g_strdup (kind);
     }
   ok = ok && carb_pg_clock_steady (backend, c, error);
   PQclear (res);
   /* Rare: a problem (its message comes from the full check), or a table
    * with children, checked in full from now on. */
   for (guint i = 0; ok && i < n; i++)
-    if (quick[i] != NULL)
+    if (quick->pdata[i] != NULL)
       {
-        if (strcmp (quick[i], "children") == 0)
+        const char *kind = quick->pdata[i];
+        if (strcmp (kind, "children") == 0)
           g_hash_table_add (backend->trees, tree_key (queries[i]->model));
-        ok = carb_pg_stamp_settle_quick (backend, &shape->stamps[i], quick[i], error);
+        ok = carb_pg_stamp_settle_quick (backend, &shape->stamps[i], kind, error);
       }
   return ok;
 }
