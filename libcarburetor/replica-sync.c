@@ -236,6 +236,24 @@ typedef struct
   gint scheduled;             /* a report is queued there */
 } SyncData;
 
+typedef struct
+{
+  GDestroyNotify notify;
+  gpointer data;
+} ProgressNotify;
+
+static gboolean
+call_progress_notify (gpointer user_data)
+{
+  ProgressNotify *n = user_data;
+  n->notify (n->data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The last reference to the task may be the worker's: the progress data
+ * is freed in the caller's main context all the same, by a source that
+ * wakes it (a caller iterating until its notify ran would otherwise
+ * sleep on, the notify having run in the worker). */
 static void
 sync_data_free (gpointer p)
 {
@@ -243,7 +261,15 @@ sync_data_free (gpointer p)
   g_object_unref (data->server);
   g_clear_pointer (&data->context, g_variant_unref);
   if (data->progress_notify != NULL)
-    data->progress_notify (data->progress_data);
+    {
+      ProgressNotify *n = g_new (ProgressNotify, 1);
+      *n = (ProgressNotify){ data->progress_notify, data->progress_data };
+      GSource *idle = g_idle_source_new ();
+      g_source_set_callback (idle, call_progress_notify, n, g_free);
+      g_source_set_static_name (idle, "[carburetor] replica sync progress notify");
+      g_source_attach (idle, data->main_context);
+      g_source_unref (idle);
+    }
   g_main_context_unref (data->main_context);
   g_free (data);
 }
@@ -271,6 +297,10 @@ queue_progress (guint64 n_rows, gpointer user_data)
   if (!g_atomic_int_compare_and_exchange (&data->scheduled, 0, 1))
     return;
   GSource *idle = g_idle_source_new ();
+  /* The task's completion is a G_PRIORITY_DEFAULT source too: queued
+   * before it, the last report is told before the sync's callback (an
+   * idle-priority report came after it and was dropped). */
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
   g_source_set_callback (idle, tell_progress, g_object_ref (task), g_object_unref);
   g_source_set_static_name (idle, "[carburetor] replica sync progress");
   g_source_attach (idle, data->main_context);
@@ -300,7 +330,7 @@ sync_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
  *   coalesced, so not every count is seen
  * @progress_data: (closure progress): data for @progress
  * @progress_notify: (destroy progress_data) (nullable): frees
- *   @progress_data once the sync has ended
+ *   @progress_data once the sync has ended, in the caller's main context
  * @cancellable: (nullable): a #GCancellable; a cancelled sync stops
  *   between two transactions, keeping every batch and page it finished
  * @callback: (scope async): called in the thread-default main context of
