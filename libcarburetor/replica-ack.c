@@ -148,15 +148,7 @@ drop_unknown_row (CarbReplica *replica, const char *key, GError **error)
     return FALSE;
   sqlite3_bind_text (stmt, 1, parts[1], -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (stmt, 2, parts[0], -1, SQLITE_TRANSIENT);
-  if (!carb_replica_db_step_done (replica, stmt, error))
-    return FALSE;
-  if (sqlite3_changes (replica->db) == 0)
-    return TRUE;
-  stmt = carb_replica_db_stmt (replica, "DELETE FROM carburetor_versions WHERE tbl = ? AND id = ?", error);
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, parts[0], -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text (stmt, 2, parts[1], -1, SQLITE_TRANSIENT);
+  /* The row's versions are its own columns: they leave with it. */
   return carb_replica_db_step_done (replica, stmt, error);
 }
 

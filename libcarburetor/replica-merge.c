@@ -59,21 +59,48 @@ merge_timestamp (CarbReplica *replica,
   return carb_replica_db_step_done (replica, stmt, error);
 }
 
-/* Whether the incoming version of a column wins over the local one. */
+/* The versions the row holds (it exists): one read of every version
+ * column; @found[i] is FALSE for a model column i without one. */
 static gboolean
-incoming_wins (CarbReplica *replica,
+load_versions (CarbReplica *replica,
                const CarbModel *model,
                const char *id,
-               const CarbChange *c,
-               gboolean *wins,
+               CarbVersion *versions,
+               gboolean *found,
                GError **error)
 {
-  CarbVersion local;
-  gboolean found = FALSE;
-  if (!carb_replica_get_version_locked (replica, model->table, id, c->column, &local, &found, error))
+  g_autoptr (GString) sql = g_string_new ("SELECT ");
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      if (i > 0)
+        g_string_append (sql, ", ");
+      if (carb_replica_is_versioned (&model->columns[i]))
+        carb_replica_quote_version (sql, &model->columns[i]);
+      else
+        g_string_append (sql, "NULL");
+    }
+  g_string_append (sql, " FROM ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " WHERE ");
+  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  g_string_append (sql, " = ?");
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
+  if (stmt == NULL)
     return FALSE;
-  *wins = !found || carb_version_compare (&c->version, &local) > 0;
-  return TRUE;
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (stmt);
+  gboolean ok = TRUE;
+  for (guint i = 0; i < model->n_columns; i++)
+    found[i] = FALSE;
+  if (rc == SQLITE_ROW)
+    for (guint i = 0; ok && i < model->n_columns; i++)
+      ok = carb_replica_parse_stored_version (replica, model, id, &model->columns[i],
+                                              (const char *) sqlite3_column_text (stmt, (int) i),
+                                              &versions[i], &found[i], error);
+  else if (rc != SQLITE_DONE)
+    ok = carb_replica_db_fail (replica, error, "reading a row's versions");
+  sqlite3_reset (stmt);
+  return ok;
 }
 
 gboolean
@@ -87,6 +114,10 @@ carb_replica_merge_row (CarbReplica *replica,
 {
   const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
   if (!carb_replica_confirm_row (replica, model, id, error) || !ensure_row (replica, model, id, error))
+    return FALSE;
+  g_autofree CarbVersion *local = g_new0 (CarbVersion, model->n_columns);
+  g_autofree gboolean *found = g_new0 (gboolean, model->n_columns);
+  if (!load_versions (replica, model, id, local, found, error))
     return FALSE;
   g_autoptr (GArray) writes = carb_column_writes_new ();
   for (gsize i = 0; i < n_changes; i++)
@@ -106,18 +137,21 @@ carb_replica_merge_row (CarbReplica *replica,
             return FALSE;
           continue;
         }
+      if (!carb_replica_is_versioned (col))
+        return merge_error (error, model, id, c->column, "the column has no version");
       carb_replica_observe (replica, c->version.hlc);
-      gboolean wins = FALSE;
-      if (!incoming_wins (replica, model, id, c, &wins, error))
-        return FALSE;
+      gboolean wins = !found[index] || carb_version_compare (&c->version, &local[index]) > 0;
       if (!wins && (force_columns == NULL || !g_hash_table_contains (force_columns, c->column)))
         continue;
       /* A pending local edit that loses is dropped: the server's newer
        * value is the row's value everywhere from now on. */
-      if (!carb_replica_set_version (replica, model->table, id, c->column, &c->version, FALSE, error)
-          || !carb_replica_drop_pending (replica, model->table, id, c->column, NULL, error))
+      if (!carb_replica_drop_pending (replica, model->table, id, c->column, NULL, error))
         return FALSE;
-      CarbColumnWrite w = { col, c->value != NULL ? g_variant_ref (c->value) : NULL };
+      /* A column sent twice is compared with the first one's version. */
+      local[index] = c->version;
+      found[index] = TRUE;
+      CarbColumnWrite w
+          = { col, c->value != NULL ? g_variant_ref (c->value) : NULL, carb_version_to_string (&c->version) };
       g_array_append_val (writes, w);
     }
   return carb_replica_update_columns (replica, model, id, writes, error);
@@ -145,14 +179,14 @@ carb_replica_for_each_row (
 /* ---- download ---------------------------------------------------------- */
 
 /* One page's merge: a row the replica does not hold yet (most rows of a
- * first fill) goes in with one INSERT of every column and one write of
- * its versions, instead of the per-column read, compare and update. */
+ * first fill) goes in with one INSERT of every column and its versions,
+ * instead of the per-column read, compare and update. */
 typedef struct
 {
   guint table_index;
   const CarbModel *model;
-  char *insert_sql;   /* INSERT OR IGNORE of every model column; NULL: no fast path */
-  char *versions_sql; /* INSERT OR REPLACE of n_versioned version rows at once */
+  char *insert_sql; /* INSERT OR IGNORE of every model column, then the version columns; NULL: no fast path */
+  gint *version_param; /* model column → parameter of its version, or -1 */
   guint n_versioned;
 } PageMerge;
 
@@ -175,12 +209,6 @@ table_has_pending (CarbReplica *replica, const CarbModel *model, gboolean *pendi
   return TRUE;
 }
 
-static gboolean
-is_versioned (const CarbColumn *col)
-{
-  return col->role == CARB_COLUMN_ROLE_DATA || col->role == CARB_COLUMN_ROLE_DELETED;
-}
-
 static void
 page_merge_init (PageMerge *m, CarbReplica *replica, guint table_index)
 {
@@ -188,6 +216,7 @@ page_merge_init (PageMerge *m, CarbReplica *replica, guint table_index)
   *m = (PageMerge){ table_index, model, NULL, NULL, 0 };
   if (model->n_columns > 64)
     return;
+  m->version_param = g_new (gint, model->n_columns);
   GString *sql = g_string_new ("INSERT OR IGNORE INTO ");
   carb_replica_quote (sql, model->table);
   g_string_append (sql, " (");
@@ -196,26 +225,29 @@ page_merge_init (PageMerge *m, CarbReplica *replica, guint table_index)
       if (i > 0)
         g_string_append (sql, ", ");
       carb_replica_quote (sql, model->columns[i].name);
+    }
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      m->version_param[i] = -1;
       /* The columns a download page sends (the server's versioned ones). */
-      if (is_versioned (&model->columns[i]))
-        m->n_versioned++;
+      if (!carb_replica_is_versioned (&model->columns[i]))
+        continue;
+      m->version_param[i] = (gint) (model->n_columns + ++m->n_versioned);
+      g_string_append (sql, ", ");
+      carb_replica_quote_version (sql, &model->columns[i]);
     }
   g_string_append (sql, ") VALUES (");
-  for (guint i = 0; i < model->n_columns; i++)
+  for (guint i = 0; i < model->n_columns + m->n_versioned; i++)
     g_string_append (sql, i > 0 ? ", ?" : "?");
   g_string_append (sql, ")");
   m->insert_sql = g_string_free (sql, FALSE);
-  sql = g_string_new ("INSERT OR REPLACE INTO carburetor_versions (tbl, id, col, version) VALUES ");
-  for (guint i = 0; i < m->n_versioned; i++)
-    g_string_append (sql, i > 0 ? ", (?1, ?2, ?, ?)" : "(?1, ?2, ?, ?)");
-  m->versions_sql = g_string_free (sql, FALSE);
 }
 
 static void
 page_merge_clear (PageMerge *m)
 {
   g_clear_pointer (&m->insert_sql, g_free);
-  g_clear_pointer (&m->versions_sql, g_free);
+  g_clear_pointer (&m->version_param, g_free);
 }
 
 /* The fast path: INSERT OR IGNORE of the whole row; @inserted is FALSE
@@ -242,12 +274,13 @@ insert_new_row (
       gint index = carb_model_find_column (model, c->column);
       /* An unknown column is the per-column merge's error to report; a
        * column that came twice is its rule to apply. */
-      if (index < 0 || !is_versioned (&model->columns[index])
+      if (index < 0 || !carb_replica_is_versioned (&model->columns[index])
           || (bound & (G_GUINT64_CONSTANT (1) << index)) != 0)
         return TRUE;
       bound |= G_GUINT64_CONSTANT (1) << index;
       if (!carb_replica_bind_value (stmt, index + 1, model, &model->columns[index], c->value, error))
         return FALSE;
+      sqlite3_bind_text (stmt, m->version_param[index], carb_version_to_string (&c->version), -1, g_free);
       seen = MAX (seen, c->version.hlc);
     }
   for (guint i = 0; i < model->n_columns; i++)
@@ -257,20 +290,6 @@ insert_new_row (
     return FALSE;
   if (sqlite3_changes (replica->db) == 0)
     return TRUE;
-
-  stmt = carb_replica_db_stmt (replica, m->versions_sql, error);
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 2, first->row_id, -1, SQLITE_STATIC);
-  for (gsize i = 0; i < n; i++)
-    {
-      char *text = carb_version_to_string (&first[i].version);
-      sqlite3_bind_text (stmt, (int) (3 + 2 * i), first[i].column, -1, SQLITE_STATIC);
-      sqlite3_bind_text (stmt, (int) (4 + 2 * i), text, -1, g_free);
-    }
-  if (!carb_replica_db_step_done (replica, stmt, error))
-    return FALSE;
   carb_replica_observe (replica, seen);
   *inserted = TRUE;
   return TRUE;
@@ -580,15 +599,6 @@ rebuild_table (CarbReplica *replica, const CarbModel *model, GError **error)
   carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
   g_string_append (sql, " NOT IN (SELECT id FROM carburetor_pending WHERE tbl = ?)");
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_STATIC);
-  if (!carb_replica_db_step_done (replica, stmt, error))
-    return FALSE;
-  stmt = carb_replica_db_stmt (replica,
-                               "DELETE FROM carburetor_versions WHERE tbl = ?1 AND id NOT IN "
-                               "(SELECT id FROM carburetor_pending WHERE tbl = ?1)",
-                               error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_STATIC);

@@ -66,13 +66,30 @@ typedef struct
 {
   const CarbColumn *col;
   GVariant *value;
+  char *version; /* owned; the column's new version text, or NULL to keep it */
 } CarbColumnWrite;
 
 GArray *carb_column_writes_new (void);
 gboolean carb_replica_update_columns (
     CarbReplica *replica, const CarbModel *model, const char *id, GArray *writes, GError **error);
 
-/* replica-versions.c: the versions and pending tables. */
+/* replica-versions.c: the version columns `X__v` and the pending table. */
+gboolean carb_replica_is_versioned (const CarbColumn *col);
+void carb_replica_quote_version (GString *sql, const CarbColumn *col);
+gboolean carb_replica_parse_stored_version (CarbReplica *replica,
+                                            const CarbModel *model,
+                                            const char *id,
+                                            const CarbColumn *col,
+                                            const char *text,
+                                            CarbVersion *version,
+                                            gboolean *found,
+                                            GError **error);
+gboolean carb_replica_set_pending (CarbReplica *replica,
+                                   const char *table,
+                                   const char *id,
+                                   const char *column,
+                                   const char *version,
+                                   GError **error);
 gboolean carb_replica_get_version_locked (CarbReplica *replica,
                                           const char *table,
                                           const char *id,
@@ -132,6 +149,7 @@ void carb_replica_emit_rejected (CarbReplica *replica, GArray *rejections);
 gboolean carb_replica_first_download_begin (CarbReplica *replica, guint table_index, GError **error);
 gboolean carb_replica_first_download_end (CarbReplica *replica, guint table_index, GError **error);
 gboolean carb_replica_first_download_open (CarbReplica *replica, guint table_index, GError **error);
-gboolean carb_replica_confirm_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error);
+gboolean
+carb_replica_confirm_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error);
 
 G_END_DECLS

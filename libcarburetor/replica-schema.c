@@ -6,15 +6,13 @@
 
 #include <string.h>
 
-#define SCHEMA_FORMAT "1"
+/* 1: versions in a side table carburetor_versions; 2: in each row's
+ * columns `X__v`. */
+#define SCHEMA_FORMAT "2"
 
 static const char *const metadata_sql
     = "CREATE TABLE IF NOT EXISTS carburetor_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) "
       "WITHOUT ROWID;"
-      /* The version of every column of every row, as carb_version_to_string(). */
-      "CREATE TABLE IF NOT EXISTS carburetor_versions (tbl TEXT NOT NULL, id TEXT NOT NULL, col TEXT NOT "
-      "NULL, "
-      "version TEXT NOT NULL, PRIMARY KEY (tbl, id, col)) WITHOUT ROWID;"
       /* Local writes not yet acknowledged by the server: the columns only. */
       "CREATE TABLE IF NOT EXISTS carburetor_pending (tbl TEXT NOT NULL, id TEXT NOT NULL, col TEXT NOT "
       "NULL, "
@@ -55,7 +53,10 @@ sqlite_type (CarbColumnType type)
 
 /* No NOT NULL on data columns: a row first seen through a partial merge
  * has columns the server has not sent yet; the model's nullability is
- * checked on every local write instead. */
+ * checked on every local write instead. After the model's columns, the
+ * version of every data and is-deleted column X in `X__v` (TEXT, as
+ * carb_version_to_string(); NULL: no version yet), as on the server
+ * (carb_sync_group_get_wire_model()). */
 static char *
 create_table_sql (const CarbModel *model)
 {
@@ -73,6 +74,14 @@ create_table_sql (const CarbModel *model)
         g_string_append (sql, " PRIMARY KEY NOT NULL");
       else if (col->role == CARB_COLUMN_ROLE_DELETED)
         g_string_append (sql, " NOT NULL DEFAULT 0");
+    }
+  for (guint i = 0; i < model->n_columns; i++)
+    {
+      if (!carb_replica_is_versioned (&model->columns[i]))
+        continue;
+      g_string_append (sql, ", ");
+      carb_replica_quote_version (sql, &model->columns[i]);
+      g_string_append (sql, " TEXT");
     }
   g_string_append (sql, ")");
   return g_string_free (sql, FALSE);
@@ -161,6 +170,18 @@ load_existing (CarbReplica *replica, const char *group_name, const char *fingerp
   g_autofree char *stored = carb_replica_meta_get (replica, "schema", NULL);
   if (stored == NULL)
     return corrupt (replica, "schema", error);
+  /* The fingerprint starts with the file's format. */
+  gsize format_len = strcspn (stored, ";");
+  if (format_len != strlen (SCHEMA_FORMAT) || strncmp (stored, SCHEMA_FORMAT, format_len) != 0)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH,
+                   "Replica “%s” is in file format %.*s, not %s (format 2 keeps the versions in the rows' "
+                   "columns X__v); this library cannot use it: rebuild it by deleting the file and opening "
+                   "the replica again, which downloads everything (the pending edits of this one are not "
+                   "uploaded by it)",
+                   replica->path, (int) format_len, stored, SCHEMA_FORMAT);
+      return FALSE;
+    }
   if (strcmp (stored, fingerprint) != 0)
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH,

@@ -79,9 +79,8 @@ end_body (CarbReplica *replica, const CarbModel *model, GError **error)
   g_string_append (sql, STILL_LISTED);
   g_autofree char *rows = g_string_free (sql, FALSE);
   g_autofree char *key = flag_key (model);
-  return run_on_table (replica, model, "DELETE FROM carburetor_versions WHERE tbl = ?1 AND id" STILL_LISTED,
-                       error)
-         && run_on_table (replica, model, rows, error)
+  /* The rows' versions are their own columns: they leave with them. */
+  return run_on_table (replica, model, rows, error)
          && run_on_table (replica, model, "DELETE FROM carburetor_unconfirmed WHERE tbl = ?1", error)
          && carb_replica_meta_set (replica, key, "0", error);
 }

@@ -245,6 +245,8 @@ sync_data_free (gpointer p)
   SyncData *data = p;
   g_object_unref (data->server);
   g_clear_pointer (&data->context, g_variant_unref);
+  /* sync_done() let the progress data go already, in the caller's
+   * context; this is only for a task that never completed. */
   if (data->progress_notify != NULL)
     data->progress_notify (data->progress_data);
   g_main_context_unref (data->main_context);
@@ -274,6 +276,10 @@ queue_progress (guint64 n_rows, gpointer user_data)
   if (!g_atomic_int_compare_and_exchange (&data->scheduled, 0, 1))
     return;
   GSource *idle = g_idle_source_new ();
+  /* The task's completion is a G_PRIORITY_DEFAULT source too: queued
+   * before it, the last report is told before the sync's callback (an
+   * idle-priority report came after it and was dropped). */
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
   g_source_set_callback (idle, tell_progress, g_object_ref (task), g_object_unref);
   g_source_set_static_name (idle, "[carburetor] replica sync progress");
   g_source_attach (idle, data->main_context);

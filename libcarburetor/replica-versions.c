@@ -1,5 +1,6 @@
-/* Carburetor — the replica's side tables of versions: the version of every
- * column of every row, and the pending queue (the local writes the server
+/* Carburetor — the replica's versions: the version of every data and
+ * is-deleted column X of a row, in the row's own column `X__v` (as on the
+ * server, carb_sync_group_get_wire_model()), and the pending queue (the local writes the server
  * has not acknowledged). A pending entry always holds the column's current
  * version: a newer write replaces both, a winning remote version drops it.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -25,7 +26,62 @@ carb_replica_observe (CarbReplica *replica, guint64 hlc)
   replica->seen_hlc = MAX (replica->seen_hlc, hlc);
 }
 
-/* @found is FALSE (and @version untouched) when the column has no version. */
+/* The versioned column @column of @table, with its model; NULL when the
+ * table or column is unknown or the column has no version (the id, the
+ * timestamp). */
+static const CarbColumn *
+versioned_column (CarbReplica *replica, const char *table, const char *column, const CarbModel **model)
+{
+  gint t = carb_sync_group_find_table (replica->group, table);
+  if (t < 0)
+    return NULL;
+  *model = carb_sync_group_get_model (replica->group, (guint) t);
+  gint index = carb_model_find_column (*model, column);
+  if (index < 0 || !carb_replica_is_versioned (&(*model)->columns[index]))
+    return NULL;
+  return &(*model)->columns[index];
+}
+
+/* Appends the quoted name of @col's version column `X__v`. */
+void
+carb_replica_quote_version (GString *sql, const CarbColumn *col)
+{
+  g_autofree char *name = g_strconcat (col->name, CARB_VERSION_COLUMN_SUFFIX, NULL);
+  carb_replica_quote (sql, name);
+}
+
+gboolean
+carb_replica_is_versioned (const CarbColumn *col)
+{
+  return col->role == CARB_COLUMN_ROLE_DATA || col->role == CARB_COLUMN_ROLE_DELETED;
+}
+
+/* Parses the text of a version column; NULL is no version. */
+gboolean
+carb_replica_parse_stored_version (CarbReplica *replica,
+                                   const CarbModel *model,
+                                   const char *id,
+                                   const CarbColumn *col,
+                                   const char *text,
+                                   CarbVersion *version,
+                                   gboolean *found,
+                                   GError **error)
+{
+  *found = text != NULL;
+  if (text == NULL)
+    return TRUE;
+  GError *local = NULL;
+  if (carb_version_parse (text, version, &local))
+    return TRUE;
+  g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+               "Replica “%s”, table “%s”, row “%s”: column “%s%s” holds a bad version: %s", replica->path,
+               model->table, id, col->name, CARB_VERSION_COLUMN_SUFFIX, local->message);
+  g_clear_error (&local);
+  return FALSE;
+}
+
+/* @found is FALSE (and @version untouched) when the column has no version
+ * (no such row, or not a data or is-deleted column). */
 gboolean
 carb_replica_get_version_locked (CarbReplica *replica,
                                  const char *table,
@@ -35,54 +91,35 @@ carb_replica_get_version_locked (CarbReplica *replica,
                                  gboolean *found,
                                  GError **error)
 {
-  sqlite3_stmt *stmt = carb_replica_db_stmt (
-      replica, "SELECT version FROM carburetor_versions WHERE tbl = ? AND id = ? AND col = ?", error);
+  const CarbModel *model = NULL;
+  const CarbColumn *col = versioned_column (replica, table, column, &model);
+  *found = FALSE;
+  if (col == NULL)
+    return TRUE;
+  g_autoptr (GString) sql = g_string_new ("SELECT ");
+  carb_replica_quote_version (sql, col);
+  g_string_append (sql, " FROM ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " WHERE ");
+  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  g_string_append (sql, " = ?");
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
     return FALSE;
-  sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 2, id, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 3, column, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
   int rc = sqlite3_step (stmt);
-  *found = rc == SQLITE_ROW;
   gboolean ok = TRUE;
   if (rc == SQLITE_ROW)
-    {
-      GError *local = NULL;
-      ok = carb_version_parse ((const char *) sqlite3_column_text (stmt, 0), version, &local);
-      if (!ok)
-        g_set_error (
-            error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-            "Replica “%s”, table “%s”, row “%s”, column “%s”: carburetor_versions holds a bad version: %s",
-            replica->path, table, id, column, local->message);
-      g_clear_error (&local);
-    }
+    ok = carb_replica_parse_stored_version (
+        replica, model, id, col, (const char *) sqlite3_column_text (stmt, 0), version, found, error);
   else if (rc != SQLITE_DONE)
-    ok = carb_replica_db_fail (replica, error, "reading carburetor_versions");
+    ok = carb_replica_db_fail (replica, error, "reading a version");
   sqlite3_reset (stmt);
   return ok;
 }
 
-static gboolean
-upsert (CarbReplica *replica,
-        const char *sql,
-        const char *table,
-        const char *id,
-        const char *column,
-        const char *version,
-        GError **error)
-{
-  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql, error);
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 2, id, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 3, column, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 4, version, -1, SQLITE_STATIC);
-  return carb_replica_db_step_done (replica, stmt, error);
-}
-
-/* Stores @version as the column's version, and as pending when @pending
- * (a local write). */
+/* Stores @version as the column's version in its row (which exists), and
+ * as pending when @pending (a local write). */
 gboolean
 carb_replica_set_version (CarbReplica *replica,
                           const char *table,
@@ -92,17 +129,55 @@ carb_replica_set_version (CarbReplica *replica,
                           gboolean pending,
                           GError **error)
 {
+  const CarbModel *model = NULL;
+  const CarbColumn *col = versioned_column (replica, table, column, &model);
+  if (col == NULL)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                   "Replica “%s”, table “%s”: “%s” is not a versioned column of the group", replica->path,
+                   table, column);
+      return FALSE;
+    }
   g_autofree char *text = carb_version_to_string (version);
-  if (!upsert (replica,
-               "INSERT INTO carburetor_versions (tbl, id, col, version) VALUES (?, ?, ?, ?) "
-               "ON CONFLICT (tbl, id, col) DO UPDATE SET version = excluded.version",
-               table, id, column, text, error))
+  g_autoptr (GString) sql = g_string_new ("UPDATE ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " SET ");
+  carb_replica_quote_version (sql, col);
+  g_string_append (sql, " = ? WHERE ");
+  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  g_string_append (sql, " = ?");
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
+  if (stmt == NULL)
     return FALSE;
-  return !pending
-         || upsert (replica,
-                    "INSERT INTO carburetor_pending (tbl, id, col, version) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (tbl, id, col) DO UPDATE SET version = excluded.version",
-                    table, id, column, text, error);
+  sqlite3_bind_text (stmt, 1, text, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, id, -1, SQLITE_STATIC);
+  if (!carb_replica_db_step_done (replica, stmt, error))
+    return FALSE;
+  return !pending || carb_replica_set_pending (replica, table, id, column, text, error);
+}
+
+/* Queues the column's local write @version (carb_version_to_string()). */
+gboolean
+carb_replica_set_pending (CarbReplica *replica,
+                          const char *table,
+                          const char *id,
+                          const char *column,
+                          const char *version,
+                          GError **error)
+{
+  sqlite3_stmt *stmt
+      = carb_replica_db_stmt (replica,
+                              "INSERT INTO carburetor_pending (tbl, id, col, version) VALUES "
+                              "(?, ?, ?, ?) "
+                              "ON CONFLICT (tbl, id, col) DO UPDATE SET version = excluded.version",
+                              error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, column, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 4, version, -1, SQLITE_STATIC);
+  return carb_replica_db_step_done (replica, stmt, error);
 }
 
 /* Drops the pending entry of a column; with @only_if, only while it still

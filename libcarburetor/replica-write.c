@@ -20,6 +20,7 @@ column_write_clear (gpointer data)
 {
   ColumnWrite *w = data;
   g_clear_pointer (&w->value, g_variant_unref);
+  g_clear_pointer (&w->version, g_free);
 }
 
 /* An empty array of CarbColumnWrite that frees their values. */
@@ -118,7 +119,7 @@ plan_writes (CarbReplica *replica,
           *id_out = carb_replica_unwrap (boxed);
           continue;
         }
-      ColumnWrite w = { col, carb_replica_unwrap (boxed) };
+      ColumnWrite w = { col, carb_replica_unwrap (boxed), NULL };
       g_array_append_val (writes, w);
     }
   if (kind != WRITE_INSERT)
@@ -129,7 +130,7 @@ plan_writes (CarbReplica *replica,
       const CarbColumn *col = &model->columns[i];
       if (col->role == CARB_COLUMN_ROLE_DELETED)
         {
-          ColumnWrite w = { col, g_variant_ref_sink (g_variant_new_boolean (FALSE)) };
+          ColumnWrite w = { col, g_variant_ref_sink (g_variant_new_boolean (FALSE)), NULL };
           g_array_append_val (writes, w);
         }
       else if (col->role == CARB_COLUMN_ROLE_DATA && !g_variant_lookup (row, col->name, "*", NULL))
@@ -139,7 +140,7 @@ plan_writes (CarbReplica *replica,
               refuse (error, model, col->name, "no value for a NOT NULL column");
               return NULL;
             }
-          ColumnWrite w = { col, NULL };
+          ColumnWrite w = { col, NULL, NULL };
           g_array_append_val (writes, w);
         }
     }
@@ -147,7 +148,7 @@ plan_writes (CarbReplica *replica,
 }
 
 /* Sets the columns of @writes in row @id, each value checked against its
- * column. */
+ * column, and the version column of those with a version, in one UPDATE. */
 gboolean
 carb_replica_update_columns (
     CarbReplica *replica, const CarbModel *model, const char *id, GArray *writes, GError **error)
@@ -161,8 +162,15 @@ carb_replica_update_columns (
     {
       if (i > 0)
         g_string_append (sql, ", ");
-      carb_replica_quote (sql, g_array_index (writes, ColumnWrite, i).col->name);
+      const ColumnWrite *w = &g_array_index (writes, ColumnWrite, i);
+      carb_replica_quote (sql, w->col->name);
       g_string_append (sql, " = ?");
+      if (w->version != NULL)
+        {
+          g_string_append (sql, ", ");
+          carb_replica_quote_version (sql, w->col);
+          g_string_append (sql, " = ?");
+        }
     }
   g_string_append (sql, " WHERE ");
   carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
@@ -170,13 +178,16 @@ carb_replica_update_columns (
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
     return FALSE;
+  int param = 1;
   for (guint i = 0; i < writes->len; i++)
     {
       const ColumnWrite *w = &g_array_index (writes, ColumnWrite, i);
-      if (!carb_replica_bind_value (stmt, (int) i + 1, model, w->col, w->value, error))
+      if (!carb_replica_bind_value (stmt, param++, model, w->col, w->value, error))
         return FALSE;
+      if (w->version != NULL)
+        sqlite3_bind_text (stmt, param++, w->version, -1, SQLITE_STATIC);
     }
-  sqlite3_bind_text (stmt, (int) writes->len + 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, param, id, -1, SQLITE_STATIC);
   return carb_replica_db_step_done (replica, stmt, error);
 }
 
@@ -215,13 +226,19 @@ write_locked (CarbReplica *replica,
                    "no row with id “%s”", id);
   if (kind == WRITE_INSERT && !insert_id (replica, model, id, error))
     return FALSE;
+  for (guint i = 0; i < writes->len; i++)
+    {
+      ColumnWrite *w = &g_array_index (writes, ColumnWrite, i);
+      CarbVersion version = carb_replica_next_version (replica);
+      g_free (w->version);
+      w->version = carb_version_to_string (&version);
+    }
   if (!carb_replica_update_columns (replica, model, id, writes, error))
     return FALSE;
   for (guint i = 0; i < writes->len; i++)
     {
-      CarbVersion version = carb_replica_next_version (replica);
-      if (!carb_replica_set_version (replica, model->table, id,
-                                     g_array_index (writes, ColumnWrite, i).col->name, &version, TRUE, error))
+      const ColumnWrite *w = &g_array_index (writes, ColumnWrite, i);
+      if (!carb_replica_set_pending (replica, model->table, id, w->col->name, w->version, error))
         return FALSE;
     }
   return TRUE;
@@ -398,7 +415,7 @@ write_tombstone (CarbReplica *replica, const char *table, const char *id, gboole
     return FALSE;
   g_autoptr (GArray) writes = carb_column_writes_new ();
   ColumnWrite w = { carb_replica_role_column (model, CARB_COLUMN_ROLE_DELETED),
-                    g_variant_ref_sink (g_variant_new_boolean (deleted)) };
+                    g_variant_ref_sink (g_variant_new_boolean (deleted)), NULL };
   g_array_append_val (writes, w);
   return write_row (replica, model, id, writes, WRITE_TOMBSTONE, error);
 }

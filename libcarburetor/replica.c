@@ -11,8 +11,10 @@
  * A device's copy of the tables of one sync group: a local SQLite database
  * file the library owns (docs/TWOWAY.md). Each model's rows are in a plain
  * table of the model's name and columns, which the application reads with
- * SQL; local writes go through the replica, which versions every column
- * and queues it for upload. Every call is one SQLite transaction; a
+ * SQL (followed by a TEXT column `X__v`, the version of each data and
+ * is-deleted column X, as on the server: name the columns you select);
+ * local writes go through the replica, which versions every column and
+ * queues it for upload. Every call is one SQLite transaction; a
  * replica may be used from several threads (calls are serialized).
  *
  * Since: 1.0

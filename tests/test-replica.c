@@ -243,7 +243,13 @@ test_local_writes (Fixture *f, gconstpointer data)
   g_assert_cmpint (sql_int (f->path, q), ==, 1);
   /* Every written column is pending: list, title, body, n, deleted. */
   g_assert_cmpuint (carb_replica_get_n_pending (f->replica), ==, 5);
-  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM carburetor_versions"), ==, 5);
+  /* Their versions are in the row's own columns X__v (no side table). */
+  g_assert_cmpint (sql_int (f->path,
+                            "SELECT (list__v IS NOT NULL) + (title__v IS NOT NULL) + (body__v IS NOT "
+                            "NULL) + (n__v IS NOT NULL) + (deleted__v IS NOT NULL) FROM notes"),
+                   ==, 5);
+  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'carburetor_versions'"),
+                   ==, 0);
 
   g_autoptr (GVariant) row = carb_replica_get_row (f->replica, "notes", id, &error);
   g_assert_no_error (error);
@@ -304,8 +310,7 @@ test_versions_increase (Fixture *f, gconstpointer data)
   g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM notes WHERE NOT deleted"), ==, 1);
   /* The stored version text is the version (text order = version order). */
   g_autofree char *expect = carb_version_to_string (&d2);
-  g_autofree char *q = g_strdup_printf (
-      "SELECT version FROM carburetor_versions WHERE tbl = 'notes' AND id = '%s' AND col = 'deleted'", id);
+  g_autofree char *q = g_strdup_printf ("SELECT deleted__v FROM notes WHERE id = '%s'", id);
   g_autofree char *stored = sql_text (f->path, q);
   g_assert_cmpstr (stored, ==, expect);
 }
@@ -435,16 +440,14 @@ test_download_keeps_pending (Fixture *f, gconstpointer data)
 
   /* The same page again, and a stale page with an older sync point:
    * nothing changes, the sync point does not go back. */
-  g_autofree char *before
-      = sql_text (f->path, "SELECT group_concat(title || body || version, ',') FROM notes, "
-                           "carburetor_versions ORDER BY 1");
+  g_autofree char *before = sql_text (
+      f->path, "SELECT group_concat(title || body || title__v || body__v, ',') FROM notes ORDER BY 1");
   g_assert_true (carb_replica_merge_download (f->replica, 1, page, p2, &error));
   g_autoptr (GBytes) stale = note_page (id, "old", older, "old body", older);
   g_assert_true (carb_replica_merge_download (f->replica, 1, stale, p1, &error));
   g_assert_no_error (error);
-  g_autofree char *after
-      = sql_text (f->path, "SELECT group_concat(title || body || version, ',') FROM notes, "
-                           "carburetor_versions ORDER BY 1");
+  g_autofree char *after = sql_text (
+      f->path, "SELECT group_concat(title || body || title__v || body__v, ',') FROM notes ORDER BY 1");
   g_assert_cmpstr (before, ==, after);
   g_assert_cmpuint (carb_replica_get_n_pending (f->replica), ==, 1);
   g_autoptr (CarbSyncPoint) stored = carb_replica_get_sync_point (f->replica, 1);
@@ -557,6 +560,39 @@ test_reopen_other_group (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, f->path));
 }
 
+/* A file of format 1 (versions in carburetor_versions) is refused, naming
+ * the file and what to do, and left as it was. */
+static void
+test_reopen_old_format (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *id = insert_note (f->replica, "old");
+  g_clear_object (&f->replica);
+  /* What the previous library wrote: its format in front of the same
+   * fingerprint, and the side table. */
+  sqlite3 *db = NULL;
+  g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (
+      sqlite3_exec (db,
+                    "UPDATE carburetor_meta SET value = '1' || substr(value, 2) WHERE key = 'schema';"
+                    "CREATE TABLE carburetor_versions (tbl TEXT NOT NULL, id TEXT NOT NULL, col TEXT "
+                    "NOT NULL, version TEXT NOT NULL, PRIMARY KEY (tbl, id, col)) WITHOUT ROWID;",
+                    NULL, NULL, NULL),
+      ==, SQLITE_OK);
+  sqlite3_close (db);
+  g_autofree char *before = sql_text (f->path, "SELECT value FROM carburetor_meta WHERE key = 'schema'");
+  g_assert_true (g_str_has_prefix (before, "1;"));
+
+  g_autoptr (CarbReplica) old = open_replica (f->path, "app", &error);
+  g_assert_null (old);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+  g_assert_nonnull (strstr (error->message, f->path));
+  g_assert_nonnull (strstr (error->message, "format 1"));
+  g_assert_nonnull (strstr (error->message, "rebuild"));
+  g_autofree char *after = sql_text (f->path, "SELECT value FROM carburetor_meta WHERE key = 'schema'");
+  g_assert_cmpstr (after, ==, before);
+}
+
 /* ---- clock, rebuild, rejections --------------------------------------- */
 
 static void
@@ -639,8 +675,12 @@ test_rebuild (Fixture *f, gconstpointer data)
   g_assert_cmpstr (title, ==, "pending edit");
   g_assert_cmpuint (carb_replica_get_n_pending (f->replica), ==, 1);
   g_assert_null (carb_replica_get_sync_point (f->replica, 1));
-  g_autofree char *q = g_strdup_printf ("SELECT count(*) FROM carburetor_versions WHERE id = '%s'", clean);
-  g_assert_cmpint (sql_int (f->path, q), ==, 0);
+  /* The row kept keeps its versions (they are its columns). */
+  g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM notes"), ==, 1);
+  g_autofree char *q = g_strdup_printf (
+      "SELECT count(*) FROM notes WHERE id = '%s' AND title__v IS NOT NULL AND deleted__v IS NOT NULL",
+      edited);
+  g_assert_cmpint (sql_int (f->path, q), ==, 1);
 }
 
 typedef struct
@@ -832,6 +872,7 @@ main (int argc, char **argv)
   ADD ("download-bad-page", test_download_bad_page);
   ADD ("reopen", test_reopen);
   ADD ("reopen-other-group", test_reopen_other_group);
+  ADD ("reopen-old-format", test_reopen_old_format);
   ADD ("clock-correction", test_clock_correction);
   ADD ("clock-correction-floor", test_clock_correction_floor);
   ADD ("rebuild", test_rebuild);
