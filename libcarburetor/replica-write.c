@@ -104,6 +104,7 @@ plan_writes (CarbReplica *replica,
   g_variant_iter_init (&iter, row);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &boxed))
     {
+      /* Owned here: each exit of the loop body lets it go. */
       g_autoptr (GVariant) owned = boxed;
       gint index = carb_model_find_column (model, key);
       if (index < 0)
@@ -116,10 +117,10 @@ plan_writes (CarbReplica *replica,
         return NULL;
       if (col->role == CARB_COLUMN_ROLE_ID)
         {
-          *id_out = carb_replica_unwrap (boxed);
+          *id_out = carb_replica_unwrap (owned);
           continue;
         }
-      ColumnWrite w = { col, carb_replica_unwrap (boxed), NULL };
+      ColumnWrite w = { col, carb_replica_unwrap (owned), NULL };
       g_array_append_val (writes, w);
     }
   if (kind != WRITE_INSERT)
@@ -322,7 +323,7 @@ carb_replica_insert (CarbReplica *replica, const char *table, GVariant *row, GEr
   if (model == NULL)
     return NULL;
   g_autoptr (GVariant) given_id = NULL;
-  g_autoptr (GArray) writes = plan_writes (replica, index, model, row, WRITE_INSERT, &given_id, error);
+  g_autoptr (GArray) writes = plan_writes (replica, index, model, sunk, WRITE_INSERT, &given_id, error);
   if (writes == NULL)
     return NULL;
   g_autofree char *id = insert_id_text (model, given_id, error);
@@ -403,7 +404,7 @@ carb_replica_update (
   if (model == NULL)
     return FALSE;
   g_autoptr (GVariant) given_id = NULL;
-  g_autoptr (GArray) writes = plan_writes (replica, index, model, changes, WRITE_UPDATE, &given_id, error);
+  g_autoptr (GArray) writes = plan_writes (replica, index, model, sunk, WRITE_UPDATE, &given_id, error);
   return writes != NULL && write_row (replica, model, id, writes, WRITE_UPDATE, error);
 }
 
