@@ -13,7 +13,9 @@ G_BEGIN_DECLS
 struct _CarbReplica
 {
   GObject parent_instance;
-  GMutex lock; /* guards everything below, and the connection */
+  GMutex sync_lock; /* one carb_replica_sync() at a time: a first download's
+                     * sweep must not meet another sync's */
+  GMutex lock;      /* guards everything below, and the connection */
   sqlite3 *db;
   GHashTable *statements; /* SQL text → sqlite3_stmt, prepared once */
   char *path;

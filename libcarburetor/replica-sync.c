@@ -156,6 +156,15 @@ download_table (CarbReplica *replica,
   return !sweep || carb_replica_first_download_end (replica, table_index, error);
 }
 
+static gboolean sync_run_locked (CarbReplica *replica,
+                                 CarbStore *server,
+                                 GVariant *context,
+                                 SyncProgress *progress,
+                                 GCancellable *cancellable,
+                                 GError **error);
+
+/* Syncs of one replica run one after the other (two at once could each
+ * take the other's rows for ones a first download did not confirm). */
 static gboolean
 sync_run (CarbReplica *replica,
           CarbStore *server,
@@ -163,6 +172,20 @@ sync_run (CarbReplica *replica,
           SyncProgress *progress,
           GCancellable *cancellable,
           GError **error)
+{
+  g_mutex_lock (&replica->sync_lock);
+  gboolean ok = sync_run_locked (replica, server, context, progress, cancellable, error);
+  g_mutex_unlock (&replica->sync_lock);
+  return ok;
+}
+
+static gboolean
+sync_run_locked (CarbReplica *replica,
+                 CarbStore *server,
+                 GVariant *context,
+                 SyncProgress *progress,
+                 GCancellable *cancellable,
+                 GError **error)
 {
   g_autoptr (GVariant) ctx
       = context != NULL ? g_variant_ref_sink (context) : g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
@@ -206,7 +229,8 @@ sync_run (CarbReplica *replica,
  * downloads the tables of the group that changed since their stored sync
  * points (one carb_store_poll() of the group tells which). Each
  * batch and each page is its own transaction on both sides, so an
- * interrupted sync resumes where it stopped. On
+ * interrupted sync resumes where it stopped. Syncs of one replica run
+ * one at a time (a second waits for the first). On
  * %CARB_ERROR_SYNC_POINT_EXPIRED, call carb_replica_rebuild() and sync
  * again.
  *

@@ -39,6 +39,7 @@ carb_replica_finalize (GObject *object)
   g_clear_pointer (&replica->group, carb_sync_group_unref);
   g_free (replica->path);
   g_mutex_clear (&replica->lock);
+  g_mutex_clear (&replica->sync_lock);
   G_OBJECT_CLASS (carb_replica_parent_class)->finalize (object);
 }
 
@@ -79,6 +80,7 @@ static void
 carb_replica_init (CarbReplica *replica)
 {
   g_mutex_init (&replica->lock);
+  g_mutex_init (&replica->sync_lock);
   replica->statements = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, finalize_statement);
 }
 
