@@ -141,7 +141,7 @@ drop_unknown_row (CarbReplica *replica, const char *key, GError **error)
   g_autoptr (GString) sql = g_string_new ("DELETE FROM ");
   carb_replica_quote (sql, model->table);
   g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  carb_replica_quote_id (sql, model);
   g_string_append (sql, " = ?1 AND NOT EXISTS (SELECT 1 FROM carburetor_pending WHERE tbl = ?2 AND id = ?1)");
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)

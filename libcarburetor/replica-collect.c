@@ -27,11 +27,7 @@ read_column (CarbReplica *replica,
 {
   g_autoptr (GString) sql = g_string_new ("SELECT ");
   carb_replica_quote (sql, col->name);
-  g_string_append (sql, " FROM ");
-  carb_replica_quote (sql, model->table);
-  g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
-  g_string_append (sql, " = ?");
+  carb_replica_append_from_row (sql, model);
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
     return FALSE;

@@ -126,6 +126,42 @@ carb_replica_quote (GString *sql, const char *name)
   g_string_append_c (sql, '"');
 }
 
+/* Appends the quoted name of @model's id column. */
+void
+carb_replica_quote_id (GString *sql, const CarbModel *model)
+{
+  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+}
+
+/* Appends " FROM <table> WHERE <id> = ?": the one row of a statement. */
+void
+carb_replica_append_from_row (GString *sql, const CarbModel *model)
+{
+  g_string_append (sql, " FROM ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " WHERE ");
+  carb_replica_quote_id (sql, model);
+  g_string_append (sql, " = ?");
+}
+
+/* Inserts an empty row @id (its values follow in an UPDATE); @or_ignore:
+ * nothing when the row is there already. */
+gboolean
+carb_replica_insert_id (
+    CarbReplica *replica, const CarbModel *model, const char *id, gboolean or_ignore, GError **error)
+{
+  g_autoptr (GString) sql = g_string_new (or_ignore ? "INSERT OR IGNORE INTO " : "INSERT INTO ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " (");
+  carb_replica_quote_id (sql, model);
+  g_string_append (sql, ") VALUES (?)");
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  return carb_replica_db_step_done (replica, stmt, error);
+}
+
 /* Returns: (transfer full) (nullable): the value, or NULL without error
  * when the key is absent */
 char *

@@ -16,21 +16,6 @@ merge_error (GError **error, const CarbModel *model, const char *id, const char 
   return FALSE;
 }
 
-static gboolean
-ensure_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error)
-{
-  g_autoptr (GString) sql = g_string_new ("INSERT OR IGNORE INTO ");
-  carb_replica_quote (sql, model->table);
-  g_string_append (sql, " (");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
-  g_string_append (sql, ") VALUES (?)");
-  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
-  return carb_replica_db_step_done (replica, stmt, error);
-}
-
 /* The server's timestamp has no version: the newest one seen is kept, so
  * a stale page cannot move it back. */
 static gboolean
@@ -50,7 +35,7 @@ merge_timestamp (CarbReplica *replica,
   g_string_append (sql, " = max(coalesce(");
   carb_replica_quote (sql, col->name);
   g_string_append (sql, ", ?1), ?1) WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  carb_replica_quote_id (sql, model);
   g_string_append (sql, " = ?2");
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL || !carb_replica_bind_value (stmt, 1, model, col, value, error))
@@ -79,11 +64,7 @@ load_versions (CarbReplica *replica,
       else
         g_string_append (sql, "NULL");
     }
-  g_string_append (sql, " FROM ");
-  carb_replica_quote (sql, model->table);
-  g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
-  g_string_append (sql, " = ?");
+  carb_replica_append_from_row (sql, model);
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
     return FALSE;
@@ -113,7 +94,8 @@ carb_replica_merge_row (CarbReplica *replica,
                         GError **error)
 {
   const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
-  if (!carb_replica_confirm_row (replica, model, id, error) || !ensure_row (replica, model, id, error))
+  if (!carb_replica_confirm_row (replica, model, id, error)
+      || !carb_replica_insert_id (replica, model, id, TRUE, error))
     return FALSE;
   g_autofree CarbVersion *local = g_new0 (CarbVersion, model->n_columns);
   g_autofree gboolean *found = g_new0 (gboolean, model->n_columns);
@@ -596,7 +578,7 @@ rebuild_table (CarbReplica *replica, const CarbModel *model, GError **error)
   g_autoptr (GString) sql = g_string_new ("DELETE FROM ");
   carb_replica_quote (sql, model->table);
   g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  carb_replica_quote_id (sql, model);
   g_string_append (sql, " NOT IN (SELECT id FROM carburetor_pending WHERE tbl = ?)");
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)

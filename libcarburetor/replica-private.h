@@ -43,6 +43,10 @@ gboolean carb_replica_begin (CarbReplica *replica, GError **error);
 gboolean carb_replica_commit (CarbReplica *replica, GError **error);
 void carb_replica_rollback (CarbReplica *replica);
 void carb_replica_quote (GString *sql, const char *name);
+void carb_replica_quote_id (GString *sql, const CarbModel *model);
+void carb_replica_append_from_row (GString *sql, const CarbModel *model);
+gboolean carb_replica_insert_id (
+    CarbReplica *replica, const CarbModel *model, const char *id, gboolean or_ignore, GError **error);
 char *carb_replica_meta_get (CarbReplica *replica, const char *key, GError **error);
 gboolean carb_replica_meta_set (CarbReplica *replica, const char *key, const char *value, GError **error);
 

@@ -52,9 +52,8 @@ locked (CarbReplica *replica,
 static gboolean
 begin_body (CarbReplica *replica, const CarbModel *model, GError **error)
 {
-  const CarbColumn *id = carb_replica_role_column (model, CARB_COLUMN_ROLE_ID);
   GString *sql = g_string_new ("INSERT OR IGNORE INTO carburetor_unconfirmed (tbl, id) SELECT ?1, ");
-  carb_replica_quote (sql, id->name);
+  carb_replica_quote_id (sql, model);
   g_string_append (sql, " FROM ");
   carb_replica_quote (sql, model->table);
   g_autofree char *list = g_string_free (sql, FALSE);
@@ -71,11 +70,10 @@ begin_body (CarbReplica *replica, const CarbModel *model, GError **error)
 static gboolean
 end_body (CarbReplica *replica, const CarbModel *model, GError **error)
 {
-  const CarbColumn *id = carb_replica_role_column (model, CARB_COLUMN_ROLE_ID);
   GString *sql = g_string_new ("DELETE FROM ");
   carb_replica_quote (sql, model->table);
   g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, id->name);
+  carb_replica_quote_id (sql, model);
   g_string_append (sql, STILL_LISTED);
   g_autofree char *rows = g_string_free (sql, FALSE);
   g_autofree char *key = flag_key (model);

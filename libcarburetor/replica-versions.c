@@ -98,11 +98,7 @@ carb_replica_get_version_locked (CarbReplica *replica,
     return TRUE;
   g_autoptr (GString) sql = g_string_new ("SELECT ");
   carb_replica_quote_version (sql, col);
-  g_string_append (sql, " FROM ");
-  carb_replica_quote (sql, model->table);
-  g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
-  g_string_append (sql, " = ?");
+  carb_replica_append_from_row (sql, model);
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
     return FALSE;
@@ -144,7 +140,7 @@ carb_replica_set_version (CarbReplica *replica,
   g_string_append (sql, " SET ");
   carb_replica_quote_version (sql, col);
   g_string_append (sql, " = ? WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  carb_replica_quote_id (sql, model);
   g_string_append (sql, " = ?");
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
@@ -209,11 +205,8 @@ gboolean
 carb_replica_row_exists (
     CarbReplica *replica, const CarbModel *model, const char *id, gboolean *exists, GError **error)
 {
-  g_autoptr (GString) sql = g_string_new ("SELECT 1 FROM ");
-  carb_replica_quote (sql, model->table);
-  g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
-  g_string_append (sql, " = ?");
+  g_autoptr (GString) sql = g_string_new ("SELECT 1");
+  carb_replica_append_from_row (sql, model);
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
     return FALSE;

@@ -174,7 +174,7 @@ carb_replica_update_columns (
         }
     }
   g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
+  carb_replica_quote_id (sql, model);
   g_string_append (sql, " = ?");
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
@@ -189,21 +189,6 @@ carb_replica_update_columns (
         sqlite3_bind_text (stmt, param++, w->version, -1, SQLITE_STATIC);
     }
   sqlite3_bind_text (stmt, param, id, -1, SQLITE_STATIC);
-  return carb_replica_db_step_done (replica, stmt, error);
-}
-
-static gboolean
-insert_id (CarbReplica *replica, const CarbModel *model, const char *id, GError **error)
-{
-  g_autoptr (GString) sql = g_string_new ("INSERT INTO ");
-  carb_replica_quote (sql, model->table);
-  g_string_append (sql, " (");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
-  g_string_append (sql, ") VALUES (?)");
-  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
   return carb_replica_db_step_done (replica, stmt, error);
 }
 
@@ -225,7 +210,7 @@ write_locked (CarbReplica *replica,
   if (kind != WRITE_INSERT && !exists)
     return refuse (error, model, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name,
                    "no row with id “%s”", id);
-  if (kind == WRITE_INSERT && !insert_id (replica, model, id, error))
+  if (kind == WRITE_INSERT && !carb_replica_insert_id (replica, model, id, FALSE, error))
     return FALSE;
   for (guint i = 0; i < writes->len; i++)
     {

@@ -195,11 +195,7 @@ read_row (CarbReplica *replica, const CarbModel *model, const char *id, GError *
         g_string_append (sql, ", ");
       carb_replica_quote (sql, model->columns[i].name);
     }
-  g_string_append (sql, " FROM ");
-  carb_replica_quote (sql, model->table);
-  g_string_append (sql, " WHERE ");
-  carb_replica_quote (sql, carb_replica_role_column (model, CARB_COLUMN_ROLE_ID)->name);
-  g_string_append (sql, " = ?");
+  carb_replica_append_from_row (sql, model);
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
     return NULL;
