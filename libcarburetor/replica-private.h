@@ -13,9 +13,10 @@ G_BEGIN_DECLS
 struct _CarbReplica
 {
   GObject parent_instance;
-  GMutex sync_lock; /* one carb_replica_sync() at a time: a first download's
+  GMutex sync_lock;     /* one carb_replica_sync() at a time: a first download's
                      * sweep must not meet another sync's */
-  GMutex lock;      /* guards everything below, and the connection */
+  GMutex lock;          /* guards everything below, and the connection */
+  gboolean unconfirmed; /* carburetor_unconfirmed may hold rows (replica-sweep.c) */
   sqlite3 *db;
   GHashTable *statements; /* SQL text → sqlite3_stmt, prepared once */
   char *path;
@@ -154,6 +155,7 @@ gboolean carb_replica_poll_group (
 void carb_replica_emit_rejected (CarbReplica *replica, GArray *rejections);
 gboolean carb_replica_first_download_begin (CarbReplica *replica, guint table_index, GError **error);
 gboolean carb_replica_first_download_end (CarbReplica *replica, guint table_index, GError **error);
+gboolean carb_replica_load_unconfirmed (CarbReplica *replica, GError **error);
 gboolean carb_replica_first_download_open (CarbReplica *replica, guint table_index, GError **error);
 gboolean
 carb_replica_confirm_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error);

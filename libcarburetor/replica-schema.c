@@ -238,6 +238,11 @@ carb_replica_schema_open (CarbReplica *replica, GError **error)
       carb_replica_rollback (replica);
       return FALSE;
     }
+  if (!carb_replica_load_unconfirmed (replica, error))
+    {
+      carb_replica_rollback (replica);
+      return FALSE;
+    }
   /* The clock read from the file is the baseline: nothing to store. */
   replica->hlc_at_begin = replica->hlc;
   replica->offset_at_begin = replica->clock_offset_us;

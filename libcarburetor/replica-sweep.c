@@ -58,6 +58,7 @@ begin_body (CarbReplica *replica, const CarbModel *model, GError **error)
   carb_replica_quote (sql, model->table);
   g_autofree char *list = g_string_free (sql, FALSE);
   g_autofree char *key = flag_key (model);
+  replica->unconfirmed = TRUE;
   return run_on_table (replica, model, "DELETE FROM carburetor_unconfirmed WHERE tbl = ?1", error)
          && run_on_table (replica, model, list, error) && carb_replica_meta_set (replica, key, "1", error);
 }
@@ -80,13 +81,31 @@ end_body (CarbReplica *replica, const CarbModel *model, GError **error)
   /* The rows' versions are their own columns: they leave with them. */
   return run_on_table (replica, model, rows, error)
          && run_on_table (replica, model, "DELETE FROM carburetor_unconfirmed WHERE tbl = ?1", error)
-         && carb_replica_meta_set (replica, key, "0", error);
+         && carb_replica_meta_set (replica, key, "0", error)
+         && carb_replica_load_unconfirmed (replica, error);
+}
+
+/* Internal, with the lock held: whether any row waits for confirmation,
+ * so that merges skip confirm_row's DELETE when none does (most merges). */
+gboolean
+carb_replica_load_unconfirmed (CarbReplica *replica, GError **error)
+{
+  sqlite3_stmt *stmt
+      = carb_replica_db_stmt (replica, "SELECT EXISTS (SELECT 1 FROM carburetor_unconfirmed)", error);
+  if (stmt == NULL)
+    return FALSE;
+  int rc = sqlite3_step (stmt);
+  replica->unconfirmed = rc == SQLITE_ROW && sqlite3_column_int (stmt, 0) != 0;
+  sqlite3_reset (stmt);
+  return rc == SQLITE_ROW || carb_replica_db_fail (replica, error, "reading carburetor_unconfirmed");
 }
 
 /* Internal, in the caller's transaction: the server sent row @id. */
 gboolean
 carb_replica_confirm_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error)
 {
+  if (!replica->unconfirmed)
+    return TRUE;
   sqlite3_stmt *stmt
       = carb_replica_db_stmt (replica, "DELETE FROM carburetor_unconfirmed WHERE tbl = ? AND id = ?", error);
   if (stmt == NULL)
