@@ -123,6 +123,20 @@ merge_answer_row (CarbReplica *replica, const CarbChange *first, gsize n, gpoint
     }
   g_autofree char *key = row_key (first->table, first->row_id);
   g_hash_table_add (ack->merged, g_strdup (key));
+  /* An answer never brings back a row the replica no longer holds. A row
+   * with an edit in flight stays (pending entries keep it), so an absent
+   * row was removed on newer knowledge than the answer's: the sweep after
+   * a first download (the server had deleted it), a refused insert, a
+   * rebuild. A stale answer replayed after that would revive the row at
+   * its old versions, below the replica's sync point, where no download
+   * would ever correct it (found by the convergence checker, seed
+   * 4239531526950259516). */
+  const CarbModel *model = carb_sync_group_get_model (replica->group, (guint) index);
+  gboolean exists = FALSE;
+  if (!carb_replica_row_exists (replica, model, first->row_id, &exists, error))
+    return FALSE;
+  if (!exists)
+    return TRUE;
   return carb_replica_merge_row (replica, (guint) index, first->row_id, first, n,
                                  g_hash_table_lookup (ack->forced, key), error);
 }

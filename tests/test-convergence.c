@@ -1950,6 +1950,37 @@ test_first_download_tombstone (gconstpointer data)
     g_test_fail_printf ("%u problems", problems);
 }
 
+/* A stale apply answer acknowledged again after the row left the replica:
+ * replica 1 inserts a row and uploads it by hand, deletes it, and syncs;
+ * its first download leaves the tombstone out, so the sweep removes the
+ * row. The old answer (the row alive, at its insert's versions) replayed
+ * then must not bring it back below the replica's sync point, where no
+ * download would ever correct it (found by seed 4239531526950259516). */
+static void
+test_stale_ack_after_sweep (gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  Run *run = run_new (data, TEETH_SEED, 2);
+  step_insert (run, 1);
+  g_autoptr (GBytes) sent = carb_replica_collect_changes (run->sites[1].replica, 0, &error);
+  g_assert_no_error (error);
+  g_autoptr (GBytes) result = apply (run, sent, "upload");
+  acknowledge (run, 1, sent, result, "upload");
+  run->step++;
+  step_delete (run, 1, FALSE);
+  /* Replica 1's first download of the table, after its delete. */
+  sync_replica (run, 1, run->server);
+  run->step++;
+  acknowledge (run, 1, sent, result, "stale acknowledge");
+  check_points (run);
+  quiesce (run);
+  check (run);
+  guint problems = run->problems;
+  run_free (run);
+  if (problems != 0)
+    g_test_fail_printf ("%u problems", problems);
+}
+
 /* A replica that forgets a pending write without uploading it (as an
  * acknowledge that skipped its pending check would): the entry is deleted
  * from carburetor_pending with raw sqlite3. The write stays in the replica
@@ -2038,6 +2069,7 @@ main (int argc, char **argv)
         { "teeth-lost-pending", test_teeth_lost_pending },
         { "clock-correction-causal", test_clock_correction_causal },
         { "first-download-tombstone", test_first_download_tombstone },
+        { "stale-ack-after-sweep", test_stale_ack_after_sweep },
       };
       for (guint k = 0; k < G_N_ELEMENTS (cases); k++)
         {
