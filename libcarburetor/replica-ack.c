@@ -193,29 +193,10 @@ acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyResult *answer,
   return ok;
 }
 
-/**
- * carb_replica_acknowledge:
- * @replica: a replica
- * @sent: a changeset from carb_replica_collect_changes()
- * @apply_result: what carb_store_apply_changes() answered to it
- * @error: return location for a #GError
- *
- * Settles an upload in one transaction: merges the server's rows (the
- * greater version of each column wins), drops the pending entries of
- * @sent that still hold the version sent (edits made meanwhile stay
- * pending), and keeps the rejections (their columns return to the
- * server's value; #CarbReplica::rejected is emitted for each, after the
- * transaction). Merging the same
- * result twice changes no row.
- *
- * Returns: %TRUE, or %FALSE with @error set and nothing changed
- *
- * Since: 1.0
- */
 gboolean
-carb_replica_acknowledge (CarbReplica *replica, GBytes *sent, GBytes *apply_result, GError **error)
+carb_replica_acknowledge_quiet (
+    CarbReplica *replica, GBytes *sent, GBytes *apply_result, GArray **rejections, GError **error)
 {
-  g_return_val_if_fail (CARB_IS_REPLICA (replica) && sent != NULL && apply_result != NULL, FALSE);
   g_autoptr (GArray) sent_changes = carb_changeset_parse (sent, error);
   if (sent_changes == NULL)
     return FALSE;
@@ -234,6 +215,36 @@ carb_replica_acknowledge (CarbReplica *replica, GBytes *sent, GBytes *apply_resu
     }
   g_mutex_unlock (&replica->lock);
   if (ok)
-    carb_replica_emit_rejected (replica, answer->rejections);
+    *rejections = g_array_ref (answer->rejections);
   return ok;
+}
+
+/**
+ * carb_replica_acknowledge:
+ * @replica: a replica
+ * @sent: a changeset from carb_replica_collect_changes()
+ * @apply_result: what carb_store_apply_changes() answered to it
+ * @error: return location for a #GError
+ *
+ * Settles an upload in one transaction: merges the server's rows (the
+ * greater version of each column wins) into the rows the replica still
+ * holds, drops the pending entries of @sent that still hold the version
+ * sent (edits made meanwhile stay pending), and keeps the rejections
+ * (their columns return to the server's value; #CarbReplica::rejected is
+ * emitted for each, in this thread, after the transaction). Merging the
+ * same result twice changes no row.
+ *
+ * Returns: %TRUE, or %FALSE with @error set and nothing changed
+ *
+ * Since: 1.0
+ */
+gboolean
+carb_replica_acknowledge (CarbReplica *replica, GBytes *sent, GBytes *apply_result, GError **error)
+{
+  g_return_val_if_fail (CARB_IS_REPLICA (replica) && sent != NULL && apply_result != NULL, FALSE);
+  g_autoptr (GArray) rejections = NULL;
+  if (!carb_replica_acknowledge_quiet (replica, sent, apply_result, &rejections, error))
+    return FALSE;
+  carb_replica_emit_rejected (replica, rejections);
+  return TRUE;
 }

@@ -153,6 +153,11 @@ gboolean carb_replica_poll_group (
 
 /* replica.c */
 void carb_replica_emit_rejected (CarbReplica *replica, GArray *rejections);
+/* carb_replica_acknowledge() without the signal: @rejections gets the
+ * answer's (CarbRejection, maybe empty) for the caller to emit where it
+ * should (the async sync: in the caller's main context). */
+gboolean carb_replica_acknowledge_quiet (
+    CarbReplica *replica, GBytes *sent, GBytes *apply_result, GArray **rejections, GError **error);
 gboolean carb_replica_first_download_begin (CarbReplica *replica, guint table_index, GError **error);
 gboolean carb_replica_first_download_end (CarbReplica *replica, guint table_index, GError **error);
 gboolean carb_replica_load_unconfirmed (CarbReplica *replica, GError **error);

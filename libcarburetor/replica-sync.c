@@ -20,11 +20,13 @@ parse_server_hlc (const GError *error, guint64 *hlc)
   return at != NULL && g_ascii_string_to_unsigned (at + strlen (tag), 10, 1, G_MAXINT64, hlc, NULL);
 }
 
-/* Rows moved so far by one sync, and whom to tell (the async call). */
+/* Rows moved so far by one sync, and whom to tell (the async call): the
+ * count, and the rejections (emitted right away when @rejected is NULL). */
 typedef struct
 {
   guint64 n_rows;
   void (*report) (guint64 n_rows, gpointer data);
+  void (*rejected) (GArray *rejections, gpointer data);
   gpointer data;
 } SyncProgress;
 
@@ -46,6 +48,17 @@ advance (SyncProgress *progress, GBytes *bytes)
     return;
   progress->n_rows += count_rows (bytes);
   progress->report (progress->n_rows, progress->data);
+}
+
+static void
+tell_rejected (CarbReplica *replica, SyncProgress *progress, GArray *rejections)
+{
+  if (rejections->len == 0)
+    return;
+  if (progress != NULL && progress->rejected != NULL)
+    progress->rejected (rejections, progress->data);
+  else
+    carb_replica_emit_rejected (replica, rejections);
 }
 
 /* One batch: collect, apply, acknowledge. @done is TRUE when nothing was
@@ -71,8 +84,10 @@ upload_batch (CarbReplica *replica,
   *done = FALSE;
   g_autoptr (GBytes) answer
       = carb_store_apply_changes (server, replica->group, context, sent, cancellable, error);
-  if (answer == NULL || !carb_replica_acknowledge (replica, sent, answer, error))
+  g_autoptr (GArray) rejections = NULL;
+  if (answer == NULL || !carb_replica_acknowledge_quiet (replica, sent, answer, &rejections, error))
     return FALSE;
+  tell_rejected (replica, progress, rejections);
   advance (progress, sent);
   return TRUE;
 }
@@ -256,6 +271,8 @@ typedef struct
   gpointer progress_data;
   GDestroyNotify progress_notify;
   GMainContext *main_context; /* the caller's, where progress is told */
+  GMutex lock;                /* guards @rejections */
+  GPtrArray *rejections;      /* GArray of CarbRejection, not yet emitted */
   gint n_rows;                /* the latest count (capped), read by the main context */
   gint scheduled;             /* a report is queued there */
   gboolean finished;          /* the application's callback ran: no report after it */
@@ -274,6 +291,8 @@ sync_data_free (gpointer p)
   if (data->progress_notify != NULL)
     data->progress_notify (data->progress_data);
   g_main_context_unref (data->main_context);
+  g_ptr_array_unref (data->rejections);
+  g_mutex_clear (&data->lock);
   g_free (data);
 }
 
@@ -310,6 +329,45 @@ queue_progress (guint64 n_rows, gpointer user_data)
   g_source_unref (idle);
 }
 
+/* In the caller's main context: #CarbReplica::rejected for each
+ * rejection the worker handed over, in the order the server gave them. */
+static void
+emit_queued_rejections (GTask *task)
+{
+  SyncData *data = g_task_get_task_data (task);
+  g_mutex_lock (&data->lock);
+  g_autoptr (GPtrArray) queued = g_steal_pointer (&data->rejections);
+  data->rejections = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  g_mutex_unlock (&data->lock);
+  for (guint i = 0; i < queued->len; i++)
+    carb_replica_emit_rejected (g_task_get_source_object (task), g_ptr_array_index (queued, i));
+}
+
+static gboolean
+tell_rejected_in_context (gpointer user_data)
+{
+  emit_queued_rejections (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* In the worker: keeps the rejections for the caller's context (a handler
+ * may touch the application's state, which lives there). */
+static void
+queue_rejected (GArray *rejections, gpointer user_data)
+{
+  GTask *task = user_data;
+  SyncData *data = g_task_get_task_data (task);
+  g_mutex_lock (&data->lock);
+  g_ptr_array_add (data->rejections, g_array_ref (rejections));
+  g_mutex_unlock (&data->lock);
+  GSource *idle = g_idle_source_new ();
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, tell_rejected_in_context, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (idle, "[carburetor] replica sync rejections");
+  g_source_attach (idle, data->main_context);
+  g_source_unref (idle);
+}
+
 /* The task's own callback: the last count is told before the
  * application's callback, so that a caller that stops its loop there has
  * seen every row. */
@@ -317,6 +375,8 @@ static void
 sync_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   SyncData *data = g_task_get_task_data (G_TASK (result));
+  /* Any rejection not told yet comes before the callback too. */
+  emit_queued_rejections (G_TASK (result));
   guint64 n = (guint64) g_atomic_int_get (&data->n_rows);
   if (data->progress != NULL && n > 0)
     data->progress (n, (gint64) n, data->progress_data);
@@ -337,7 +397,7 @@ sync_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
 {
   SyncData *data = task_data;
   GError *error = NULL;
-  SyncProgress progress = { 0, data->progress != NULL ? queue_progress : NULL, task };
+  SyncProgress progress = { 0, data->progress != NULL ? queue_progress : NULL, queue_rejected, task };
   if (sync_run (source, data->server, data->context, &progress, cancellable, &error))
     g_task_return_boolean (task, TRUE);
   else
@@ -364,8 +424,9 @@ sync_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
  * @user_data: data for @callback
  *
  * carb_replica_sync() in a worker thread. The replica stays usable
- * meanwhile (its calls wait for the sync's current transaction);
- * #CarbReplica::rejected is emitted in the worker thread.
+ * meanwhile (its calls wait for the sync's current transaction).
+ * #CarbReplica::rejected is emitted in the caller's thread-default main
+ * context too, each rejection before @callback.
  *
  * Since: 1.0
  */
@@ -392,6 +453,8 @@ carb_replica_sync_async (CarbReplica *replica,
   data->progress_data = progress_data;
   data->progress_notify = progress_notify;
   data->main_context = g_main_context_ref_thread_default ();
+  g_mutex_init (&data->lock);
+  data->rejections = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   g_task_set_task_data (task, data, sync_data_free);
   g_task_run_in_thread (task, sync_thread);
 }

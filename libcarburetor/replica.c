@@ -59,9 +59,10 @@ carb_replica_class_init (CarbReplicaClass *klass)
    * The server refused a local change (a filter, an immutable column, the
    * validation callback). The change is no longer pending, the row holds
    * the server's value again, and the rejection is kept in the file
-   * (carb_replica_list_rejections()). Emitted by the thread that called
-   * carb_replica_acknowledge() or carb_replica_sync() (for
-   * carb_replica_sync_async(), a worker thread), after the transaction.
+   * (carb_replica_list_rejections()). Emitted after the transaction, in
+   * the thread that called carb_replica_acknowledge() or
+   * carb_replica_sync(); for carb_replica_sync_async(), in the caller's
+   * thread-default main context, before the sync's callback.
    *
    * Since: 1.0
    */

@@ -493,6 +493,52 @@ on_synced (GObject *source, GAsyncResult *result, gpointer data)
   out->done = TRUE;
 }
 
+/* The async sync tells rejections where the application lives: in the
+ * caller's thread (its main context), each before the sync's callback. */
+typedef struct
+{
+  GThread *thread;
+  guint count;
+  gboolean wrong_thread, after_callback;
+  const Outcome *out;
+} RejectedSeen;
+
+static void
+on_rejected_async (CarbReplica *replica,
+                   const char *table,
+                   const char *id,
+                   const char *column,
+                   const char *message,
+                   RejectedSeen *seen)
+{
+  seen->count++;
+  seen->wrong_thread |= g_thread_self () != seen->thread;
+  seen->after_callback |= seen->out->done;
+}
+
+static void
+test_rejected_async (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  Outcome out = { FALSE, FALSE, NULL };
+  RejectedSeen seen = { g_thread_self (), 0, FALSE, FALSE, &out };
+  g_signal_connect (a, "rejected", G_CALLBACK (on_rejected_async), &seen);
+  g_autofree char *mine = insert (f, a, "ann", "mine");
+  g_autofree char *theirs = insert (f, a, "bob", "not mine");
+  carb_replica_sync_async (a, f->store, f->context, NULL, NULL, NULL, NULL, on_synced, &out);
+  while (!out.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (out.error);
+  g_assert_true (out.ok);
+  g_assert_cmpuint (seen.count, ==, 1);
+  g_assert_false (seen.wrong_thread);
+  g_assert_false (seen.after_callback);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (seen.count, ==, 1);
+}
+
 typedef struct
 {
   guint calls;
@@ -739,11 +785,17 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   static const TestCase tests[] = {
-    TEST_CASE ("converge", test_converge),         TEST_CASE ("crash-ack", test_crash_ack),
-    TEST_CASE ("clock-ahead", test_clock_ahead),   TEST_CASE ("expired", test_expired),
-    TEST_CASE ("expired-idle", test_expired_idle), TEST_CASE ("first-fill", test_first_fill),
-    TEST_CASE ("rejected", test_rejected),         TEST_CASE ("async", test_async),
-    TEST_CASE ("concurrent", test_concurrent),     TEST_CASE ("types", test_types),
+    TEST_CASE ("converge", test_converge),
+    TEST_CASE ("crash-ack", test_crash_ack),
+    TEST_CASE ("clock-ahead", test_clock_ahead),
+    TEST_CASE ("expired", test_expired),
+    TEST_CASE ("expired-idle", test_expired_idle),
+    TEST_CASE ("first-fill", test_first_fill),
+    TEST_CASE ("rejected", test_rejected),
+    TEST_CASE ("async", test_async),
+    TEST_CASE ("rejected-async", test_rejected_async),
+    TEST_CASE ("concurrent", test_concurrent),
+    TEST_CASE ("types", test_types),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
