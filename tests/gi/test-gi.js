@@ -3,10 +3,32 @@
 // domain and code of a bad URI. TAP output.
 // SPDX-License-Identifier: LGPL-2.1-or-later
 imports.gi.versions.Carburetor = '1.0';
-const {Carburetor, GLib} = imports.gi;
+const {Carburetor, Gio, GLib} = imports.gi;
 const System = imports.system;
 
 const results = [];
+// Every file of the run goes in one folder, removed at the end.
+const root = GLib.dir_make_tmp('carb-gjs-XXXXXX');
+let nTmp = 0;
+function makeTmp() {
+    const path = `${root}/${nTmp++}`;
+    GLib.mkdir_with_parents(path, 0o700);
+    return path;
+}
+function removeTree(path) {
+    const dir = Gio.File.new_for_path(path);
+    const children = dir.enumerate_children('standard::name,standard::type',
+        Gio.FileQueryInfoFlags.NOFOLLOW_SYMLINKS, null);
+    let info;
+    while ((info = children.next_file(null)) !== null) {
+        const child = dir.get_child(info.get_name());
+        if (info.get_file_type() === Gio.FileType.DIRECTORY)
+            removeTree(child.get_path());
+        else
+            child.delete(null);
+    }
+    dir.delete(null);
+}
 function check(name, fn) {
     try {
         fn();
@@ -21,7 +43,7 @@ function assert(cond, what) {
 }
 
 function stores() {
-    const tmp = GLib.dir_make_tmp('carb-gjs-XXXXXX');
+    const tmp = makeTmp();
     const list = [['sqlite', `sqlite:${tmp}/store.db`]];
     if (GLib.getenv('PGHOST') || GLib.getenv('CARB_TEST_PG_URI'))
         list.push(['postgres', GLib.getenv('CARB_TEST_PG_URI') ?? 'postgresql:///']);
@@ -76,7 +98,7 @@ function replicas(uri, table) {
     const store = Carburetor.Store.open(uri);
     store.create_table(group.get_wire_model(0));
     store.prepare_group(group);
-    const tmp = GLib.dir_make_tmp('carb-gjs-replica-XXXXXX');
+    const tmp = makeTmp();
     const a = Carburetor.Replica.open(`${tmp}/a.db`, group);
     const b = Carburetor.Replica.open(`${tmp}/b.db`, group);
     const id = a.insert(table, new GLib.Variant('a{sv}', {
@@ -131,4 +153,5 @@ check('bad-uri', badUri);
 print(`1..${results.length}`);
 results.forEach(([ok, name, why], i) =>
     print(`${ok ? '' : 'not '}ok ${i + 1} /gi/gjs/${name}${ok ? '' : ` # ${why}`}`));
+removeTree(root);
 System.exit(results.every(r => r[0]) ? 0 : 1);

@@ -7,8 +7,10 @@
 #
 # TAP output; run by meson with GI_TYPELIB_PATH and LD_LIBRARY_PATH set to
 # the build tree. SPDX-License-Identifier: LGPL-2.1-or-later
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -18,6 +20,9 @@ gi.require_version("Carburetor", "1.0")
 from gi.repository import Carburetor, GLib  # noqa: E402
 
 results = []
+# Every file of the run goes in one folder, removed at exit.
+ROOT = tempfile.mkdtemp(prefix="carb-gi-")
+atexit.register(shutil.rmtree, ROOT, True)
 
 
 def check(name, fn):
@@ -29,7 +34,7 @@ def check(name, fn):
 
 
 def stores():
-    tmp = tempfile.mkdtemp(prefix="carb-gi-")
+    tmp = tempfile.mkdtemp(dir=ROOT)
     yield "sqlite", "sqlite:" + os.path.join(tmp, "store.db")
     if os.environ.get("PGHOST") or os.environ.get("CARB_TEST_PG_URI"):
         yield "postgres", os.environ.get("CARB_TEST_PG_URI", "postgresql:///")
@@ -142,7 +147,7 @@ def replica(uri, table):
     store = Carburetor.Store.open(uri)
     store.create_table(group.get_wire_model(0))
     store.prepare_group(group)
-    path = os.path.join(tempfile.mkdtemp(prefix="carb-gi-replica-"), "replica.db")
+    path = os.path.join(tempfile.mkdtemp(dir=ROOT), "replica.db")
     rep = Carburetor.Replica.open(path, group)
     rid = rep.insert(table, GLib.Variant("a{sv}", {"title": GLib.Variant("s", "from python")}))
     assert len(rid) == 36, rid
