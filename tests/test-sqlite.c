@@ -219,6 +219,9 @@ test_read_only_file (Fixture *f, gconstpointer data)
     {
       g_assert_cmpint (g_chmod (f->tmpdir, 0755), ==, 0);
       plugin_copy_for_nobody (f->tmpdir);
+      /* The folder (not the files) becomes nobody's, so that this child's
+       * tear-down, run as nobody, can remove it. */
+      g_assert_cmpint (chown (f->tmpdir, 65534, 65534), ==, 0);
       g_assert_cmpint (setgid (65534), ==, 0);
       g_assert_cmpint (setuid (65534), ==, 0);
     }

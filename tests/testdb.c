@@ -56,13 +56,17 @@ test_add_per_backend (const char *suite,
 void
 test_store_dir_remove (const char *tmpdir)
 {
-  /* The SQLite files, and the plugin copy test-sqlite makes for nobody. */
-  static const char *const files[]
-      = { "store.db", "store.db-wal", "store.db-shm", "carburetor-sqlite.so", "sqlite.plugin" };
-  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+  /* Everything a test put there: stores, replicas (their -wal, -shm and
+   * -journal files too), plugin copies, subfolders. */
+  g_autoptr (GDir) dir = g_dir_open (tmpdir, 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
-      g_autofree char *path = g_build_filename (tmpdir, files[i], NULL);
-      g_unlink (path);
+      g_autofree char *path = g_build_filename (tmpdir, name, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+        test_store_dir_remove (path);
+      else
+        g_unlink (path);
     }
   g_rmdir (tmpdir);
 }
