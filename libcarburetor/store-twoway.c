@@ -244,12 +244,17 @@ newest_tombstone (CarbStore *store,
 }
 
 /* Inside the purge's transaction: one table's tombstones and horizon.
- * The horizon recorded is the newest purged tombstone's stamp N, and only
- * tombstones stamped at or before N are deleted (one committed meanwhile
- * with a stamp between N and @horizon_us stays for the next purge): a
- * replica synced up to N or later has seen every one of them (the sync
- * guarantee), one synced to less may have missed one. A replica that has
- * just synced an idle table is never told its point expired. */
+ * The tombstones of the newest stamp K before @horizon_us stay: a row
+ * stamped after every expired point is then always there, so the group's
+ * poll finds an expired table changed by itself and an idle replica sync
+ * needs no read of the horizons (one round trip; a later write only moves
+ * stamps up, and the next purge keeps its own newest stamp). Those stamped
+ * at or before N, the newest stamp below K, are deleted (one committed
+ * meanwhile with a stamp between N and @horizon_us stays for the next
+ * purge), and N is the horizon recorded: a replica synced up to N or later
+ * has seen every purged one (the sync guarantee), one synced to less may
+ * have missed one. A replica that has just synced an idle table is never
+ * told its point expired. */
 static gboolean
 purge_table (
     CarbStore *store, CarbSyncGroup *group, guint index, gint64 horizon_us, guint64 *n, GError **error)
@@ -258,8 +263,12 @@ purge_table (
   CarbBackend *backend = carb_store_get_backend (store);
   const CarbModel *wire = carb_sync_group_get_wire_model (group, index);
   const CarbQuery *query = carb_store_checked_query (store, wire, error);
-  gint64 newest = G_MININT64;
-  if (query == NULL || !newest_tombstone (store, wire, query, horizon_us, &newest, error))
+  gint64 kept = G_MININT64, newest = G_MININT64;
+  if (query == NULL || !newest_tombstone (store, wire, query, horizon_us, &kept, error))
+    return FALSE;
+  if (kept == G_MININT64)
+    return TRUE;
+  if (!newest_tombstone (store, wire, query, kept, &newest, error))
     return FALSE;
   if (newest == G_MININT64)
     return TRUE;
@@ -296,9 +305,11 @@ purge_table (
  * @error: return location for a #GError
  *
  * Deletes, from every table of @group, the tombstones stamped before
- * @horizon_us, and records per table (in `carburetor_purge`, created if
- * missing) the newest purged tombstone's stamp as the table's horizon; a
- * horizon never moves back. A later carb_store_download_changes() from a
+ * @horizon_us except those of the newest such stamp (they let a replica's
+ * poll see that its point expired without reading the horizons), and
+ * records per table (in `carburetor_purge`, created if missing) the
+ * newest purged tombstone's stamp as the table's horizon; a horizon never
+ * moves back. A later carb_store_download_changes() from a
  * sync point older than the horizon fails with
  * %CARB_ERROR_SYNC_POINT_EXPIRED: that replica may have missed a delete
  * and must rebuild. Pick a horizon older than the last sync of

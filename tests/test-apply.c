@@ -673,6 +673,8 @@ test_purge (Fixture *f, gconstpointer backend)
     ch (f, "p1", "title", b + 1, SITE_A, g_variant_new_string ("to delete")),
     ch (f, "p2", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
     ch (f, "p2", "title", b + 1, SITE_A, g_variant_new_string ("kept")),
+    ch (f, "p3", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "p3", "title", b + 1, SITE_A, g_variant_new_string ("deleted last")),
   };
   g_autoptr (GVariant) r1 = apply_ok (f, rows, G_N_ELEMENTS (rows));
   test_wait_clock_tick ();
@@ -683,15 +685,40 @@ test_purge (Fixture *f, gconstpointer backend)
   CarbChange del[] = { ch (f, "p1", "deleted", b + 5, SITE_A, g_variant_new_boolean (TRUE)) };
   g_autoptr (GVariant) r2 = apply_ok (f, del, 1);
   test_wait_clock_tick ();
+  g_autoptr (CarbSyncPoint) mid = NULL;
+  g_autoptr (GBytes) second
+      = carb_store_download_changes (f->store, f->group, NULL, 0, old, 0, &mid, NULL, NULL, &error);
+  g_assert_no_error (error);
+  CarbChange del_last[] = { ch (f, "p3", "deleted", b + 6, SITE_A, g_variant_new_boolean (TRUE)) };
+  g_autoptr (GVariant) r3 = apply_ok (f, del_last, 1);
+  test_wait_clock_tick ();
   gint64 horizon = g_get_real_time ();
   test_wait_clock_tick ();
 
+  /* p1's tombstone goes; p3's, of the newest stamp before the horizon,
+   * stays: it is what tells an expired replica's poll. */
   guint64 n = 0;
   g_assert_true (carb_store_purge_tombstones (f->store, f->group, horizon, &n, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (n, ==, 1);
   g_assert_null (cell (f, "p1", "title"));
   assert_cell (f, "p2", "title", "kept");
+  assert_cell (f, "p3", "title", "deleted last");
+  /* The poll alone finds the old point's table changed. */
+  gboolean changed = FALSE;
+  const CarbModel *wire = carb_sync_group_get_wire_model (f->group, 0);
+  const CarbSyncPoint *old_points[] = { old };
+  g_assert_true (carb_store_poll (f->store, &wire, old_points, 1, &changed, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (changed);
+
+  /* A point past p1's delete saw every purged tombstone: served, with
+   * p3's. */
+  g_autoptr (CarbSyncPoint) mid_next = NULL;
+  g_autoptr (GBytes) third
+      = carb_store_download_changes (f->store, f->group, NULL, 0, mid, 0, &mid_next, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (third);
 
   /* The old point may have missed the delete: expired. */
   g_autoptr (CarbSyncPoint) next = NULL;

@@ -46,9 +46,10 @@
 #define APPLY_ROWS         10
 #define N_TABLES           3
 /* An idle carb_replica_sync() of a group, whatever its number of tables:
- * nothing pending costs nothing, then the group's poll, then one read of
- * the purge horizons (a purge deletes tombstones the poll cannot see). */
-#define MAX_RT_REPLICA_IDLE 2
+ * nothing pending costs nothing, then the group's poll (a purge keeps the
+ * tombstones of its newest stamp, so the poll sees an expired point too,
+ * without a read of the horizons). */
+#define MAX_RT_REPLICA_IDLE 1
 #define REPLICA_TABLES      10
 
 /* More rows than one FETCH batch (CARB_PG_FETCH_ROWS, 8192) holds. */
