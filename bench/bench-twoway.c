@@ -194,7 +194,7 @@ bench_twoway_child (const char *form, const char *uri, guint64 *rows, GError **e
   g_autofree char *path = g_build_filename (dir, "replica.db", NULL);
   *rows
       = strcmp (form, "twoway-fill-raw") == 0 ? raw_fill (uri, path, error) : replica_fill (uri, path, error);
-  static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+  static const char *const suffixes[] = { "", "-wal", "-shm", "-journal", "-replica-lock" };
   for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
     {
       g_autofree char *file = g_strconcat (path, suffixes[i], NULL);

@@ -609,7 +609,10 @@ rebuild_locked (CarbReplica *replica, GError **error)
  * What to do after %CARB_ERROR_SYNC_POINT_EXPIRED: forgets every row that
  * has no pending local edit, and every sync point of the group, so that
  * the next sync downloads everything again. Pending edits (and their rows)
- * stay and are uploaded as usual.
+ * stay and are uploaded as usual. A sync of the replica running in another
+ * thread (carb_replica_sync_async()) is waited for: a rebuild between two
+ * of its pages would leave the replica with the sync's later point and
+ * without the rows before it.
  *
  * Returns: %TRUE, or %FALSE with @error set and nothing changed
  *
@@ -619,6 +622,7 @@ gboolean
 carb_replica_rebuild (CarbReplica *replica, GError **error)
 {
   g_return_val_if_fail (CARB_IS_REPLICA (replica), FALSE);
+  g_mutex_lock (&replica->sync_lock);
   g_mutex_lock (&replica->lock);
   gboolean ok = carb_replica_begin (replica, error);
   if (ok)
@@ -630,5 +634,6 @@ carb_replica_rebuild (CarbReplica *replica, GError **error)
         carb_replica_rollback (replica);
     }
   g_mutex_unlock (&replica->lock);
+  g_mutex_unlock (&replica->sync_lock);
   return ok;
 }

@@ -13,13 +13,15 @@ G_BEGIN_DECLS
 struct _CarbReplica
 {
   GObject parent_instance;
-  GMutex sync_lock;     /* one carb_replica_sync() at a time: a first download's
-                     * sweep must not meet another sync's */
+  GMutex sync_lock;     /* one carb_replica_sync() or rebuild at a time: a first
+                     * download's sweep must not meet another sync's, and
+                     * a rebuild must not fall between a sync's pages */
   GMutex lock;          /* guards everything below, and the connection */
   gboolean unconfirmed; /* carburetor_unconfirmed may hold rows (replica-sweep.c) */
   sqlite3 *db;
   GHashTable *statements; /* SQL text → sqlite3_stmt, prepared once */
   char *path;
+  int lock_fd; /* "<path>-replica-lock", flocked while the object lives (replica-lock.c) */
   CarbSyncGroup *group;
   guint64 site;
   CarbHlc hlc;
@@ -34,6 +36,10 @@ struct _CarbReplica
   gint64 offset_at_begin;
   guint64 seen_at_begin;
 };
+
+/* replica-lock.c */
+gboolean carb_replica_lock_file (CarbReplica *replica, GError **error);
+void carb_replica_unlock_file (CarbReplica *replica);
 
 /* replica-db.c */
 gboolean carb_replica_db_fail (CarbReplica *replica, GError **error, const char *what);

@@ -36,6 +36,7 @@ carb_replica_finalize (GObject *object)
   g_clear_pointer (&replica->statements, g_hash_table_unref);
   if (replica->db != NULL)
     sqlite3_close_v2 (replica->db);
+  carb_replica_unlock_file (replica);
   g_clear_pointer (&replica->group, carb_sync_group_unref);
   g_free (replica->path);
   g_mutex_clear (&replica->lock);
@@ -82,6 +83,7 @@ carb_replica_init (CarbReplica *replica)
 {
   g_mutex_init (&replica->lock);
   g_mutex_init (&replica->sync_lock);
+  replica->lock_fd = -1;
   replica->statements = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, finalize_statement);
 }
 
@@ -118,9 +120,13 @@ open_connection (CarbReplica *replica, GError **error)
  * Opens or creates a replica. A new file gets a random site id and a table
  * per model of @group; an existing one must have been made for a group of
  * the same name with the same models, or the call fails with
- * %CARB_ERROR_SCHEMA_MISMATCH. Open a file once per process and share the
- * object: two objects on one file would each keep a clock for the same
- * site id.
+ * %CARB_ERROR_SCHEMA_MISMATCH. A file is open in one object at a time,
+ * across processes too (two would each keep a clock for the same site
+ * id): while one lives, opening the file again fails with
+ * %CARB_ERROR_BUSY; share the object instead. The lock is the file
+ * `<path>-replica-lock` (created beside it, left there), held until the
+ * object is finalized or its process ends. The application's own SQLite
+ * connections to the file (to read it with SQL) are not affected.
  *
  * Returns: (transfer full): the replica, or %NULL with @error set
  *
@@ -136,7 +142,8 @@ carb_replica_open (const char *path, CarbSyncGroup *group, GError **error)
   g_autoptr (CarbReplica) replica = g_object_new (CARB_TYPE_REPLICA, NULL);
   replica->path = g_strdup (path);
   replica->group = carb_sync_group_ref (group);
-  if (!open_connection (replica, error) || !carb_replica_schema_open (replica, error))
+  if (!carb_replica_lock_file (replica, error) || !open_connection (replica, error)
+      || !carb_replica_schema_open (replica, error))
     return NULL;
   return g_steal_pointer (&replica);
 }

@@ -22,6 +22,9 @@
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
  *   async         carb_replica_sync_async() does the same as the sync call
+ *   rebuild-during-sync  a rebuild called while an async sync is between
+ *                 two pages waits for it: the replica never keeps the
+ *                 sync's later point without the rows before it
  *   concurrent    a thread edits rows while syncs run: after a last sync
  *                 the server holds every row's last local value
  *   types         a row of every column type goes from one replica through
@@ -617,6 +620,56 @@ test_async (Fixture *f, gconstpointer backend)
 
 typedef struct
 {
+  CarbReplica *replica;
+  guint rebuilds;
+} RebuildInSync;
+
+static void
+rebuild_on_progress (guint64 n_rows, gint64 n_total, gpointer data)
+{
+  RebuildInSync *r = data;
+  g_autoptr (GError) error = NULL;
+  /* The first report comes while the sync is still downloading pages. */
+  if (r->rebuilds++ == 0)
+    {
+      g_assert_true (carb_replica_rebuild (r->replica, &error));
+      g_assert_no_error (error);
+    }
+}
+
+static void
+test_rebuild_during_sync (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  sync_ok (f, a);
+  /* Later rows come by download pages (1 000 rows each), with progress. */
+  test_db_exec (f->db,
+                "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000) "
+                "INSERT INTO %s (id, owner, title, deleted) SELECT 'bulk-' || n, 'ann', 'bulk', false FROM s",
+                f->qtable);
+  RebuildInSync r = { a, 0 };
+  Outcome out = { FALSE, FALSE, NULL };
+  carb_replica_sync_async (a, f->store, f->context, rebuild_on_progress, &r, NULL, NULL, on_synced, &out);
+  while (!out.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (out.error);
+  g_assert_true (out.ok);
+  g_assert_cmpuint (r.rebuilds, >=, 1);
+  /* The rebuild came after the sync: the next sync downloads everything. */
+  sync_ok (f, a);
+  guint held = 0;
+  for (guint i = 1; i <= 20000; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("bulk-%u", i);
+      g_autofree char *title = local (f, a, id, "title");
+      held += title != NULL;
+    }
+  g_assert_cmpuint (held, ==, 20000);
+}
+
+typedef struct
+{
   Fixture *f;
   CarbReplica *replica;
   char **ids;
@@ -804,6 +857,7 @@ main (int argc, char **argv)
     TEST_CASE ("rejected", test_rejected),
     TEST_CASE ("async", test_async),
     TEST_CASE ("rejected-async", test_rejected_async),
+    TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),
     TEST_CASE ("types", test_types),
   };

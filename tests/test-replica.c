@@ -539,6 +539,40 @@ test_reopen (Fixture *f, gconstpointer data)
   g_assert_cmpint (carb_version_compare (&now, &v), >, 0);
 }
 
+/* One object per file, across processes too: a second one would keep a
+ * second clock for the same site id (two writes, one version). */
+static void
+test_open_once (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  if (g_test_subprocess ())
+    {
+      /* Another process, while the parent holds the file open. */
+      g_autoptr (CarbReplica) second = open_replica (g_getenv ("CARB_TEST_REPLICA_PATH"), "app", &error);
+      g_assert_null (second);
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+      return;
+    }
+  g_autoptr (CarbReplica) again = open_replica (f->path, "app", &error);
+  g_assert_null (again);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, f->path));
+  g_assert_nonnull (strstr (error->message, "share the object"));
+  g_clear_error (&error);
+
+  g_setenv ("CARB_TEST_REPLICA_PATH", f->path, TRUE);
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+
+  /* The first object's writes are untouched; once it is gone, the file
+   * opens again. */
+  g_autofree char *id = insert_note (f->replica, "still mine");
+  g_clear_object (&f->replica);
+  f->replica = open_replica (f->path, "app", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_replica_get_n_pending (f->replica), >, 0);
+}
+
 static void
 test_reopen_other_group (Fixture *f, gconstpointer data)
 {
@@ -871,6 +905,7 @@ main (int argc, char **argv)
   ADD ("download-keeps-pending", test_download_keeps_pending);
   ADD ("download-bad-page", test_download_bad_page);
   ADD ("reopen", test_reopen);
+  ADD ("open-once", test_open_once);
   ADD ("reopen-other-group", test_reopen_other_group);
   ADD ("reopen-old-format", test_reopen_old_format);
   ADD ("clock-correction", test_clock_correction);

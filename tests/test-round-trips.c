@@ -430,8 +430,7 @@ test_replica_idle_sync (Fixture *f, gconstpointer data)
   assert_round_trips (f, "idle replica sync of 10 tables", MAX_RT_REPLICA_IDLE);
 
   g_clear_object (&replica);
-  g_unlink (path);
-  g_rmdir (dir);
+  test_store_dir_remove (dir);
   for (guint i = 0; i < REPLICA_TABLES; i++)
     {
       test_db_exec (f->db, "DROP TABLE %s", tables[i]);
