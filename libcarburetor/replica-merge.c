@@ -340,6 +340,13 @@ store_sync_point (CarbReplica *replica, const CarbModel *model, const CarbSyncPo
  * stores @synced_until, in one transaction: a crash leaves either both or
  * neither. A duplicate or stale page changes nothing.
  *
+ * The page must come from a download whose `since` was at or before the
+ * table's stored point (carb_replica_get_sync_point(); %NULL, the first
+ * download, only while none is stored): the rows between the stored point
+ * and a later `since` would be missing for good. After
+ * carb_replica_rebuild() that means a first download again; pages kept
+ * from before it must not be merged. carb_replica_sync() does all this.
+ *
  * Returns: %TRUE, or %FALSE with @error set and nothing merged
  *
  * Since: 1.0
