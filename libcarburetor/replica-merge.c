@@ -346,6 +346,10 @@ store_sync_point (CarbReplica *replica, const CarbModel *model, const CarbSyncPo
  * and a later `since` would be missing for good. After
  * carb_replica_rebuild() that means a first download again; pages kept
  * from before it must not be merged. carb_replica_sync() does all this.
+ * A first download leaves tombstones out, so while the replica holds rows
+ * of the table only carb_replica_sync() can make it (it finds the held
+ * rows the server deleted): by hand it fails with
+ * %CARB_ERROR_INVALID_SYNC_POINT and merges nothing.
  *
  * Returns: %TRUE, or %FALSE with @error set and nothing merged
  *
@@ -368,7 +372,8 @@ carb_replica_merge_download (
       PageMerge m;
       page_merge_init (&m, replica, table_index);
       gboolean pending = TRUE;
-      ok = table_has_pending (replica, model, &pending, error);
+      ok = carb_replica_check_first_page (replica, table_index, error)
+           && table_has_pending (replica, model, &pending, error);
       if (pending)
         page_merge_clear (&m);
       ok = ok && carb_replica_for_each_row (replica, changes, merge_page_row, &m, error)

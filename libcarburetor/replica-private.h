@@ -168,6 +168,7 @@ gboolean carb_replica_first_download_begin (CarbReplica *replica, guint table_in
 gboolean carb_replica_first_download_end (CarbReplica *replica, guint table_index, GError **error);
 gboolean carb_replica_load_unconfirmed (CarbReplica *replica, GError **error);
 gboolean carb_replica_first_download_open (CarbReplica *replica, guint table_index, GError **error);
+gboolean carb_replica_check_first_page (CarbReplica *replica, guint table_index, GError **error);
 gboolean
 carb_replica_confirm_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error);
 

@@ -140,3 +140,61 @@ carb_replica_first_download_open (CarbReplica *replica, guint table_index, GErro
   g_mutex_unlock (&replica->lock);
   return g_strcmp0 (value, "1") == 0;
 }
+
+/* Whether @sql returns a row; ?1 (if used) is the table's name, ?2 the
+ * group's. */
+static gboolean
+exists (CarbReplica *replica, const CarbModel *model, const char *sql, gboolean *found, GError **error)
+{
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql, error);
+  if (stmt == NULL)
+    return FALSE;
+  if (sqlite3_bind_parameter_count (stmt) > 0)
+    sqlite3_bind_text (stmt, 1, model->table, -1, SQLITE_TRANSIENT);
+  if (sqlite3_bind_parameter_count (stmt) > 1)
+    sqlite3_bind_text (stmt, 2, carb_sync_group_get_name (replica->group), -1, SQLITE_STATIC);
+  int rc = sqlite3_step (stmt);
+  *found = rc == SQLITE_ROW;
+  sqlite3_reset (stmt);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE
+         || carb_replica_db_fail (replica, error, "reading the replica");
+}
+
+/* Internal, in the caller's transaction: a page merged into a table with
+ * no sync point is a first download's, which leaves tombstones out. If
+ * the replica holds rows of the table, only the protocol above can tell
+ * which of them the server deleted; a page merged by hand outside it
+ * would leave them alive below the sync point for good, so it is refused
+ * (carb_replica_sync() runs the protocol). */
+gboolean
+carb_replica_check_first_page (CarbReplica *replica, guint table_index, GError **error)
+{
+  const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
+  gboolean has_point = FALSE, rows = FALSE;
+  if (!exists (replica, model, "SELECT 1 FROM carburetor_sync_points WHERE tbl = ?1 AND grp = ?2", &has_point,
+               error))
+    return FALSE;
+  if (has_point)
+    return TRUE;
+  g_autofree char *key = flag_key (model);
+  g_autofree char *flag = carb_replica_meta_get (replica, key, NULL);
+  if (g_strcmp0 (flag, "1") == 0)
+    return TRUE;
+  GString *sql = g_string_new ("SELECT 1 FROM ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " LIMIT 1");
+  g_autofree char *any = g_string_free (sql, FALSE);
+  if (!exists (replica, model, any, &rows, error))
+    return FALSE;
+  if (rows)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT,
+                   "Replica “%s”, table “%s”: a first download (the table has no sync point) merged by hand, "
+                   "while the replica holds rows of the table: a first download leaves tombstones out, so "
+                   "the rows the server deleted meanwhile would stay; download the table with "
+                   "carb_replica_sync(), which finds them",
+                   replica->path, model->table);
+      return FALSE;
+    }
+  return TRUE;
+}
