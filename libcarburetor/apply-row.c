@@ -411,27 +411,22 @@ gboolean
 carb_apply_row_add_state (CarbApplyRow *row,
                           CarbStore *store,
                           gboolean hide,
-                          GVariantBuilder *rows,
+                          CarbRowsWriter *rows,
                           GCancellable *cancellable,
                           GError **error)
 {
   const CarbTwowayTable *t = row->t;
-  GVariantBuilder columns;
-  g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
   /* After a row-at-a-time write, read again: the database may have
    * normalized a value (a UUID's case, a number's form), and the replica
    * must hold exactly what a download would give it. A bulk write's
    * RETURNING gave the row as stored already. */
   if (row->written && row->now == NULL
       && !query_row (row, store, t->reread_sql, &row->now, cancellable, error))
-    {
-      g_variant_builder_clear (&columns);
-      return FALSE;
-    }
+    return FALSE;
   GVariant **state = row->written ? row->now : row->stored;
+  carb_rows_writer_begin_row (rows, t->model->table, row->row_id);
   if (!hide && state != NULL)
-    carb_twoway_add_state (t, state, &columns);
-  g_variant_builder_add (rows, "(ss@a(s(tt)mv))", t->model->table, row->row_id,
-                         g_variant_builder_end (&columns));
+    carb_twoway_add_state (t, state, rows);
+  carb_rows_writer_end_row (rows);
   return TRUE;
 }

@@ -61,7 +61,7 @@ CarbVersion carb_twoway_version_of (GVariant *text);
  * version) of a wire row given by wire column (NULL for SQL NULL:
  * carb_model_row_to_values(), carb_twoway_dict_split()): appends an
  * `(s(tt)mv)` per column to @columns. */
-void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns);
+void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, CarbRowsWriter *w);
 
 /* apply-row.c: one row of an apply, inside the apply's transaction. */
 typedef struct _CarbApplyRow CarbApplyRow;
@@ -115,7 +115,7 @@ gboolean carb_apply_row_write (CarbApplyRow *row,
 gboolean carb_apply_row_add_state (CarbApplyRow *row,
                                    CarbStore *store,
                                    gboolean hide,
-                                   GVariantBuilder *rows,
+                                   CarbRowsWriter *rows,
                                    GCancellable *cancellable,
                                    GError **error);
 

@@ -202,23 +202,13 @@ carb_twoway_version_of (GVariant *text)
 }
 
 void
-carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns)
+carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, CarbRowsWriter *w)
 {
   for (guint i = 0; i < t->model->n_columns; i++)
     {
       if (t->version_column[i] < 0)
         continue;
-      GVariant *value = values[i];
       CarbVersion version = carb_twoway_version_of (values[t->version_column[i]]);
-      /* Built from its parts, not from a format string parsed per column:
-       * an apply's answer and a download page hold every column of every
-       * row. */
-      GVariant *stamp[2] = { g_variant_new_uint64 (version.hlc), g_variant_new_uint64 (version.site) };
-      GVariant *column[3] = {
-        g_variant_new_string (t->model->columns[i].name),
-        g_variant_new_tuple (stamp, 2),
-        g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL),
-      };
-      g_variant_builder_add_value (columns, g_variant_new_tuple (column, 3));
+      carb_rows_writer_add_column (w, t->model->columns[i].name, &version, values[i]);
     }
 }

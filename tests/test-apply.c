@@ -144,7 +144,11 @@ apply_ctx (Fixture *f, GVariant *context, CarbChange *changes, gsize n, GError *
   g_autoptr (GBytes) result = carb_store_apply_changes (f->store, f->group, context, set, NULL, error);
   if (result == NULL)
     return NULL;
-  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (RESULT_TYPE), result, FALSE));
+  GVariant *v = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (RESULT_TYPE), result, FALSE));
+  /* The answer is written as bytes directly: they must be GLib's normal
+   * form, which is what a replica accepts. */
+  g_assert_true (g_variant_is_normal_form (v));
+  return v;
 }
 
 static GVariant *
