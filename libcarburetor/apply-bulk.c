@@ -30,6 +30,22 @@ collect_row (gconstpointer row, gpointer user_data, GError **error)
   return TRUE;
 }
 
+/* A written row's state for the answer, by id: the RETURNING rows are
+ * written as answer bytes at once, never as GVariants. */
+static gboolean
+collect_state (gconstpointer row, gpointer user_data, GError **error)
+{
+  Collect *c = user_data;
+  guint id = c->t->id_column;
+  if (carb_model_row_is_null (c->t->wire, row, id))
+    return TRUE;
+  /* The id column is NOT NULL text (TEXT or UUID, canonical). */
+  const char *text = *(char *const *) (gconstpointer) ((const guint8 *) row + c->t->wire->columns[id].offset);
+  if (!g_hash_table_contains (c->by_id, text))
+    g_hash_table_insert (c->by_id, g_strdup (text), carb_twoway_state_of_row (c->t, row));
+  return TRUE;
+}
+
 /* Frees the rows @by_id still holds. */
 static void
 by_id_free (const CarbTwowayTable *t, GHashTable *by_id)
@@ -42,20 +58,22 @@ by_id_free (const CarbTwowayTable *t, GHashTable *by_id)
   g_hash_table_unref (by_id);
 }
 
-/* Runs @sql through query_rows, the rows it returns by id in @by_id. */
+/* Runs @sql through query_rows, the rows it returns by id in @by_id (with
+ * @collect: collect_row or collect_state). */
 static gboolean
 query_by_id (const CarbTwowayTable *t,
              CarbStore *store,
              const char *sql,
              const CarbValue *params,
              guint n_params,
+             CarbRowFunc collect,
              GHashTable *by_id,
              GCancellable *cancellable,
              GError **error)
 {
   const CarbBackendVTable *vt = carb_store_get_vtable (store);
   Collect c = { t, by_id };
-  g_autoptr (CarbSink) sink = carb_sink_new_streaming (t->wire, collect_row, &c, cancellable);
+  g_autoptr (CarbSink) sink = carb_sink_new_streaming (t->wire, collect, &c, cancellable);
   return vt->query_rows (carb_store_get_backend (store), t->query, sql, params, n_params, sink, error);
 }
 
@@ -115,7 +133,7 @@ carb_apply_bulk_read (const CarbTwowayTable *t,
   g_string_append (sql, lock);
 
   GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  gboolean ok = query_by_id (t, store, sql->str, params, n, by_id, cancellable, error);
+  gboolean ok = query_by_id (t, store, sql->str, params, n, collect_row, by_id, cancellable, error);
   for (guint i = 0; ok && i < n; i++)
     {
       gpointer id = NULL, stored = NULL;
@@ -194,7 +212,8 @@ write_sent (const CarbTwowayTable *t,
   if (sql == NULL)
     return FALSE;
   g_autoptr (GError) local = NULL;
-  if (query_by_id (t, store, sql, params, n_sent * t->wire->n_columns, by_id, cancellable, &local))
+  if (query_by_id (t, store, sql, params, n_sent * t->wire->n_columns, collect_state, by_id, cancellable,
+                   &local))
     return TRUE;
   /* The transaction may be lost (PostgreSQL aborts it): the batch is run
    * again, a row at a time, each write in a savepoint, so that the
@@ -229,7 +248,7 @@ carb_apply_bulk_write (const CarbTwowayTable *t,
       if (carb_apply_row_insert_params (rows[i], &wires[i], &params[(gsize) n_sent * n_wire], &rejections[i]))
         sent[n_sent++] = rows[i];
     }
-  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
   gboolean ok
       = n_sent == 0 || write_sent (t, store, sent, n_sent, insert, params, by_id, redo, cancellable, error);
   for (guint i = 0; ok && n_sent > 0 && i < n; i++)
@@ -245,7 +264,7 @@ carb_apply_bulk_write (const CarbTwowayTable *t,
       g_free (id);
       carb_apply_row_set_written (rows[i], now);
     }
-  by_id_free (t, by_id);
+  g_hash_table_unref (by_id);
   for (guint i = 0; i < n; i++)
     carb_values_free (wires[i], n_wire);
   return ok;

@@ -23,7 +23,8 @@ struct _CarbApplyRow
   gboolean *won;         /* model column → whether a change won */
   gboolean any_won;
   gboolean written;
-  GVariant **now; /* the row as a bulk write returned it, or NULL */
+  GVariant **now;    /* the row as a row-at-a-time write left it, or NULL */
+  GBytes *now_state; /* the row's state as a bulk write returned it, or NULL */
 };
 
 CarbApplyRow *
@@ -49,6 +50,7 @@ carb_apply_row_free (CarbApplyRow *row)
     g_clear_pointer (&row->value[i], g_variant_unref);
   carb_values_free (row->stored, row->t->wire->n_columns);
   carb_values_free (row->now, row->t->wire->n_columns);
+  g_clear_pointer (&row->now_state, g_bytes_unref);
   g_free (row->value);
   g_free (row->version);
   g_free (row->has_version);
@@ -333,10 +335,10 @@ carb_apply_row_insert_params (CarbApplyRow *row, GVariant ***wire, CarbValue *pa
 }
 
 void
-carb_apply_row_set_written (CarbApplyRow *row, GVariant **now)
+carb_apply_row_set_written (CarbApplyRow *row, GBytes *state)
 {
-  carb_values_free (row->now, row->t->wire->n_columns);
-  row->now = now;
+  g_clear_pointer (&row->now_state, g_bytes_unref);
+  row->now_state = state;
   row->written = TRUE;
   row->exists = TRUE;
 }
@@ -420,6 +422,17 @@ carb_apply_row_add_state (CarbApplyRow *row,
    * normalized a value (a UUID's case, a number's form), and the replica
    * must hold exactly what a download would give it. A bulk write's
    * RETURNING gave the row as stored already. */
+  if (row->written && row->now_state != NULL)
+    {
+      if (hide)
+        {
+          carb_rows_writer_begin_row (rows, t->model->table, row->row_id);
+          carb_rows_writer_end_row (rows);
+        }
+      else
+        carb_rows_writer_add_row_columns (rows, t->model->table, row->row_id, row->now_state);
+      return TRUE;
+    }
   if (row->written && row->now == NULL
       && !query_row (row, store, t->reread_sql, &row->now, cancellable, error))
     return FALSE;

@@ -201,6 +201,20 @@ void carb_rows_writer_add_column (CarbRowsWriter *w,
                                   const CarbVersion *version,
                                   GVariant *value);
 void carb_rows_writer_end_row (CarbRowsWriter *w);
+/* Column @column of @row, a row of @model (NULL as nothing), as
+ * carb_model_column_variant() would give it, without a GVariant. */
+void carb_rows_writer_add_raw_column (CarbRowsWriter *w,
+                                      const char *name,
+                                      const CarbVersion *version,
+                                      const CarbModel *model,
+                                      guint column,
+                                      gconstpointer row);
+/* One row's `a(s(tt)mv)` alone (add columns to @w, then end): what
+ * carb_rows_writer_add_row_columns() puts in a row later. */
+void carb_columns_writer_begin (CarbRowsWriter *w);
+GBytes *carb_columns_writer_end (CarbRowsWriter *w);
+void
+carb_rows_writer_add_row_columns (CarbRowsWriter *w, const char *table, const char *row_id, GBytes *columns);
 void carb_rows_writer_end (CarbRowsWriter *w);
 void carb_rows_writer_clear (CarbRowsWriter *w);
 void carb_rows_writer_add_changes (CarbRowsWriter *w, const CarbChange *changes, gsize n_changes);

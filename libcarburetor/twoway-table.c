@@ -201,6 +201,30 @@ carb_twoway_version_of (GVariant *text)
   return version;
 }
 
+GBytes *
+carb_twoway_state_of_row (const CarbTwowayTable *t, gconstpointer row)
+{
+  CarbRowsWriter w;
+  carb_columns_writer_begin (&w);
+  for (guint i = 0; i < t->model->n_columns; i++)
+    {
+      gint vc = t->version_column[i];
+      if (vc < 0)
+        continue;
+      CarbVersion version = { 0, 0 };
+      if (!carb_model_row_is_null (t->wire, row, (guint) vc))
+        {
+          const char *text
+              = *(char *const *) (gconstpointer) ((const guint8 *) row + t->wire->columns[vc].offset);
+          if (!carb_version_parse (text, &version, NULL))
+            version = (CarbVersion){ 0, 0 };
+        }
+      /* Model column i is wire column i. */
+      carb_rows_writer_add_raw_column (&w, t->model->columns[i].name, &version, t->wire, i, row);
+    }
+  return carb_columns_writer_end (&w);
+}
+
 void
 carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, CarbRowsWriter *w)
 {

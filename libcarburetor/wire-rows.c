@@ -135,16 +135,146 @@ carb_rows_writer_add_column (CarbRowsWriter *w, const char *name, const CarbVers
   g_array_append_val (w->col_ends, end);
 }
 
+/* The value of column @column of @row (a row of @model, not NULL) as the
+ * `v` carb_model_column_variant() would make of it: its bytes, a NUL and
+ * its type string. */
+static void
+append_raw_value (GByteArray *buf, const CarbColumn *col, gconstpointer row)
+{
+  const guint8 *member = (const guint8 *) row + col->offset;
+  const char *type = "s";
+  union
+  {
+    gint16 n;
+    gint32 i;
+    gint64 x;
+    gdouble d;
+    guint8 b;
+  } v;
+  gsize size = 0;
+  const guint8 *data = (const guint8 *) &v;
+  switch (col->type)
+    {
+    case CARB_COLUMN_TYPE_INT16:
+      memcpy (&v.n, member, sizeof v.n), size = sizeof v.n, type = "n";
+      break;
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
+      memcpy (&v.i, member, sizeof v.i), size = sizeof v.i, type = "i";
+      break;
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
+      memcpy (&v.x, member, sizeof v.x), size = sizeof v.x, type = "x";
+      break;
+    case CARB_COLUMN_TYPE_FLOAT:
+      {
+        gfloat f;
+        memcpy (&f, member, sizeof f);
+        v.d = f, size = sizeof v.d, type = "d";
+        break;
+      }
+    case CARB_COLUMN_TYPE_DOUBLE:
+      memcpy (&v.d, member, sizeof v.d), size = sizeof v.d, type = "d";
+      break;
+    case CARB_COLUMN_TYPE_BOOL:
+      {
+        gboolean b;
+        memcpy (&b, member, sizeof b);
+        v.b = b ? 1 : 0, size = 1, type = "b";
+        break;
+      }
+    case CARB_COLUMN_TYPE_BYTES:
+      {
+        const CarbBytes *bytes = (const CarbBytes *) (gconstpointer) member;
+        data = bytes->data, size = bytes->len, type = "ay";
+        break;
+      }
+    default:
+      {
+        const char *text = *(char *const *) (gconstpointer) member;
+        data = (const guint8 *) text, size = strlen (text) + 1;
+        break;
+      }
+    }
+  if (size > 0)
+    g_byte_array_append (buf, data, (guint) size);
+  g_byte_array_append (buf, (const guint8 *) "", 1);
+  g_byte_array_append (buf, (const guint8 *) type, (guint) strlen (type));
+}
+
 void
-carb_rows_writer_end_row (CarbRowsWriter *w)
+carb_rows_writer_add_raw_column (CarbRowsWriter *w,
+                                 const char *name,
+                                 const CarbVersion *version,
+                                 const CarbModel *model,
+                                 guint column,
+                                 gconstpointer row)
 {
   GByteArray *buf = w->buf;
-  end_container (buf, w->cols_start, (const gsize *) (gpointer) w->col_ends->data, w->col_ends->len);
+  pad_to (buf, 8);
+  gsize start = buf->len;
+  append_string (buf, name);
+  gsize name_end = buf->len - start;
+  pad_to (buf, 8);
+  guint64 stamp[2] = { version->hlc, version->site };
+  g_byte_array_append (buf, (const guint8 *) stamp, sizeof stamp);
+  if (!carb_model_row_is_null (model, row, column))
+    {
+      append_raw_value (buf, &model->columns[column], row);
+      /* The maybe's "just" byte. */
+      g_byte_array_append (buf, (const guint8 *) "", 1);
+    }
+  end_container (buf, start, &name_end, 1);
+  gsize end = buf->len - w->cols_start;
+  g_array_append_val (w->col_ends, end);
+}
+
+void
+carb_columns_writer_begin (CarbRowsWriter *w)
+{
+  memset (w, 0, sizeof *w);
+  w->buf = g_byte_array_new ();
+  w->col_ends = g_array_new (FALSE, FALSE, sizeof (gsize));
+}
+
+GBytes *
+carb_columns_writer_end (CarbRowsWriter *w)
+{
+  end_container (w->buf, 0, (const gsize *) (gpointer) w->col_ends->data, w->col_ends->len);
+  g_clear_pointer (&w->col_ends, g_array_unref);
+  return g_byte_array_free_to_bytes (w->buf);
+}
+
+static void
+end_row_tuple (CarbRowsWriter *w)
+{
+  GByteArray *buf = w->buf;
   gsize offsets[2] = { w->id_end, w->table_end };
   end_container (buf, w->row_start, offsets, 2);
   gsize end = buf->len - w->start;
   g_array_append_val (w->ends, end);
   w->n_rows++;
+}
+
+void
+carb_rows_writer_add_row_columns (CarbRowsWriter *w, const char *table, const char *row_id, GBytes *columns)
+{
+  gsize size = 0;
+  const guint8 *data = g_bytes_get_data (columns, &size);
+  carb_rows_writer_begin_row (w, table, row_id);
+  /* The columns' array was written from an 8-aligned start, as it is put
+   * here: its bytes hold wherever they go. */
+  if (size > 0)
+    g_byte_array_append (w->buf, data, (guint) size);
+  end_row_tuple (w);
+}
+
+void
+carb_rows_writer_end_row (CarbRowsWriter *w)
+{
+  GByteArray *buf = w->buf;
+  end_container (buf, w->cols_start, (const gsize *) (gpointer) w->col_ends->data, w->col_ends->len);
+  end_row_tuple (w);
 }
 
 void

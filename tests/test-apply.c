@@ -877,6 +877,15 @@ test_types (Fixture *f, gconstpointer backend)
     }
   for (guint i = 0; i < G_N_ELEMENTS (changes); i++)
     g_variant_unref (changes[i].value);
+  /* The answer's row (written from the RETURNING rows, without GVariants)
+   * is exactly the download's, every type and version alike. */
+  g_autoptr (GVariant) page_v
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(ua(ssa(s(tt)mv)))"), page, FALSE));
+  g_autoptr (GVariant) page_rows = g_variant_get_child_value (page_v, 1);
+  g_autoptr (GVariant) page_row = g_variant_get_child_value (page_rows, 0);
+  g_autoptr (GVariant) answer_rows = g_variant_get_child_value (r, 2);
+  g_autoptr (GVariant) answer_row = g_variant_get_child_value (answer_rows, 0);
+  g_assert_true (g_variant_equal (answer_row, page_row));
 
   /* A value the database normalizes (0.1 in a FLOAT column is stored as
    * the nearest single-precision number): the answer holds what is
