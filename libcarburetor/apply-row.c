@@ -239,10 +239,15 @@ wire_values (const CarbApplyRow *row)
        * no change wrote: left NULL, the versioning trigger would take the
        * insert for a bypass write and give those columns the server's
        * current version, which would beat the replicas' earlier edits. */
-      if (t->version_column[i] >= 0 && (row->has_version[i] || !row->exists))
+      gint vc = t->version_column[i];
+      /* An existing row's version that no change beat is not written (an
+       * update sets the won columns alone): the stored text serves. */
+      if (vc >= 0 && row->exists && !row->won[i] && row->stored != NULL && row->stored[vc] != NULL)
+        values[vc] = g_variant_ref (row->stored[vc]);
+      else if (vc >= 0 && (row->has_version[i] || !row->exists))
         {
           g_autofree char *text = carb_version_to_string (&row->version[i]);
-          values[t->version_column[i]] = g_variant_ref_sink (g_variant_new_string (text));
+          values[vc] = g_variant_ref_sink (g_variant_new_string (text));
         }
     }
   return values;
