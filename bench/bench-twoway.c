@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FILL_TABLE       "bench_tw_fill"
 #define UPLOAD_ROWS_FULL 10000
@@ -243,8 +244,29 @@ raw_upload (PGconn *conn, const char *table, guint rows, guint round)
   return bench_now () - t0;
 }
 
+/* Seconds spent in each phase of an upload, summed over its batches, and
+ * how much of the apply was this process's CPU (the rest is the server's
+ * work and the round trips). */
+typedef struct
+{
+  double collect, apply, ack, apply_cpu;
+} UploadPhases;
+
 static double
-replica_upload (CarbReplica *replica, CarbStore *server, CarbSyncGroup *group, guint rows, guint round)
+cpu_now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static double
+replica_upload (CarbReplica *replica,
+                CarbStore *server,
+                CarbSyncGroup *group,
+                guint rows,
+                guint round,
+                UploadPhases *phases)
 {
   g_autoptr (GError) error = NULL;
   const char *table = carb_model_get_table (carb_sync_group_get_model (group, 0));
@@ -260,11 +282,18 @@ replica_upload (CarbReplica *replica, CarbStore *server, CarbSyncGroup *group, g
   double t0 = bench_now ();
   while (carb_replica_get_n_pending (replica) > 0)
     {
+      double t1 = bench_now ();
       g_autoptr (GBytes) sent = carb_replica_collect_changes (replica, 500, &error);
+      double t2 = bench_now (), c2 = cpu_now ();
       g_autoptr (GBytes) result
           = sent != NULL ? carb_store_apply_changes (server, group, context, sent, NULL, &error) : NULL;
+      double t3 = bench_now ();
+      phases->apply_cpu += cpu_now () - c2;
       if (result == NULL || !carb_replica_acknowledge (replica, sent, result, &error))
         g_error ("bench: %s", error->message);
+      phases->collect += t2 - t1;
+      phases->apply += t3 - t2;
+      phases->ack += bench_now () - t3;
     }
   return bench_now () - t0;
 }
@@ -283,15 +312,20 @@ upload (const BenchConfig *config, const char *uri, PGconn *conn, CarbStore *sto
     g_error ("bench: %s", error->message);
   g_autoptr (GArray) lib = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr (GArray) raw = g_array_new (FALSE, FALSE, sizeof (double));
+  UploadPhases phases = { 0 };
   for (guint r = 0; r < config->runs; r++)
     {
-      double t = replica_upload (replica, store, group, rows, r);
+      double t = replica_upload (replica, store, group, rows, r, &phases);
       g_array_append_val (lib, t);
       t = raw_upload (conn, "bench_tw_up", rows, r);
       g_array_append_val (raw, t);
     }
   g_autofree char *label = g_strdup_printf ("Upload %u changed rows (collect, apply, ack)", rows);
   bench_report (label, bench_median (lib), "s", "500-row INSERT … ON CONFLICT, 1 txn", bench_median (raw));
+  bench_note ("upload phases, mean per run: collect %.3f s, apply %.3f s (%.3f s of it this process's CPU), "
+              "acknowledge %.3f s",
+              phases.collect / config->runs, phases.apply / config->runs, phases.apply_cpu / config->runs,
+              phases.ack / config->runs);
   g_clear_object (&replica);
   drop_server_tables (conn, group);
 }

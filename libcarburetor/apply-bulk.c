@@ -30,6 +30,22 @@ collect_row (gconstpointer row, gpointer user_data, GError **error)
   return TRUE;
 }
 
+/* A written row's state for the answer, by id: the RETURNING rows are
+ * written as answer bytes at once, never as GVariants. */
+static gboolean
+collect_state (gconstpointer row, gpointer user_data, GError **error)
+{
+  Collect *c = user_data;
+  guint id = c->t->id_column;
+  if (carb_model_row_is_null (c->t->wire, row, id))
+    return TRUE;
+  /* The id column is NOT NULL text (TEXT or UUID, canonical). */
+  const char *text = *(char *const *) (gconstpointer) ((const guint8 *) row + c->t->wire->columns[id].offset);
+  if (!g_hash_table_contains (c->by_id, text))
+    g_hash_table_insert (c->by_id, g_strdup (text), carb_twoway_state_of_row (c->t, row));
+  return TRUE;
+}
+
 /* Frees the rows @by_id still holds. */
 static void
 by_id_free (const CarbTwowayTable *t, GHashTable *by_id)
@@ -42,20 +58,22 @@ by_id_free (const CarbTwowayTable *t, GHashTable *by_id)
   g_hash_table_unref (by_id);
 }
 
-/* Runs @sql through query_rows, the rows it returns by id in @by_id. */
+/* Runs @sql through query_rows, the rows it returns by id in @by_id (with
+ * @collect: collect_row or collect_state). */
 static gboolean
 query_by_id (const CarbTwowayTable *t,
              CarbStore *store,
              const char *sql,
              const CarbValue *params,
              guint n_params,
+             CarbRowFunc collect,
              GHashTable *by_id,
              GCancellable *cancellable,
              GError **error)
 {
   const CarbBackendVTable *vt = carb_store_get_vtable (store);
   Collect c = { t, by_id };
-  g_autoptr (CarbSink) sink = carb_sink_new_streaming (t->wire, collect_row, &c, cancellable);
+  g_autoptr (CarbSink) sink = carb_sink_new_streaming (t->wire, collect, &c, cancellable);
   return vt->query_rows (carb_store_get_backend (store), t->query, sql, params, n_params, sink, error);
 }
 
@@ -115,7 +133,7 @@ carb_apply_bulk_read (const CarbTwowayTable *t,
   g_string_append (sql, lock);
 
   GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  gboolean ok = query_by_id (t, store, sql->str, params, n, by_id, cancellable, error);
+  gboolean ok = query_by_id (t, store, sql->str, params, n, collect_row, by_id, cancellable, error);
   for (guint i = 0; ok && i < n; i++)
     {
       gpointer id = NULL, stored = NULL;
@@ -176,6 +194,78 @@ write_sql (const CarbTwowayTable *t, CarbApplyRow *const *rows, guint n, gboolea
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }
 
+/* The wire columns an UPDATE of rows like @row sends: the id, then each
+ * won column and its version. */
+static guint
+update_columns (const CarbTwowayTable *t, const CarbApplyRow *row, guint *cols)
+{
+  guint n = 0;
+  cols[n++] = t->query->id_column;
+  for (guint i = 0; i < t->model->n_columns; i++)
+    if (carb_apply_row_won (row, i))
+      {
+        cols[n++] = i;
+        cols[n++] = (guint) t->version_column[i];
+      }
+  return n;
+}
+
+/* Where rows are locked (PostgreSQL), existing rows are written by an
+ * UPDATE of their won columns and versions from a VALUES list of those
+ * alone, RETURNING the wire columns: a third of the parameters of the
+ * upsert, and no BEFORE INSERT trigger run for a row that is not
+ * inserted. Text parameters go untyped, which VALUES would make text: a
+ * first row of typed NULLs, one scalar subquery per column, gives each
+ * column of the list its table column's type. Its NULL id matches no row. */
+static char *
+update_sql (const CarbTwowayTable *t, const guint *cols, guint n_cols, guint n, GError **error)
+{
+  const CarbModel *wire = t->wire;
+  g_autoptr (GString) sql = g_string_new ("UPDATE ");
+  carb_sql_append_table (sql, wire, t->syntax, NULL);
+  g_string_append (sql, " AS carb_t SET ");
+  for (guint c = 1; c < n_cols; c++)
+    {
+      if (c > 1)
+        g_string_append (sql, ", ");
+      append_ident (sql, t, wire->columns[cols[c]].name);
+      g_string_append_printf (sql, " = carb_v.k%u", c);
+    }
+  g_string_append (sql, " FROM (VALUES (");
+  for (guint c = 0; c < n_cols; c++)
+    {
+      g_string_append (sql, c > 0 ? ", (SELECT " : "(SELECT ");
+      append_ident (sql, t, wire->columns[cols[c]].name);
+      g_string_append (sql, " FROM ");
+      carb_sql_append_table (sql, wire, t->syntax, NULL);
+      g_string_append (sql, " LIMIT 0)");
+    }
+  g_string_append (sql, ")");
+  for (guint i = 0; i < n; i++)
+    {
+      g_string_append (sql, ", (");
+      for (guint c = 0; c < n_cols; c++)
+        g_string_append_printf (sql, "%s$%u", c > 0 ? ", " : "", i * n_cols + c + 1);
+      g_string_append (sql, ")");
+    }
+  g_string_append (sql, ") AS carb_v (");
+  for (guint c = 0; c < n_cols; c++)
+    g_string_append_printf (sql, "%sk%u", c > 0 ? ", " : "", c);
+  g_string_append (sql, ") WHERE carb_t.");
+  append_ident (sql, t, wire->columns[t->query->id_column].name);
+  g_string_append (sql, " = carb_v.k0 RETURNING ");
+  if (!carb_sql_append_select_list (sql, t->query, t->syntax, error))
+    return NULL;
+  return g_string_free (g_steal_pointer (&sql), FALSE);
+}
+
+/* Whether existing rows are written with update_sql(). */
+static gboolean
+writes_by_update (const CarbTwowayTable *t, gboolean insert)
+{
+  return !insert && *carb_sql_lock_rows (t->syntax) != '\0';
+}
+
 /* The statement for the rows of @sent, @params theirs, what it returns
  * in @by_id. */
 static gboolean
@@ -190,11 +280,28 @@ write_sent (const CarbTwowayTable *t,
             GCancellable *cancellable,
             GError **error)
 {
-  g_autofree char *sql = write_sql (t, sent, n_sent, insert, error);
+  guint n_wire = t->wire->n_columns;
+  g_autofree char *sql = NULL;
+  g_autofree CarbValue *picked = NULL;
+  guint n_params = n_sent * n_wire;
+  if (writes_by_update (t, insert))
+    {
+      g_autofree guint *cols = g_new (guint, n_wire);
+      guint n_cols = update_columns (t, sent[0], cols);
+      sql = update_sql (t, cols, n_cols, n_sent, error);
+      picked = g_new (CarbValue, (gsize) n_sent * n_cols);
+      for (guint i = 0; i < n_sent; i++)
+        for (guint c = 0; c < n_cols; c++)
+          picked[(gsize) i * n_cols + c] = params[(gsize) i * n_wire + cols[c]];
+      params = picked;
+      n_params = n_sent * n_cols;
+    }
+  else
+    sql = write_sql (t, sent, n_sent, insert, error);
   if (sql == NULL)
     return FALSE;
   g_autoptr (GError) local = NULL;
-  if (query_by_id (t, store, sql, params, n_sent * t->wire->n_columns, by_id, cancellable, &local))
+  if (query_by_id (t, store, sql, params, n_params, collect_state, by_id, cancellable, &local))
     return TRUE;
   /* The transaction may be lost (PostgreSQL aborts it): the batch is run
    * again, a row at a time, each write in a savepoint, so that the
@@ -229,7 +336,7 @@ carb_apply_bulk_write (const CarbTwowayTable *t,
       if (carb_apply_row_insert_params (rows[i], &wires[i], &params[(gsize) n_sent * n_wire], &rejections[i]))
         sent[n_sent++] = rows[i];
     }
-  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
   gboolean ok
       = n_sent == 0 || write_sent (t, store, sent, n_sent, insert, params, by_id, redo, cancellable, error);
   for (guint i = 0; ok && n_sent > 0 && i < n; i++)
@@ -245,7 +352,7 @@ carb_apply_bulk_write (const CarbTwowayTable *t,
       g_free (id);
       carb_apply_row_set_written (rows[i], now);
     }
-  by_id_free (t, by_id);
+  g_hash_table_unref (by_id);
   for (guint i = 0; i < n; i++)
     carb_values_free (wires[i], n_wire);
   return ok;

@@ -5,30 +5,48 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
+#include <string.h>
+
 #define APPLY_RESULT_FORMAT 1u
 #define APPLY_RESULT_TYPE   "(ut" CARB_CHANGESET_ROWS_TYPE "a(ssss))"
 
-/* carb_store_apply_changes()'s answer. @rows is an `a(ssa(s(tt)mv))` (a
- * floating reference is sunk); the rows of @rejections are named there
- * too. */
-GBytes *
-carb_apply_result_serialize (guint64 server_hlc,
-                             GVariant *rows,
-                             const CarbRejection *rejections,
-                             gsize n_rejections)
+/* Starts carb_store_apply_changes()'s answer: the format, a place for
+ * the server's hlc, then the rows @w writes. */
+void
+carb_apply_result_begin (CarbRowsWriter *w)
 {
-  GVariantBuilder rejected;
-  g_variant_builder_init (&rejected, G_VARIANT_TYPE ("a(ssss)"));
+  GByteArray *buf = g_byte_array_new ();
+  guint32 format = APPLY_RESULT_FORMAT;
+  guint64 hlc = 0;
+  g_byte_array_append (buf, (const guint8 *) &format, sizeof format);
+  g_byte_array_append (buf, (const guint8 *) "\0\0\0\0", 4);
+  g_byte_array_append (buf, (const guint8 *) &hlc, sizeof hlc);
+  carb_rows_writer_init (w, buf);
+}
+
+/* The answer's bytes, once every row was written to @w: @server_hlc and
+ * the rejections (whose rows are among @w's) written in. */
+GBytes *
+carb_apply_result_finish (CarbRowsWriter *w,
+                          guint64 server_hlc,
+                          const CarbRejection *rejections,
+                          gsize n_rejections)
+{
+  GByteArray *buf = w->buf;
+  carb_rows_writer_end (w);
+  memcpy (buf->data + 8, &server_hlc, sizeof server_hlc);
+  gsize rows_end = buf->len;
+  gsize start = buf->len;
+  g_autoptr (GArray) ends = g_array_new (FALSE, FALSE, sizeof (gsize));
   for (gsize i = 0; i < n_rejections; i++)
     {
       const CarbRejection *r = &rejections[i];
-      g_variant_builder_add (&rejected, "(ssss)", r->table, r->row_id, r->column != NULL ? r->column : "",
-                             r->message);
+      const char *strings[4] = { r->table, r->row_id, r->column != NULL ? r->column : "", r->message };
+      carb_wire_append_strings (buf, start, ends, strings, 4);
     }
-  g_autoptr (GVariant) result
-      = g_variant_ref_sink (g_variant_new ("(ut@" CARB_CHANGESET_ROWS_TYPE "@a(ssss))", APPLY_RESULT_FORMAT,
-                                           server_hlc, rows, g_variant_builder_end (&rejected)));
-  return g_variant_get_data_as_bytes (result);
+  carb_wire_end_array (buf, start, ends);
+  carb_wire_end_tuple (buf, 0, &rows_end, 1);
+  return g_byte_array_free_to_bytes (buf);
 }
 
 static void
@@ -60,11 +78,12 @@ carb_apply_result_parse (GBytes *bytes, GError **error)
   g_autoptr (GVariant) v = carb_variant_from_untrusted (bytes, APPLY_RESULT_TYPE, "apply result", error);
   if (v == NULL)
     return NULL;
-  guint32 format = 0;
-  guint64 hlc = 0;
-  g_autoptr (GVariant) rows = NULL;
-  g_autoptr (GVariantIter) rejected = NULL;
-  g_variant_get (v, "(ut@" CARB_CHANGESET_ROWS_TYPE "a(ssss))", &format, &hlc, &rows, &rejected);
+  g_autoptr (GVariant) format_v = g_variant_get_child_value (v, 0);
+  g_autoptr (GVariant) hlc_v = g_variant_get_child_value (v, 1);
+  g_autoptr (GVariant) rows = g_variant_get_child_value (v, 2);
+  g_autoptr (GVariant) rejected_v = g_variant_get_child_value (v, 3);
+  guint32 format = g_variant_get_uint32 (format_v);
+  guint64 hlc = g_variant_get_uint64 (hlc_v);
   if (format != APPLY_RESULT_FORMAT)
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
@@ -73,11 +92,19 @@ carb_apply_result_parse (GBytes *bytes, GError **error)
     }
   g_autoptr (CarbApplyResult) result = g_new0 (CarbApplyResult, 1);
   result->server_hlc = hlc;
-  result->rows = carb_changeset_rows_read (rows);
+  result->rows = carb_changeset_rows_read (v, rows);
+  if (result->rows == NULL)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                   "Malformed apply result: its rows cannot be read");
+      return NULL;
+    }
   result->rejections = g_array_new (FALSE, TRUE, sizeof (CarbRejection));
   g_array_set_clear_func (result->rejections, rejection_clear);
   const char *table, *row_id, *column, *message;
-  while (g_variant_iter_next (rejected, "(&s&s&s&s)", &table, &row_id, &column, &message))
+  GVariantIter rejected;
+  g_variant_iter_init (&rejected, rejected_v);
+  while (g_variant_iter_next (&rejected, "(&s&s&s&s)", &table, &row_id, &column, &message))
     {
       CarbRejection r = { g_strdup (table), g_strdup (row_id), g_strdup (column), g_strdup (message) };
       g_array_append_val (result->rejections, r);

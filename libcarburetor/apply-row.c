@@ -23,7 +23,8 @@ struct _CarbApplyRow
   gboolean *won;         /* model column → whether a change won */
   gboolean any_won;
   gboolean written;
-  GVariant **now; /* the row as a bulk write returned it, or NULL */
+  GVariant **now;    /* the row as a row-at-a-time write left it, or NULL */
+  GBytes *now_state; /* the row's state as a bulk write returned it, or NULL */
 };
 
 CarbApplyRow *
@@ -49,6 +50,7 @@ carb_apply_row_free (CarbApplyRow *row)
     g_clear_pointer (&row->value[i], g_variant_unref);
   carb_values_free (row->stored, row->t->wire->n_columns);
   carb_values_free (row->now, row->t->wire->n_columns);
+  g_clear_pointer (&row->now_state, g_bytes_unref);
   g_free (row->value);
   g_free (row->version);
   g_free (row->has_version);
@@ -237,10 +239,15 @@ wire_values (const CarbApplyRow *row)
        * no change wrote: left NULL, the versioning trigger would take the
        * insert for a bypass write and give those columns the server's
        * current version, which would beat the replicas' earlier edits. */
-      if (t->version_column[i] >= 0 && (row->has_version[i] || !row->exists))
+      gint vc = t->version_column[i];
+      /* An existing row's version that no change beat is not written (an
+       * update sets the won columns alone): the stored text serves. */
+      if (vc >= 0 && row->exists && !row->won[i] && row->stored != NULL && row->stored[vc] != NULL)
+        values[vc] = g_variant_ref (row->stored[vc]);
+      else if (vc >= 0 && (row->has_version[i] || !row->exists))
         {
           g_autofree char *text = carb_version_to_string (&row->version[i]);
-          values[t->version_column[i]] = g_variant_ref_sink (g_variant_new_string (text));
+          values[vc] = g_variant_ref_sink (g_variant_new_string (text));
         }
     }
   return values;
@@ -333,10 +340,10 @@ carb_apply_row_insert_params (CarbApplyRow *row, GVariant ***wire, CarbValue *pa
 }
 
 void
-carb_apply_row_set_written (CarbApplyRow *row, GVariant **now)
+carb_apply_row_set_written (CarbApplyRow *row, GBytes *state)
 {
-  carb_values_free (row->now, row->t->wire->n_columns);
-  row->now = now;
+  g_clear_pointer (&row->now_state, g_bytes_unref);
+  row->now_state = state;
   row->written = TRUE;
   row->exists = TRUE;
 }
@@ -411,27 +418,33 @@ gboolean
 carb_apply_row_add_state (CarbApplyRow *row,
                           CarbStore *store,
                           gboolean hide,
-                          GVariantBuilder *rows,
+                          CarbRowsWriter *rows,
                           GCancellable *cancellable,
                           GError **error)
 {
   const CarbTwowayTable *t = row->t;
-  GVariantBuilder columns;
-  g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
   /* After a row-at-a-time write, read again: the database may have
    * normalized a value (a UUID's case, a number's form), and the replica
    * must hold exactly what a download would give it. A bulk write's
    * RETURNING gave the row as stored already. */
+  if (row->written && row->now_state != NULL)
+    {
+      if (hide)
+        {
+          carb_rows_writer_begin_row (rows, t->model->table, row->row_id);
+          carb_rows_writer_end_row (rows);
+        }
+      else
+        carb_rows_writer_add_row_columns (rows, t->model->table, row->row_id, row->now_state);
+      return TRUE;
+    }
   if (row->written && row->now == NULL
       && !query_row (row, store, t->reread_sql, &row->now, cancellable, error))
-    {
-      g_variant_builder_clear (&columns);
-      return FALSE;
-    }
+    return FALSE;
   GVariant **state = row->written ? row->now : row->stored;
+  carb_rows_writer_begin_row (rows, t->model->table, row->row_id);
   if (!hide && state != NULL)
-    carb_twoway_add_state (t, state, &columns);
-  g_variant_builder_add (rows, "(ss@a(s(tt)mv))", t->model->table, row->row_id,
-                         g_variant_builder_end (&columns));
+    carb_twoway_add_state (t, state, rows);
+  carb_rows_writer_end_row (rows);
   return TRUE;
 }

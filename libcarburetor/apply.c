@@ -145,8 +145,8 @@ typedef struct
   GArray *changes;
   CarbTwowayTable *tables; /* initialized on first use */
   gboolean *table_ready;
-  GVariantBuilder rows;
-  GArray *rejections; /* CarbRejection */
+  CarbRowsWriter rows; /* the answer being written */
+  GArray *rejections;  /* CarbRejection */
   GCancellable *cancellable;
   gboolean savepoints; /* each write inside a savepoint (the second try) */
   gboolean redo;       /* the database refused a write made without one */
@@ -483,8 +483,9 @@ run_batch (Apply *a, GPtrArray *rows, GError **error)
     }
   g_debug ("Sync group “%s”: %s; applying the batch again with a savepoint per row",
            carb_sync_group_get_name (a->group), first->message);
-  g_variant_builder_clear (&a->rows);
-  g_variant_builder_init (&a->rows, G_VARIANT_TYPE (CARB_CHANGESET_ROWS_TYPE));
+  g_byte_array_unref (a->rows.buf);
+  carb_rows_writer_clear (&a->rows);
+  carb_apply_result_begin (&a->rows);
   g_array_set_size (a->rejections, 0);
   a->savepoints = TRUE;
   a->redo = FALSE;
@@ -562,20 +563,22 @@ carb_store_apply_changes (CarbStore *store,
     .cancellable = cancellable,
   };
   g_array_set_clear_func (a.rejections, rejection_clear);
-  g_variant_builder_init (&a.rows, G_VARIANT_TYPE (CARB_CHANGESET_ROWS_TYPE));
+  carb_apply_result_begin (&a.rows);
 
   carb_store_lock (store);
   gboolean ok = run_batch (&a, rows, error);
   carb_store_unlock (store);
   /* The server's time after the apply: a replica that observes it orders
    * its next writes after everything this answer shows. */
-  GVariant *state = g_variant_builder_end (&a.rows);
-  GBytes *result
-      = ok ? carb_apply_result_serialize (carb_twoway_server_hlc (), state,
-                                          (CarbRejection *) (gpointer) a.rejections->data, a.rejections->len)
-           : NULL;
-  if (!ok)
-    g_variant_unref (g_variant_ref_sink (state));
+  GBytes *result = NULL;
+  if (ok)
+    result = carb_apply_result_finish (&a.rows, carb_twoway_server_hlc (),
+                                       (CarbRejection *) (gpointer) a.rejections->data, a.rejections->len);
+  else
+    {
+      g_byte_array_unref (a.rows.buf);
+      carb_rows_writer_clear (&a.rows);
+    }
   for (guint i = 0; i < n_tables; i++)
     carb_twoway_table_clear (&a.tables[i]);
   g_free (a.tables);

@@ -173,10 +173,61 @@ CarbSyncResult *carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_unti
 
 /* changeset.c: changeset rows, shared with apply results. */
 #define CARB_CHANGESET_ROWS_TYPE "a(ssa(s(tt)mv))"
-GVariant *carb_changeset_rows_build (const CarbChange *changes, gsize n_changes);
-GArray *carb_changeset_rows_read (GVariant *rows);
-GBytes *carb_changeset_bytes_from_rows (GVariant *rows);
+GArray *carb_changeset_changes_new (void);
+GArray *carb_changeset_rows_read (GVariant *whole, GVariant *rows);
 GVariant *carb_variant_from_untrusted (GBytes *bytes, const char *type, const char *what, GError **error);
+
+/* wire-rows.c: changeset rows written and read as GVariant bytes
+ * directly. A writer appends one `a(ssa(s(tt)mv))` to a buffer (aligned to
+ * 8 from its start, which must be where the GVariant being written began
+ * or 8-aligned from it): rows of columns, then carb_rows_writer_end(). */
+typedef struct
+{
+  GByteArray *buf;
+  gsize start;      /* the array's first byte */
+  GArray *ends;     /* gsize: each row's end, from start */
+  gsize row_start;  /* the open row's first byte */
+  gsize table_end;  /* from row_start */
+  gsize id_end;     /* from row_start */
+  gsize cols_start; /* the open row's columns */
+  GArray *col_ends; /* gsize: each column's end, from cols_start */
+  guint n_rows;
+} CarbRowsWriter;
+
+void carb_rows_writer_init (CarbRowsWriter *w, GByteArray *buf);
+void carb_rows_writer_begin_row (CarbRowsWriter *w, const char *table, const char *row_id);
+void carb_rows_writer_add_column (CarbRowsWriter *w,
+                                  const char *name,
+                                  const CarbVersion *version,
+                                  GVariant *value);
+void carb_rows_writer_end_row (CarbRowsWriter *w);
+/* Column @column of @row, a row of @model (NULL as nothing), as
+ * carb_model_column_variant() would give it, without a GVariant. */
+void carb_rows_writer_add_raw_column (CarbRowsWriter *w,
+                                      const char *name,
+                                      const CarbVersion *version,
+                                      const CarbModel *model,
+                                      guint column,
+                                      gconstpointer row);
+/* One row's `a(s(tt)mv)` alone (add columns to @w, then end): what
+ * carb_rows_writer_add_row_columns() puts in a row later. */
+void carb_columns_writer_begin (CarbRowsWriter *w);
+GBytes *carb_columns_writer_end (CarbRowsWriter *w);
+void
+carb_rows_writer_add_row_columns (CarbRowsWriter *w, const char *table, const char *row_id, GBytes *columns);
+void carb_rows_writer_end (CarbRowsWriter *w);
+void carb_rows_writer_clear (CarbRowsWriter *w);
+void carb_rows_writer_add_changes (CarbRowsWriter *w, const CarbChange *changes, gsize n_changes);
+void
+carb_wire_append_strings (GByteArray *buf, gsize start, GArray *ends, const char *const *strings, guint n);
+void carb_wire_end_array (GByteArray *buf, gsize start, GArray *ends);
+void carb_wire_end_tuple (GByteArray *buf, gsize start, const gsize *offsets, gsize n);
+/* Appends to @changes the column writes of the normal-form (checked by
+ * the caller) `a(ssa(s(tt)mv))` at [@offset, @offset + @size) of @bytes;
+ * the values reference @bytes. FALSE for bytes that are not one. */
+gboolean carb_wire_read_rows (GBytes *bytes, gsize offset, gsize size, GArray *changes);
+void carb_changeset_writer_begin (CarbRowsWriter *w);
+GBytes *carb_changeset_writer_finish (CarbRowsWriter *w);
 
 /* apply-result.c: what carb_store_apply_changes() answers, as bytes: one
  * GVariant `(uta(ssa(s(tt)mv))a(ssss))` = (format 1, the server's hlc at
@@ -198,10 +249,11 @@ typedef struct
   GArray *rejections; /* CarbRejection */
 } CarbApplyResult;
 
-GBytes *carb_apply_result_serialize (guint64 server_hlc,
-                                     GVariant *rows,
-                                     const CarbRejection *rejections,
-                                     gsize n_rejections);
+void carb_apply_result_begin (CarbRowsWriter *w);
+GBytes *carb_apply_result_finish (CarbRowsWriter *w,
+                                  guint64 server_hlc,
+                                  const CarbRejection *rejections,
+                                  gsize n_rejections);
 CarbApplyResult *carb_apply_result_parse (GBytes *bytes, GError **error);
 void carb_apply_result_free (CarbApplyResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbApplyResult, carb_apply_result_free)

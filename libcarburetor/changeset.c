@@ -11,47 +11,22 @@
 /* (format, [(table, row id, [(column, (hlc, site), value or nothing)])]) */
 #define CHANGESET_TYPE "(u" CARB_CHANGESET_ROWS_TYPE ")"
 
-static gboolean
-same_row (const CarbChange *a, const CarbChange *b)
+/* Starts a changeset's bytes: the format, then the rows @w writes. */
+void
+carb_changeset_writer_begin (CarbRowsWriter *w)
 {
-  return strcmp (a->table, b->table) == 0 && strcmp (a->row_id, b->row_id) == 0;
+  GByteArray *buf = g_byte_array_new ();
+  guint32 format = CHANGESET_FORMAT;
+  g_byte_array_append (buf, (const guint8 *) &format, sizeof format);
+  carb_rows_writer_init (w, buf);
 }
 
-/* The rows of a changeset, `a(ssa(s(tt)mv))`, from column writes whose
- * consecutive writes of one row are grouped; floating. Apply results carry
- * merged rows in the same form (apply-result.c). */
-GVariant *
-carb_changeset_rows_build (const CarbChange *changes, gsize n_changes)
-{
-  GVariantBuilder rows;
-  g_variant_builder_init (&rows, G_VARIANT_TYPE (CARB_CHANGESET_ROWS_TYPE));
-  for (gsize i = 0; i < n_changes;)
-    {
-      const CarbChange *first = &changes[i];
-      GVariantBuilder columns;
-      g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
-      for (; i < n_changes && same_row (first, &changes[i]); i++)
-        {
-          const CarbChange *c = &changes[i];
-          g_variant_builder_add (
-              &columns, "(s(tt)@mv)", c->column, c->version.hlc, c->version.site,
-              g_variant_new_maybe (G_VARIANT_TYPE_VARIANT,
-                                   c->value != NULL ? g_variant_new_variant (c->value) : NULL));
-        }
-      g_variant_builder_add (&rows, "(ss@a(s(tt)mv))", first->table, first->row_id,
-                             g_variant_builder_end (&columns));
-    }
-  return g_variant_builder_end (&rows);
-}
-
-/* A changeset's bytes from its rows (a floating `a(ssa(s(tt)mv))` is
- * sunk): download pages are changesets too. */
+/* The changeset's bytes, once every row was written. */
 GBytes *
-carb_changeset_bytes_from_rows (GVariant *rows)
+carb_changeset_writer_finish (CarbRowsWriter *w)
 {
-  g_autoptr (GVariant) set
-      = g_variant_ref_sink (g_variant_new ("(u@" CARB_CHANGESET_ROWS_TYPE ")", CHANGESET_FORMAT, rows));
-  return g_variant_get_data_as_bytes (set);
+  carb_rows_writer_end (w);
+  return g_byte_array_free_to_bytes (w->buf);
 }
 
 /**
@@ -65,7 +40,10 @@ carb_changeset_bytes_from_rows (GVariant *rows)
 GBytes *
 carb_changeset_serialize (const CarbChange *changes, gsize n_changes)
 {
-  return carb_changeset_bytes_from_rows (carb_changeset_rows_build (changes, n_changes));
+  CarbRowsWriter w;
+  carb_changeset_writer_begin (&w);
+  carb_rows_writer_add_changes (&w, changes, n_changes);
+  return carb_changeset_writer_finish (&w);
 }
 
 static void
@@ -108,29 +86,29 @@ carb_variant_from_untrusted (GBytes *bytes, const char *type, const char *what, 
   return g_steal_pointer (&v);
 }
 
-/* The column writes of changeset rows (a normal-form
- * `a(ssa(s(tt)mv))`), in order; the array clears its elements. */
 GArray *
-carb_changeset_rows_read (GVariant *rows)
+carb_changeset_changes_new (void)
 {
-  g_autoptr (GArray) changes = g_array_new (FALSE, TRUE, sizeof (CarbChange));
+  GArray *changes = g_array_new (FALSE, TRUE, sizeof (CarbChange));
   g_array_set_clear_func (changes, change_clear);
-  GVariantIter iter;
-  const char *table, *row_id;
-  GVariantIter *columns;
-  g_variant_iter_init (&iter, rows);
-  while (g_variant_iter_next (&iter, "(&s&sa(s(tt)mv))", &table, &row_id, &columns))
-    {
-      const char *column;
-      CarbVersion v;
-      GVariant *value;
-      while (g_variant_iter_next (columns, "(&s(tt)mv)", &column, &v.hlc, &v.site, &value))
-        {
-          CarbChange c = { g_strdup (table), g_strdup (row_id), g_strdup (column), v, value };
-          g_array_append_val (changes, c);
-        }
-      g_variant_iter_free (columns);
-    }
+  return changes;
+}
+
+/* The column writes of the changeset rows @rows (a normal-form
+ * `a(ssa(s(tt)mv))` child of the serialized @whole), in order; the array
+ * clears its elements. NULL for bytes that are not rows. */
+GArray *
+carb_changeset_rows_read (GVariant *whole, GVariant *rows)
+{
+  g_autoptr (GArray) changes = carb_changeset_changes_new ();
+  gsize size = g_variant_get_size (rows);
+  if (size == 0)
+    return g_steal_pointer (&changes);
+  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (whole);
+  const guint8 *base = g_bytes_get_data (bytes, NULL);
+  const guint8 *data = g_variant_get_data (rows);
+  if (base == NULL || data < base || !carb_wire_read_rows (bytes, (gsize) (data - base), size, changes))
+    return NULL;
   return g_steal_pointer (&changes);
 }
 
@@ -160,5 +138,8 @@ carb_changeset_parse (GBytes *bytes, GError **error)
       malformed (error, "unknown format version (this library reads format 1)");
       return NULL;
     }
-  return carb_changeset_rows_read (rows);
+  GArray *changes = carb_changeset_rows_read (set, rows);
+  if (changes == NULL)
+    malformed (error, "its rows cannot be read");
+  return changes;
 }

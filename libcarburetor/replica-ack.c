@@ -89,20 +89,24 @@ still_pending (CarbReplica *replica, const CarbChange *c, gboolean *same, GError
 
 /* Every sent change: a rejected one not edited since is forced back to the
  * server's value; then its pending entry goes if it still holds the
- * version sent. */
+ * version sent. The drop itself checks the version, so only a rejected
+ * change (rare) reads its entry first. */
 static gboolean
 settle_sent (CarbReplica *replica, Ack *ack, GArray *sent, GError **error)
 {
+  gboolean any_rejected = g_hash_table_size (ack->rejected) > 0;
   for (guint i = 0; i < sent->len; i++)
     {
       const CarbChange *c = &g_array_index (sent, CarbChange, i);
-      gboolean same = FALSE;
-      if (!still_pending (replica, c, &same, error))
-        return FALSE;
-      if (!same)
-        continue;
-      if (is_rejected (ack, c))
-        g_hash_table_add (column_set (ack->forced, c->table, c->row_id), g_strdup (c->column));
+      if (any_rejected && is_rejected (ack, c))
+        {
+          gboolean same = FALSE;
+          if (!still_pending (replica, c, &same, error))
+            return FALSE;
+          if (!same)
+            continue;
+          g_hash_table_add (column_set (ack->forced, c->table, c->row_id), g_strdup (c->column));
+        }
       if (!carb_replica_drop_pending (replica, c->table, c->row_id, c->column, &c->version, error))
         return FALSE;
     }

@@ -173,8 +173,8 @@ carb_store_download_changes (CarbStore *store,
 
   g_autoptr (GVariant) wanted
       = t.filter_column >= 0 ? g_variant_lookup_value (ctx, t.filter_key, NULL) : NULL;
-  GVariantBuilder rows;
-  g_variant_builder_init (&rows, G_VARIANT_TYPE (CARB_CHANGESET_ROWS_TYPE));
+  CarbRowsWriter rows;
+  carb_changeset_writer_begin (&rows);
   for (gsize i = 0; i < carb_sync_result_get_n_rows (result); i++)
     {
       g_autoptr (GVariant) row = carb_sync_result_get_row_variant (result, i);
@@ -182,12 +182,10 @@ carb_store_download_changes (CarbStore *store,
       if (t.filter_column < 0 || carb_twoway_filter_matches (values[t.filter_column], wanted))
         {
           GVariant *id = values[t.id_column];
-          GVariantBuilder columns;
-          g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
-          carb_twoway_add_state (&t, values, &columns);
-          g_variant_builder_add (&rows, "(ss@a(s(tt)mv))", t.model->table,
-                                 id != NULL ? g_variant_get_string (id, NULL) : "",
-                                 g_variant_builder_end (&columns));
+          carb_rows_writer_begin_row (&rows, t.model->table,
+                                      id != NULL ? g_variant_get_string (id, NULL) : "");
+          carb_twoway_add_state (&t, values, &rows);
+          carb_rows_writer_end_row (&rows);
         }
       carb_values_free (values, t.wire->n_columns);
     }
@@ -195,7 +193,7 @@ carb_store_download_changes (CarbStore *store,
   *synced_until = carb_sync_point_copy (carb_sync_result_get_synced_until (result));
   if (has_more != NULL)
     *has_more = carb_sync_result_has_more (result);
-  return carb_changeset_bytes_from_rows (g_variant_builder_end (&rows));
+  return carb_changeset_writer_finish (&rows);
 }
 
 /* Appends `FROM t WHERE deleted AND ts <op> $1` to @sql. */

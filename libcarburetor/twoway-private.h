@@ -61,7 +61,10 @@ CarbVersion carb_twoway_version_of (GVariant *text);
  * version) of a wire row given by wire column (NULL for SQL NULL:
  * carb_model_row_to_values(), carb_twoway_dict_split()): appends an
  * `(s(tt)mv)` per column to @columns. */
-void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns);
+void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, CarbRowsWriter *w);
+/* What carb_twoway_add_state() writes of a wire row @row (as a sink gives
+ * it), as one `a(s(tt)mv)`, without a GVariant per value. */
+GBytes *carb_twoway_state_of_row (const CarbTwowayTable *t, gconstpointer row);
 
 /* apply-row.c: one row of an apply, inside the apply's transaction. */
 typedef struct _CarbApplyRow CarbApplyRow;
@@ -86,7 +89,7 @@ gboolean
 carb_apply_row_insert_params (CarbApplyRow *row, GVariant ***wire, CarbValue *params, char **rejection);
 /* Records the row as a bulk write returned it (transfer full, by wire
  * column): the answer's state, with no read-back. */
-void carb_apply_row_set_written (CarbApplyRow *row, GVariant **now);
+void carb_apply_row_set_written (CarbApplyRow *row, GBytes *state);
 /* Merges one change (column checked already); a change to an existing
  * row's immutable column sets @rejection. */
 void carb_apply_row_merge (CarbApplyRow *row, const CarbChange *change, char **rejected_column);
@@ -115,7 +118,7 @@ gboolean carb_apply_row_write (CarbApplyRow *row,
 gboolean carb_apply_row_add_state (CarbApplyRow *row,
                                    CarbStore *store,
                                    gboolean hide,
-                                   GVariantBuilder *rows,
+                                   CarbRowsWriter *rows,
                                    GCancellable *cancellable,
                                    GError **error);
 

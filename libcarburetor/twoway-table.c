@@ -201,24 +201,38 @@ carb_twoway_version_of (GVariant *text)
   return version;
 }
 
+GBytes *
+carb_twoway_state_of_row (const CarbTwowayTable *t, gconstpointer row)
+{
+  CarbRowsWriter w;
+  carb_columns_writer_begin (&w);
+  for (guint i = 0; i < t->model->n_columns; i++)
+    {
+      gint vc = t->version_column[i];
+      if (vc < 0)
+        continue;
+      CarbVersion version = { 0, 0 };
+      if (!carb_model_row_is_null (t->wire, row, (guint) vc))
+        {
+          const char *text
+              = *(char *const *) (gconstpointer) ((const guint8 *) row + t->wire->columns[vc].offset);
+          if (!carb_version_parse (text, &version, NULL))
+            version = (CarbVersion){ 0, 0 };
+        }
+      /* Model column i is wire column i. */
+      carb_rows_writer_add_raw_column (&w, t->model->columns[i].name, &version, t->wire, i, row);
+    }
+  return carb_columns_writer_end (&w);
+}
+
 void
-carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, GVariantBuilder *columns)
+carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, CarbRowsWriter *w)
 {
   for (guint i = 0; i < t->model->n_columns; i++)
     {
       if (t->version_column[i] < 0)
         continue;
-      GVariant *value = values[i];
       CarbVersion version = carb_twoway_version_of (values[t->version_column[i]]);
-      /* Built from its parts, not from a format string parsed per column:
-       * an apply's answer and a download page hold every column of every
-       * row. */
-      GVariant *stamp[2] = { g_variant_new_uint64 (version.hlc), g_variant_new_uint64 (version.site) };
-      GVariant *column[3] = {
-        g_variant_new_string (t->model->columns[i].name),
-        g_variant_new_tuple (stamp, 2),
-        g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, value != NULL ? g_variant_new_variant (value) : NULL),
-      };
-      g_variant_builder_add_value (columns, g_variant_new_tuple (column, 3));
+      carb_rows_writer_add_column (w, t->model->columns[i].name, &version, values[i]);
     }
 }

@@ -176,6 +176,126 @@ test_changeset (void)
   g_assert_nonnull (strstr (error->message, "format"));
 }
 
+/* GLib's own bytes for @changes, from a tree of GVariants: what
+ * carb_changeset_serialize() must write, byte for byte. */
+static GBytes *
+glib_changeset (const CarbChange *changes, gsize n)
+{
+  GVariantBuilder rows;
+  g_variant_builder_init (&rows, G_VARIANT_TYPE ("a(ssa(s(tt)mv))"));
+  for (gsize i = 0; i < n;)
+    {
+      const CarbChange *first = &changes[i];
+      GVariantBuilder columns;
+      g_variant_builder_init (&columns, G_VARIANT_TYPE ("a(s(tt)mv)"));
+      for (; i < n && strcmp (first->table, changes[i].table) == 0
+             && strcmp (first->row_id, changes[i].row_id) == 0;
+           i++)
+        g_variant_builder_add (
+            &columns, "(s(tt)@mv)", changes[i].column, changes[i].version.hlc, changes[i].version.site,
+            g_variant_new_maybe (G_VARIANT_TYPE_VARIANT,
+                                 changes[i].value != NULL ? g_variant_new_variant (changes[i].value) : NULL));
+      g_variant_builder_add (&rows, "(ss@a(s(tt)mv))", first->table, first->row_id,
+                             g_variant_builder_end (&columns));
+    }
+  g_autoptr (GVariant) set
+      = g_variant_ref_sink (g_variant_new ("(u@a(ssa(s(tt)mv)))", 1u, g_variant_builder_end (&rows)));
+  return g_variant_get_data_as_bytes (set);
+}
+
+static void
+check_bytes (const CarbChange *changes, gsize n)
+{
+  g_autoptr (GBytes) ours = carb_changeset_serialize (changes, n);
+  g_autoptr (GBytes) glib = glib_changeset (changes, n);
+  g_assert_true (g_bytes_equal (ours, glib));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) back = carb_changeset_parse (ours, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->len, ==, n);
+  for (gsize i = 0; i < n; i++)
+    {
+      const CarbChange *c = &g_array_index (back, CarbChange, i);
+      g_assert_cmpstr (c->table, ==, changes[i].table);
+      g_assert_cmpstr (c->row_id, ==, changes[i].row_id);
+      g_assert_cmpstr (c->column, ==, changes[i].column);
+      g_assert_cmpint (carb_version_compare (&c->version, &changes[i].version), ==, 0);
+      g_assert_true ((c->value == NULL) == (changes[i].value == NULL));
+      if (c->value != NULL)
+        g_assert_true (g_variant_equal (c->value, changes[i].value));
+    }
+}
+
+/* The changeset writer writes GLib's normal form itself (no GVariant
+ * tree): every value type, nothing, empty values, and sizes that need
+ * framing offsets of 1, 2 and 4 bytes, at every level. */
+static void
+test_changeset_bytes (void)
+{
+  check_bytes (NULL, 0);
+  g_autofree char *mid = g_strnfill (300, 'm');
+  g_autofree char *big = g_strnfill (70000, 'b');
+  const char *strv[] = { "a", "", "ccc", NULL };
+  GVariant *values[] = {
+    g_variant_new_string (""),
+    g_variant_new_string ("x"),
+    g_variant_new_string (mid),
+    g_variant_new_string (big),
+    g_variant_new_int32 (-7),
+    g_variant_new_int64 (G_MININT64),
+    g_variant_new_boolean (TRUE),
+    g_variant_new_double (0.25),
+    g_variant_new_byte (3),
+    g_variant_new_strv (strv, -1),
+    g_variant_new_strv (NULL, 0),
+    g_variant_new_parsed ("@ay []"),
+    g_variant_new_parsed ("[byte 1, 2, 3]"),
+    g_variant_new_parsed ("<<int16 5>>"),
+    g_variant_new_parsed ("()"),
+    g_variant_new_parsed ("@mi nothing"),
+    g_variant_new_parsed ("{'k': <1>}"),
+    NULL,
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    if (values[i] != NULL)
+      g_variant_ref_sink (values[i]);
+  /* Each value alone, in a row with a short and a long id. */
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      CarbChange one[] = {
+        { (char *) "t", (char *) "r", (char *) "c", { i, 2 }, values[i] },
+        { (char *) "t", mid, (char *) "", { 1, i }, values[i] },
+      };
+      check_bytes (one, 1);
+      check_bytes (one, 2);
+    }
+  /* All of them in one row, then one row each, then many rows. */
+  g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (CarbChange));
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      char *name = g_strdup_printf ("col%u", i);
+      g_ptr_array_add (names, name);
+      CarbChange c = { (char *) "tbl", (char *) "row", name, { 100 + i, 7 }, values[i] };
+      g_array_append_val (all, c);
+    }
+  check_bytes ((CarbChange *) (gpointer) all->data, all->len);
+  for (guint i = 0; i < all->len; i++)
+    g_array_index (all, CarbChange, i).row_id = names->pdata[i];
+  check_bytes ((CarbChange *) (gpointer) all->data, all->len);
+  g_autoptr (GArray) many = g_array_new (FALSE, FALSE, sizeof (CarbChange));
+  for (guint i = 0; i < 3000; i++)
+    {
+      CarbChange c = {
+        (char *) "tbl", names->pdata[(i / 3) % names->len], names->pdata[i % 3], { i, i }, values[i % 3]
+      };
+      g_array_append_val (many, c);
+    }
+  check_bytes ((CarbChange *) (gpointer) many->data, many->len);
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    g_clear_pointer (&values[i], g_variant_unref);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -185,5 +305,6 @@ main (int argc, char **argv)
   g_test_add_func ("/versions/version-text", test_version_text);
   g_test_add_func ("/versions/ids", test_ids);
   g_test_add_func ("/versions/changeset", test_changeset);
+  g_test_add_func ("/versions/changeset-bytes", test_changeset_bytes);
   return g_test_run ();
 }
