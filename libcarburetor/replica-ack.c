@@ -135,14 +135,8 @@ merge_answer_row (CarbReplica *replica, const CarbChange *first, gsize n, gpoint
    * its old versions, below the replica's sync point, where no download
    * would ever correct it (found by the convergence checker, seed
    * 4239531526950259516). */
-  const CarbModel *model = carb_sync_group_get_model (replica->group, (guint) index);
-  gboolean exists = FALSE;
-  if (!carb_replica_row_exists (replica, model, first->row_id, &exists, error))
-    return FALSE;
-  if (!exists)
-    return TRUE;
-  return carb_replica_merge_row (replica, (guint) index, first->row_id, first, n,
-                                 g_hash_table_lookup (ack->forced, key), error);
+  return carb_replica_merge_held_row (replica, (guint) index, first->row_id, first, n,
+                                      g_hash_table_lookup (ack->forced, key), error);
 }
 
 /* A rejected row the server does not have (a refused insert, or a row

@@ -44,14 +44,16 @@ merge_timestamp (CarbReplica *replica,
   return carb_replica_db_step_done (replica, stmt, error);
 }
 
-/* The versions the row holds (it exists): one read of every version
- * column; @found[i] is FALSE for a model column i without one. */
+/* The versions the row holds: one read of every version column;
+ * @found[i] is FALSE for a model column i without one, @exists whether
+ * the replica holds the row at all. */
 static gboolean
 load_versions (CarbReplica *replica,
                const CarbModel *model,
                const char *id,
                CarbVersion *versions,
                gboolean *found,
+               gboolean *exists,
                GError **error)
 {
   g_autoptr (GString) sql = g_string_new ("SELECT ");
@@ -73,6 +75,7 @@ load_versions (CarbReplica *replica,
   gboolean ok = TRUE;
   for (guint i = 0; i < model->n_columns; i++)
     found[i] = FALSE;
+  *exists = rc == SQLITE_ROW;
   if (rc == SQLITE_ROW)
     for (guint i = 0; ok && i < model->n_columns; i++)
       ok = carb_replica_parse_stored_version (replica, model, id, &model->columns[i],
@@ -84,23 +87,29 @@ load_versions (CarbReplica *replica,
   return ok;
 }
 
-gboolean
-carb_replica_merge_row (CarbReplica *replica,
-                        guint table_index,
-                        const char *id,
-                        const CarbChange *changes,
-                        gsize n_changes,
-                        GHashTable *force_columns,
-                        GError **error)
+/* The per-column merge of one row; with @held_only, a row the replica
+ * does not hold is left out rather than inserted. */
+static gboolean
+merge_row (CarbReplica *replica,
+           guint table_index,
+           const char *id,
+           const CarbChange *changes,
+           gsize n_changes,
+           GHashTable *force_columns,
+           gboolean held_only,
+           GError **error)
 {
   const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
   if (!carb_replica_confirm_row (replica, model, id, error)
-      || !carb_replica_insert_id (replica, model, id, TRUE, error))
+      || (!held_only && !carb_replica_insert_id (replica, model, id, TRUE, error)))
     return FALSE;
   g_autofree CarbVersion *local = g_new0 (CarbVersion, model->n_columns);
   g_autofree gboolean *found = g_new0 (gboolean, model->n_columns);
-  if (!load_versions (replica, model, id, local, found, error))
+  gboolean exists = FALSE;
+  if (!load_versions (replica, model, id, local, found, &exists, error))
     return FALSE;
+  if (!exists)
+    return TRUE;
   g_autoptr (GArray) writes = carb_column_writes_new ();
   for (gsize i = 0; i < n_changes; i++)
     {
@@ -137,6 +146,30 @@ carb_replica_merge_row (CarbReplica *replica,
       g_array_append_val (writes, w);
     }
   return carb_replica_update_columns (replica, model, id, writes, error);
+}
+
+gboolean
+carb_replica_merge_row (CarbReplica *replica,
+                        guint table_index,
+                        const char *id,
+                        const CarbChange *changes,
+                        gsize n_changes,
+                        GHashTable *force_columns,
+                        GError **error)
+{
+  return merge_row (replica, table_index, id, changes, n_changes, force_columns, FALSE, error);
+}
+
+gboolean
+carb_replica_merge_held_row (CarbReplica *replica,
+                             guint table_index,
+                             const char *id,
+                             const CarbChange *changes,
+                             gsize n_changes,
+                             GHashTable *force_columns,
+                             GError **error)
+{
+  return merge_row (replica, table_index, id, changes, n_changes, force_columns, TRUE, error);
 }
 
 /* Calls @func for each run of consecutive changes of one row. */

@@ -138,6 +138,15 @@ gboolean carb_replica_merge_row (CarbReplica *replica,
                                  gsize n_changes,
                                  GHashTable *force_columns,
                                  GError **error);
+/* The same for a row the replica holds; one it does not hold is left out
+ * (an acknowledgement never brings a row back: replica-ack.c). */
+gboolean carb_replica_merge_held_row (CarbReplica *replica,
+                                      guint table_index,
+                                      const char *id,
+                                      const CarbChange *changes,
+                                      gsize n_changes,
+                                      GHashTable *force_columns,
+                                      GError **error);
 
 typedef gboolean (*CarbRowChangesFunc) (
     CarbReplica *replica, const CarbChange *first, gsize n, gpointer data, GError **error);
