@@ -2,6 +2,7 @@
  * replaces, side by side in one run. See docs/PERFORMANCE.md.
  *
  *   carburetor-bench [--runs N] [--rows N] [--quick] [--postgres URI] [--sqlite-dir DIR]
+ *                    [--only-concurrency | --only-twoway]
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "bench.h"
@@ -298,7 +299,7 @@ main (int argc, char **argv)
   g_autofree char *pg_uri = NULL;
   g_autofree char *sqlite_dir = NULL;
   gint rows = 0, runs = 0;
-  gboolean quick = FALSE, no_postgres = FALSE, only_concurrency = FALSE;
+  gboolean quick = FALSE, no_postgres = FALSE, only_concurrency = FALSE, only_twoway = FALSE;
   g_autofree char *levels = NULL;
   double level_seconds = 0;
   GOptionEntry entries[] = {
@@ -314,6 +315,8 @@ main (int argc, char **argv)
       "Measuring window per concurrency level (default 3)", "S" },
     { "only-concurrency", 0, 0, G_OPTION_ARG_NONE, &only_concurrency,
       "Only the concurrency figures (PostgreSQL)", NULL },
+    { "only-twoway", 0, 0, G_OPTION_ARG_NONE, &only_twoway,
+      "Only the two-way figures (first fill, upload, idle sync; PostgreSQL)", NULL },
     { "sqlite-dir", 0, 0, G_OPTION_ARG_FILENAME, &sqlite_dir, "Folder for the SQLite file (default: temp)",
       "DIR" },
     G_OPTION_ENTRY_NULL,
@@ -357,6 +360,11 @@ main (int argc, char **argv)
       return bench_failures () > 0 ? 1 : 0;
     }
   bench_report_header ();
+  if (only_twoway)
+    {
+      bench_twoway (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
+      return bench_failures () > 0 ? 1 : 0;
+    }
   if (!no_postgres)
     bench_postgres (&config, pg_uri != NULL ? pg_uri : "postgresql:///");
 
