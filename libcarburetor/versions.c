@@ -112,12 +112,19 @@ static gboolean
 parse_hex64 (const char *text, guint64 *out)
 {
   guint64 v = 0;
+  /* Lower case only, decoded inline: a first fill parses six versions a
+   * row, and g_ascii_xdigit_value() is a call (and another inside). */
   for (int i = 0; i < 16; i++)
     {
-      int d = g_ascii_xdigit_value (text[i]);
-      if (d < 0 || g_ascii_isupper (text[i]))
+      char c = text[i];
+      guint64 d;
+      if (c >= '0' && c <= '9')
+        d = (guint64) (c - '0');
+      else if (c >= 'a' && c <= 'f')
+        d = (guint64) (c - 'a' + 10);
+      else
         return FALSE;
-      v = (v << 4) | (guint64) d;
+      v = (v << 4) | d;
     }
   *out = v;
   return TRUE;
