@@ -442,18 +442,18 @@ fill_next_chunk (Fill *f, GError **error)
 /* The version text of a wire row's version column, as the fast path
  * stores it: the text itself when well-formed (carb_version_to_string()
  * of its parse gives it back), else the lowest version's, as a download
- * would take it. */
+ * takes NULL and malformed text. */
 static const char *
-wire_version_text (const CarbModel *wire, gconstpointer row, gint column, guint64 *hlc)
+wire_version_text (const CarbModel *wire, gconstpointer row, gint column)
 {
   static const char lowest[] = "0000000000000000000"
                                "0000000000000000";
   G_STATIC_ASSERT (sizeof lowest == CARB_VERSION_TEXT_LENGTH + 1);
-  CarbVersion version = wire_version (wire, row, column);
-  *hlc = version.hlc;
-  if (version.hlc == 0 && version.site == 0)
+  const CarbColumn *col = &wire->columns[column];
+  if (carb_column_is_null (col, row))
     return lowest;
-  return *(char *const *) ((const guint8 *) row + wire->columns[column].offset);
+  const char *text = *(char *const *) ((const guint8 *) row + col->offset);
+  return carb_version_text_is_valid (text) ? text : lowest;
 }
 
 /* The fast path of insert_new_row() for a wire row, without building its
@@ -465,7 +465,7 @@ fill_insert (Fill *f, gconstpointer row, const char *id, gboolean *inserted, GEr
 {
   const CarbModel *model = f->t.model, *wire = f->t.wire;
   sqlite3_stmt *stmt = f->insert;
-  guint64 seen = 0;
+  const char *newest = NULL; /* the greatest version text: fixed width, so the greatest hlc */
   *inserted = FALSE;
   for (guint i = 0; i < model->n_columns; i++)
     {
@@ -476,21 +476,24 @@ fill_insert (Fill *f, gconstpointer row, const char *id, gboolean *inserted, GEr
         sqlite3_bind_null (stmt, (int) i + 1);
       else
         {
-          guint64 hlc = 0;
           if (!carb_replica_bind_row_value (stmt, (int) i + 1, model, col, wire, row, f->value_column[i],
                                             error))
             return FALSE;
-          sqlite3_bind_text (stmt, f->merge.version_param[i],
-                             wire_version_text (wire, row, f->t.version_column[i], &hlc),
-                             CARB_VERSION_TEXT_LENGTH, SQLITE_STATIC);
-          seen = MAX (seen, hlc);
+          const char *version = wire_version_text (wire, row, f->t.version_column[i]);
+          sqlite3_bind_text (stmt, f->merge.version_param[i], version, CARB_VERSION_TEXT_LENGTH,
+                             SQLITE_STATIC);
+          if (newest == NULL || memcmp (version, newest, 19) > 0)
+            newest = version;
         }
     }
   if (!carb_replica_db_step_done (f->replica, stmt, error))
     return FALSE;
   if (sqlite3_changes (f->replica->db) == 0)
     return TRUE;
-  carb_replica_observe (f->replica, seen);
+  CarbVersion seen = { 0, 0 };
+  if (newest != NULL)
+    carb_version_parse (newest, &seen, NULL);
+  carb_replica_observe (f->replica, seen.hlc);
   *inserted = TRUE;
   return TRUE;
 }

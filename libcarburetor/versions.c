@@ -94,40 +94,20 @@ carb_version_to_string (const CarbVersion *version)
   return g_strdup_printf ("%019" G_GUINT64_FORMAT "%016" G_GINT64_MODIFIER "x", version->hlc, version->site);
 }
 
-static gboolean
-parse_digits (const char *text, guint64 *out)
+/* Whether carb_version_parse() accepts @text: 19 decimal digits at most
+ * G_MAXINT64 (fixed width: text order is number order), 16 lower-case
+ * hexadecimal digits, the end. A first fill checks six versions a row
+ * and parses only the newest. */
+gboolean
+carb_version_text_is_valid (const char *text)
 {
-  guint64 v = 0;
   for (int i = 0; i < 19; i++)
-    {
-      if (!g_ascii_isdigit (text[i]))
-        return FALSE;
-      v = v * 10 + (guint64) (text[i] - '0');
-    }
-  *out = v;
-  return v <= G_MAXINT64;
-}
-
-static gboolean
-parse_hex64 (const char *text, guint64 *out)
-{
-  guint64 v = 0;
-  /* Lower case only, decoded inline: a first fill parses six versions a
-   * row, and g_ascii_xdigit_value() is a call (and another inside). */
-  for (int i = 0; i < 16; i++)
-    {
-      char c = text[i];
-      guint64 d;
-      if (c >= '0' && c <= '9')
-        d = (guint64) (c - '0');
-      else if (c >= 'a' && c <= 'f')
-        d = (guint64) (c - 'a' + 10);
-      else
-        return FALSE;
-      v = (v << 4) | d;
-    }
-  *out = v;
-  return TRUE;
+    if ((guint) (text[i] - '0') > 9)
+      return FALSE;
+  for (int i = 19; i < CARB_VERSION_TEXT_LENGTH; i++)
+    if ((guint) (text[i] - '0') > 9 && (guint) (text[i] - 'a') > 5)
+      return FALSE;
+  return text[CARB_VERSION_TEXT_LENGTH] == '\0' && memcmp (text, "9223372036854775807", 19) <= 0;
 }
 
 /**
@@ -142,8 +122,7 @@ gboolean
 carb_version_parse (const char *text, CarbVersion *version, GError **error)
 {
   g_return_val_if_fail (text != NULL && version != NULL, FALSE);
-  if (strlen (text) != CARB_VERSION_TEXT_LENGTH || !parse_digits (text, &version->hlc)
-      || !parse_hex64 (text + 19, &version->site))
+  if (!carb_version_text_is_valid (text))
     {
       g_autofree char *shown = g_utf8_make_valid (text, MIN (strlen (text), 40));
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
@@ -152,6 +131,13 @@ carb_version_parse (const char *text, CarbVersion *version, GError **error)
                    shown, G_MAXINT64);
       return FALSE;
     }
+  guint64 hlc = 0, site = 0;
+  for (int i = 0; i < 19; i++)
+    hlc = hlc * 10 + (guint64) (text[i] - '0');
+  for (int i = 19; i < CARB_VERSION_TEXT_LENGTH; i++)
+    site = (site << 4) | (guint64) (text[i] <= '9' ? text[i] - '0' : text[i] - 'a' + 10);
+  version->hlc = hlc;
+  version->site = site;
   return TRUE;
 }
 
