@@ -101,13 +101,15 @@ carb_version_to_string (const CarbVersion *version)
 gboolean
 carb_version_text_is_valid (const char *text)
 {
+  if (strnlen (text, CARB_VERSION_TEXT_LENGTH + 1) != CARB_VERSION_TEXT_LENGTH)
+    return FALSE;
+  /* No early exit: loops of fixed length the compiler can vectorize. */
+  guint bad = 0;
   for (int i = 0; i < 19; i++)
-    if ((guint) (text[i] - '0') > 9)
-      return FALSE;
+    bad |= (guint8) (text[i] - '0') > 9;
   for (int i = 19; i < CARB_VERSION_TEXT_LENGTH; i++)
-    if ((guint) (text[i] - '0') > 9 && (guint) (text[i] - 'a') > 5)
-      return FALSE;
-  return text[CARB_VERSION_TEXT_LENGTH] == '\0' && memcmp (text, "9223372036854775807", 19) <= 0;
+    bad |= (guint8) (text[i] - '0') > 9 && (guint8) (text[i] - 'a') > 5;
+  return !bad && memcmp (text, "9223372036854775807", 19) <= 0;
 }
 
 /**
