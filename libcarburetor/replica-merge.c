@@ -482,7 +482,7 @@ fill_insert (Fill *f, gconstpointer row, const char *id, gboolean *inserted, GEr
           const char *version = wire_version_text (wire, row, f->t.version_column[i]);
           sqlite3_bind_text (stmt, f->merge.version_param[i], version, CARB_VERSION_TEXT_LENGTH,
                              SQLITE_STATIC);
-          if (newest == NULL || memcmp (version, newest, 19) > 0)
+          if (newest == NULL || memcmp (version, newest, 19 /* the hlc's digits */) > 0)
             newest = version;
         }
     }
@@ -611,6 +611,10 @@ fill_locked (Fill *f, CarbStore *server, GCancellable *cancellable, GError **err
     }
   gboolean ok = carb_store_download_sync_foreach (server, f->t.wire, NULL, 0, fill_row, f, &until,
                                                   cancellable, error);
+  /* Its text was bound without a copy from rows the sink has freed by now;
+   * the cached statement keeps no pointer to them. */
+  if (f->insert != NULL)
+    sqlite3_clear_bindings (f->insert);
   g_autoptr (CarbSyncPoint) point = until;
   ok = ok && store_sync_point (f->replica, f->t.model, point, error);
   if (ok)
