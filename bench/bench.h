@@ -69,6 +69,6 @@ void bench_sqlite (const BenchConfig *config, const char *dir);
 void bench_sqlite_write (const BenchConfig *config, const char *dir);
 /* Two-way sync: first fill, upload, idle sync (bench-twoway.c). */
 void bench_twoway (const BenchConfig *config, const char *uri);
-int bench_twoway_child (const char *form, const char *uri, guint64 *rows, GError **error);
+int bench_twoway_child (const char *form, const char *uri, guint64 *rows, double *seconds, GError **error);
 
 G_END_DECLS

@@ -71,6 +71,31 @@ CarbPluginInfo *carb_plugin_info_new (const char *name,
  * GVariant, of carb_model_row_to_variant()'s type. */
 GVariant *carb_model_column_variant (const CarbColumn *col, gconstpointer row);
 
+/* carb_model_row_is_null() without its checks, for loops over millions
+ * of cells (a first fill). */
+static inline gboolean
+carb_column_is_null (const CarbColumn *col, gconstpointer row)
+{
+  const guint8 *member = (const guint8 *) row + col->offset;
+  switch (col->type)
+    {
+    case CARB_COLUMN_TYPE_TEXT:
+    case CARB_COLUMN_TYPE_UUID:
+    case CARB_COLUMN_TYPE_JSON:
+    case CARB_COLUMN_TYPE_NUMERIC:
+      return *(char *const *) (gconstpointer) member == NULL;
+    case CARB_COLUMN_TYPE_BYTES:
+      return ((const CarbBytes *) (gconstpointer) member)->data == NULL;
+    default:
+      return col->null_offset >= 0
+             && *(const gboolean *) (gconstpointer) ((const guint8 *) row + col->null_offset);
+    }
+}
+
+/* versions.c: whether carb_version_parse() accepts @text, without
+ * parsing it (a first fill checks six versions a row and parses one). */
+gboolean carb_version_text_is_valid (const char *text);
+
 /* sink.c: decoding rows into structs; the arena that owns their strings. */
 typedef struct _CarbArena CarbArena;
 CarbArena *carb_arena_new (void);

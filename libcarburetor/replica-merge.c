@@ -438,6 +438,9 @@ typedef struct
   GVariant *wanted;   /* the context's value for the filter, or NULL */
   GArray *changes;    /* one row's CarbChange, values owned, strings borrowed */
   guint in_chunk;
+  /* The fast path's INSERT (merge.insert_sql), prepared once for the fill;
+   * NULL when a row must go through the changes (fill_direct_possible()). */
+  sqlite3_stmt *insert;
 } Fill;
 
 static CarbVersion
@@ -481,23 +484,71 @@ fill_next_chunk (Fill *f, GError **error)
   return carb_replica_begin (f->replica, error);
 }
 
-/* One wire row: the changes a download page would carry for it, merged
- * the same way. */
-static gboolean
-fill_row (gconstpointer row, gpointer user_data, GError **error)
+/* The version text of a wire row's version column, as the fast path
+ * stores it: the text itself when well-formed (carb_version_to_string()
+ * of its parse gives it back), else the lowest version's, as a download
+ * takes NULL and malformed text. */
+static const char *
+wire_version_text (const CarbModel *wire, gconstpointer row, gint column)
 {
-  Fill *f = user_data;
+  static const char lowest[] = "0000000000000000000"
+                               "0000000000000000";
+  G_STATIC_ASSERT (sizeof lowest == CARB_VERSION_TEXT_LENGTH + 1);
+  const CarbColumn *col = &wire->columns[column];
+  if (carb_column_is_null (col, row))
+    return lowest;
+  const char *text = *(char *const *) ((const guint8 *) row + col->offset);
+  return carb_version_text_is_valid (text) ? text : lowest;
+}
+
+/* The fast path of insert_new_row() for a wire row, without building its
+ * changes: each value and version is bound straight from the row to the
+ * INSERT prepared once. @inserted is FALSE when the replica holds the row
+ * already and nothing was written. */
+static gboolean
+fill_insert (Fill *f, gconstpointer row, const char *id, gboolean *inserted, GError **error)
+{
   const CarbModel *model = f->t.model, *wire = f->t.wire;
-  if (f->t.filter_column >= 0)
+  sqlite3_stmt *stmt = f->insert;
+  const char *newest = NULL; /* the greatest version text: fixed width, so the greatest hlc */
+  *inserted = FALSE;
+  for (guint i = 0; i < model->n_columns; i++)
     {
-      g_autoptr (GVariant) value = wire_value (wire, row, f->value_column[f->t.filter_column]);
-      if (!carb_twoway_filter_matches (value, f->wanted))
-        return TRUE;
+      const CarbColumn *col = &model->columns[i];
+      if (col->role == CARB_COLUMN_ROLE_ID)
+        sqlite3_bind_text (stmt, (int) i + 1, id, -1, SQLITE_STATIC);
+      else if (f->t.version_column[i] < 0)
+        sqlite3_bind_null (stmt, (int) i + 1);
+      else
+        {
+          if (!carb_replica_bind_row_value (stmt, (int) i + 1, model, col, wire, row, f->value_column[i],
+                                            error))
+            return FALSE;
+          const char *version = wire_version_text (wire, row, f->t.version_column[i]);
+          sqlite3_bind_text (stmt, f->merge.version_param[i], version, CARB_VERSION_TEXT_LENGTH,
+                             SQLITE_STATIC);
+          if (newest == NULL || memcmp (version, newest, 19 /* the hlc's digits */) > 0)
+            newest = version;
+        }
     }
-  gint id_column = f->value_column[f->t.id_column];
-  if (id_column < 0 || carb_model_row_is_null (wire, row, (guint) id_column))
+  if (!carb_replica_db_step_done (f->replica, stmt, error))
+    return FALSE;
+  if (sqlite3_changes (f->replica->db) == 0)
     return TRUE;
-  const char *id = *(char *const *) ((const guint8 *) row + wire->columns[id_column].offset);
+  CarbVersion seen = { 0, 0 };
+  if (newest != NULL)
+    carb_version_parse (newest, &seen, NULL);
+  carb_replica_observe (f->replica, seen.hlc);
+  *inserted = TRUE;
+  return TRUE;
+}
+
+/* A row the fast path could not insert: the changes a download page would
+ * carry for it, merged the same way. */
+static gboolean
+fill_merge (Fill *f, gconstpointer row, const char *id, GError **error)
+{
+  const CarbModel *model = f->t.model, *wire = f->t.wire;
   for (guint i = 0; i < model->n_columns; i++)
     {
       if (f->t.version_column[i] < 0)
@@ -510,11 +561,50 @@ fill_row (gconstpointer row, gpointer user_data, GError **error)
   const CarbChange *first = (const CarbChange *) (gpointer) f->changes->data;
   gboolean inserted = FALSE;
   gboolean ok
-      = insert_new_row (f->replica, &f->merge, first, f->changes->len, &inserted, error)
+      = (f->insert != NULL
+         || insert_new_row (f->replica, &f->merge, first, f->changes->len, &inserted, error))
         && (inserted
             || carb_replica_merge_row (f->replica, f->t.index, id, first, f->changes->len, NULL, error));
   fill_clear_changes (f);
-  return ok && fill_next_chunk (f, error);
+  return ok;
+}
+
+/* One wire row. */
+static gboolean
+fill_row (gconstpointer row, gpointer user_data, GError **error)
+{
+  Fill *f = user_data;
+  const CarbModel *wire = f->t.wire;
+  if (f->t.filter_column >= 0)
+    {
+      g_autoptr (GVariant) value = wire_value (wire, row, f->value_column[f->t.filter_column]);
+      if (!carb_twoway_filter_matches (value, f->wanted))
+        return TRUE;
+    }
+  gint id_column = f->value_column[f->t.id_column];
+  if (id_column < 0 || carb_model_row_is_null (wire, row, (guint) id_column))
+    return TRUE;
+  const char *id = *(char *const *) ((const guint8 *) row + wire->columns[id_column].offset);
+  gboolean inserted = FALSE;
+  if (f->insert != NULL && !fill_insert (f, row, id, &inserted, error))
+    return FALSE;
+  return (inserted || fill_merge (f, row, id, error)) && fill_next_chunk (f, error);
+}
+
+/* Whether every row of the fill can take fill_insert(): it sends exactly
+ * one change per versioned column (what insert_new_row() asks of a row). */
+static gboolean
+fill_direct_possible (const Fill *f)
+{
+  guint sent = 0;
+  for (guint i = 0; i < f->t.model->n_columns; i++)
+    if (f->t.version_column[i] >= 0)
+      {
+        if (!carb_replica_is_versioned (&f->t.model->columns[i]))
+          return FALSE;
+        sent++;
+      }
+  return f->merge.insert_sql != NULL && sent == f->merge.n_versioned;
 }
 
 /* Whether a first fill of the table may read the server's rows directly:
@@ -555,8 +645,21 @@ fill_locked (Fill *f, CarbStore *server, GCancellable *cancellable, GError **err
   CarbSyncPoint *until = NULL;
   if (!carb_replica_begin (f->replica, error))
     return FALSE;
+  if (fill_direct_possible (f))
+    {
+      f->insert = carb_replica_db_stmt (f->replica, f->merge.insert_sql, error);
+      if (f->insert == NULL)
+        {
+          carb_replica_rollback (f->replica);
+          return FALSE;
+        }
+    }
   gboolean ok = carb_store_download_sync_foreach (server, f->t.wire, NULL, 0, fill_row, f, &until,
                                                   cancellable, error);
+  /* Its text was bound without a copy from rows the sink has freed by now;
+   * the cached statement keeps no pointer to them. */
+  if (f->insert != NULL)
+    sqlite3_clear_bindings (f->insert);
   g_autoptr (CarbSyncPoint) point = until;
   ok = ok && store_sync_point (f->replica, f->t.model, point, error);
   if (ok)

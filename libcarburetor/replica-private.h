@@ -68,6 +68,14 @@ gboolean carb_replica_bind_value (sqlite3_stmt *stmt,
                                   const CarbColumn *col,
                                   GVariant *value,
                                   GError **error);
+gboolean carb_replica_bind_row_value (sqlite3_stmt *stmt,
+                                      int index,
+                                      const CarbModel *model,
+                                      const CarbColumn *col,
+                                      const CarbModel *wire,
+                                      gconstpointer row,
+                                      gint wire_column,
+                                      GError **error);
 GVariant *carb_replica_column_value (sqlite3_stmt *stmt, int index, const CarbColumn *col);
 const CarbColumn *carb_replica_role_column (const CarbModel *model, CarbColumnRole role);
 const CarbModel *

@@ -99,6 +99,34 @@ bind_int (sqlite3_stmt *stmt,
   return TRUE;
 }
 
+/* Binds @len bytes of text (valid UTF-8) after the checks of @col's
+ * type; @destructor as sqlite3_bind_text()'s. */
+static gboolean
+bind_checked_text (sqlite3_stmt *stmt,
+                   int index,
+                   const CarbModel *model,
+                   const CarbColumn *col,
+                   const char *text,
+                   gsize len,
+                   sqlite3_destructor_type destructor,
+                   GError **error)
+{
+  if (col->type == CARB_COLUMN_TYPE_UUID)
+    {
+      g_autofree char *canonical = g_strndup (text, len);
+      if (!carb_value_canonical_uuid (canonical, len))
+        return bad_value (error, model, col, "“%s” is not a UUID (8-4-4-4-12 hexadecimal digits)", canonical);
+      sqlite3_bind_text (stmt, index, canonical, (int) len, SQLITE_TRANSIENT);
+      return TRUE;
+    }
+  if (col->type == CARB_COLUMN_TYPE_JSON && !carb_value_is_json (text, len))
+    return bad_value (error, model, col, "the text is not one JSON value (RFC 8259)");
+  if (col->type == CARB_COLUMN_TYPE_NUMERIC && !carb_value_is_decimal (text, len))
+    return bad_value (error, model, col, "“%s” is not a decimal number", text);
+  sqlite3_bind_text (stmt, index, text, (int) len, destructor);
+  return TRUE;
+}
+
 static gboolean
 bind_text (sqlite3_stmt *stmt,
            int index,
@@ -112,20 +140,7 @@ bind_text (sqlite3_stmt *stmt,
                       carb_column_type_to_string (col->type), g_variant_get_type_string (value));
   gsize len = 0;
   const char *text = g_variant_get_string (value, &len);
-  if (col->type == CARB_COLUMN_TYPE_UUID)
-    {
-      g_autofree char *canonical = g_strndup (text, len);
-      if (!carb_value_canonical_uuid (canonical, len))
-        return bad_value (error, model, col, "“%s” is not a UUID (8-4-4-4-12 hexadecimal digits)", canonical);
-      sqlite3_bind_text (stmt, index, canonical, (int) len, SQLITE_TRANSIENT);
-      return TRUE;
-    }
-  if (col->type == CARB_COLUMN_TYPE_JSON && !carb_value_is_json (text, len))
-    return bad_value (error, model, col, "the text is not one JSON value (RFC 8259)");
-  if (col->type == CARB_COLUMN_TYPE_NUMERIC && !carb_value_is_decimal (text, len))
-    return bad_value (error, model, col, "“%s” is not a decimal number", text);
-  sqlite3_bind_text (stmt, index, text, (int) len, SQLITE_TRANSIENT);
-  return TRUE;
+  return bind_checked_text (stmt, index, model, col, text, len, SQLITE_TRANSIENT, error);
 }
 
 /* Binds @value (unwrapped; NULL for SQL NULL) to parameter @index after
@@ -178,6 +193,94 @@ carb_replica_bind_value (sqlite3_stmt *stmt,
       }
     default:
       return bind_text (stmt, index, model, col, value, error);
+    }
+}
+
+#define ROW_MEMBER(row, col, Type) (*(const Type *) ((const guint8 *) (row) + (col)->offset))
+
+/* Through a GVariant, as a download page's value would come. */
+static gboolean
+bind_row_value_slow (sqlite3_stmt *stmt,
+                     int index,
+                     const CarbModel *model,
+                     const CarbColumn *col,
+                     const CarbColumn *wire_col,
+                     gconstpointer row,
+                     GError **error)
+{
+  g_autoptr (GVariant) value = g_variant_ref_sink (carb_model_column_variant (wire_col, row));
+  return carb_replica_bind_value (stmt, index, model, col, value, error);
+}
+
+/**
+ * carb_replica_bind_row_value:
+ * @stmt: a statement
+ * @index: its parameter
+ * @model: the replica's model of the table
+ * @col: the column of @model the value goes to
+ * @wire: the model of @row
+ * @row: a row of @wire that a #CarbSink filled (its text is valid UTF-8),
+ *   alive until @stmt is stepped (text and bytes are bound without a copy)
+ * @wire_column: the column of @wire holding the value, or -1 (SQL NULL)
+ * @error: return location for a #GError
+ *
+ * carb_replica_bind_value() of the value carb_model_column_variant()
+ * gives for the wire column, with the same checks and the same stored
+ * value, but read straight from the row: a first fill binds millions.
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+carb_replica_bind_row_value (sqlite3_stmt *stmt,
+                             int index,
+                             const CarbModel *model,
+                             const CarbColumn *col,
+                             const CarbModel *wire,
+                             gconstpointer row,
+                             gint wire_column,
+                             GError **error)
+{
+  const CarbColumn *wc = wire_column >= 0 ? &wire->columns[wire_column] : NULL;
+  if (wc == NULL || carb_column_is_null (wc, row))
+    return carb_replica_bind_value (stmt, index, model, col, NULL, error);
+  /* Another type takes the variant's checks (and errors). */
+  if (wc->type != col->type)
+    return bind_row_value_slow (stmt, index, model, col, wc, row, error);
+  switch (col->type)
+    {
+    case CARB_COLUMN_TYPE_INT16:
+      sqlite3_bind_int64 (stmt, index, ROW_MEMBER (row, wc, gint16));
+      return TRUE;
+    case CARB_COLUMN_TYPE_INT32:
+    case CARB_COLUMN_TYPE_DATE:
+      sqlite3_bind_int64 (stmt, index, ROW_MEMBER (row, wc, gint32));
+      return TRUE;
+    case CARB_COLUMN_TYPE_INT64:
+    case CARB_COLUMN_TYPE_TIMESTAMP:
+      sqlite3_bind_int64 (stmt, index, ROW_MEMBER (row, wc, gint64));
+      return TRUE;
+    case CARB_COLUMN_TYPE_FLOAT:
+      sqlite3_bind_double (stmt, index, ROW_MEMBER (row, wc, gfloat));
+      return TRUE;
+    case CARB_COLUMN_TYPE_DOUBLE:
+      sqlite3_bind_double (stmt, index, ROW_MEMBER (row, wc, gdouble));
+      return TRUE;
+    case CARB_COLUMN_TYPE_BOOL:
+      sqlite3_bind_int (stmt, index, ROW_MEMBER (row, wc, gboolean) ? 1 : 0);
+      return TRUE;
+    case CARB_COLUMN_TYPE_BYTES:
+      {
+        const CarbBytes *bytes = &ROW_MEMBER (row, wc, CarbBytes);
+        sqlite3_bind_blob64 (stmt, index, bytes->len > 0 ? (const void *) bytes->data : "", bytes->len,
+                             SQLITE_STATIC);
+        return TRUE;
+      }
+    default:
+      {
+        /* Valid UTF-8: the sink checked it. */
+        const char *text = ROW_MEMBER (row, wc, char *);
+        return bind_checked_text (stmt, index, model, col, text, strlen (text), SQLITE_STATIC, error);
+      }
     }
 }
 

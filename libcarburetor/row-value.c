@@ -128,19 +128,7 @@ carb_model_row_is_null (const CarbModel *model, gconstpointer row, guint column)
 {
   const CarbColumn *col = column_at (model, column);
   g_return_val_if_fail (col != NULL && row != NULL, FALSE);
-
-  switch (col->type)
-    {
-    case CARB_COLUMN_TYPE_TEXT:
-    case CARB_COLUMN_TYPE_UUID:
-    case CARB_COLUMN_TYPE_JSON:
-    case CARB_COLUMN_TYPE_NUMERIC:
-      return MEMBER (row, col, char *) == NULL;
-    case CARB_COLUMN_TYPE_BYTES:
-      return MEMBER (row, col, CarbBytes).data == NULL;
-    default:
-      return col->null_offset >= 0 && *(const gboolean *) ((const guint8 *) row + col->null_offset);
-    }
+  return carb_column_is_null (col, row);
 }
 
 /**

@@ -94,33 +94,39 @@ carb_version_to_string (const CarbVersion *version)
   return g_strdup_printf ("%019" G_GUINT64_FORMAT "%016" G_GINT64_MODIFIER "x", version->hlc, version->site);
 }
 
-static gboolean
-parse_digits (const char *text, guint64 *out)
+/* Eight bytes that are all ASCII decimal digits: each byte's high nibble
+ * is 3, and stays 3 with 6 added (0x3a–0x3f would carry into 4; no byte
+ * carries into the next once the first test holds). */
+static inline gboolean
+eight_digits (const char *p)
 {
-  guint64 v = 0;
-  for (int i = 0; i < 19; i++)
-    {
-      if (!g_ascii_isdigit (text[i]))
-        return FALSE;
-      v = v * 10 + (guint64) (text[i] - '0');
-    }
-  *out = v;
-  return v <= G_MAXINT64;
+  guint64 x;
+  memcpy (&x, p, 8);
+  const guint64 high = G_GUINT64_CONSTANT (0xf0f0f0f0f0f0f0f0),
+                three = G_GUINT64_CONSTANT (0x3030303030303030);
+  return (x & high) == three && ((x + G_GUINT64_CONSTANT (0x0606060606060606)) & high) == three;
 }
 
-static gboolean
-parse_hex64 (const char *text, guint64 *out)
+/* Whether carb_version_parse() accepts @text: 19 decimal digits at most
+ * G_MAXINT64 (fixed width: text order is number order), 16 lower-case
+ * hexadecimal digits, the end. A first fill checks six versions a row
+ * and parses only the newest, so this is eight bytes at a time. */
+gboolean
+carb_version_text_is_valid (const char *text)
 {
-  guint64 v = 0;
-  for (int i = 0; i < 16; i++)
-    {
-      int d = g_ascii_xdigit_value (text[i]);
-      if (d < 0 || g_ascii_isupper (text[i]))
-        return FALSE;
-      v = (v << 4) | (guint64) d;
-    }
-  *out = v;
-  return TRUE;
+  static const guint8 lower_hex[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+  };
+  if (strnlen (text, CARB_VERSION_TEXT_LENGTH + 1) != CARB_VERSION_TEXT_LENGTH)
+    return FALSE;
+  /* Digits 0–7, 8–15 and 11–18 (overlapping: 19 is not a multiple of 8). */
+  if (!eight_digits (text) || !eight_digits (text + 8) || !eight_digits (text + 11))
+    return FALSE;
+  guint ok = 1;
+  for (int i = 19; i < CARB_VERSION_TEXT_LENGTH; i++)
+    ok &= lower_hex[(guint8) text[i]];
+  return ok && (text[0] != '9' || memcmp (text, "9223372036854775807", 19) <= 0);
 }
 
 /**
@@ -135,8 +141,7 @@ gboolean
 carb_version_parse (const char *text, CarbVersion *version, GError **error)
 {
   g_return_val_if_fail (text != NULL && version != NULL, FALSE);
-  if (strlen (text) != CARB_VERSION_TEXT_LENGTH || !parse_digits (text, &version->hlc)
-      || !parse_hex64 (text + 19, &version->site))
+  if (!carb_version_text_is_valid (text))
     {
       g_autofree char *shown = g_utf8_make_valid (text, MIN (strlen (text), 40));
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
@@ -145,6 +150,13 @@ carb_version_parse (const char *text, CarbVersion *version, GError **error)
                    shown, G_MAXINT64);
       return FALSE;
     }
+  guint64 hlc = 0, site = 0;
+  for (int i = 0; i < 19; i++)
+    hlc = hlc * 10 + (guint64) (text[i] - '0');
+  for (int i = 19; i < CARB_VERSION_TEXT_LENGTH; i++)
+    site = (site << 4) | (guint64) (text[i] <= '9' ? text[i] - '0' : text[i] - 'a' + 10);
+  version->hlc = hlc;
+  version->site = site;
   return TRUE;
 }
 

@@ -422,6 +422,16 @@ test_first_fill (Fixture *f, gconstpointer backend)
                 "INSERT INTO %s (id, owner, title, deleted) VALUES ('bobs', 'bob', 'not ann''s', false)",
                 f->qtable);
 
+  /* Versions the server holds malformed (written past the library, the
+   * text set explicitly): a fill stores the lowest version for them, as
+   * the merge of a page does. */
+  test_db_exec (f->db, "INSERT INTO %s (id, owner, title, deleted) VALUES ('odd', 'ann', 'odd', false)",
+                f->qtable);
+  test_db_exec (f->db,
+                "UPDATE %s SET title__v = 'not a version', owner__v = '0000000000000000001000000000000000A'"
+                " WHERE id = 'odd'",
+                f->qtable);
+
   g_autoptr (CarbReplica) filled = open_replica (f, "filled");
   sync_ok (f, filled);
   g_autoptr (CarbReplica) paged = open_replica (f, "paged");
@@ -439,6 +449,22 @@ test_first_fill (Fixture *f, gconstpointer backend)
     assert_same_row (f, filled, paged, ids[i]);
   g_autofree char *body = local (f, filled, edited, "body");
   g_assert_cmpstr (body, ==, "a body");
+  g_autofree char *odd_title = local (f, filled, "odd", "title");
+  g_assert_cmpstr (odd_title, ==, "odd");
+  static const char *const odd_columns[] = { "owner", "title", "deleted" };
+  for (guint i = 0; i < G_N_ELEMENTS (odd_columns); i++)
+    {
+      CarbVersion vf = { 1, 1 }, vp = { 2, 2 };
+      g_assert_true (carb_replica_get_version (filled, f->table, "odd", odd_columns[i], &vf, &error));
+      g_assert_true (carb_replica_get_version (paged, f->table, "odd", odd_columns[i], &vp, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (carb_version_compare (&vf, &vp), ==, 0);
+      /* The malformed two are the lowest; the trigger's is a real one. */
+      if (i < 2)
+        g_assert_true (vf.hlc == 0 && vf.site == 0);
+      else
+        g_assert_cmpuint (vf.hlc, >, 0);
+    }
   const char *absent[] = { gone, "bobs" };
   for (guint i = 0; i < G_N_ELEMENTS (absent); i++)
     {

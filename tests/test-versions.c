@@ -79,14 +79,21 @@ test_version_text (void)
   CarbVersion top = { G_MAXINT64, 1 };
   g_autofree char *top_text = carb_version_to_string (&top);
   g_assert_cmpstr (top_text, ==, "92233720368547758070000000000000001");
-  static const char *const bad[] = { "",
-                                     "0",
-                                     "0000000000000000000000000000000000g",
-                                     "000000000000000000000000000000000A",
-                                     "0000000000000000000000000000000000000",
-                                     "000000000000000000a0000000000000000",
-                                     "92233720368547758080000000000000000",
-                                     " 0000000000000000000000000000000000" };
+  CarbVersion highest = { 0, 0 };
+  g_assert_true (carb_version_parse ("9223372036854775807ffffffffffffffff", &highest, &error));
+  g_assert_cmpuint (highest.hlc, ==, G_MAXINT64);
+  g_assert_cmpuint (highest.site, ==, G_MAXUINT64);
+  g_assert_true (carb_version_parse ("0000000000000000042000000000000abcd", &highest, &error));
+  g_assert_cmpuint (highest.hlc, ==, 42);
+  g_assert_cmpuint (highest.site, ==, 0xabcd);
+  static const char *const bad[]
+      = { "", "0", "0000000000000000000000000000000000g", "000000000000000000000000000000000A",
+          "0000000000000000000000000000000000000", "000000000000000000a0000000000000000",
+          "92233720368547758080000000000000000", " 0000000000000000000000000000000000",
+          /* Either side of each digit range, one short, far over. */
+          "/0000000000000000000000000000000000", "000000000000000000:0000000000000000",
+          "0000000000000000000000000000000000`", "0000000000000000000000000000000000/",
+          "0000000000000000000000000000000000", "99999999999999999990000000000000000" };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       CarbVersion v;
