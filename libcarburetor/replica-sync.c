@@ -309,6 +309,22 @@ tell_progress (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* In the worker: runs @func (@task) soon in the caller's main context.
+ * The task's completion is a G_PRIORITY_DEFAULT source too: queued before
+ * it, what @func tells comes before the sync's callback (an idle-priority
+ * progress report came after it and was dropped). */
+static void
+queue_in_context (GTask *task, GSourceFunc func, const char *name)
+{
+  SyncData *data = g_task_get_task_data (task);
+  GSource *idle = g_idle_source_new ();
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, func, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (idle, name);
+  g_source_attach (idle, data->main_context);
+  g_source_unref (idle);
+}
+
 /* In the worker: stores the count and queues one report. */
 static void
 queue_progress (guint64 n_rows, gpointer user_data)
@@ -316,17 +332,8 @@ queue_progress (guint64 n_rows, gpointer user_data)
   GTask *task = user_data;
   SyncData *data = g_task_get_task_data (task);
   g_atomic_int_set (&data->n_rows, (gint) MIN (n_rows, (guint64) G_MAXINT));
-  if (!g_atomic_int_compare_and_exchange (&data->scheduled, 0, 1))
-    return;
-  GSource *idle = g_idle_source_new ();
-  /* The task's completion is a G_PRIORITY_DEFAULT source too: queued
-   * before it, the last report is told before the sync's callback (an
-   * idle-priority report came after it and was dropped). */
-  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
-  g_source_set_callback (idle, tell_progress, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (idle, "[carburetor] replica sync progress");
-  g_source_attach (idle, data->main_context);
-  g_source_unref (idle);
+  if (g_atomic_int_compare_and_exchange (&data->scheduled, 0, 1))
+    queue_in_context (task, tell_progress, "[carburetor] replica sync progress");
 }
 
 /* In the caller's main context: #CarbReplica::rejected for each
@@ -360,12 +367,7 @@ queue_rejected (GArray *rejections, gpointer user_data)
   g_mutex_lock (&data->lock);
   g_ptr_array_add (data->rejections, g_array_ref (rejections));
   g_mutex_unlock (&data->lock);
-  GSource *idle = g_idle_source_new ();
-  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
-  g_source_set_callback (idle, tell_rejected_in_context, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (idle, "[carburetor] replica sync rejections");
-  g_source_attach (idle, data->main_context);
-  g_source_unref (idle);
+  queue_in_context (task, tell_rejected_in_context, "[carburetor] replica sync rejections");
 }
 
 /* The task's own callback: the last count is told before the
