@@ -18,4 +18,5 @@ if [ -n "${PGHOST:-}${PGPORT:-}" ]; then
 fi
 # max_connections: the concurrency figures run up to 256 pollers beside
 # 256 SELECT 1 loops (bench/bench-concurrency.c).
-exec pg_virtualenv -t -o max_connections=600 "$build/bench/carburetor-bench" "$@"
+port=$(free_pg_port)
+PGPORT=$port exec pg_virtualenv -t -o max_connections=600 "$build/bench/carburetor-bench" "$@"

@@ -39,6 +39,33 @@ ensure_packages () {
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+# A port for a throw-away cluster that no server uses, neither a
+# PostgreSQL socket in /var/run/postgresql nor a TCP listener. As root,
+# pg_virtualenv -t creates its cluster on 5432 unless PGPORT says
+# otherwise, even while another run's throw-away cluster holds it (each
+# run's clusters live in a folder of their own and do not see the others),
+# and then fails to start it: runs side by side (two engineers' test runs,
+# a test run and the demo) collided. The search starts at a place of its
+# own (the process id), so that two runs starting together are unlikely
+# to pick the same port.
+free_pg_port () {
+  port=$((5433 + $$ % 900))
+  tries=0
+  while [ "$tries" -lt 900 ]; do
+    hex=$(printf '%04X' "$port")
+    if [ ! -e "/var/run/postgresql/.s.PGSQL.$port" ] && [ ! -e "/var/run/postgresql/.s.PGSQL.$port.lock" ] \
+      && ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -qi "^ *[0-9]*: [0-9A-F]*:$hex [0-9A-F:]* 0A "; then
+      echo "$port"
+      return 0
+    fi
+    port=$((port + 1))
+    [ "$port" -le 6332 ] || port=5433
+    tries=$((tries + 1))
+  done
+  echo "scripts/deps.sh: no free port for PostgreSQL between 5433 and 6332" >&2
+  return 1
+}
+
 if [ "$(basename "$0")" = "deps.sh" ]; then
   ensure_packages "${1:-test}"
 fi

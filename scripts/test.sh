@@ -44,6 +44,8 @@ fi
 # pg_virtualenv runs its command with PGHOST/PGPORT/PGUSER/PGPASSWORD/
 # PGDATABASE set for a new cluster; -t puts that cluster in a temporary
 # folder (as root too), so runs side by side never share or drop each
-# other's cluster; -o sets its server options.
+# other's cluster, and PGPORT gives it a port nobody uses
+# (free_pg_port, scripts/deps.sh); -o sets its server options.
+port=$(free_pg_port)
 # shellcheck disable=SC2086
-exec pg_virtualenv -t -o max_connections=200 -o max_prepared_transactions=10 $run_tests "$@"
+PGPORT=$port exec pg_virtualenv -t -o max_connections=200 -o max_prepared_transactions=10 $run_tests "$@"

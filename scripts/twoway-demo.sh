@@ -13,7 +13,8 @@ if [ "${1:-}" != --inside ]; then
   build=${CARB_BUILD_DIR:-build}
   [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
   meson compile -C "$build" carburetor-twoway >/dev/null
-  exec pg_virtualenv -t "$0" --inside
+  port=$(free_pg_port)
+  PGPORT=$port exec pg_virtualenv -t "$0" --inside
 fi
 
 build=${CARB_BUILD_DIR:-build}
@@ -40,7 +41,7 @@ tw "$laptop" list
 
 say "offline: the phone renames it, the laptop ticks it and adds another"
 tw "$phone" rename "$id" "Buy oat milk"
-tw "$laptop" done "$id"
+tw "$laptop" "done" "$id"
 tw "$laptop" add "Call the plumber" >/dev/null
 tw "$phone" list
 tw "$laptop" list
