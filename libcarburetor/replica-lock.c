@@ -14,6 +14,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "replica-private.h"
 
+#include <string.h>
+
 #ifdef G_OS_UNIX
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,10 @@ gboolean
 carb_replica_lock_file (CarbReplica *replica, GError **error)
 {
 #ifdef G_OS_UNIX
+  /* SQLite's private databases (in memory, or a temporary file) have no
+   * file another object could open. */
+  if (replica->path[0] == '\0' || strcmp (replica->path, ":memory:") == 0)
+    return TRUE;
   g_autofree char *lock_path = g_strconcat (replica->path, "-replica-lock", NULL);
   int fd = g_open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)

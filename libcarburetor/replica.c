@@ -126,7 +126,8 @@ open_connection (CarbReplica *replica, GError **error)
  * %CARB_ERROR_BUSY; share the object instead. The lock is the file
  * `<path>-replica-lock` (created beside it, left there), held until the
  * object is finalized or its process ends. The application's own SQLite
- * connections to the file (to read it with SQL) are not affected.
+ * connections to the file (to read it with SQL) are not affected. A
+ * private database (`:memory:`, or "" for a temporary one) takes no lock.
  *
  * Returns: (transfer full): the replica, or %NULL with @error set
  *
