@@ -617,6 +617,22 @@ test_open_once (Fixture *f, gconstpointer data)
   g_assert_cmpuint (carb_replica_get_n_pending (f->replica), >, 0);
 }
 
+/* A private database has no file another object could open: two
+ * in-memory replicas are two databases, and neither takes a lock file. */
+static void
+test_open_in_memory (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbReplica) one = open_replica (":memory:", "app", &error);
+  g_assert_no_error (error);
+  g_autoptr (CarbReplica) two = open_replica (":memory:", "app", &error);
+  g_assert_no_error (error);
+  g_autofree char *id = insert_note (one, "only in one");
+  g_assert_cmpuint (carb_replica_get_n_pending (one), >, 0);
+  g_assert_cmpuint (carb_replica_get_n_pending (two), ==, 0);
+  g_assert_false (g_file_test (":memory:-replica-lock", G_FILE_TEST_EXISTS));
+}
+
 static void
 test_reopen_other_group (Fixture *f, gconstpointer data)
 {
@@ -952,6 +968,7 @@ main (int argc, char **argv)
   ADD ("first-page-by-hand", test_first_page_by_hand);
   ADD ("reopen", test_reopen);
   ADD ("open-once", test_open_once);
+  ADD ("open-in-memory", test_open_in_memory);
   ADD ("reopen-other-group", test_reopen_other_group);
   ADD ("reopen-old-format", test_reopen_old_format);
   ADD ("clock-correction", test_clock_correction);
