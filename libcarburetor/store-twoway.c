@@ -298,7 +298,7 @@ purge_table (
  * @store: the server's store
  * @group: the sync group
  * @horizon_us: tombstones stamped before this time (µs since the Unix
- *   epoch) are deleted
+ *   epoch) are deleted, but for those of the newest such stamp
  * @n_purged: (out) (optional): how many rows were deleted
  * @error: return location for a #GError
  *
