@@ -32,7 +32,8 @@ carb_changeset_writer_finish (CarbRowsWriter *w)
 /**
  * carb_changeset_serialize:
  * @changes: (array length=n_changes): column writes; consecutive writes of
- *   one row are grouped
+ *   one row are grouped; a floating value is consumed, as
+ *   g_variant_builder_add_value() would
  * @n_changes: their number
  *
  * Returns: (transfer full): the changeset's bytes (format 1)
@@ -40,6 +41,13 @@ carb_changeset_writer_finish (CarbRowsWriter *w)
 GBytes *
 carb_changeset_serialize (const CarbChange *changes, gsize n_changes)
 {
+  /* The writer reads the values without taking them: a floating one is
+   * sunk here and let go after, or it would leak (GLib's convention for a
+   * floating argument, which the GVariantBuilder this replaced kept). */
+  g_autoptr (GPtrArray) sunk = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  for (gsize i = 0; i < n_changes; i++)
+    if (changes[i].value != NULL && g_variant_is_floating (changes[i].value))
+      g_ptr_array_add (sunk, g_variant_ref_sink (changes[i].value));
   CarbRowsWriter w;
   carb_changeset_writer_begin (&w);
   carb_rows_writer_add_changes (&w, changes, n_changes);
