@@ -99,15 +99,7 @@ fixture_tear_down (Fixture *f, gconstpointer backend)
     test_db_exec (f->db, "DROP TABLE IF EXISTS %s CASCADE; DELETE FROM carburetor_purge WHERE tbl = '%s'",
                   f->qtable, f->table);
   test_db_free (f->db);
-  /* The replica files first: test_store_dir_remove() knows only its own. */
-  g_autoptr (GDir) dir = g_dir_open (f->tmpdir, 0, NULL);
-  const char *name;
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    if (g_str_has_prefix (name, "replica-"))
-      {
-        g_autofree char *file = g_build_filename (f->tmpdir, name, NULL);
-        g_unlink (file);
-      }
+  /* The store's files, the replicas' and their lock files. */
   test_store_dir_remove (f->tmpdir);
   g_variant_unref (f->context);
   carb_sync_group_unref (f->group);
