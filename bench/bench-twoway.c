@@ -218,22 +218,6 @@ bench_twoway_child (const char *form, const char *uri, guint64 *rows, double *se
   return *error != NULL ? 1 : 0;
 }
 
-/* One run of a fill child: its wall time and peak RSS. */
-static gboolean
-fill_run (const char *form, const char *uri, guint64 expect, GArray *seconds, GArray *rss_mib)
-{
-  guint64 rows = 0, rss = 0;
-  double dt = 0;
-  if (!bench_child (form, uri, &rows, &dt, &rss))
-    return FALSE;
-  if (rows != expect)
-    bench_fail ("child %s: %" G_GUINT64_FORMAT " rows, expected %" G_GUINT64_FORMAT, form, rows, expect);
-  double mib = rss / 1024.0;
-  g_array_append_val (seconds, dt);
-  g_array_append_val (rss_mib, mib);
-  return TRUE;
-}
-
 /* The library's and the raw fill take turns, so that the load of a shared
  * machine falls on both alike; the ratio of each pair is reported too. */
 static void
@@ -248,8 +232,8 @@ first_fill (const BenchConfig *config, const char *uri, PGconn *conn, CarbStore 
   g_autoptr (GArray) pairs = g_array_new (FALSE, FALSE, sizeof (double));
   for (guint r = 0; r < config->runs; r++)
     {
-      if (!fill_run ("twoway-fill", uri, config->full_rows, t_lib, m_lib)
-          || !fill_run ("twoway-fill-raw", uri, config->full_rows, t_raw, m_raw))
+      if (!bench_child_run ("twoway-fill", uri, config->full_rows, t_lib, m_lib)
+          || !bench_child_run ("twoway-fill-raw", uri, config->full_rows, t_raw, m_raw))
         {
           drop_server_tables (conn, group);
           return;

@@ -167,6 +167,23 @@ bench_child (const char *form, const char *uri, guint64 *rows, double *seconds, 
   return TRUE;
 }
 
+/* One run of the child, which must return @expect rows: its wall time
+ * and peak RSS (MiB) appended to @seconds and @rss_mib. */
+gboolean
+bench_child_run (const char *form, const char *uri, guint64 expect, GArray *seconds, GArray *rss_mib)
+{
+  guint64 rows = 0, rss = 0;
+  double dt = 0;
+  if (!bench_child (form, uri, &rows, &dt, &rss))
+    return FALSE;
+  if (rows != expect)
+    bench_fail ("child %s: %" G_GUINT64_FORMAT " rows, expected %" G_GUINT64_FORMAT, form, rows, expect);
+  double mib = rss / 1024.0;
+  g_array_append_val (seconds, dt);
+  g_array_append_val (rss_mib, mib);
+  return TRUE;
+}
+
 /* Runs the child @runs times: the medians of its wall time and peak RSS;
  * every run must return @expect rows. */
 gboolean
@@ -176,17 +193,8 @@ bench_child_median (
   g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr (GArray) m = g_array_new (FALSE, FALSE, sizeof (double));
   for (guint i = 0; i < runs; i++)
-    {
-      guint64 rows = 0, rss = 0;
-      double dt = 0;
-      if (!bench_child (form, uri, &rows, &dt, &rss))
-        return FALSE;
-      if (rows != expect)
-        bench_fail ("child %s: %" G_GUINT64_FORMAT " rows, expected %" G_GUINT64_FORMAT, form, rows, expect);
-      double mib = rss / 1024.0;
-      g_array_append_val (t, dt);
-      g_array_append_val (m, mib);
-    }
+    if (!bench_child_run (form, uri, expect, t, m))
+      return FALSE;
   *seconds = bench_median (t);
   *rss_mib = bench_median (m);
   return TRUE;

@@ -54,6 +54,8 @@ void bench_arena_free (BenchArena *arena);
 /* Runs this program again as a child to measure one form's peak RSS.
  * Returns the child's "rows=… seconds=… maxrss_kib=…" values. */
 gboolean bench_child (const char *form, const char *uri, guint64 *rows, double *seconds, guint64 *maxrss_kib);
+gboolean
+bench_child_run (const char *form, const char *uri, guint64 expect, GArray *seconds, GArray *rss_mib);
 gboolean bench_child_median (
     const char *form, const char *uri, guint runs, guint64 expect, double *seconds, double *rss_mib);
 double bench_cpu_now (void);
