@@ -125,8 +125,15 @@ merge_answer_row (CarbReplica *replica, const CarbChange *first, gsize n, gpoint
                    first->table, carb_sync_group_get_name (replica->group));
       return FALSE;
     }
-  g_autofree char *key = row_key (first->table, first->row_id);
-  g_hash_table_add (ack->merged, g_strdup (key));
+  /* The merged rows and the forced columns matter only to rejections
+   * (rare): without any, no key is built for each row. */
+  GHashTable *force = NULL;
+  if (g_hash_table_size (ack->rejected) > 0)
+    {
+      char *key = row_key (first->table, first->row_id);
+      force = g_hash_table_lookup (ack->forced, key);
+      g_hash_table_add (ack->merged, key);
+    }
   /* An answer never brings back a row the replica no longer holds. A row
    * with an edit in flight stays (pending entries keep it), so an absent
    * row was removed on newer knowledge than the answer's: the sweep after
@@ -135,8 +142,7 @@ merge_answer_row (CarbReplica *replica, const CarbChange *first, gsize n, gpoint
    * its old versions, below the replica's sync point, where no download
    * would ever correct it (found by the convergence checker, seed
    * 4239531526950259516). */
-  return carb_replica_merge_held_row (replica, (guint) index, first->row_id, first, n,
-                                      g_hash_table_lookup (ack->forced, key), error);
+  return carb_replica_merge_row (replica, (guint) index, first->row_id, first, n, force, TRUE, error);
 }
 
 /* A rejected row the server does not have (a refused insert, or a row

@@ -87,17 +87,15 @@ load_versions (CarbReplica *replica,
   return ok;
 }
 
-/* The per-column merge of one row; with @held_only, a row the replica
- * does not hold is left out rather than inserted. */
-static gboolean
-merge_row (CarbReplica *replica,
-           guint table_index,
-           const char *id,
-           const CarbChange *changes,
-           gsize n_changes,
-           GHashTable *force_columns,
-           gboolean held_only,
-           GError **error)
+gboolean
+carb_replica_merge_row (CarbReplica *replica,
+                        guint table_index,
+                        const char *id,
+                        const CarbChange *changes,
+                        gsize n_changes,
+                        GHashTable *force_columns,
+                        gboolean held_only,
+                        GError **error)
 {
   const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
   if (!carb_replica_confirm_row (replica, model, id, error)
@@ -146,30 +144,6 @@ merge_row (CarbReplica *replica,
       g_array_append_val (writes, w);
     }
   return carb_replica_update_columns (replica, model, id, writes, error);
-}
-
-gboolean
-carb_replica_merge_row (CarbReplica *replica,
-                        guint table_index,
-                        const char *id,
-                        const CarbChange *changes,
-                        gsize n_changes,
-                        GHashTable *force_columns,
-                        GError **error)
-{
-  return merge_row (replica, table_index, id, changes, n_changes, force_columns, FALSE, error);
-}
-
-gboolean
-carb_replica_merge_held_row (CarbReplica *replica,
-                             guint table_index,
-                             const char *id,
-                             const CarbChange *changes,
-                             gsize n_changes,
-                             GHashTable *force_columns,
-                             GError **error)
-{
-  return merge_row (replica, table_index, id, changes, n_changes, force_columns, TRUE, error);
 }
 
 /* Calls @func for each run of consecutive changes of one row. */
@@ -325,7 +299,8 @@ merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer
   gboolean inserted = FALSE;
   if (m->insert_sql != NULL && !insert_new_row (replica, m, first, n, &inserted, error))
     return FALSE;
-  return inserted || carb_replica_merge_row (replica, m->table_index, first->row_id, first, n, NULL, error);
+  return inserted
+         || carb_replica_merge_row (replica, m->table_index, first->row_id, first, n, NULL, FALSE, error);
 }
 
 /* Stores @point unless the stored one is later: a stale page must not send
@@ -560,11 +535,11 @@ fill_merge (Fill *f, gconstpointer row, const char *id, GError **error)
     }
   const CarbChange *first = (const CarbChange *) (gpointer) f->changes->data;
   gboolean inserted = FALSE;
-  gboolean ok
-      = (f->insert != NULL
-         || insert_new_row (f->replica, &f->merge, first, f->changes->len, &inserted, error))
-        && (inserted
-            || carb_replica_merge_row (f->replica, f->t.index, id, first, f->changes->len, NULL, error));
+  gboolean ok = (f->insert != NULL
+                 || insert_new_row (f->replica, &f->merge, first, f->changes->len, &inserted, error))
+                && (inserted
+                    || carb_replica_merge_row (f->replica, f->t.index, id, first, f->changes->len, NULL,
+                                               FALSE, error));
   fill_clear_changes (f);
   return ok;
 }

@@ -138,23 +138,17 @@ void carb_replica_observe (CarbReplica *replica, guint64 hlc);
 
 /* replica-merge.c: one incoming row, per column; @force_columns (nullable)
  * takes the incoming value of those columns whatever the versions (a
- * rejected change returns to the server's value). */
+ * rejected change returns to the server's value); with @held_only, a row
+ * the replica does not hold is left out rather than inserted (an
+ * acknowledgement never brings a row back: replica-ack.c). */
 gboolean carb_replica_merge_row (CarbReplica *replica,
                                  guint table_index,
                                  const char *id,
                                  const CarbChange *changes,
                                  gsize n_changes,
                                  GHashTable *force_columns,
+                                 gboolean held_only,
                                  GError **error);
-/* The same for a row the replica holds; one it does not hold is left out
- * (an acknowledgement never brings a row back: replica-ack.c). */
-gboolean carb_replica_merge_held_row (CarbReplica *replica,
-                                      guint table_index,
-                                      const char *id,
-                                      const CarbChange *changes,
-                                      gsize n_changes,
-                                      GHashTable *force_columns,
-                                      GError **error);
 
 typedef gboolean (*CarbRowChangesFunc) (
     CarbReplica *replica, const CarbChange *first, gsize n, gpointer data, GError **error);
