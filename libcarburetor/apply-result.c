@@ -92,7 +92,7 @@ carb_apply_result_parse (GBytes *bytes, GError **error)
     }
   g_autoptr (CarbApplyResult) result = g_new0 (CarbApplyResult, 1);
   result->server_hlc = hlc;
-  result->rows = carb_changeset_rows_read (v, rows);
+  result->rows = carb_changeset_rows_read (v, rows, FALSE);
   if (result->rows == NULL)
     {
       g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,

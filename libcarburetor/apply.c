@@ -60,6 +60,9 @@ check_change (CarbSyncGroup *group, const CarbChange *c, guint *table, GError **
   if (index < 0)
     return invalid (error, group, c, "no such table in the group");
   const CarbModel *model = carb_sync_group_get_model (group, (guint) index);
+  if (c->column == NULL)
+    return invalid (error, group, c,
+                    "the row has no column (a withdrawal, which only a download page carries)");
   gint col = carb_model_find_column (model, c->column);
   if (col < 0)
     return invalid (error, group, c, "the model has no column “%s”", c->column);

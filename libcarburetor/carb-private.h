@@ -199,7 +199,7 @@ CarbSyncResult *carb_sync_result_new (CarbSink *sink, CarbSyncPoint *synced_unti
 /* changeset.c: changeset rows, shared with apply results. */
 #define CARB_CHANGESET_ROWS_TYPE "a(ssa(s(tt)mv))"
 GArray *carb_changeset_changes_new (void);
-GArray *carb_changeset_rows_read (GVariant *whole, GVariant *rows);
+GArray *carb_changeset_rows_read (GVariant *whole, GVariant *rows, gboolean withdrawals);
 GVariant *carb_variant_from_untrusted (GBytes *bytes, const char *type, const char *what, GError **error);
 
 /* wire-rows.c: changeset rows written and read as GVariant bytes
@@ -249,8 +249,10 @@ void carb_wire_end_array (GByteArray *buf, gsize start, GArray *ends);
 void carb_wire_end_tuple (GByteArray *buf, gsize start, const gsize *offsets, gsize n);
 /* Appends to @changes the column writes of the normal-form (checked by
  * the caller) `a(ssa(s(tt)mv))` at [@offset, @offset + @size) of @bytes;
- * the values reference @bytes. FALSE for bytes that are not one. */
-gboolean carb_wire_read_rows (GBytes *bytes, gsize offset, gsize size, GArray *changes);
+ * the values reference @bytes. A row with no column is one change whose
+ * column is NULL (a withdrawal, docs/TWOWAY.md) when @withdrawals, and
+ * left out otherwise. FALSE for bytes that are not one. */
+gboolean carb_wire_read_rows (GBytes *bytes, gsize offset, gsize size, gboolean withdrawals, GArray *changes);
 void carb_changeset_writer_begin (CarbRowsWriter *w);
 GBytes *carb_changeset_writer_finish (CarbRowsWriter *w);
 

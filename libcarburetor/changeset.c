@@ -33,7 +33,9 @@ carb_changeset_writer_finish (CarbRowsWriter *w)
  * carb_changeset_serialize:
  * @changes: (array length=n_changes): column writes; consecutive writes of
  *   one row are grouped; a floating value is consumed, as
- *   g_variant_builder_add_value() would
+ *   g_variant_builder_add_value() would; a change whose column is %NULL
+ *   writes its row with no column (a withdrawal, see #CarbChange) unless
+ *   the row has other changes
  * @n_changes: their number
  *
  * Returns: (transfer full): the changeset's bytes (format 1)
@@ -103,10 +105,11 @@ carb_changeset_changes_new (void)
 }
 
 /* The column writes of the changeset rows @rows (a normal-form
- * `a(ssa(s(tt)mv))` child of the serialized @whole), in order; the array
- * clears its elements. NULL for bytes that are not rows. */
+ * `a(ssa(s(tt)mv))` child of the serialized @whole), in order, with a
+ * change of column NULL for each row with no column when @withdrawals;
+ * the array clears its elements. NULL for bytes that are not rows. */
 GArray *
-carb_changeset_rows_read (GVariant *whole, GVariant *rows)
+carb_changeset_rows_read (GVariant *whole, GVariant *rows, gboolean withdrawals)
 {
   g_autoptr (GArray) changes = carb_changeset_changes_new ();
   gsize size = g_variant_get_size (rows);
@@ -115,7 +118,8 @@ carb_changeset_rows_read (GVariant *whole, GVariant *rows)
   g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (whole);
   const guint8 *base = g_bytes_get_data (bytes, NULL);
   const guint8 *data = g_variant_get_data (rows);
-  if (base == NULL || data < base || !carb_wire_read_rows (bytes, (gsize) (data - base), size, changes))
+  if (base == NULL || data < base
+      || !carb_wire_read_rows (bytes, (gsize) (data - base), size, withdrawals, changes))
     return NULL;
   return g_steal_pointer (&changes);
 }
@@ -126,7 +130,9 @@ carb_changeset_rows_read (GVariant *whole, GVariant *rows)
  * @error: return location for a #GError
  *
  * Reads a changeset. Bytes that are not one in normal form, or of another
- * format, are %CARB_ERROR_INVALID_DATA; nothing is guessed.
+ * format, are %CARB_ERROR_INVALID_DATA; nothing is guessed. A row with no
+ * column (a download page's withdrawal) is one change whose column is
+ * %NULL.
  *
  * Returns: (transfer full) (element-type CarbChange) (nullable): the
  *   column writes in order
@@ -146,7 +152,7 @@ carb_changeset_parse (GBytes *bytes, GError **error)
       malformed (error, "unknown format version (this library reads format 1)");
       return NULL;
     }
-  GArray *changes = carb_changeset_rows_read (set, rows);
+  GArray *changes = carb_changeset_rows_read (set, rows, TRUE);
   if (changes == NULL)
     malformed (error, "its rows cannot be read");
   return changes;

@@ -155,19 +155,8 @@ drop_unknown_row (CarbReplica *replica, const char *key, GError **error)
   gint index = carb_sync_group_find_table (replica->group, parts[0]);
   if (index < 0 || parts[1] == NULL)
     return TRUE;
-  const CarbModel *model = carb_sync_group_get_model (replica->group, (guint) index);
-  g_autoptr (GString) sql = g_string_new ("DELETE FROM ");
-  carb_replica_quote (sql, model->table);
-  g_string_append (sql, " WHERE ");
-  carb_replica_quote_id (sql, model);
-  g_string_append (sql, " = ?1 AND NOT EXISTS (SELECT 1 FROM carburetor_pending WHERE tbl = ?2 AND id = ?1)");
-  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, parts[1], -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text (stmt, 2, parts[0], -1, SQLITE_TRANSIENT);
-  /* The row's versions are its own columns: they leave with it. */
-  return carb_replica_db_step_done (replica, stmt, error);
+  return carb_replica_drop_row (replica, carb_sync_group_get_model (replica->group, (guint) index), parts[1],
+                                error);
 }
 
 static gboolean
@@ -204,6 +193,16 @@ carb_replica_acknowledge_quiet (
   g_autoptr (GArray) sent_changes = carb_changeset_parse (sent, error);
   if (sent_changes == NULL)
     return FALSE;
+  for (guint i = 0; i < sent_changes->len; i++)
+    if (g_array_index (sent_changes, CarbChange, i).column == NULL)
+      {
+        g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                     "The changeset sent holds row “%s” of table “%s” with no column: it is not one "
+                     "carb_replica_collect_changes() made",
+                     g_array_index (sent_changes, CarbChange, i).row_id,
+                     g_array_index (sent_changes, CarbChange, i).table);
+        return FALSE;
+      }
   g_autoptr (CarbApplyResult) answer = carb_apply_result_parse (apply_result, error);
   if (answer == NULL)
     return FALSE;

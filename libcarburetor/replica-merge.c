@@ -12,7 +12,8 @@ static gboolean
 merge_error (GError **error, const CarbModel *model, const char *id, const char *column, const char *why)
 {
   g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-               "Table “%s”, row “%s”, column “%s” from the server: %s", model->table, id, column, why);
+               "Table “%s”, row “%s”, column “%s” from the server: %s", model->table, id,
+               column != NULL ? column : "(none)", why);
   return FALSE;
 }
 
@@ -296,6 +297,12 @@ merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer
                    model->table, first->table);
       return FALSE;
     }
+  /* A withdrawal: the row left the replica's filter on the server. */
+  if (n == 1 && first->column == NULL)
+    return carb_replica_drop_row (replica, model, first->row_id, error);
+  for (gsize i = 0; i < n; i++)
+    if (first[i].column == NULL)
+      return merge_error (error, model, first->row_id, NULL, "a withdrawn row comes with columns");
   gboolean inserted = FALSE;
   if (m->insert_sql != NULL && !insert_new_row (replica, m, first, n, &inserted, error))
     return FALSE;

@@ -131,6 +131,7 @@ gboolean carb_replica_drop_pending (CarbReplica *replica,
                                     const char *column,
                                     const CarbVersion *only_if,
                                     GError **error);
+gboolean carb_replica_drop_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error);
 gboolean carb_replica_row_exists (
     CarbReplica *replica, const CarbModel *model, const char *id, gboolean *exists, GError **error);
 CarbVersion carb_replica_next_version (CarbReplica *replica);

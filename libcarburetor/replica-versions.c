@@ -201,6 +201,28 @@ carb_replica_drop_pending (CarbReplica *replica,
   return carb_replica_db_step_done (replica, stmt, error);
 }
 
+/* Removes the row @id of @model from the replica, unless a local edit
+ * keeps it pending: a row the replica may no longer see (refused, or
+ * withdrawn by a download). A pending edit is sent, refused by the
+ * server's filter, and reported; the row then leaves at the
+ * acknowledgement. The row's versions are its own columns: they leave
+ * with it. */
+gboolean
+carb_replica_drop_row (CarbReplica *replica, const CarbModel *model, const char *id, GError **error)
+{
+  g_autoptr (GString) sql = g_string_new ("DELETE FROM ");
+  carb_replica_quote (sql, model->table);
+  g_string_append (sql, " WHERE ");
+  carb_replica_quote_id (sql, model);
+  g_string_append (sql, " = ?1 AND NOT EXISTS (SELECT 1 FROM carburetor_pending WHERE tbl = ?2 AND id = ?1)");
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text (stmt, 2, model->table, -1, SQLITE_TRANSIENT);
+  return carb_replica_db_step_done (replica, stmt, error);
+}
+
 gboolean
 carb_replica_row_exists (
     CarbReplica *replica, const CarbModel *model, const char *id, gboolean *exists, GError **error)

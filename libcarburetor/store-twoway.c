@@ -110,6 +110,29 @@ check_not_expired (CarbStore *store, const CarbModel *wire, const CarbSyncPoint 
   return ok;
 }
 
+/* Appends to @rows a withdrawal (a row with no column) for each row of
+ * @left_out that the backend's log of moves shows once held @wanted
+ * (twoway-moves.c). */
+static gboolean
+add_withdrawals (CarbStore *store,
+                 const CarbTwowayTable *t,
+                 GVariant *wanted,
+                 GPtrArray *left_out,
+                 CarbRowsWriter *rows,
+                 GError **error)
+{
+  g_autofree char *key = table_key (t->wire);
+  g_autoptr (GPtrArray) ids = carb_twoway_withdrawn (store, t, key, wanted, left_out, error);
+  if (ids == NULL)
+    return FALSE;
+  for (guint i = 0; i < ids->len; i++)
+    {
+      carb_rows_writer_begin_row (rows, t->model->table, g_ptr_array_index (ids, i));
+      carb_rows_writer_end_row (rows);
+    }
+  return TRUE;
+}
+
 /**
  * carb_store_download_changes:
  * @store: the server's store
@@ -132,8 +155,10 @@ check_not_expired (CarbStore *store, const CarbModel *wire, const CarbSyncPoint 
  * each with every data and is-deleted column and its version (a column
  * never versioned has the version (0, 0)). A filtered table is read whole
  * and filtered here, after the read: the rows whose filter column is not
- * the context's value are left out. A row that moves out of a replica's
- * filter is not withdrawn from a replica that has it.
+ * the context's value are left out, and those of them that once held it
+ * (the backend logs the filter column's moves) come as **withdrawals**,
+ * rows with no column (see #CarbChange), which the replica drops. A
+ * first download (@since %NULL) has none.
  *
  * Returns: (transfer full) (nullable): the changeset, or %NULL with @error
  *   set (%CARB_ERROR_SYNC_POINT_EXPIRED when @since is older than the
@@ -173,21 +198,33 @@ carb_store_download_changes (CarbStore *store,
 
   g_autoptr (GVariant) wanted
       = t.filter_column >= 0 ? g_variant_lookup_value (ctx, t.filter_key, NULL) : NULL;
+  /* The rows the filter leaves out, when some may have to be withdrawn: a
+   * first download's replica holds none the sweep does not settle. */
+  g_autoptr (GPtrArray) left_out
+      = t.filter_column >= 0 && since != NULL ? g_ptr_array_new_with_free_func (g_free) : NULL;
   CarbRowsWriter rows;
   carb_changeset_writer_begin (&rows);
   for (gsize i = 0; i < carb_sync_result_get_n_rows (result); i++)
     {
       g_autoptr (GVariant) row = carb_sync_result_get_row_variant (result, i);
       GVariant **values = carb_twoway_dict_split (t.wire, row);
+      GVariant *id = values[t.id_column];
+      const char *id_text = id != NULL ? g_variant_get_string (id, NULL) : "";
       if (t.filter_column < 0 || carb_twoway_filter_matches (values[t.filter_column], wanted))
         {
-          GVariant *id = values[t.id_column];
-          carb_rows_writer_begin_row (&rows, t.model->table,
-                                      id != NULL ? g_variant_get_string (id, NULL) : "");
+          carb_rows_writer_begin_row (&rows, t.model->table, id_text);
           carb_twoway_add_state (&t, values, &rows);
           carb_rows_writer_end_row (&rows);
         }
+      else if (left_out != NULL)
+        g_ptr_array_add (left_out, g_strdup (id_text));
       carb_values_free (values, t.wire->n_columns);
+    }
+  if (left_out != NULL && !add_withdrawals (store, &t, wanted, left_out, &rows, error))
+    {
+      carb_twoway_table_clear (&t);
+      g_bytes_unref (carb_changeset_writer_finish (&rows));
+      return NULL;
     }
   carb_twoway_table_clear (&t);
   *synced_until = carb_sync_point_copy (carb_sync_result_get_synced_until (result));

@@ -179,15 +179,20 @@ check_two_way (CarbSyncGroup *group, const CarbModel *model, GError **error)
 }
 
 /* The model as it is stored on the server: every column, then `X__v` for
- * every data and is-deleted column X. */
+ * every data and is-deleted column X. The column named @filter (nullable)
+ * carries CARB_COLUMN_FLAGS_FILTER, which tells the backend to log its
+ * moves. */
 static CarbModel *
-make_wire_model (const CarbModel *model, GError **error)
+make_wire_model (const CarbModel *model, const char *filter, GError **error)
 {
   g_autoptr (CarbModel) wire = carb_model_new (model->schema, model->table);
   for (guint i = 0; i < model->n_columns; i++)
     {
       const CarbColumn *col = &model->columns[i];
-      if (!carb_model_add_column (wire, col->name, col->type, col->role, col->flags, error))
+      CarbColumnFlags flags = col->flags;
+      if (filter != NULL && strcmp (col->name, filter) == 0)
+        flags |= CARB_COLUMN_FLAGS_FILTER;
+      if (!carb_model_add_column (wire, col->name, col->type, col->role, flags, error))
         return NULL;
     }
   for (guint i = 0; i < model->n_columns; i++)
@@ -226,7 +231,7 @@ carb_sync_group_add_model (CarbSyncGroup *group, const CarbModel *model, GError 
     return FALSE;
   if (carb_sync_group_find_table (group, model->table) >= 0)
     return refuse (error, group, model->table, "the table is in the group already");
-  CarbModel *wire = make_wire_model (model, error);
+  CarbModel *wire = make_wire_model (model, NULL, error);
   if (wire == NULL)
     return FALSE;
   GroupTable *t = g_new0 (GroupTable, 1);
@@ -424,6 +429,12 @@ carb_sync_group_set_filter (
           && c->type != CARB_COLUMN_TYPE_INT64))
     return refuse (error, group, table,
                    "a filter column must be a TEXT, UUID or integer data column, not “%s”", column);
+  /* The group is not in use yet, so nothing holds the old wire model. */
+  CarbModel *wire = make_wire_model (t->model, column, error);
+  if (wire == NULL)
+    return FALSE;
+  carb_model_unref (t->wire);
+  t->wire = wire;
   g_free (t->filter_column);
   g_free (t->filter_key);
   t->filter_column = g_strdup (column);

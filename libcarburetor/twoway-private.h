@@ -46,6 +46,16 @@ gboolean carb_twoway_filter_matches (GVariant *value, GVariant *wanted);
  * or an error naming the missing key. */
 gboolean carb_twoway_check_context (CarbSyncGroup *group, GVariant *context, GError **error);
 
+/* twoway-moves.c: the ids of @ids (rows of a filtered table's page that
+ * its filter left out) that once held the context's filter value @wanted,
+ * by the backend's log of moves: the page withdraws them. */
+GPtrArray *carb_twoway_withdrawn (CarbStore *store,
+                                  const CarbTwowayTable *t,
+                                  const char *table_key,
+                                  GVariant *wanted,
+                                  GPtrArray *ids,
+                                  GError **error);
+
 /* The type string a column's values have in changesets
  * (carb_model_row_to_variant()'s). */
 const char *carb_twoway_value_type (CarbColumnType type);

@@ -302,7 +302,8 @@ carb_rows_writer_add_changes (CarbRowsWriter *w, const CarbChange *changes, gsiz
       for (; i < n_changes && strcmp (first->table, changes[i].table) == 0
              && strcmp (first->row_id, changes[i].row_id) == 0;
            i++)
-        carb_rows_writer_add_column (w, changes[i].column, &changes[i].version, changes[i].value);
+        if (changes[i].column != NULL) /* NULL: a withdrawal, a row with no column */
+          carb_rows_writer_add_column (w, changes[i].column, &changes[i].version, changes[i].value);
       carb_rows_writer_end_row (w);
     }
 }
@@ -456,7 +457,7 @@ read_column (GBytes *bytes, gsize base, const guint8 *data, gsize size, CarbChan
 }
 
 static gboolean
-read_row (GBytes *bytes, gsize base, const guint8 *data, gsize size, GArray *changes)
+read_row (GBytes *bytes, gsize base, const guint8 *data, gsize size, gboolean withdrawals, GArray *changes)
 {
   gsize width = offset_size (size);
   if (size < 2 * width)
@@ -472,6 +473,12 @@ read_row (GBytes *bytes, gsize base, const guint8 *data, gsize size, GArray *cha
   ArrayIter it;
   if (!array_init (&it, data + cols, cols_end - cols))
     return FALSE;
+  if (withdrawals && cols_end == cols)
+    {
+      CarbChange c = { g_strdup (table), g_strdup (row_id), NULL, { 0, 0 }, NULL };
+      g_array_append_val (changes, c);
+      return TRUE;
+    }
   gsize start = 0, end = 0;
   gboolean ok = TRUE;
   while (array_next (&it, 8, &start, &end, &ok))
@@ -486,7 +493,7 @@ read_row (GBytes *bytes, gsize base, const guint8 *data, gsize size, GArray *cha
 }
 
 gboolean
-carb_wire_read_rows (GBytes *bytes, gsize offset, gsize size, GArray *changes)
+carb_wire_read_rows (GBytes *bytes, gsize offset, gsize size, gboolean withdrawals, GArray *changes)
 {
   gsize len = 0;
   const guint8 *all = g_bytes_get_data (bytes, &len);
@@ -499,7 +506,7 @@ carb_wire_read_rows (GBytes *bytes, gsize offset, gsize size, GArray *changes)
   gsize start = 0, end = 0;
   gboolean ok = TRUE;
   while (array_next (&it, 8, &start, &end, &ok))
-    if (!read_row (bytes, offset + start, data + start, end - start, changes))
+    if (!read_row (bytes, offset + start, data + start, end - start, withdrawals, changes))
       return FALSE;
   return ok;
 }

@@ -21,6 +21,9 @@
  *                 rows outside the filter and tombstones left out
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
+ *   filter-move-out  a row whose filter column changes on the server (its
+ *                 owner) leaves the replica it no longer belongs to, at
+ *                 that replica's next sync, and reaches the new owner's
  *   async         carb_replica_sync_async() does the same as the sync call
  *   rebuild-during-sync  a rebuild called while an async sync is between
  *                 two pages waits for it: the replica never keeps the
@@ -509,6 +512,42 @@ test_rejected (Fixture *f, gconstpointer backend)
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 1);
 }
 
+static void
+test_filter_move_out (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *moved = insert (f, a, "ann", "moves to bob");
+  g_autofree char *edited = insert (f, a, "ann", "moves with an edit");
+  g_autofree char *stays = insert (f, a, "ann", "stays");
+  sync_ok (f, a);
+  test_db_exec (f->db, "UPDATE %s SET owner = 'bob' WHERE id IN ('%s', '%s')", f->qtable, moved, edited);
+  /* An edit of a row that left: refused by the filter, and gone too. */
+  set (f, a, edited, "body", "too late");
+  sync_ok (f, a);
+  g_autofree char *gone = local (f, a, moved, "title");
+  g_assert_null (gone);
+  g_autofree char *gone_too = local (f, a, edited, "title");
+  g_assert_null (gone_too);
+  g_autofree char *here = local (f, a, stays, "title");
+  g_assert_cmpstr (here, ==, "stays");
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
+  /* Still gone after another sync: nothing brings it back. */
+  sync_ok (f, a);
+  g_autofree char *still_gone = local (f, a, moved, "title");
+  g_assert_null (still_gone);
+
+  g_autoptr (GVariant) bob = g_variant_ref_sink (g_variant_new_parsed ("{'user': <'bob'>}"));
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  g_assert_true (carb_replica_sync (b, f->store, bob, NULL, &error));
+  g_assert_no_error (error);
+  g_autofree char *bobs = local (f, b, moved, "title");
+  g_assert_cmpstr (bobs, ==, "moves to bob");
+  g_autofree char *not_bobs = local (f, b, stays, "title");
+  g_assert_null (not_bobs);
+}
+
 typedef struct
 {
   gboolean done;
@@ -875,6 +914,7 @@ main (int argc, char **argv)
     TEST_CASE ("rejected", test_rejected),
     TEST_CASE ("async", test_async),
     TEST_CASE ("rejected-async", test_rejected_async),
+    TEST_CASE ("filter-move-out", test_filter_move_out),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),
     TEST_CASE ("types", test_types),

@@ -52,6 +52,11 @@ struct _CarbBackend
   CarbPgStandby *standby; /* on a standby given its primary, else NULL (pg-standby.c) */
 };
 
+/* The check's parameters per table: the table, the stamping trigger and
+ * its body, the timestamp column, the versioning trigger and its body,
+ * the move trigger and its body. */
+#define CARB_PG_CHECK_PARAMS 8
+
 /* The stamping trigger of one table (pg-stamp.c). */
 typedef struct
 {
@@ -65,12 +70,13 @@ typedef struct
    * columns; else both NULL, and the check leaves it out. */
   char *version_trigger;
   char *version_body;
-  const char *params[6]; /* of carb_pg_stamp_check_sql and carb_pg_clock_sql */
+  /* The move trigger, logging the moves of the column a sync group's row
+   * filter compares (CARB_COLUMN_FLAGS_FILTER); else both NULL. */
+  char *move_trigger;
+  char *move_body;
+  char *moves_table;                        /* quoted, qualified as the model says; NULL without */
+  const char *params[CARB_PG_CHECK_PARAMS]; /* of carb_pg_stamp_check_sql and carb_pg_clock_sql */
 } CarbPgStamp;
-
-/* The check's parameters per table: the table, the stamping trigger and
- * its body, the timestamp column, the versioning trigger and its body. */
-#define CARB_PG_CHECK_PARAMS 6
 
 /* One statement of carb_pg_pipeline(): @sql is the text; @prepared, if
  * set, names it (carb_pg_statement_name()) and it runs as a named
@@ -146,7 +152,7 @@ gboolean carb_pg_ensure_not_failed (CarbBackend *backend, GError **error);
 
 extern const char carb_pg_stamp_check_sql[];
 char *carb_pg_stamp_check_sql_at (guint first);
-char *carb_pg_stamp_quick_check_sql_at (guint first, gboolean versioned);
+char *carb_pg_stamp_quick_check_sql_at (guint first, const CarbModel *model);
 gboolean carb_pg_stamp_versioned (const CarbModel *model);
 gboolean
 carb_pg_stamp_settle_quick (CarbBackend *backend, const CarbPgStamp *stamp, const char *kind, GError **error);

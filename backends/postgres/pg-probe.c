@@ -77,8 +77,7 @@ probe_sql (
         }
       else
         {
-          g_autofree char *check
-              = carb_pg_stamp_quick_check_sql_at (first, carb_pg_stamp_versioned (queries[i]->model));
+          g_autofree char *check = carb_pg_stamp_quick_check_sql_at (first, queries[i]->model);
           g_string_append_printf (sql, ", %s, NULL::text", check);
         }
       if (!append_probe (sql, backend, queries[i], first + CARB_PG_CHECK_PARAMS, error))
@@ -209,7 +208,8 @@ run_probe (CarbBackend *backend,
     {
       guint at = i * PARAMS_PER_TABLE;
       /* Typed here: a one-way table's quick check does not name the
-       * versioning trigger's two (pg-stamp.c). */
+       * versioning trigger's two, nor an unfiltered one the move
+       * trigger's (pg-stamp.c). */
       for (guint p = 0; p < CARB_PG_CHECK_PARAMS; p++)
         {
           values[at + p] = shape->stamps[i].params[p];

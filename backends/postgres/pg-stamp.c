@@ -126,6 +126,61 @@ carb_pg_stamp_versioned (const CarbModel *model)
   return FALSE;
 }
 
+/* The column whose moves the model asks to log (CARB_COLUMN_FLAGS_FILTER:
+ * a sync group filters the table by it), or -1. */
+static gint
+filter_column (const CarbModel *model)
+{
+  for (guint i = 0; i < model->n_columns; i++)
+    if ((model->columns[i].flags & CARB_COLUMN_FLAGS_FILTER) != 0)
+      return (gint) i;
+  return -1;
+}
+
+/* The move trigger (two-way sync with a row filter, docs/TWOWAY.md):
+ * an UPDATE that moves the filter column X away from a value logs
+ * (table, X, old value, row id) in carburetor_moves, in the moving
+ * transaction, once per row and value. A download then withdraws the row
+ * from the replicas of that value. The text forms are those the core
+ * compares: uuid lower-case, integers in decimal. A NULL value matched no
+ * filter, so moving away from it is not logged. Its own trigger (not a
+ * part of the versioning one): sync groups that filter the table by
+ * different columns, or not at all, each find theirs. */
+static char *
+move_body (CarbBackend *backend,
+           const CarbModel *model,
+           const char *moves_table,
+           gint column,
+           guint id_column,
+           GError **error)
+{
+  g_autofree char *qx = carb_pg_quote (backend, model->columns[column].name, error);
+  g_autofree char *qid = qx != NULL ? carb_pg_quote (backend, model->columns[id_column].name, error) : NULL;
+  if (qid == NULL)
+    return NULL;
+  g_autofree char *key = g_strconcat (model->schema != NULL ? model->schema : "",
+                                      model->schema != NULL ? "." : "", model->table, NULL);
+  char *lkey = PQescapeLiteral (backend->conn, key, strlen (key));
+  char *lcol
+      = PQescapeLiteral (backend->conn, model->columns[column].name, strlen (model->columns[column].name));
+  char *body = NULL;
+  if (lkey != NULL && lcol != NULL)
+    body = g_strdup_printf (
+        "BEGIN"
+        " IF TG_OP = 'UPDATE' AND OLD.%s IS NOT NULL AND NEW.%s IS DISTINCT FROM OLD.%s THEN"
+        " INSERT INTO %s (tbl, col, old_value, row_id)"
+        " VALUES (%s, %s, OLD.%s::text, OLD.%s::text) ON CONFLICT DO NOTHING;"
+        " END IF;"
+        " RETURN NEW;"
+        " END",
+        qx, qx, qx, moves_table, lkey, lcol, qx, qid);
+  else
+    carb_pg_fail (backend, error, "cannot quote the move trigger's table or column");
+  PQfreemem (lkey);
+  PQfreemem (lcol);
+  return body;
+}
+
 /* A name for an object the plugin owns: readable, derived from the table
  * (so a second call finds it again), within PostgreSQL's 63-byte limit
  * however long or odd the table's name is. */
@@ -143,6 +198,27 @@ owned_name (const CarbModel *model, const char *kind)
   g_string_append_c (name, '_');
   g_string_append_len (name, digest, 12);
   return g_string_free (name, FALSE);
+}
+
+/* carburetor_moves, in the model's schema when it names one (found
+ * through the search path like the table otherwise), quoted. */
+static char *
+moves_table_name (CarbBackend *backend, const CarbModel *model, GError **error)
+{
+  g_autofree char *table = carb_pg_quote (backend, "carburetor_moves", error);
+  if (table == NULL || model->schema == NULL)
+    return g_steal_pointer (&table);
+  g_autofree char *schema = carb_pg_quote (backend, model->schema, error);
+  return schema != NULL ? g_strconcat (schema, ".", table, NULL) : NULL;
+}
+
+/* The move trigger's name: one per table and column. */
+static char *
+move_trigger_name (const CarbModel *model, const char *column)
+{
+  g_autofree char *tag = g_compute_checksum_for_string (G_CHECKSUM_SHA256, column, -1);
+  g_autofree char *base = owned_name (model, "move");
+  return g_strdup_printf ("%.*s_%.8s", 48, base, tag);
 }
 
 /**
@@ -183,12 +259,28 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
           return FALSE;
         }
     }
+  gint moved = filter_column (model);
+  if (moved >= 0)
+    {
+      stamp->moves_table = moves_table_name (backend, model, error);
+      stamp->move_trigger = move_trigger_name (model, model->columns[moved].name);
+      stamp->move_body = stamp->moves_table != NULL
+                             ? move_body (backend, model, stamp->moves_table, moved, query->id_column, error)
+                             : NULL;
+      if (stamp->move_body == NULL)
+        {
+          carb_pg_stamp_clear (stamp);
+          return FALSE;
+        }
+    }
   stamp->params[0] = stamp->table;
   stamp->params[1] = stamp->trigger;
   stamp->params[2] = stamp->body;
   stamp->params[3] = stamp->ts;
   stamp->params[4] = stamp->version_trigger;
   stamp->params[5] = stamp->version_body;
+  stamp->params[6] = stamp->move_trigger;
+  stamp->params[7] = stamp->move_body;
   return TRUE;
 }
 
@@ -202,13 +294,16 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
   g_clear_pointer (&stamp->quoted_ts, g_free);
   g_clear_pointer (&stamp->version_trigger, g_free);
   g_clear_pointer (&stamp->version_body, g_free);
+  g_clear_pointer (&stamp->move_trigger, g_free);
+  g_clear_pointer (&stamp->move_body, g_free);
+  g_clear_pointer (&stamp->moves_table, g_free);
 }
 
 /* The first thing wrong with the table's preparation, as (kind, what), no
  * row if nothing is. Parameters: $1 the quoted table name, $2 the
  * trigger's name, $3 its function's body, $4 the timestamp column, $5 the
  * versioning trigger's name and $6 its body (both NULL for a model with no
- * version column).
+ * version column), $7 the move trigger's name and $8 its body.
  *
  *   gone       the table no longer exists
  *   precision  the timestamp column rounds (timestamptz(0..5)): a rounded
@@ -225,6 +320,9 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
  *              list, another function body)
  *   version missing / version disabled / version outdated
  *              the same of the versioning trigger
+ *   move missing / move disabled / move outdated
+ *              the same of the move trigger ($7 and $8, NULL for a
+ *              model with no filter column)
  *
  * Written as a subquery for the clock source's first statement and the
  * idle probe, which read the clock beside it. Every catalog read goes through an index
@@ -241,7 +339,8 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
   "  JOIN pg_inherits i ON i.inhparent = rel.oid WHERE rel.relkind <> 'p'"                                   \
   " UNION ALL SELECT want.o, want.role || CASE WHEN g.oid IS NULL THEN 'missing'"                            \
   "  WHEN g.tgenabled <> 'A' THEN 'disabled' ELSE 'outdated' END, tree.relid::regclass::text FROM tree"      \
-  "  CROSS JOIN (VALUES (3, '', $2::text, $3::text), (4, 'version ', $5::text, $6::text))"                   \
+  "  CROSS JOIN (VALUES (3, '', $2::text, $3::text), (4, 'version ', $5::text, $6::text),"                   \
+  "   (5, 'move ', $7::text, $8::text))"                                                                     \
   "   want (o, role, name, body)"                                                                            \
   "  LEFT JOIN LATERAL (SELECT g.oid, g.tgenabled, g.tgtype, g.tgqual, g.tgattr, g.tgfoid FROM pg_trigger g" \
   "   WHERE g.tgrelid = tree.relid AND g.tgname = want.name) g ON true"                                      \
@@ -286,11 +385,16 @@ const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
   " WHEN EXISTS (SELECT FROM pg_inherits i WHERE i.inhparent = to_regclass ($1::text)) THEN 'children'"
 #define QUICK_STAMPING_SQL    "coalesce (" QUICK_TRIGGER_SQL ("$2", "$3", "") ", 'missing')"
 #define QUICK_VERSIONING_SQL  "coalesce (" QUICK_TRIGGER_SQL ("$5", "$6", "version ") ", 'version missing')"
+#define QUICK_MOVING_SQL      "coalesce (" QUICK_TRIGGER_SQL ("$7", "$8", "move ") ", 'move missing')"
 #define STAMP_QUICK_CHECK_SQL QUICK_CHECK_HEAD_SQL " ELSE " QUICK_STAMPING_SQL " END"
 /* The stamping trigger's answer unless '' (all well), else the versioning
  * trigger's: coalesce () runs the second lookup only when it gets there. */
 #define STAMP_QUICK_CHECK_VERSIONED_SQL                                                                      \
   QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), " QUICK_VERSIONING_SQL ") END"
+/* And then the move trigger's, for a table a sync group filters. */
+#define STAMP_QUICK_CHECK_MOVED_SQL                                                                          \
+  QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), nullif (" QUICK_VERSIONING_SQL  \
+                       ", ''), " QUICK_MOVING_SQL ") END"
 
 /* @sql with its parameters $1 … $6 renumbered from @first. */
 static char *
@@ -325,18 +429,38 @@ carb_pg_stamp_check_sql_at (guint first)
 /**
  * carb_pg_stamp_quick_check_sql_at:
  * @first: the number of the check's first parameter
- * @versioned: whether the table's model has version columns
+ * @model: the table's model
  *
  * The quick check (a text expression, see above) with its parameters
  * numbered from @first, like carb_pg_stamp_check_sql_at(); with the
- * versioning trigger's lookup when @versioned.
+ * versioning trigger's lookup when @model has version columns, and the
+ * move trigger's when it has a filter column.
  *
  * Returns: (transfer full): the SQL text
  */
 char *
-carb_pg_stamp_quick_check_sql_at (guint first, gboolean versioned)
+carb_pg_stamp_quick_check_sql_at (guint first, const CarbModel *model)
 {
-  return renumber (versioned ? STAMP_QUICK_CHECK_VERSIONED_SQL : STAMP_QUICK_CHECK_SQL, first);
+  const char *sql = filter_column (model) >= 0        ? STAMP_QUICK_CHECK_MOVED_SQL
+                    : carb_pg_stamp_versioned (model) ? STAMP_QUICK_CHECK_VERSIONED_SQL
+                                                      : STAMP_QUICK_CHECK_SQL;
+  return renumber (sql, first);
+}
+
+/* The move trigger is @kind: missing, disabled or outdated. */
+static gboolean
+move_verdict (const CarbPgStamp *stamp, const char *kind, const char *fix, GError **error)
+{
+  const char *how = strcmp (kind, "missing") == 0 ? "is missing"
+                    : strcmp (kind, "disabled") == 0
+                        ? "is not enabled ALWAYS"
+                        : "is not the current one (it or its function was changed)";
+  g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+               "Table “%s” is not prepared: its move trigger “%s” %s, so a row moved out of a sync "
+               "group's filter would stay on the replicas it left; %s (of the group's wire model, "
+               "carb_store_prepare_group())",
+               stamp->display, stamp->move_trigger, how, fix);
+  return FALSE;
 }
 
 /* The versioning trigger is @kind: missing, disabled or outdated. */
@@ -379,6 +503,8 @@ carb_pg_stamp_verdict (
     return TRUE;
   if (g_str_has_prefix (kind, "version "))
     return version_verdict (stamp, kind + strlen ("version "), what, fix, error);
+  if (g_str_has_prefix (kind, "move "))
+    return move_verdict (stamp, kind + strlen ("move "), fix, error);
   /* A partition's name, when the trigger is wrong there and not on the
    * table itself. */
   g_autofree char *where = strcmp (what, stamp->display) == 0 || strcmp (what, stamp->table) == 0
@@ -541,7 +667,8 @@ append_trigger (GString *sql,
 }
 
 /* The stamping trigger, the versioning trigger when the model has version
- * columns, and the (ts, id) index, in one transaction. */
+ * columns, the move trigger and its log when it has a filter column, and
+ * the (ts, id) index, in one transaction. */
 static char *
 prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *stamp, GError **error)
 {
@@ -554,9 +681,18 @@ prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *st
     return NULL;
 
   g_autoptr (GString) sql = g_string_new ("BEGIN;");
+  if (stamp->moves_table != NULL)
+    g_string_append_printf (sql,
+                            "CREATE TABLE IF NOT EXISTS %s (tbl text NOT NULL, col text NOT NULL,"
+                            " old_value text NOT NULL, row_id text NOT NULL,"
+                            " PRIMARY KEY (tbl, col, old_value, row_id));",
+                            stamp->moves_table);
   if (!append_trigger (sql, backend, model, stamp->table, stamp->trigger, stamp->body, error)
       || (stamp->version_trigger != NULL
           && !append_trigger (sql, backend, model, stamp->table, stamp->version_trigger, stamp->version_body,
+                              error))
+      || (stamp->move_trigger != NULL
+          && !append_trigger (sql, backend, model, stamp->table, stamp->move_trigger, stamp->move_body,
                               error)))
     return NULL;
   g_string_append_printf (sql, "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);COMMIT", index, stamp->table,
@@ -574,7 +710,11 @@ installable (CarbBackend *backend, const CarbPgStamp *stamp, GError **error)
 
   if (run_check (backend, stamp, &kind, &local))
     return TRUE;
-  const char *k = kind != NULL && g_str_has_prefix (kind, "version ") ? kind + strlen ("version ") : kind;
+  const char *k = kind;
+  if (k != NULL && g_str_has_prefix (k, "version "))
+    k += strlen ("version ");
+  else if (k != NULL && g_str_has_prefix (k, "move "))
+    k += strlen ("move ");
   if (k != NULL && (strcmp (k, "missing") == 0 || strcmp (k, "disabled") == 0 || strcmp (k, "outdated") == 0))
     return TRUE;
   g_propagate_error (error, g_steal_pointer (&local));

@@ -29,9 +29,14 @@
 /* The rows a versioning trigger is giving versions to, while it does
  * (see version_program()): the stamping UPDATE trigger leaves them alone. */
 #define VERSIONING_TABLE "carburetor_versioning"
+/* Where the move trigger logs the moves of a filter column (two-way sync
+ * with a row filter, docs/TWOWAY.md). */
+#define MOVES_TABLE "carburetor_moves"
 /* The stamping triggers, then the versioning triggers (two-way sync) of a
- * model with version columns. */
-#define N_TRIGGERS 4
+ * model with version columns, then the move trigger of a model with a
+ * filter column. */
+#define N_TRIGGERS   5
+#define MOVE_TRIGGER 4
 
 /* What prepare_table installs for one table, as SQL. */
 struct _CarbSqliteStamping
@@ -40,8 +45,8 @@ struct _CarbSqliteStamping
   char *qschema; /* quoted */
   char *table;
   char *qtable;
-  guint n_triggers;              /* 2, or N_TRIGGERS with versioning triggers */
-  char *names[N_TRIGGERS];       /* stamping on insert, on update; versioning on insert, on update */
+  guint n_triggers;              /* 2; 4 with versioning triggers; N_TRIGGERS with the move trigger */
+  char *names[N_TRIGGERS];       /* stamping on insert, on update; versioning on insert, on update; move */
   char *qnames[N_TRIGGERS];      /* quoted */
   char *clauses[N_TRIGGERS];     /* each trigger's CREATE statement after its name */
   gint64 checked_schema_version; /* -1 until check_objects() passed */
@@ -203,6 +208,39 @@ version_clauses (
                                 update_when->str, update_program);
 }
 
+/* The move trigger: an UPDATE that moves the filter column X away from
+ * a value logs (table, X, old value, row id) in MOVES_TABLE, in the
+ * moving transaction, once per row and value; a download then withdraws
+ * the row from the replicas of that value. A NULL value matched no
+ * filter. The table is the trigger's own schema's (a trigger's statements
+ * cannot name another). A trigger of its own per column, so that sync
+ * groups filtering the table by different columns, or not at all, each
+ * find theirs. */
+static char *
+move_clause (const CarbModel *model, const char *qtable, guint column, const char *qid)
+{
+  const char *name = model->columns[column].name;
+  g_autofree char *key = g_strconcat (model->schema != NULL ? model->schema : "",
+                                      model->schema != NULL ? "." : "", model->table, NULL);
+  g_autofree char *lkey = quote_literal (key);
+  g_autofree char *lcol = quote_literal (name);
+  g_autofree char *qx = quote_id (name);
+  return g_strdup_printf (
+      "AFTER UPDATE OF %s ON %s FOR EACH ROW WHEN OLD.%s IS NOT NULL AND NEW.%s IS NOT OLD.%s"
+      " BEGIN INSERT OR IGNORE INTO " MOVES_TABLE " (tbl, col, old_value, row_id)"
+      " VALUES (%s, %s, CAST(OLD.%s AS TEXT), CAST(OLD.%s AS TEXT)); END",
+      qx, qtable, qx, qx, qx, lkey, lcol, qx, qid);
+}
+
+static gint
+filter_column (const CarbModel *model)
+{
+  for (guint i = 0; i < model->n_columns; i++)
+    if ((model->columns[i].flags & CARB_COLUMN_FLAGS_FILTER) != 0)
+      return (gint) i;
+  return -1;
+}
+
 static gboolean
 has_versions (const CarbModel *model)
 {
@@ -224,7 +262,7 @@ carb_sqlite_stamping_new (const CarbQuery *query)
   s->qschema = quote_id (s->schema);
   s->table = g_strdup (model->table);
   s->qtable = quote_id (model->table);
-  s->n_triggers = has_versions (model) ? N_TRIGGERS : 2;
+  s->n_triggers = has_versions (model) ? MOVE_TRIGGER : 2;
   s->names[0] = g_strconcat ("carb_stamp_insert_", model->table, NULL);
   s->names[1] = g_strconcat ("carb_stamp_update_", model->table, NULL);
   if (s->n_triggers > 2)
@@ -232,6 +270,14 @@ carb_sqlite_stamping_new (const CarbQuery *query)
       s->names[2] = g_strconcat ("carb_version_insert_", model->table, NULL);
       s->names[3] = g_strconcat ("carb_version_update_", model->table, NULL);
       version_clauses (query, s->table, s->qtable, qid, &s->clauses[2]);
+    }
+  gint moved = filter_column (model);
+  if (s->n_triggers > 2 && moved >= 0)
+    {
+      s->n_triggers = N_TRIGGERS;
+      s->names[MOVE_TRIGGER]
+          = g_strconcat ("carb_move_", model->table, "_", model->columns[moved].name, NULL);
+      s->clauses[MOVE_TRIGGER] = move_clause (model, s->qtable, (guint) moved, qid);
     }
   for (guint i = 0; i < s->n_triggers; i++)
     s->qnames[i] = quote_id (s->names[i]);
@@ -294,12 +340,12 @@ static gboolean
 check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error)
 {
   g_autofree char *sql = g_strdup_printf (
-      "SELECT type, name, sql FROM %s.sqlite_master WHERE (type = 'trigger' AND name IN (?1, ?2, ?3, ?4))"
-      " OR (type = 'table' AND name IN ('" CLOCK_TABLE "', '" VERSIONING_TABLE "'))",
+      "SELECT type, name, sql FROM %s.sqlite_master WHERE (type = 'trigger' AND name IN (?1, ?2, ?3, ?4, ?5))"
+      " OR (type = 'table' AND name IN ('" CLOCK_TABLE "', '" VERSIONING_TABLE "', '" MOVES_TABLE "'))",
       s->qschema);
   sqlite3_stmt *stmt = NULL;
   char *found[N_TRIGGERS] = { NULL };
-  gboolean clock = FALSE, versioning = FALSE;
+  gboolean clock = FALSE, versioning = FALSE, moves = FALSE;
   int rc;
 
   if (sqlite3_prepare_v2 (backend->db, sql, -1, &stmt, NULL) != SQLITE_OK)
@@ -315,6 +361,7 @@ check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error
         {
           clock = clock || strcmp (name, CLOCK_TABLE) == 0;
           versioning = versioning || strcmp (name, VERSIONING_TABLE) == 0;
+          moves = moves || strcmp (name, MOVES_TABLE) == 0;
         }
       for (guint i = 0; i < s->n_triggers; i++)
         if (strcmp (type, "trigger") == 0 && strcmp (name, s->names[i]) == 0)
@@ -327,8 +374,11 @@ check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error
   for (guint i = 0; ok && i < s->n_triggers; i++)
     {
       g_autofree char *expected = stored_trigger_sql (s, i);
-      const char *kind = i < 2 ? "stamping" : "versioning";
-      const char *consequence = i < 2 ? "" : " (writes that bypass Carburetor would get no version)";
+      const char *kind = i < 2 ? "stamping" : i < MOVE_TRIGGER ? "versioning" : "move";
+      const char *consequence = i < 2              ? ""
+                                : i < MOVE_TRIGGER ? " (writes that bypass Carburetor would get no version)"
+                                                   : " (a row moved out of a sync group's filter would stay "
+                                                     "on the replicas it left)";
       if (found[i] == NULL)
         ok = not_prepared (backend, s, error, "its %s trigger “%s” is missing%s", kind, s->names[i],
                            consequence);
@@ -343,6 +393,8 @@ check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error
     ok = not_prepared (backend, s, error, "the clock table “%s." CLOCK_TABLE "” is missing", s->schema);
   if (ok && !versioning)
     ok = not_prepared (backend, s, error, "the table “%s." VERSIONING_TABLE "” is missing", s->schema);
+  if (ok && !moves && s->n_triggers > MOVE_TRIGGER)
+    ok = not_prepared (backend, s, error, "the table “%s." MOVES_TABLE "” is missing", s->schema);
   for (guint i = 0; i < N_TRIGGERS; i++)
     g_free (found[i]);
   return ok;
@@ -601,8 +653,13 @@ prepare_locked (CarbBackend *backend, const CarbQuery *query, GError **error)
       "CREATE TABLE IF NOT EXISTS %s." VERSIONING_TABLE " (tbl TEXT, id);"
       "CREATE INDEX IF NOT EXISTS %s.%s ON %s (%s, %s);",
       s->qschema, s->qschema, s->qschema, qindex, s->qtable, qts, qid);
-  gboolean ok = carb_sqlite_exec (backend, setup, error) && check_history (backend, s, qts, qid, error)
-                && start_mark (backend, s, qts, error);
+  g_autofree char *moves = g_strdup_printf (
+      "CREATE TABLE IF NOT EXISTS %s." MOVES_TABLE " (tbl TEXT NOT NULL, col TEXT NOT NULL,"
+      " old_value TEXT NOT NULL, row_id TEXT NOT NULL, PRIMARY KEY (tbl, col, old_value, row_id))",
+      s->qschema);
+  gboolean ok = carb_sqlite_exec (backend, setup, error)
+                && (s->n_triggers <= MOVE_TRIGGER || carb_sqlite_exec (backend, moves, error))
+                && check_history (backend, s, qts, qid, error) && start_mark (backend, s, qts, error);
   for (guint i = 0; ok && i < s->n_triggers; i++)
     ok = install_trigger (backend, s, i, error);
   return ok;

@@ -89,6 +89,12 @@ typedef enum
  * @CARB_COLUMN_FLAGS_NULLABLE: the column may hold NULL. Pointer-typed members
  *   hold %NULL for it; scalar members need a `gboolean` null-flag member
  *   (see CARB_COLUMN_NULLABLE_FLAG()).
+ * @CARB_COLUMN_FLAGS_FILTER: set by the core, on the wire model of a sync
+ *   group, on the column a row filter compares
+ *   (carb_sync_group_set_filter()): a backend's @prepare_table then logs
+ *   the column's moves, so that a row leaving a replica's filter can be
+ *   withdrawn from it (docs/PLUGINS.md, "Row moves"). Applications do not
+ *   set it.
  *
  * Per-column flags.
  *
@@ -98,6 +104,7 @@ typedef enum
 {
   CARB_COLUMN_FLAGS_NONE = 0,
   CARB_COLUMN_FLAGS_NULLABLE = 1 << 0,
+  CARB_COLUMN_FLAGS_FILTER = 1 << 1,
 } CarbColumnFlags;
 
 /**

@@ -72,8 +72,11 @@ char *carb_new_uuid (void);
  * CarbChange:
  * @table: the table.
  * @row_id: the row's id, as text.
- * @column: the column written.
- * @version: the write's version.
+ * @column: (nullable): the column written; %NULL for a **withdrawal**, a
+ *   row with no column, which only a download page carries: the row left
+ *   the replica's view (its filter column moved to another value), and
+ *   the replica drops it (docs/TWOWAY.md, "Row filters").
+ * @version: the write's version ((0, 0) for a withdrawal).
  * @value: (nullable): the value written; %NULL for SQL NULL.
  *
  * One column write of a changeset.
