@@ -24,6 +24,11 @@
  *   filter-move-out  a row whose filter column changes on the server (its
  *                 owner) leaves the replica it no longer belongs to, at
  *                 that replica's next sync, and reaches the new owner's
+ *   withdrawal-scope  only the old owner's page withdraws the row (the new
+ *                 owner's has it, a third user's has nothing); a
+ *                 withdrawal cannot be uploaded; a row moved back returns
+ *   move-trigger-missing  a dropped move trigger fails the sync with
+ *                 CARB_ERROR_NOT_PREPARED naming it; preparing mends it
  *   async         carb_replica_sync_async() does the same as the sync call
  *   rebuild-during-sync  a rebuild called while an async sync is between
  *                 two pages waits for it: the replica never keeps the
@@ -548,6 +553,104 @@ test_filter_move_out (Fixture *f, gconstpointer backend)
   g_assert_null (not_bobs);
 }
 
+/* The changes of one download page of the table for @user since @since. */
+static GArray *
+page_for (Fixture *f, const char *user, const CarbSyncPoint *since)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncPoint) until = NULL;
+  g_autofree char *text = g_strdup_printf ("{'user': <'%s'>}", user);
+  g_autoptr (GBytes) page = carb_store_download_changes (f->store, f->group, g_variant_new_parsed (text), 0,
+                                                         since, 0, &until, NULL, NULL, &error);
+  g_assert_no_error (error);
+  GArray *changes = carb_changeset_parse (page, &error);
+  g_assert_no_error (error);
+  return changes;
+}
+
+/* Only the replicas whose filter value the row held are told it left:
+ * a withdrawal (one change, no column) for ann, the row for bob, nothing
+ * for carol. A row moved back comes back whole. */
+static void
+test_withdrawal_scope (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *moved = insert (f, a, "ann", "moves");
+  g_autofree char *stays = insert (f, a, "ann", "stays");
+  sync_ok (f, a);
+  g_autoptr (CarbSyncPoint) before = NULL;
+  g_autoptr (GBytes) first
+      = carb_store_download_changes (f->store, f->group, g_variant_new_parsed ("{'user': <'ann'>}"), 0, NULL,
+                                     0, &before, NULL, NULL, &error);
+  g_assert_no_error (error);
+  test_db_exec (f->db, "UPDATE %s SET owner = 'bob' WHERE id = '%s'", f->qtable, moved);
+
+  g_autoptr (GArray) ann = page_for (f, "ann", before);
+  g_assert_cmpuint (ann->len, ==, 1);
+  g_assert_cmpstr (g_array_index (ann, CarbChange, 0).row_id, ==, moved);
+  g_assert_null (g_array_index (ann, CarbChange, 0).column);
+  g_autoptr (GArray) bob = page_for (f, "bob", before);
+  g_assert_cmpuint (bob->len, >, 1);
+  for (guint i = 0; i < bob->len; i++)
+    {
+      g_assert_cmpstr (g_array_index (bob, CarbChange, i).row_id, ==, moved);
+      g_assert_nonnull (g_array_index (bob, CarbChange, i).column);
+    }
+  g_autoptr (GArray) carol = page_for (f, "carol", before);
+  g_assert_cmpuint (carol->len, ==, 0);
+
+  /* A withdrawal is not something a replica may upload. */
+  g_autoptr (GBytes) withdrawal = carb_changeset_serialize ((CarbChange *) (gpointer) ann->data, 1);
+  g_autoptr (GBytes) answer
+      = carb_store_apply_changes (f->store, f->group, f->context, withdrawal, NULL, &error);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_assert_null (answer);
+  g_assert_nonnull (strstr (error->message, "no column"));
+  g_clear_error (&error);
+
+  sync_ok (f, a);
+  g_autofree char *gone = local (f, a, moved, "title");
+  g_assert_null (gone);
+  test_db_exec (f->db, "UPDATE %s SET owner = 'ann', title = 'back' WHERE id = '%s'", f->qtable, moved);
+  sync_ok (f, a);
+  g_autofree char *back = local (f, a, moved, "title");
+  g_assert_cmpstr (back, ==, "back");
+  g_autofree char *here = local (f, a, stays, "title");
+  g_assert_cmpstr (here, ==, "stays");
+}
+
+/* A dropped move trigger is an error naming it, never a silent gap, and
+ * preparing the group again mends it. */
+static void
+test_move_trigger_missing (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *id = insert (f, a, "ann", "x");
+  sync_ok (f, a);
+  if (test_db_is_postgres (f->db))
+    {
+      g_autofree char *name = test_db_query_text (
+          f->db, "SELECT tgname FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'carb_move%%'",
+          f->qtable);
+      g_assert_nonnull (name);
+      test_db_exec (f->db, "DROP TRIGGER \"%s\" ON %s", g_strstrip (name), f->qtable);
+    }
+  else
+    test_db_exec (f->db, "DROP TRIGGER \"carb_move_%s_owner\"", f->table);
+  set (f, a, id, "title", "y");
+  g_assert_false (carb_replica_sync (a, f->store, f->context, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  g_assert_nonnull (strstr (error->message, "move trigger"));
+  g_clear_error (&error);
+  g_assert_true (carb_store_prepare_group (f->store, f->group, &error));
+  g_assert_no_error (error);
+  sync_ok (f, a);
+}
+
 typedef struct
 {
   gboolean done;
@@ -915,6 +1018,8 @@ main (int argc, char **argv)
     TEST_CASE ("async", test_async),
     TEST_CASE ("rejected-async", test_rejected_async),
     TEST_CASE ("filter-move-out", test_filter_move_out),
+    TEST_CASE ("withdrawal-scope", test_withdrawal_scope),
+    TEST_CASE ("move-trigger-missing", test_move_trigger_missing),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),
     TEST_CASE ("types", test_types),
