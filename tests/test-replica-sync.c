@@ -29,6 +29,9 @@
  *                 withdrawal cannot be uploaded; a row moved back returns
  *   move-trigger-missing  a dropped move trigger fails the sync with
  *                 CARB_ERROR_NOT_PREPARED naming it; preparing mends it
+ *   filter-moves-random  seeded: replicas of three users edit while the
+ *                 server moves rows between them; at quiescence each
+ *                 replica holds exactly its user's live rows
  *   async         carb_replica_sync_async() does the same as the sync call
  *   rebuild-during-sync  a rebuild called while an async sync is between
  *                 two pages waits for it: the replica never keeps the
@@ -651,6 +654,120 @@ test_move_trigger_missing (Fixture *f, gconstpointer backend)
   sync_ok (f, a);
 }
 
+/* The live rows of @user on the server, or (@replica_path set) of that
+ * replica file, as "id|title" lines. */
+static char *
+live_rows (Fixture *f, const char *user, const char *replica_path)
+{
+  g_autoptr (GPtrArray) rows = NULL;
+  if (replica_path != NULL)
+    {
+      g_autofree char *uri = g_strconcat ("sqlite:", replica_path, NULL);
+      TestDb *db = test_db_open (uri);
+      rows = test_db_query_rows (db, "SELECT id, title FROM %s WHERE NOT deleted ORDER BY id", f->qtable);
+      test_db_free (db);
+    }
+  else
+    rows = test_db_query_rows (
+        f->db, "SELECT id, title FROM %s WHERE owner = '%s' AND NOT deleted ORDER BY id", f->qtable, user);
+  GString *text = g_string_new (NULL);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      g_autofree char *line = g_strjoinv ("|", g_ptr_array_index (rows, i));
+      g_string_append_printf (text, "%s\n", line);
+    }
+  return g_string_free (text, FALSE);
+}
+
+/* A random id of the server's table, or NULL when it is empty. */
+static char *
+random_server_id (Fixture *f)
+{
+  g_autoptr (GPtrArray) rows = test_db_query_rows (f->db, "SELECT id FROM %s ORDER BY id", f->qtable);
+  if (rows->len == 0)
+    return NULL;
+  char **row = g_ptr_array_index (rows, g_test_rand_int_range (0, (gint32) rows->len));
+  return g_strdup (row[0]);
+}
+
+/* Seeded (GLib's test seed, printed at the start): three users' replicas
+ * insert, edit and delete their rows while the server moves rows between
+ * users (and back) and edits them directly, with syncs in between. At
+ * quiescence each replica holds exactly its user's live rows as the
+ * server has them: a row that moved away and was not withdrawn, or one
+ * that moved in and was missed, fails it. */
+static void
+test_filter_moves_random (Fixture *f, gconstpointer backend)
+{
+  static const char *const users[] = { "ann", "bob", "carol" };
+  g_autoptr (GError) error = NULL;
+  create (f);
+  CarbReplica *replicas[G_N_ELEMENTS (users)];
+  GVariant *contexts[G_N_ELEMENTS (users)];
+  for (guint u = 0; u < G_N_ELEMENTS (users); u++)
+    {
+      replicas[u] = open_replica (f, users[u]);
+      g_autofree char *text = g_strdup_printf ("{'user': <'%s'>}", users[u]);
+      contexts[u] = g_variant_ref_sink (g_variant_new_parsed (text));
+    }
+  guint n_moves = 0;
+  for (guint step = 0; step < 300; step++)
+    {
+      guint u = (guint) g_test_rand_int_range (0, G_N_ELEMENTS (users));
+      gint action = g_test_rand_int_range (0, 100);
+      g_autofree char *id = random_server_id (f);
+      if (action >= 75)
+        {
+          g_assert_true (carb_replica_sync (replicas[u], f->store, contexts[u], NULL, &error));
+          g_assert_no_error (error);
+        }
+      else if (action < 25 || id == NULL)
+        g_free (insert (f, replicas[u], users[u], "new"));
+      else if (action < 45)
+        {
+          /* An edit of a row the replica may no longer see is refused at
+           * the upload, reported, and the row dropped: all fine. */
+          g_autoptr (GVariant) row = carb_replica_get_row (replicas[u], f->table, id, &error);
+          g_assert_no_error (error);
+          if (row != NULL)
+            set (f, replicas[u], id, "title", g_test_rand_bit () ? "edited" : "again");
+        }
+      else if (action < 50)
+        {
+          g_autoptr (GVariant) row = carb_replica_get_row (replicas[u], f->table, id, &error);
+          g_assert_no_error (error);
+          if (row != NULL)
+            g_assert_true (carb_replica_delete (replicas[u], f->table, id, &error));
+          g_assert_no_error (error);
+        }
+      else if (action < 70)
+        {
+          test_db_exec (f->db, "UPDATE %s SET owner = '%s' WHERE id = '%s'", f->qtable,
+                        users[g_test_rand_int_range (0, G_N_ELEMENTS (users))], id);
+          n_moves++;
+        }
+      else
+        test_db_exec (f->db, "UPDATE %s SET title = 'by admin' WHERE id = '%s'", f->qtable, id);
+    }
+  for (guint round = 0; round < 2; round++)
+    for (guint u = 0; u < G_N_ELEMENTS (users); u++)
+      {
+        g_assert_true (carb_replica_sync (replicas[u], f->store, contexts[u], NULL, &error));
+        g_assert_no_error (error);
+      }
+  g_test_message ("%u moves", n_moves);
+  g_assert_cmpuint (n_moves, >, 20);
+  for (guint u = 0; u < G_N_ELEMENTS (users); u++)
+    {
+      g_autofree char *want = live_rows (f, users[u], NULL);
+      g_autofree char *held = live_rows (f, users[u], carb_replica_get_path (replicas[u]));
+      g_assert_cmpstr (held, ==, want);
+      g_assert_cmpuint (carb_replica_get_n_pending (replicas[u]), ==, 0);
+      g_object_unref (replicas[u]);
+      g_variant_unref (contexts[u]);
+    }
+}
+
 typedef struct
 {
   gboolean done;
@@ -1020,6 +1137,7 @@ main (int argc, char **argv)
     TEST_CASE ("filter-move-out", test_filter_move_out),
     TEST_CASE ("withdrawal-scope", test_withdrawal_scope),
     TEST_CASE ("move-trigger-missing", test_move_trigger_missing),
+    TEST_CASE ("filter-moves-random", test_filter_moves_random),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),
     TEST_CASE ("types", test_types),
