@@ -28,6 +28,7 @@ gsize carb_column_type_size (CarbColumnType type);
  * carb_model_new(), which own their memory and are reference-counted. */
 #define CARB_MODEL_RUNTIME (1u << 16)
 void carb_model_seal (const CarbModel *model);
+void carb_model_set_column_flags (CarbModel *model, guint column, CarbColumnFlags flags, gboolean on);
 gboolean carb_model_is_runtime (const CarbModel *model);
 gboolean carb_sync_group_seal (CarbSyncGroup *group, GError **error);
 /* Whether the group has a validation callback (without one, nothing

@@ -184,6 +184,19 @@ carb_model_is_runtime (const CarbModel *model)
   return as_runtime (model) != NULL;
 }
 
+/* Sets (@on) or clears @flags on column @column of the run-time @model.
+ * Flags do not change the layout, so a sealed model may take them; only
+ * CARB_COLUMN_FLAGS_FILTER is set this way (the sync group's filter, on
+ * its own wire model, before the group is used). */
+void
+carb_model_set_column_flags (CarbModel *model, guint column, CarbColumnFlags flags, gboolean on)
+{
+  CarbRuntimeModel *rt = as_runtime (model);
+  g_return_if_fail (rt != NULL && column < rt->columns->len);
+  CarbColumn *col = &g_array_index (rt->columns, CarbColumn, column);
+  col->flags = on ? (col->flags | flags) : (col->flags & ~flags);
+}
+
 /* Called when a store first resolves @model: from then on its layout is
  * what rows and queries rely on. */
 void

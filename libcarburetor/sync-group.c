@@ -179,20 +179,15 @@ check_two_way (CarbSyncGroup *group, const CarbModel *model, GError **error)
 }
 
 /* The model as it is stored on the server: every column, then `X__v` for
- * every data and is-deleted column X. The column named @filter (nullable)
- * carries CARB_COLUMN_FLAGS_FILTER, which tells the backend to log its
- * moves. */
+ * every data and is-deleted column X. */
 static CarbModel *
-make_wire_model (const CarbModel *model, const char *filter, GError **error)
+make_wire_model (const CarbModel *model, GError **error)
 {
   g_autoptr (CarbModel) wire = carb_model_new (model->schema, model->table);
   for (guint i = 0; i < model->n_columns; i++)
     {
       const CarbColumn *col = &model->columns[i];
-      CarbColumnFlags flags = col->flags;
-      if (filter != NULL && strcmp (col->name, filter) == 0)
-        flags |= CARB_COLUMN_FLAGS_FILTER;
-      if (!carb_model_add_column (wire, col->name, col->type, col->role, flags, error))
+      if (!carb_model_add_column (wire, col->name, col->type, col->role, col->flags, error))
         return NULL;
     }
   for (guint i = 0; i < model->n_columns; i++)
@@ -231,7 +226,7 @@ carb_sync_group_add_model (CarbSyncGroup *group, const CarbModel *model, GError 
     return FALSE;
   if (carb_sync_group_find_table (group, model->table) >= 0)
     return refuse (error, group, model->table, "the table is in the group already");
-  CarbModel *wire = make_wire_model (model, NULL, error);
+  CarbModel *wire = make_wire_model (model, error);
   if (wire == NULL)
     return FALSE;
   GroupTable *t = g_new0 (GroupTable, 1);
@@ -429,12 +424,12 @@ carb_sync_group_set_filter (
           && c->type != CARB_COLUMN_TYPE_INT64))
     return refuse (error, group, table,
                    "a filter column must be a TEXT, UUID or integer data column, not “%s”", column);
-  /* The group is not in use yet, so nothing holds the old wire model. */
-  CarbModel *wire = make_wire_model (t->model, column, error);
-  if (wire == NULL)
-    return FALSE;
-  carb_model_unref (t->wire);
-  t->wire = wire;
+  /* The wire model's filter column carries CARB_COLUMN_FLAGS_FILTER, which
+   * tells the backend to log its moves (a row leaving a replica's filter
+   * is withdrawn from it); the wire model's columns are the model's, in
+   * order. */
+  for (guint i = 0; i < t->model->n_columns; i++)
+    carb_model_set_column_flags (t->wire, i, CARB_COLUMN_FLAGS_FILTER, i == (guint) col);
   g_free (t->filter_column);
   g_free (t->filter_key);
   t->filter_column = g_strdup (column);

@@ -129,6 +129,18 @@ test_rules (void)
   g_assert_true (carb_sync_group_set_filter (group, "notes", "title", "user", &error));
   g_assert_cmpint (carb_sync_group_get_filter (group, 0, &key), ==, 1);
   g_assert_cmpstr (key, ==, "user");
+  /* The wire model marks the filter column, so that the backend logs its
+   * moves (withdrawals); a wire model taken before keeps being valid. */
+  const CarbModel *wire = carb_sync_group_get_wire_model (group, 0);
+  g_assert_cmpuint (wire->columns[1].flags & CARB_COLUMN_FLAGS_FILTER, !=, 0);
+  g_assert_true (carb_sync_group_set_filter (group, "notes", "n", "user", &error));
+  g_assert_true (carb_sync_group_get_wire_model (group, 0) == wire);
+  g_assert_cmpuint (wire->columns[1].flags & CARB_COLUMN_FLAGS_FILTER, ==, 0);
+  g_assert_cmpuint (
+      wire->columns[carb_sync_group_get_filter (group, 0, NULL)].flags & CARB_COLUMN_FLAGS_FILTER, !=, 0);
+  g_assert_cmpuint (note_model.columns[carb_sync_group_get_filter (group, 0, NULL)].flags
+                        & CARB_COLUMN_FLAGS_FILTER,
+                    ==, 0);
   g_assert_true (carb_sync_group_set_validate_func (group, never, NULL, NULL, &error));
   expect_refused (carb_sync_group_set_max_clock_ahead (group, -1, &error), &error, "negative");
   g_assert_true (carb_sync_group_set_max_clock_ahead (group, 1000, &error));
