@@ -58,6 +58,28 @@ carb_query_build_table_name (const CarbModel *model, const CarbSqlSyntax *syntax
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }
 
+/**
+ * carb_model_find_filter_column:
+ * @model: a model
+ *
+ * For @prepare_table and @check_prepared: the column whose moves the
+ * backend logs in `carburetor_moves` (docs/PLUGINS.md, `prepare_table`).
+ *
+ * Returns: the index of the column flagged %CARB_COLUMN_FLAGS_FILTER (a
+ *   sync group's wire model filtered by it), or -1 for none
+ *
+ * Since: 1.0
+ */
+gint
+carb_model_find_filter_column (const CarbModel *model)
+{
+  g_return_val_if_fail (model != NULL, -1);
+  for (guint i = 0; i < model->n_columns; i++)
+    if ((model->columns[i].flags & CARB_COLUMN_FLAGS_FILTER) != 0)
+      return (gint) i;
+  return -1;
+}
+
 /* The select cast of @type, e.g. "::text", or "" (members appended to
  * CarbSqlSyntax are read only when its struct_size covers them). */
 static const char *

@@ -126,17 +126,6 @@ carb_pg_stamp_versioned (const CarbModel *model)
   return FALSE;
 }
 
-/* The column whose moves the model asks to log (CARB_COLUMN_FLAGS_FILTER:
- * a sync group filters the table by it), or -1. */
-static gint
-filter_column (const CarbModel *model)
-{
-  for (guint i = 0; i < model->n_columns; i++)
-    if ((model->columns[i].flags & CARB_COLUMN_FLAGS_FILTER) != 0)
-      return (gint) i;
-  return -1;
-}
-
 /* The move trigger (two-way sync with a row filter, docs/TWOWAY.md):
  * an UPDATE that moves the filter column X away from a value logs
  * (table, X, old value, row id) in carburetor_moves, in the moving
@@ -259,7 +248,7 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
           return FALSE;
         }
     }
-  gint moved = filter_column (model);
+  gint moved = carb_model_find_filter_column (model);
   if (moved >= 0)
     {
       stamp->moves_table = moves_table_name (backend, model, error);
@@ -441,9 +430,9 @@ carb_pg_stamp_check_sql_at (guint first)
 char *
 carb_pg_stamp_quick_check_sql_at (guint first, const CarbModel *model)
 {
-  const char *sql = filter_column (model) >= 0        ? STAMP_QUICK_CHECK_MOVED_SQL
-                    : carb_pg_stamp_versioned (model) ? STAMP_QUICK_CHECK_VERSIONED_SQL
-                                                      : STAMP_QUICK_CHECK_SQL;
+  const char *sql = carb_model_find_filter_column (model) >= 0 ? STAMP_QUICK_CHECK_MOVED_SQL
+                    : carb_pg_stamp_versioned (model)          ? STAMP_QUICK_CHECK_VERSIONED_SQL
+                                                               : STAMP_QUICK_CHECK_SQL;
   return renumber (sql, first);
 }
 

@@ -232,15 +232,6 @@ move_clause (const CarbModel *model, const char *qtable, guint column, const cha
       qx, qtable, qx, qx, qx, lkey, lcol, qx, qid);
 }
 
-static gint
-filter_column (const CarbModel *model)
-{
-  for (guint i = 0; i < model->n_columns; i++)
-    if ((model->columns[i].flags & CARB_COLUMN_FLAGS_FILTER) != 0)
-      return (gint) i;
-  return -1;
-}
-
 static gboolean
 has_versions (const CarbModel *model)
 {
@@ -271,7 +262,7 @@ carb_sqlite_stamping_new (const CarbQuery *query)
       s->names[3] = g_strconcat ("carb_version_update_", model->table, NULL);
       version_clauses (query, s->table, s->qtable, qid, &s->clauses[2]);
     }
-  gint moved = filter_column (model);
+  gint moved = carb_model_find_filter_column (model);
   if (s->n_triggers > 2 && moved >= 0)
     {
       s->n_triggers = N_TRIGGERS;

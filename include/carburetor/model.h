@@ -93,7 +93,7 @@ typedef enum
  *   group, on the column a row filter compares
  *   (carb_sync_group_set_filter()): a backend's @prepare_table then logs
  *   the column's moves, so that a row leaving a replica's filter can be
- *   withdrawn from it (docs/PLUGINS.md, "Row moves"). Applications do not
+ *   withdrawn from it (docs/PLUGINS.md, `prepare_table`). Applications do not
  *   set it.
  *
  * Per-column flags.

@@ -376,5 +376,7 @@ CARB_AVAILABLE_IN_ALL
 char *carb_query_build_sql (const CarbQuery *query, const CarbSqlSyntax *syntax, GError **error);
 CARB_AVAILABLE_IN_ALL
 char *carb_query_build_table_name (const CarbModel *model, const CarbSqlSyntax *syntax, GError **error);
+CARB_AVAILABLE_IN_ALL
+gint carb_model_find_filter_column (const CarbModel *model);
 
 G_END_DECLS
