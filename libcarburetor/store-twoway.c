@@ -278,6 +278,42 @@ newest_tombstone (CarbStore *store,
   return TRUE;
 }
 
+/* Inside the purge's transaction: the table's entries of the move log
+ * (twoway-moves.c) whose row is stamped at or before the new horizon
+ * @horizon_us, or is gone. Every replica that may still sync is synced past
+ * the horizon, so it saw the row's state after the move, left out by its
+ * filter, and the withdrawal with it (the entry commits with that state);
+ * the entry has nothing left to say. A row stamped later keeps its
+ * entries. */
+static gboolean
+purge_moves (CarbStore *store,
+             const CarbModel *wire,
+             const CarbQuery *query,
+             const char *key,
+             gint64 horizon_us,
+             GError **error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  const CarbSqlSyntax *syntax = vt->sql_syntax;
+  const CarbColumn *id = &wire->columns[query->id_column];
+  g_autoptr (CarbModel) log = carb_model_new (wire->schema, "carburetor_moves");
+  g_autoptr (GString) sql = g_string_new ("DELETE FROM ");
+  if (!carb_sql_append_table (sql, log, syntax, error))
+    return FALSE;
+  g_string_append (sql, " WHERE tbl = $1 AND NOT EXISTS (SELECT 1 FROM ");
+  carb_sql_append_table (sql, wire, syntax, NULL);
+  g_string_append (sql, " AS carb_t WHERE carb_t.");
+  carb_sql_append_ident (sql, id->name, syntax, wire, NULL);
+  g_string_append_printf (sql, " = CAST(row_id AS %s) AND carb_t.", syntax->column_types[id->type]);
+  carb_sql_append_ident (sql, wire->columns[query->ts_column].name, syntax, wire, NULL);
+  g_string_append (sql, " > $2)");
+  CarbValue params[2] = {
+    { .type = CARB_COLUMN_TYPE_TEXT, .v_data = key, .v_len = strlen (key) },
+    { .type = CARB_COLUMN_TYPE_TIMESTAMP, .v_int = horizon_us },
+  };
+  return vt->execute_params (carb_store_get_backend (store), sql->str, params, 2, NULL, error);
+}
+
 /* Inside the purge's transaction: one table's tombstones and horizon.
  * The tombstones of the newest stamp K before @horizon_us stay: a row
  * stamped after every expired point is then always there, so the group's
@@ -323,11 +359,13 @@ purge_table (
   /* A horizon never moves back: a replica told its point expired must not
    * later be served from it. */
   return vt->execute_params (
-      backend,
-      "INSERT INTO carburetor_purge (tbl, horizon_us) VALUES ($1, $2) ON CONFLICT (tbl) "
-      "DO UPDATE SET horizon_us = excluded.horizon_us WHERE excluded.horizon_us > "
-      "carburetor_purge.horizon_us",
-      params, 2, NULL, error);
+             backend,
+             "INSERT INTO carburetor_purge (tbl, horizon_us) VALUES ($1, $2) ON CONFLICT (tbl) "
+             "DO UPDATE SET horizon_us = excluded.horizon_us WHERE excluded.horizon_us > "
+             "carburetor_purge.horizon_us",
+             params, 2, NULL, error)
+         && (carb_model_find_filter_column (wire) < 0
+             || purge_moves (store, wire, query, key, newest, error));
 }
 
 /**
@@ -344,7 +382,8 @@ purge_table (
  * poll see that its point expired without reading the horizons), and
  * records per table (in `carburetor_purge`, created if missing) the
  * newest purged tombstone's stamp as the table's horizon; a horizon never
- * moves back. A later carb_store_download_changes() from a
+ * moves back. For a filtered table, the move log's entries of rows
+ * stamped at or before the horizon go too (docs/TWOWAY.md). A later carb_store_download_changes() from a
  * sync point older than the horizon fails with
  * %CARB_ERROR_SYNC_POINT_EXPIRED: that replica may have missed a delete
  * and must rebuild. Pick a horizon older than the last sync of

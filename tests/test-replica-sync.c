@@ -29,6 +29,8 @@
  *                 withdrawal cannot be uploaded; a row moved back returns
  *   move-trigger-missing  a dropped move trigger fails the sync with
  *                 CARB_ERROR_NOT_PREPARED naming it; preparing mends it
+ *   purge-moves   a purge drops the move log's entries of rows stamped
+ *                 before its horizon and keeps the later ones
  *   filter-moves-random  seeded: replicas of three users edit while the
  *                 server moves rows between them; at quiescence each
  *                 replica holds exactly its user's live rows
@@ -624,6 +626,60 @@ test_withdrawal_scope (Fixture *f, gconstpointer backend)
   g_assert_cmpstr (here, ==, "stays");
 }
 
+static void
+delete_ok (Fixture *f, CarbReplica *replica, const char *id)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_replica_delete (replica, f->table, id, &error));
+  g_assert_no_error (error);
+}
+
+/* A purge drops the move log's entries of rows stamped at or before its
+ * horizon (every replica that may still sync has had their withdrawal),
+ * and keeps those of rows stamped after it. */
+static void
+test_purge_moves (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *early = insert (f, a, "ann", "moves early");
+  g_autofree char *late = insert (f, a, "ann", "moves late");
+  g_autofree char *gone = insert (f, a, "ann", "deleted");
+  g_autofree char *gone_last = insert (f, a, "ann", "deleted last");
+  sync_ok (f, a);
+  test_db_exec (f->db, "UPDATE %s SET owner = 'bob' WHERE id = '%s'", f->qtable, early);
+  test_wait_clock_tick ();
+  delete_ok (f, a, gone);
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  delete_ok (f, a, gone_last);
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  gint64 horizon = g_get_real_time ();
+  test_wait_clock_tick ();
+  test_db_exec (f->db, "UPDATE %s SET owner = 'bob' WHERE id = '%s'", f->qtable, late);
+#define LOG_ROWS "SELECT count(*) FROM carburetor_moves WHERE tbl = '%s'"
+  g_assert_cmpint (test_db_query_int (f->db, LOG_ROWS, f->table), ==, 2);
+
+  guint64 n = 0;
+  g_assert_true (carb_store_purge_tombstones (f->store, f->group, horizon, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_cmpint (test_db_query_int (f->db, LOG_ROWS, f->table), ==, 1);
+  g_assert_cmpint (
+      test_db_query_int (f->db, "SELECT count(*) FROM carburetor_moves WHERE tbl = '%s' AND row_id = '%s'",
+                         f->table, late),
+      ==, 1);
+#undef LOG_ROWS
+  /* The replica, synced past the horizon, loses the late one now. */
+  sync_ok (f, a);
+  g_autofree char *early_title = local (f, a, early, "title");
+  g_assert_null (early_title);
+  g_autofree char *late_title = local (f, a, late, "title");
+  g_assert_null (late_title);
+}
+
 /* A dropped move trigger is an error naming it, never a silent gap, and
  * preparing the group again mends it. */
 static void
@@ -1137,6 +1193,7 @@ main (int argc, char **argv)
     TEST_CASE ("filter-move-out", test_filter_move_out),
     TEST_CASE ("withdrawal-scope", test_withdrawal_scope),
     TEST_CASE ("move-trigger-missing", test_move_trigger_missing),
+    TEST_CASE ("purge-moves", test_purge_moves),
     TEST_CASE ("filter-moves-random", test_filter_moves_random),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),
