@@ -51,6 +51,12 @@
  * without a read of the horizons). */
 #define MAX_RT_REPLICA_IDLE 1
 #define REPLICA_TABLES      10
+/* A download page of a table from a point: the purge horizon, then a
+ * sync of rows (the probe, the pipeline: MAX_RT_TEN_ROWS); for a filtered
+ * table whose page left rows out, one more, the move log's answer on
+ * which of them to withdraw. */
+#define MAX_RT_DOWNLOAD_FROM_POINT (1 + MAX_RT_TEN_ROWS)
+#define MAX_RT_WITHDRAWALS         1
 
 /* More rows than one FETCH batch (CARB_PG_FETCH_ROWS, 8192) holds. */
 #define MANY_ROWS 20000
@@ -380,6 +386,65 @@ test_apply (Fixture *f, gconstpointer data)
   test_db_exec (f->db, "%s", drop);
 }
 
+/* One download page of @group's table for @user from @since: its round
+ * trips are checked, and the number of withdrawals it holds returned. */
+static guint
+filtered_page (Fixture *f, CarbSyncGroup *group, const char *user, const CarbSyncPoint *since, guint max_rt)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbSyncPoint) until = NULL;
+  g_autofree char *context = g_strdup_printf ("{'user': <'%s'>}", user);
+  rt_proxy_reset (f->proxy);
+  g_autoptr (GBytes) page = carb_store_download_changes (f->store, group, g_variant_new_parsed (context), 0,
+                                                         since, 0, &until, NULL, NULL, &error);
+  g_assert_no_error (error);
+  assert_round_trips (f, "a filtered download page", max_rt);
+  g_autoptr (GArray) changes = carb_changeset_parse (page, &error);
+  g_assert_no_error (error);
+  guint n = 0;
+  for (guint i = 0; i < changes->len; i++)
+    n += g_array_index (changes, CarbChange, i).column == NULL;
+  return n;
+}
+
+static void
+test_filtered_download (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strdup_printf ("%s_owned", f->tables[0]);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "owner", CARB_COLUMN_TYPE_TEXT, 0, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("rt_owned");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_sync_group_set_filter (group, table, "owner", "user", &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  test_db_exec (f->db, "INSERT INTO %s (id, owner) VALUES ('a1', 'ann'), ('a2', 'ann'), ('b1', 'bob')",
+                table);
+  g_autoptr (CarbSyncPoint) since = NULL;
+  g_autoptr (GBytes) first = carb_store_download_changes (
+      f->store, group, g_variant_new_parsed ("{'user': <'ann'>}"), 0, NULL, 0, &since, NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  /* Only ann's rows changed: nothing left out, nothing to ask. */
+  test_db_exec (f->db, "UPDATE %s SET deleted = false WHERE owner = 'ann'", table);
+  g_assert_cmpuint (filtered_page (f, group, "ann", since, MAX_RT_DOWNLOAD_FROM_POINT), ==, 0);
+  /* a1 moves to bob, and bob's row changes: both left out, one withdrawn. */
+  test_db_exec (f->db, "UPDATE %s SET owner = 'bob' WHERE id = 'a1'", table);
+  test_db_exec (f->db, "UPDATE %s SET deleted = false WHERE id = 'b1'", table);
+  g_assert_cmpuint (filtered_page (f, group, "ann", since, MAX_RT_DOWNLOAD_FROM_POINT + MAX_RT_WITHDRAWALS),
+                    ==, 1);
+
+  test_db_exec (f->db, "DROP TABLE %s", table);
+}
+
 static void
 test_replica_idle_sync (Fixture *f, gconstpointer data)
 {
@@ -472,6 +537,7 @@ main (int argc, char **argv)
     { "poll-tables", test_poll_tables },
     { "apply", test_apply },
     { "replica-idle-sync", test_replica_idle_sync },
+    { "filtered-download", test_filtered_download },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
