@@ -473,6 +473,13 @@ run_batch (Apply *a, GPtrArray *rows, GError **error)
                    carb_sync_group_get_name (a->group));
       return FALSE;
     }
+  /* Each table's check before BEGIN: outside a transaction the backend
+   * may run it as a prepared statement (PostgreSQL), whose planning would
+   * otherwise cost more than the check. Read committed, the check inside
+   * the transaction would see no more than here: it locks nothing. */
+  for (guint i = 0; i < rows->len; i++)
+    if (!table_ready (a, ((const BatchRow *) rows->pdata[i])->table, error))
+      return FALSE;
   g_autoptr (GError) first = NULL;
   if (attempt (a, rows, &first))
     return TRUE;

@@ -464,6 +464,37 @@ carb_pg_stamp_settle_quick (CarbBackend *backend, const CarbPgStamp *stamp, cons
                                 strcmp (kind, "precision") == 0 ? "a type that rounds" : stamp->table, error);
 }
 
+/* The check as a named statement (pg-pipeline.c), outside any
+ * transaction: its planning costs ten times its execution, and an apply
+ * runs it for each batch. Inside a transaction a named statement that the
+ * server lost (a pooler's DISCARD ALL) would abort that transaction, so
+ * there the check goes unnamed (run_check()). */
+static gboolean
+run_check_named (CarbBackend *backend, const CarbPgStamp *stamp, GError **error)
+{
+  static gsize once;
+  static char *name; /* for the life of the process */
+  if (g_once_init_enter (&once))
+    {
+      name = carb_pg_statement_name ("carb_check", carb_pg_stamp_check_sql);
+      g_once_init_leave (&once, 1);
+    }
+  const CarbPgStatement stmt = {
+    .sql = carb_pg_stamp_check_sql,
+    .prepared = name,
+    .n_params = CARB_PG_CHECK_PARAMS,
+    .values = stamp->params,
+  };
+  PGresult *res = NULL;
+  if (!carb_pg_pipeline (backend, &stmt, 1, &res, error))
+    return FALSE;
+  const char *kind = PQntuples (res) > 0 ? PQgetvalue (res, 0, 1) : NULL;
+  const char *what = PQntuples (res) > 0 ? PQgetvalue (res, 0, 2) : NULL;
+  gboolean ok = carb_pg_stamp_verdict (backend, stamp, kind, what, error);
+  PQclear (res);
+  return ok;
+}
+
 gboolean
 carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error)
 {
@@ -475,6 +506,8 @@ carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **e
   if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_not_failed (backend, error)
       || !carb_pg_stamp_init (backend, query, &stamp, error))
     return FALSE;
+  if (PQtransactionStatus (backend->conn) == PQTRANS_IDLE)
+    return run_check_named (backend, &stamp, error);
   return run_check (backend, &stamp, NULL, error);
 }
 
