@@ -19,7 +19,8 @@ struct _CarbReplica
   GMutex lock;          /* guards everything below, and the connection */
   gboolean unconfirmed; /* carburetor_unconfirmed may hold rows (replica-sweep.c) */
   sqlite3 *db;
-  GHashTable *statements; /* SQL text → sqlite3_stmt, prepared once */
+  GHashTable *statements;  /* SQL text → sqlite3_stmt, prepared once */
+  GPtrArray *versions_sql; /* table index → the SELECT of a row's versions (replica-merge.c), or NULL */
   char *path;
   int lock_fd; /* "<path>-replica-lock", flocked while the object lives (replica-lock.c) */
   CarbSyncGroup *group;
