@@ -382,7 +382,8 @@ apply_chunk (Apply *a, GPtrArray *rows, guint from, guint to, GError **error)
   g_autofree CarbApplyRow **read = g_new (CarbApplyRow *, n);
   for (guint i = 0; i < n; i++)
     read[i] = chunk[i].row = carb_apply_row_new (t, ((const BatchRow *) rows->pdata[from + i])->row_id);
-  gboolean ok = carb_apply_bulk_read (t, a->store, read, n, a->cancellable, error);
+  CarbSink *stored = NULL; /* the stored rows, which the chunk's rows point into */
+  gboolean ok = carb_apply_bulk_read (t, a->store, read, n, &stored, a->cancellable, error);
   for (guint i = 0; ok && i < n; i++)
     chunk[i].write = merge_row (a, rows->pdata[from + i], t, chunk[i].row, &chunk[i].hide);
   ok = ok && write_some (a, t, chunk, n, TRUE, error) && write_updates (a, t, chunk, n, error);
@@ -403,6 +404,7 @@ apply_chunk (Apply *a, GPtrArray *rows, guint from, guint to, GError **error)
         }
     }
   chunk_clear (chunk, n);
+  carb_sink_free (stored);
   return ok;
 }
 
