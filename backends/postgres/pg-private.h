@@ -156,6 +156,8 @@ void carb_pg_stamp_clear (CarbPgStamp *stamp);
 gboolean carb_pg_stamp_verdict (
     CarbBackend *backend, const CarbPgStamp *stamp, const char *kind, const char *what, GError **error);
 gboolean carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error);
+/* The key of @model's table in backend->trees (pg-probe.c). */
+char *carb_pg_tree_key (const CarbModel *model);
 void carb_pg_explain_failure (CarbBackend *backend, const CarbQuery *const *queries, guint n, GError **error);
 gboolean carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
 
