@@ -87,6 +87,7 @@ carb_apply_bulk_read (const CarbTwowayTable *t,
                       CarbStore *store,
                       CarbApplyRow *const *rows,
                       guint n,
+                      const char *begin,
                       CarbSink **stored,
                       GCancellable *cancellable,
                       GError **error)
@@ -120,7 +121,11 @@ carb_apply_bulk_read (const CarbTwowayTable *t,
    * write and the answer (apply-row.c). */
   const CarbBackendVTable *vt = carb_store_get_vtable (store);
   g_autoptr (CarbSink) sink = carb_sink_new_buffered (t->wire, cancellable);
-  if (!vt->query_rows (carb_store_get_backend (store), t->query, sql->str, params, n, sink, error))
+  CarbBackend *backend = carb_store_get_backend (store);
+  if (begin != NULL && CARB_VTABLE_HAS (vt, begin_query_rows)
+          ? !vt->begin_query_rows (backend, begin, t->query, sql->str, params, n, sink, error)
+          : (begin != NULL && !vt->execute (backend, begin, error))
+                || !vt->query_rows (backend, t->query, sql->str, params, n, sink, error))
     return FALSE;
   g_autoptr (GHashTable) by_id = g_hash_table_new (g_str_hash, g_str_equal);
   for (gsize k = 0; k < carb_sink_get_n_rows (sink); k++)

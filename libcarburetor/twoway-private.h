@@ -131,11 +131,15 @@ gboolean carb_apply_row_add_state (CarbApplyRow *row,
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbApplyRow, carb_apply_row_free)
 
 /* apply-bulk.c: many rows of one table at once. Reads and locks @rows
- * (sorted by id) in one statement and sets each one's stored row. */
+ * (sorted by id) in one statement and sets each one's stored row; the
+ * rows point into @stored (transfer full, free it after them). With
+ * @begin, runs it first, the transaction's start, in the same round trip
+ * where the backend can (begin_query_rows). */
 gboolean carb_apply_bulk_read (const CarbTwowayTable *t,
                                CarbStore *store,
                                CarbApplyRow *const *rows,
                                guint n,
+                               const char *begin,
                                CarbSink **stored,
                                GCancellable *cancellable,
                                GError **error);

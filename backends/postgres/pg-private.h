@@ -119,6 +119,22 @@ gboolean carb_pg_execute_params (CarbBackend *backend,
                                  guint n_params,
                                  guint64 *n_changed,
                                  GError **error);
+/* Parameters in libpq's form (pg-execute.c). */
+typedef struct
+{
+  gpointer wire;    /* the encoded values, which @values point into */
+  GPtrArray *texts; /* text values, nul-terminated copies */
+  Oid *types;
+  const char **values;
+  int *lengths;
+  int *formats;
+} CarbPgParams;
+
+gboolean carb_pg_params_encode (
+    CarbBackend *backend, const CarbValue *params, guint n_params, CarbPgParams *out, GError **error);
+void carb_pg_params_clear (CarbPgParams *params);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CarbPgParams, carb_pg_params_clear)
+
 PGresult *carb_pg_exec_values (CarbBackend *backend,
                                const char *sql,
                                const CarbValue *params,
@@ -128,6 +144,14 @@ PGresult *carb_pg_exec_values (CarbBackend *backend,
 
 /* pg-query.c, and the row decoding it shares with pg-download.c */
 gboolean carb_pg_sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **error);
+gboolean carb_pg_begin_query_rows (CarbBackend *backend,
+                                   const char *begin,
+                                   const CarbQuery *query,
+                                   const char *sql,
+                                   const CarbValue *params,
+                                   guint n_params,
+                                   CarbSink *sink,
+                                   GError **error);
 gboolean carb_pg_query_rows (CarbBackend *backend,
                              const CarbQuery *query,
                              const char *sql,
