@@ -12,23 +12,8 @@
 typedef struct
 {
   const CarbTwowayTable *t;
-  GHashTable *by_id; /* id → the row by wire column (GVariant **) */
+  GHashTable *by_id; /* id → the row's state (GBytes) */
 } Collect;
-
-static gboolean
-collect_row (gconstpointer row, gpointer user_data, GError **error)
-{
-  Collect *c = user_data;
-  GVariant **values = carb_model_row_to_values (c->t->wire, row);
-  GVariant *id = values[c->t->id_column];
-  /* The id column is NOT NULL text (TEXT or UUID, canonical). */
-  if (id == NULL || !g_variant_is_of_type (id, G_VARIANT_TYPE_STRING)
-      || g_hash_table_contains (c->by_id, g_variant_get_string (id, NULL)))
-    carb_values_free (values, c->t->wire->n_columns);
-  else
-    g_hash_table_insert (c->by_id, g_variant_dup_string (id, NULL), values);
-  return TRUE;
-}
 
 /* A written row's state for the answer, by id: the RETURNING rows are
  * written as answer bytes at once, never as GVariants. */
@@ -46,34 +31,21 @@ collect_state (gconstpointer row, gpointer user_data, GError **error)
   return TRUE;
 }
 
-/* Frees the rows @by_id still holds. */
-static void
-by_id_free (const CarbTwowayTable *t, GHashTable *by_id)
-{
-  GHashTableIter iter;
-  gpointer values = NULL;
-  g_hash_table_iter_init (&iter, by_id);
-  while (g_hash_table_iter_next (&iter, NULL, &values))
-    carb_values_free (values, t->wire->n_columns);
-  g_hash_table_unref (by_id);
-}
-
-/* Runs @sql through query_rows, the rows it returns by id in @by_id (with
- * @collect: collect_row or collect_state). */
+/* Runs @sql through query_rows, the states of the rows it returns by id
+ * in @by_id. */
 static gboolean
 query_by_id (const CarbTwowayTable *t,
              CarbStore *store,
              const char *sql,
              const CarbValue *params,
              guint n_params,
-             CarbRowFunc collect,
              GHashTable *by_id,
              GCancellable *cancellable,
              GError **error)
 {
   const CarbBackendVTable *vt = carb_store_get_vtable (store);
   Collect c = { t, by_id };
-  g_autoptr (CarbSink) sink = carb_sink_new_streaming (t->wire, collect, &c, cancellable);
+  g_autoptr (CarbSink) sink = carb_sink_new_streaming (t->wire, collect_state, &c, cancellable);
   return vt->query_rows (carb_store_get_backend (store), t->query, sql, params, n_params, sink, error);
 }
 
@@ -99,11 +71,24 @@ append_order (GString *sql, const CarbTwowayTable *t)
     g_string_append (sql, " COLLATE \"C\"");
 }
 
+/* The id of struct row @row, or NULL. The id column is NOT NULL text
+ * (TEXT or UUID, canonical). */
+static const char *
+row_id (const CarbTwowayTable *t, gconstpointer row)
+{
+  guint id = t->query->id_column;
+  if (carb_model_row_is_null (t->wire, row, id))
+    return NULL;
+  return *(char *const *) (gconstpointer) ((const guint8 *) row + t->wire->columns[id].offset);
+}
+
 gboolean
 carb_apply_bulk_read (const CarbTwowayTable *t,
                       CarbStore *store,
                       CarbApplyRow *const *rows,
                       guint n,
+                      const char *begin,
+                      CarbSink **stored,
                       GCancellable *cancellable,
                       GError **error)
 {
@@ -132,17 +117,28 @@ carb_apply_bulk_read (const CarbTwowayTable *t,
     append_order (sql, t);
   g_string_append (sql, lock);
 
-  GHashTable *by_id = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  gboolean ok = query_by_id (t, store, sql->str, params, n, collect_row, by_id, cancellable, error);
-  for (guint i = 0; ok && i < n; i++)
+  /* The rows stay in the sink, as it decoded them, for the merge, the
+   * write and the answer (apply-row.c). */
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  g_autoptr (CarbSink) sink = carb_sink_new_buffered (t->wire, cancellable);
+  CarbBackend *backend = carb_store_get_backend (store);
+  if (begin != NULL && CARB_VTABLE_HAS (vt, begin_query_rows)
+          ? !vt->begin_query_rows (backend, begin, t->query, sql->str, params, n, sink, error)
+          : (begin != NULL && !vt->execute (backend, begin, error))
+                || !vt->query_rows (backend, t->query, sql->str, params, n, sink, error))
+    return FALSE;
+  g_autoptr (GHashTable) by_id = g_hash_table_new (g_str_hash, g_str_equal);
+  for (gsize k = 0; k < carb_sink_get_n_rows (sink); k++)
     {
-      gpointer id = NULL, stored = NULL;
-      if (g_hash_table_steal_extended (by_id, carb_apply_row_get_id (rows[i]), &id, &stored))
-        g_free (id);
-      carb_apply_row_set_stored (rows[i], stored);
+      gconstpointer row = carb_sink_get_row (sink, k);
+      const char *id = row_id (t, row);
+      if (id != NULL && !g_hash_table_contains (by_id, id))
+        g_hash_table_insert (by_id, (gpointer) id, (gpointer) row);
     }
-  by_id_free (t, by_id);
-  return ok;
+  for (guint i = 0; i < n; i++)
+    carb_apply_row_set_stored (rows[i], g_hash_table_lookup (by_id, carb_apply_row_get_id (rows[i])));
+  *stored = g_steal_pointer (&sink);
+  return TRUE;
 }
 
 /* INSERT of every wire column of @n rows, then ON CONFLICT: DO NOTHING for
@@ -301,7 +297,7 @@ write_sent (const CarbTwowayTable *t,
   if (sql == NULL)
     return FALSE;
   g_autoptr (GError) local = NULL;
-  if (query_by_id (t, store, sql, params, n_params, collect_state, by_id, cancellable, &local))
+  if (query_by_id (t, store, sql, params, n_params, by_id, cancellable, &local))
     return TRUE;
   /* The transaction may be lost (PostgreSQL aborts it): the batch is run
    * again, a row at a time, each write in a savepoint, so that the

@@ -152,6 +152,7 @@ typedef struct
   GArray *rejections;  /* CarbRejection */
   GCancellable *cancellable;
   gboolean savepoints; /* each write inside a savepoint (the second try) */
+  const char *begin;   /* the transaction's start, not sent yet: it goes with the first read */
   gboolean redo;       /* the database refused a write made without one */
 } Apply;
 
@@ -385,7 +386,10 @@ apply_chunk (Apply *a, GPtrArray *rows, guint from, guint to, GError **error)
   g_autofree CarbApplyRow **read = g_new (CarbApplyRow *, n);
   for (guint i = 0; i < n; i++)
     read[i] = chunk[i].row = carb_apply_row_new (t, ((const BatchRow *) rows->pdata[from + i])->row_id);
-  gboolean ok = carb_apply_bulk_read (t, a->store, read, n, a->cancellable, error);
+  CarbSink *stored = NULL; /* the stored rows, which the chunk's rows point into */
+  const char *begin = a->begin;
+  a->begin = NULL;
+  gboolean ok = carb_apply_bulk_read (t, a->store, read, n, begin, &stored, a->cancellable, error);
   for (guint i = 0; ok && i < n; i++)
     chunk[i].write = merge_row (a, rows->pdata[from + i], t, chunk[i].row, &chunk[i].hide);
   ok = ok && write_some (a, t, chunk, n, TRUE, error) && write_updates (a, t, chunk, n, error);
@@ -406,6 +410,7 @@ apply_chunk (Apply *a, GPtrArray *rows, guint from, guint to, GError **error)
         }
     }
   chunk_clear (chunk, n);
+  carb_sink_free (stored);
   return ok;
 }
 
@@ -449,7 +454,12 @@ attempt (Apply *a, GPtrArray *rows, GError **error)
 {
   const CarbBackendVTable *vt = carb_store_get_vtable (a->store);
   CarbBackend *backend = carb_store_get_backend (a->store);
-  if (!vt->execute (backend, vt->sql_syntax->begin_write, error))
+  /* The first chunk's read sends BEGIN with it (one round trip less);
+   * the row-at-a-time second try begins here. */
+  a->begin = NULL;
+  if (!a->savepoints && rows->len > 0)
+    a->begin = vt->sql_syntax->begin_write;
+  else if (!vt->execute (backend, vt->sql_syntax->begin_write, error))
     return FALSE;
   if (apply_rows (a, rows, error) && vt->execute (backend, "COMMIT", error))
     return TRUE;
@@ -476,6 +486,13 @@ run_batch (Apply *a, GPtrArray *rows, GError **error)
                    carb_sync_group_get_name (a->group));
       return FALSE;
     }
+  /* Each table's check before BEGIN: outside a transaction the backend
+   * may run it as a prepared statement (PostgreSQL), whose planning would
+   * otherwise cost more than the check. Read committed, the check inside
+   * the transaction would see no more than here: it locks nothing. */
+  for (guint i = 0; i < rows->len; i++)
+    if (!table_ready (a, ((const BatchRow *) rows->pdata[i])->table, error))
+      return FALSE;
   g_autoptr (GError) first = NULL;
   if (attempt (a, rows, &first))
     return TRUE;

@@ -114,6 +114,7 @@ CarbSink *carb_sink_new_streaming (const CarbModel *model,
 void carb_sink_free (CarbSink *sink);
 gsize carb_sink_get_n_rows (const CarbSink *sink);
 gconstpointer carb_sink_get_last_row (const CarbSink *sink);
+gconstpointer carb_sink_get_row (const CarbSink *sink, gsize i);
 /* Buffered sinks only: moves the rows and their arena out of the sink. */
 gpointer carb_sink_steal_rows (CarbSink *sink, gsize *n_rows, CarbArena **arena, const CarbModel **model);
 /* Called with the rows finished so far, every CARB_SINK_PROGRESS_ROWS rows,
@@ -162,6 +163,15 @@ gboolean carb_write_row_params (
  * row). The text of @params points into @values. */
 gboolean carb_write_values_params (
     const CarbQuery *query, GVariant *const *values, gsize index, CarbValue *params, GError **error);
+/* One parameter of carb_write_values_params(): column @column from
+ * @boxed (NULL: none). */
+gboolean carb_write_value_param (
+    const CarbQuery *query, guint column, GVariant *boxed, gsize index, CarbValue *param, GError **error);
+/* Column @column of a struct row @row (a sink's): the parameter
+ * carb_write_value_param() makes of carb_model_column_variant() of it
+ * (NULL for SQL NULL), without the GVariant. The text points into @row. */
+gboolean carb_write_struct_param (
+    const CarbQuery *query, guint column, gconstpointer row, gsize index, CarbValue *param, GError **error);
 /* row-value.c: every column of @row as carb_model_row_to_variant() gives
  * it, by column, NULL for SQL NULL (free with carb_values_free()). */
 GVariant **carb_model_row_to_values (const CarbModel *model, gconstpointer row);

@@ -190,7 +190,9 @@ gboolean
 carb_replica_acknowledge_quiet (
     CarbReplica *replica, GBytes *sent, GBytes *apply_result, GArray **rejections, GError **error)
 {
-  g_autoptr (GArray) sent_changes = carb_changeset_parse (sent, error);
+  g_mutex_lock (&replica->lock);
+  g_autoptr (GArray) sent_changes = carb_replica_sent_changes (replica, sent, error);
+  g_mutex_unlock (&replica->lock);
   if (sent_changes == NULL)
     return FALSE;
   for (guint i = 0; i < sent_changes->len; i++)

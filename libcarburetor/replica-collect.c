@@ -126,10 +126,31 @@ carb_replica_collect_changes (CarbReplica *replica, guint max_rows, GError **err
       changes = collect_locked (replica, max_rows > 0 ? max_rows : G_MAXUINT, error);
       sqlite3_exec (replica->db, "COMMIT", NULL, NULL, NULL);
     }
-  g_mutex_unlock (&replica->lock);
   if (changes == NULL || changes->len == 0)
-    return NULL;
-  return carb_changeset_serialize ((const CarbChange *) changes->data, changes->len);
+    {
+      g_mutex_unlock (&replica->lock);
+      return NULL;
+    }
+  GBytes *sent = carb_changeset_serialize ((const CarbChange *) changes->data, changes->len);
+  g_clear_pointer (&replica->last_sent, g_bytes_unref);
+  g_clear_pointer (&replica->last_sent_changes, g_array_unref);
+  replica->last_sent = g_bytes_ref (sent);
+  replica->last_sent_changes = g_steal_pointer (&changes);
+  g_mutex_unlock (&replica->lock);
+  return sent;
+}
+
+/* With the lock held. The acknowledgement of an upload reads the
+ * changeset it sent: when those are the bytes collected last (the usual
+ * upload loop), their changes are at hand and the parse, with GLib's
+ * normal-form check, is not made again. The changes are the same either
+ * way: the bytes were written from them. */
+GArray *
+carb_replica_sent_changes (CarbReplica *replica, GBytes *sent, GError **error)
+{
+  if (replica->last_sent != NULL && g_bytes_equal (sent, replica->last_sent))
+    return g_array_ref (replica->last_sent_changes);
+  return carb_changeset_parse (sent, error);
 }
 
 static gboolean

@@ -45,19 +45,19 @@ merge_timestamp (CarbReplica *replica,
   return carb_replica_db_step_done (replica, stmt, error);
 }
 
-/* The versions the row holds: one read of every version column;
- * @found[i] is FALSE for a model column i without one, @exists whether
- * the replica holds the row at all. */
-static gboolean
-load_versions (CarbReplica *replica,
-               const CarbModel *model,
-               const char *id,
-               CarbVersion *versions,
-               gboolean *found,
-               gboolean *exists,
-               GError **error)
+/* The SELECT of every version column of a row of table @table_index,
+ * built once per table: an acknowledgement reads it for each row of the
+ * answer. */
+static const char *
+versions_sql (CarbReplica *replica, guint table_index, const CarbModel *model)
 {
-  g_autoptr (GString) sql = g_string_new ("SELECT ");
+  if (replica->versions_sql == NULL)
+    replica->versions_sql = g_ptr_array_new_with_free_func (g_free);
+  if (replica->versions_sql->len <= table_index)
+    g_ptr_array_set_size (replica->versions_sql, (gint) table_index + 1);
+  if (replica->versions_sql->pdata[table_index] != NULL)
+    return replica->versions_sql->pdata[table_index];
+  GString *sql = g_string_new ("SELECT ");
   for (guint i = 0; i < model->n_columns; i++)
     {
       if (i > 0)
@@ -68,7 +68,24 @@ load_versions (CarbReplica *replica,
         g_string_append (sql, "NULL");
     }
   carb_replica_append_from_row (sql, model);
-  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
+  replica->versions_sql->pdata[table_index] = g_string_free (sql, FALSE);
+  return replica->versions_sql->pdata[table_index];
+}
+
+/* The versions the row holds: one read of every version column;
+ * @found[i] is FALSE for a model column i without one, @exists whether
+ * the replica holds the row at all. */
+static gboolean
+load_versions (CarbReplica *replica,
+               guint table_index,
+               const CarbModel *model,
+               const char *id,
+               CarbVersion *versions,
+               gboolean *found,
+               gboolean *exists,
+               GError **error)
+{
+  sqlite3_stmt *stmt = carb_replica_db_stmt (replica, versions_sql (replica, table_index, model), error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
@@ -105,7 +122,7 @@ carb_replica_merge_row (CarbReplica *replica,
   g_autofree CarbVersion *local = g_new0 (CarbVersion, model->n_columns);
   g_autofree gboolean *found = g_new0 (gboolean, model->n_columns);
   gboolean exists = FALSE;
-  if (!load_versions (replica, model, id, local, found, &exists, error))
+  if (!load_versions (replica, table_index, model, id, local, found, &exists, error))
     return FALSE;
   if (!exists)
     return TRUE;

@@ -19,7 +19,13 @@ struct _CarbReplica
   GMutex lock;          /* guards everything below, and the connection */
   gboolean unconfirmed; /* carburetor_unconfirmed may hold rows (replica-sweep.c) */
   sqlite3 *db;
-  GHashTable *statements; /* SQL text → sqlite3_stmt, prepared once */
+  GHashTable *statements;  /* SQL text → sqlite3_stmt, prepared once */
+  GPtrArray *versions_sql; /* table index → the SELECT of a row's versions (replica-merge.c), or NULL */
+  /* The last changeset collected and its changes (replica-collect.c): an
+   * acknowledgement of those very bytes takes the changes instead of
+   * parsing them again. */
+  GBytes *last_sent;
+  GArray *last_sent_changes;
   char *path;
   int lock_fd; /* "<path>-replica-lock", flocked while the object lives (replica-lock.c) */
   CarbSyncGroup *group;
@@ -40,6 +46,9 @@ struct _CarbReplica
 /* replica-lock.c */
 gboolean carb_replica_lock_file (CarbReplica *replica, GError **error);
 void carb_replica_unlock_file (CarbReplica *replica);
+
+/* replica-collect.c: the changes of @sent, parsed (transfer full). */
+GArray *carb_replica_sent_changes (CarbReplica *replica, GBytes *sent, GError **error);
 
 /* replica-db.c */
 gboolean carb_replica_db_fail (CarbReplica *replica, GError **error, const char *what);

@@ -34,6 +34,9 @@ carb_replica_finalize (GObject *object)
 {
   CarbReplica *replica = CARB_REPLICA (object);
   g_clear_pointer (&replica->statements, g_hash_table_unref);
+  g_clear_pointer (&replica->versions_sql, g_ptr_array_unref);
+  g_clear_pointer (&replica->last_sent, g_bytes_unref);
+  g_clear_pointer (&replica->last_sent_changes, g_array_unref);
   if (replica->db != NULL)
     sqlite3_close_v2 (replica->db);
   carb_replica_unlock_file (replica);

@@ -94,6 +94,15 @@ carb_sink_get_last_row (const CarbSink *sink)
   return sink->rows + (sink->n_rows - 1) * sink->model->struct_size;
 }
 
+/* Row @i of a buffered sink, valid while the sink lives and takes no
+ * more rows. */
+gconstpointer
+carb_sink_get_row (const CarbSink *sink, gsize i)
+{
+  g_return_val_if_fail (!sink->streaming && i < sink->n_rows, NULL);
+  return sink->rows + i * sink->model->struct_size;
+}
+
 gpointer
 carb_sink_steal_rows (CarbSink *sink, gsize *n_rows, CarbArena **arena, const CarbModel **model)
 {

@@ -67,6 +67,10 @@ GVariant **carb_twoway_dict_split (const CarbModel *wire, GVariant *dict);
 /* A stored version's text (NULL: never versioned; malformed) as a version,
  * the lowest (0, 0) for both. */
 CarbVersion carb_twoway_version_of (GVariant *text);
+/* The same of wire column @column (a version column, text) of a sink's
+ * struct row @row; @has_version: whether it is not NULL. */
+CarbVersion
+carb_twoway_raw_version (const CarbModel *wire, gconstpointer row, gint column, gboolean *has_version);
 /* The changeset columns (every data and is-deleted column, with its
  * version) of a wire row given by wire column (NULL for SQL NULL:
  * carb_model_row_to_values(), carb_twoway_dict_split()): appends an
@@ -75,6 +79,8 @@ void carb_twoway_add_state (const CarbTwowayTable *t, GVariant *const *values, C
 /* What carb_twoway_add_state() writes of a wire row @row (as a sink gives
  * it), as one `a(s(tt)mv)`, without a GVariant per value. */
 GBytes *carb_twoway_state_of_row (const CarbTwowayTable *t, gconstpointer row);
+/* The same columns written to @w (inside a row it began). */
+void carb_twoway_add_raw_state (const CarbTwowayTable *t, gconstpointer row, CarbRowsWriter *w);
 
 /* apply-row.c: one row of an apply, inside the apply's transaction. */
 typedef struct _CarbApplyRow CarbApplyRow;
@@ -83,10 +89,10 @@ CarbApplyRow *carb_apply_row_new (const CarbTwowayTable *t, const char *row_id);
 void carb_apply_row_free (CarbApplyRow *row);
 /* Reads and locks the stored row (if any). */
 gboolean carb_apply_row_read (CarbApplyRow *row, CarbStore *store, GCancellable *cancellable, GError **error);
-/* Takes @stored (transfer full: one value per wire column, as
- * carb_model_row_to_values() gives; NULL: no such row) as the row read,
- * for a read made for many rows at once (apply-bulk.c). */
-void carb_apply_row_set_stored (CarbApplyRow *row, GVariant **stored);
+/* Takes @stored (a struct row of the wire model, as a sink decodes it,
+ * which must outlive @row; NULL: no such row) as the row read, for a read
+ * made for many rows at once (apply-bulk.c). */
+void carb_apply_row_set_stored (CarbApplyRow *row, gconstpointer stored);
 const char *carb_apply_row_get_id (const CarbApplyRow *row);
 /* Whether a change to model column @column won. */
 gboolean carb_apply_row_won (const CarbApplyRow *row, guint column);
@@ -135,11 +141,16 @@ gboolean carb_apply_row_add_state (CarbApplyRow *row,
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CarbApplyRow, carb_apply_row_free)
 
 /* apply-bulk.c: many rows of one table at once. Reads and locks @rows
- * (sorted by id) in one statement and sets each one's stored row. */
+ * (sorted by id) in one statement and sets each one's stored row; the
+ * rows point into @stored (transfer full, free it after them). With
+ * @begin, runs it first, the transaction's start, in the same round trip
+ * where the backend can (begin_query_rows). */
 gboolean carb_apply_bulk_read (const CarbTwowayTable *t,
                                CarbStore *store,
                                CarbApplyRow *const *rows,
                                guint n,
+                               const char *begin,
+                               CarbSink **stored,
                                GCancellable *cancellable,
                                GError **error);
 /* Writes @rows in one statement: all new (@insert), or all existing with

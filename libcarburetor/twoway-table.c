@@ -206,23 +206,38 @@ carb_twoway_state_of_row (const CarbTwowayTable *t, gconstpointer row)
 {
   CarbRowsWriter w;
   carb_columns_writer_begin (&w);
+  carb_twoway_add_raw_state (t, row, &w);
+  return carb_columns_writer_end (&w);
+}
+
+CarbVersion
+carb_twoway_raw_version (const CarbModel *wire, gconstpointer row, gint column, gboolean *has_version)
+{
+  CarbVersion version = { 0, 0 };
+  *has_version = !carb_model_row_is_null (wire, row, (guint) column);
+  if (*has_version)
+    {
+      const char *text
+          = *(char *const *) (gconstpointer) ((const guint8 *) row + wire->columns[column].offset);
+      if (!carb_version_parse (text, &version, NULL))
+        version = (CarbVersion){ 0, 0 };
+    }
+  return version;
+}
+
+void
+carb_twoway_add_raw_state (const CarbTwowayTable *t, gconstpointer row, CarbRowsWriter *w)
+{
   for (guint i = 0; i < t->model->n_columns; i++)
     {
       gint vc = t->version_column[i];
       if (vc < 0)
         continue;
-      CarbVersion version = { 0, 0 };
-      if (!carb_model_row_is_null (t->wire, row, (guint) vc))
-        {
-          const char *text
-              = *(char *const *) (gconstpointer) ((const guint8 *) row + t->wire->columns[vc].offset);
-          if (!carb_version_parse (text, &version, NULL))
-            version = (CarbVersion){ 0, 0 };
-        }
+      gboolean has_version = FALSE;
+      CarbVersion version = carb_twoway_raw_version (t->wire, row, vc, &has_version);
       /* Model column i is wire column i. */
-      carb_rows_writer_add_raw_column (&w, t->model->columns[i].name, &version, t->wire, i, row);
+      carb_rows_writer_add_raw_column (w, t->model->columns[i].name, &version, t->wire, i, row);
     }
-  return carb_columns_writer_end (&w);
 }
 
 void

@@ -278,31 +278,53 @@ gboolean
 carb_write_values_params (
     const CarbQuery *query, GVariant *const *values, gsize index, CarbValue *params, GError **error)
 {
-  const CarbModel *model = query->model;
-  for (guint i = 0; i < model->n_columns; i++)
+  for (guint i = 0; i < query->model->n_columns; i++)
+    if (!carb_write_value_param (query, i, values[i], index, &params[i], error))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+carb_write_value_param (
+    const CarbQuery *query, guint column, GVariant *boxed, gsize index, CarbValue *v, GError **error)
+{
+  const CarbColumn *col = &query->model->columns[column];
+  *v = (CarbValue){ .type = col->type };
+  if (column == query->ts_column)
+    return TRUE;
+  g_autoptr (GVariant) value = boxed != NULL ? unwrap (boxed) : NULL;
+  if (value == NULL && (gint) column == query->deleted_column)
+    return TRUE; /* v_int 0: not deleted */
+  if (value == NULL)
     {
-      const CarbColumn *col = &model->columns[i];
-      CarbValue *v = &params[i];
-      *v = (CarbValue){ .type = col->type };
-      if (i == query->ts_column)
-        continue;
-      GVariant *boxed = values[i];
-      g_autoptr (GVariant) value = boxed != NULL ? unwrap (boxed) : NULL;
-      if (value == NULL && (gint) i == query->deleted_column)
-        continue; /* v_int 0: not deleted */
-      if (value == NULL)
-        {
-          if ((col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
-            return bad_row (error, query, index, col,
-                            boxed == NULL ? "no value for a NOT NULL column" : "NULL in a NOT NULL column");
-          v->is_null = TRUE;
-          continue;
-        }
-      /* @value may be a child of a value of @values: its data lives as
-       * long as that. */
-      if (!variant_value (query, index, col, value, v, error))
-        return FALSE;
+      if ((col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
+        return bad_row (error, query, index, col,
+                        boxed == NULL ? "no value for a NOT NULL column" : "NULL in a NOT NULL column");
+      v->is_null = TRUE;
+      return TRUE;
     }
+  /* @value may be a child of @boxed: its data lives as long as that. */
+  return variant_value (query, index, col, value, v, error);
+}
+
+gboolean
+carb_write_struct_param (
+    const CarbQuery *query, guint column, gconstpointer row, gsize index, CarbValue *v, GError **error)
+{
+  const CarbColumn *col = &query->model->columns[column];
+  *v = (CarbValue){ .type = col->type };
+  if (column == query->ts_column)
+    return TRUE;
+  if (carb_column_is_null (col, row))
+    {
+      if ((gint) column == query->deleted_column)
+        return TRUE; /* v_int 0: not deleted */
+      if ((col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
+        return bad_row (error, query, index, col, "no value for a NOT NULL column");
+      v->is_null = TRUE;
+      return TRUE;
+    }
+  struct_value (col, row, v);
   return TRUE;
 }
 

@@ -35,12 +35,13 @@
 #define MAX_RT_TEN_ROWS    2 /* the probe, then the pipeline */
 #define MAX_RT_TWO_BATCHES 3 /* 20,000 rows: probe, first page, BEGIN; COPY; COMMIT */
 #define MAX_RT_POLL        1 /* any number of tables */
-/* Two-way apply of a batch of up to 500 rows of one table: BEGIN, the
- * table's preparation check, COMMIT, one locking read of all the rows,
- * and when something won one write per kind of row (the new ones; the
- * existing ones with the same won columns), which returns the rows as
- * stored: no read-back, no savepoint unless the database refuses a row. */
-#define MAX_RT_APPLY_FIXED 3
+/* Two-way apply of a batch of up to 500 rows of one table: the table's
+ * preparation check (before BEGIN), COMMIT, one locking read of all the
+ * rows with BEGIN in its pipeline, and when something won one write per
+ * kind of row (the new ones; the existing ones with the same won
+ * columns), which returns the rows as stored: no read-back, no savepoint
+ * unless the database refuses a row. */
+#define MAX_RT_APPLY_FIXED 2
 #define MAX_RT_APPLY_READ  1
 #define MAX_RT_APPLY_WRITE 1
 #define APPLY_ROWS         10

@@ -302,6 +302,7 @@ static const CarbBackendVTable vtable = {
   .execute_params = carb_pg_execute_params,
   .probe = probe,
   .query_rows = carb_pg_query_rows,
+  .begin_query_rows = carb_pg_begin_query_rows,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

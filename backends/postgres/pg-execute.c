@@ -144,6 +144,67 @@ encode_param (CarbBackend *backend, const CarbValue *v, guint index, Param *p, G
   return TRUE;
 }
 
+/**
+ * carb_pg_params_encode:
+ * @backend: the backend, for messages
+ * @params: (array length=n_params): the core's parameters
+ * @n_params: their number
+ * @out: (out caller-allocates): their wire form (binary for scalars,
+ *   text of unknown type for text-like values), for PQexecParams() or a
+ *   #CarbPgStatement; carb_pg_params_clear() it, also after a failure
+ * @error: set for a value PostgreSQL cannot take
+ *
+ * The arrays point into @params (text is copied, nul-terminated).
+ */
+gboolean
+carb_pg_params_encode (
+    CarbBackend *backend, const CarbValue *params, guint n_params, CarbPgParams *out, GError **error)
+{
+  *out = (CarbPgParams){
+    .wire = g_new0 (Param, n_params),
+    .texts = g_ptr_array_new_with_free_func (g_free),
+    .types = g_new0 (Oid, n_params),
+    .values = g_new0 (const char *, n_params),
+    .lengths = g_new0 (int, n_params),
+    .formats = g_new0 (int, n_params),
+  };
+  for (guint i = 0; i < n_params; i++)
+    {
+      Param *p = &((Param *) out->wire)[i];
+      if (!encode_param (backend, &params[i], i, p, error))
+        return FALSE;
+      if (!params[i].is_null && p->format == 0)
+        {
+          /* Text goes nul-terminated: an embedded NUL would cut it. */
+          if (memchr (params[i].v_data, '\0', params[i].v_len) != NULL)
+            {
+              g_set_error (
+                  error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                  "PostgreSQL “%s”: parameter %u: text holds a NUL byte, which PostgreSQL text cannot",
+                  backend->display, i + 1);
+              return FALSE;
+            }
+          char *text = g_strndup (params[i].v_data, params[i].v_len);
+          g_ptr_array_add (out->texts, text);
+          p->value = text;
+        }
+      out->types[i] = p->type, out->values[i] = p->value, out->lengths[i] = p->length,
+      out->formats[i] = p->format;
+    }
+  return TRUE;
+}
+
+void
+carb_pg_params_clear (CarbPgParams *params)
+{
+  g_clear_pointer (&params->wire, g_free);
+  g_clear_pointer (&params->texts, g_ptr_array_unref);
+  g_clear_pointer (&params->types, g_free);
+  g_clear_pointer (&params->values, g_free);
+  g_clear_pointer (&params->lengths, g_free);
+  g_clear_pointer (&params->formats, g_free);
+}
+
 /* Runs @sql with @params bound (binary for scalars, text of unknown type
  * for text-like values) as an unnamed statement; the result, in
  * @result_format, is the caller's to PQclear. */
@@ -155,38 +216,11 @@ carb_pg_exec_values (CarbBackend *backend,
                      int result_format,
                      GError **error)
 {
-  g_autofree Param *wire = g_new0 (Param, n_params);
-  g_autoptr (GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
-  g_autofree Oid *types = g_new0 (Oid, n_params);
-  g_autofree const char **values = g_new0 (const char *, n_params);
-  g_autofree int *lengths = g_new0 (int, n_params);
-  g_autofree int *formats = g_new0 (int, n_params);
-
-  if (!carb_pg_ensure_connected (backend, error))
+  g_auto (CarbPgParams) wire = { 0 };
+  if (!carb_pg_ensure_connected (backend, error)
+      || !carb_pg_params_encode (backend, params, n_params, &wire, error))
     return NULL;
-  for (guint i = 0; i < n_params; i++)
-    {
-      Param *p = &wire[i];
-      if (!encode_param (backend, &params[i], i, p, error))
-        return NULL;
-      if (!params[i].is_null && p->format == 0)
-        {
-          /* Text goes nul-terminated: an embedded NUL would cut it. */
-          if (memchr (params[i].v_data, '\0', params[i].v_len) != NULL)
-            {
-              g_set_error (
-                  error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-                  "PostgreSQL “%s”: parameter %u: text holds a NUL byte, which PostgreSQL text cannot",
-                  backend->display, i + 1);
-              return NULL;
-            }
-          char *text = g_strndup (params[i].v_data, params[i].v_len);
-          g_ptr_array_add (texts, text);
-          p->value = text;
-        }
-      types[i] = p->type, values[i] = p->value, lengths[i] = p->length, formats[i] = p->format;
-    }
-  return carb_pg_exec (backend, sql, (int) n_params, types, (const char *const *) values, lengths, formats,
+  return carb_pg_exec (backend, sql, (int) n_params, wire.types, wire.values, wire.lengths, wire.formats,
                        result_format, error);
 }
 

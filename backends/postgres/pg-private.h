@@ -125,6 +125,22 @@ gboolean carb_pg_execute_params (CarbBackend *backend,
                                  guint n_params,
                                  guint64 *n_changed,
                                  GError **error);
+/* Parameters in libpq's form (pg-execute.c). */
+typedef struct
+{
+  gpointer wire;    /* the encoded values, which @values point into */
+  GPtrArray *texts; /* text values, nul-terminated copies */
+  Oid *types;
+  const char **values;
+  int *lengths;
+  int *formats;
+} CarbPgParams;
+
+gboolean carb_pg_params_encode (
+    CarbBackend *backend, const CarbValue *params, guint n_params, CarbPgParams *out, GError **error);
+void carb_pg_params_clear (CarbPgParams *params);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CarbPgParams, carb_pg_params_clear)
+
 PGresult *carb_pg_exec_values (CarbBackend *backend,
                                const char *sql,
                                const CarbValue *params,
@@ -134,6 +150,14 @@ PGresult *carb_pg_exec_values (CarbBackend *backend,
 
 /* pg-query.c, and the row decoding it shares with pg-download.c */
 gboolean carb_pg_sink_batch (PGresult *res, const CarbModel *model, CarbSink *sink, GError **error);
+gboolean carb_pg_begin_query_rows (CarbBackend *backend,
+                                   const char *begin,
+                                   const CarbQuery *query,
+                                   const char *sql,
+                                   const CarbValue *params,
+                                   guint n_params,
+                                   CarbSink *sink,
+                                   GError **error);
 gboolean carb_pg_query_rows (CarbBackend *backend,
                              const CarbQuery *query,
                              const char *sql,
@@ -162,6 +186,8 @@ void carb_pg_stamp_clear (CarbPgStamp *stamp);
 gboolean carb_pg_stamp_verdict (
     CarbBackend *backend, const CarbPgStamp *stamp, const char *kind, const char *what, GError **error);
 gboolean carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error);
+/* The key of @model's table in backend->trees (pg-probe.c). */
+char *carb_pg_tree_key (const CarbModel *model);
 void carb_pg_explain_failure (CarbBackend *backend, const CarbQuery *const *queries, guint n, GError **error);
 gboolean carb_pg_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
 

@@ -118,8 +118,8 @@ carb_pg_probe_shapes_free (gpointer data)
 #define MAX_SHAPES 64
 
 /* The key of @model's table in backend->trees. */
-static char *
-tree_key (const CarbModel *model)
+char *
+carb_pg_tree_key (const CarbModel *model)
 {
   return g_strdup_printf ("%s%c%s", model->schema != NULL ? model->schema : "", 0x1f, model->table);
 }
@@ -139,7 +139,7 @@ shape_key (CarbBackend *backend, const CarbQuery *const *queries, guint n, gbool
       g_string_append (key, m->schema != NULL ? m->schema : "");
       g_string_append_c (key, 0x1f);
       g_string_append (key, m->table);
-      /* The key so far ends with this table's tree_key(). */
+      /* The key so far ends with this table's carb_pg_tree_key(). */
       full[i] = g_hash_table_contains (backend->trees, key->str + start);
       g_string_append_c (key, 0x1f);
       g_string_append (key, m->columns[q->ts_column].name);
@@ -283,7 +283,7 @@ carb_pg_probe (
       {
         const char *kind = quick->pdata[i];
         if (strcmp (kind, "children") == 0)
-          g_hash_table_add (backend->trees, tree_key (queries[i]->model));
+          g_hash_table_add (backend->trees, carb_pg_tree_key (queries[i]->model));
         ok = carb_pg_stamp_settle_quick (backend, &shape->stamps[i], kind, error);
       }
   return ok;

@@ -24,3 +24,44 @@ carb_pg_query_rows (CarbBackend *backend,
   PQclear (res);
   return ok;
 }
+
+/* begin_query_rows: BEGIN and the locking read of an apply's first chunk
+ * in one pipeline, one round trip instead of two. Both statements are
+ * unnamed, so nothing is retried: on failure the core rolls back whatever
+ * BEGIN opened. */
+gboolean
+carb_pg_begin_query_rows (CarbBackend *backend,
+                          const char *begin,
+                          const CarbQuery *query,
+                          const char *sql,
+                          const CarbValue *params,
+                          guint n_params,
+                          CarbSink *sink,
+                          GError **error)
+{
+  g_auto (CarbPgParams) wire = { 0 };
+  if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_not_failed (backend, error)
+      || !carb_pg_params_encode (backend, params, n_params, &wire, error))
+    return FALSE;
+  const CarbPgStatement stmts[2] = {
+    { .sql = begin },
+    {
+        .sql = sql,
+        .n_params = (int) n_params,
+        .types = wire.types,
+        .values = wire.values,
+        .lengths = wire.lengths,
+        .formats = wire.formats,
+        .result_format = 1,
+    },
+  };
+  PGresult *res[2] = { NULL, NULL };
+  g_debug ("%s", begin);
+  g_debug ("%s", sql);
+  if (!carb_pg_pipeline (backend, stmts, 2, res, error))
+    return FALSE;
+  PQclear (res[0]);
+  gboolean ok = carb_pg_sink_batch (res[1], query->model, sink, error);
+  PQclear (res[1]);
+  return ok;
+}

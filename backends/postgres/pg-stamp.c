@@ -579,6 +579,70 @@ carb_pg_stamp_settle_quick (CarbBackend *backend, const CarbPgStamp *stamp, cons
                                 strcmp (kind, "precision") == 0 ? "a type that rounds" : stamp->table, error);
 }
 
+/* The check's statement for carb_pg_check_prepared() outside a
+ * transaction: the quick form (see above), or the full one for a table
+ * known to have children; either as a named statement (pg-pipeline.c),
+ * since planning the full check costs ten times its execution, and an
+ * apply checks its tables for every batch. */
+static const CarbPgStatement *
+check_statement (gboolean full, gboolean versioned)
+{
+  static gsize once;
+  static char *sql[3], *name[3]; /* full, quick, quick versioned: for the life of the process */
+  static CarbPgStatement stmts[3];
+  static const Oid types[CARB_PG_CHECK_PARAMS] = { 25, 25, 25, 25, 25, 25 }; /* text */
+  if (g_once_init_enter (&once))
+    {
+      sql[0] = g_strdup (carb_pg_stamp_check_sql);
+      for (guint k = 1; k < 3; k++)
+        {
+          g_autofree char *quick = carb_pg_stamp_quick_check_sql_at (1, k == 2);
+          sql[k] = g_strconcat ("SELECT ", quick, NULL);
+        }
+      for (guint k = 0; k < 3; k++)
+        {
+          name[k] = carb_pg_statement_name ("carb_check", sql[k]);
+          /* A one-way model's quick form does not name $5 and $6: typed
+           * here. */
+          stmts[k] = (CarbPgStatement){
+            .sql = sql[k], .prepared = name[k], .n_params = CARB_PG_CHECK_PARAMS, .types = types
+          };
+        }
+      g_once_init_leave (&once, 1);
+    }
+  return &stmts[full ? 0 : versioned ? 2 : 1];
+}
+
+/* The check outside any transaction. Inside one, a named statement that
+ * the server lost (a pooler's DISCARD ALL) would abort that transaction,
+ * so there the check goes unnamed (run_check()). */
+static gboolean
+run_check_named (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *stamp, GError **error)
+{
+  g_autofree char *key = carb_pg_tree_key (query->model);
+  gboolean full = g_hash_table_contains (backend->trees, key);
+  CarbPgStatement stmt = *check_statement (full, carb_pg_stamp_versioned (query->model));
+  stmt.values = stamp->params;
+  PGresult *res = NULL;
+  if (!carb_pg_pipeline (backend, &stmt, 1, &res, error))
+    return FALSE;
+  gboolean ok = TRUE;
+  g_autofree char *quick = NULL;
+  if (full)
+    ok = carb_pg_stamp_verdict (backend, stamp, PQntuples (res) > 0 ? PQgetvalue (res, 0, 1) : NULL,
+                                PQntuples (res) > 0 ? PQgetvalue (res, 0, 2) : NULL, error);
+  else if (PQntuples (res) != 1 || PQgetvalue (res, 0, 0)[0] != '\0')
+    quick = g_strdup (PQntuples (res) == 1 ? PQgetvalue (res, 0, 0) : "gone");
+  PQclear (res);
+  if (quick == NULL)
+    return ok;
+  /* Rare: a problem (its message comes from the full check), or a table
+   * with children, checked in full from now on. */
+  if (strcmp (quick, "children") == 0)
+    g_hash_table_add (backend->trees, g_steal_pointer (&key));
+  return carb_pg_stamp_settle_quick (backend, stamp, quick, error);
+}
+
 gboolean
 carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error)
 {
@@ -590,6 +654,8 @@ carb_pg_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **e
   if (!carb_pg_ensure_connected (backend, error) || !carb_pg_ensure_not_failed (backend, error)
       || !carb_pg_stamp_init (backend, query, &stamp, error))
     return FALSE;
+  if (PQtransactionStatus (backend->conn) == PQTRANS_IDLE)
+    return run_check_named (backend, query, &stamp, error);
   return run_check (backend, &stamp, NULL, error);
 }
 

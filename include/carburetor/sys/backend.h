@@ -292,6 +292,15 @@ typedef struct
  *   transaction mode). Only @model, @cancellable and the column indexes of
  *   @query are meaningful. Fails with %CARB_ERROR_QUERY naming the
  *   statement. %NULL: the store cannot serve two-way sync.
+ * @begin_query_rows: (nullable): appended in ABI 1 (read when @struct_size
+ *   covers it), for carb_store_apply_changes(): runs @begin (the
+ *   statement that opens the core's write transaction, #CarbSqlSyntax's
+ *   @begin_write), then @sql exactly as @query_rows does, in one round
+ *   trip where the backend can (PostgreSQL: a pipeline of the two). The
+ *   connection is outside any transaction when it is called. On failure
+ *   the transaction @begin opened may be open: the core rolls it back.
+ *   Fails as @execute and @query_rows would. %NULL: the core calls
+ *   @execute (@begin), then @query_rows.
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -334,6 +343,14 @@ typedef struct
                           guint n_params,
                           CarbSink *sink,
                           GError **error);
+  gboolean (*begin_query_rows) (CarbBackend *backend,
+                                const char *begin,
+                                const CarbQuery *query,
+                                const char *sql,
+                                const CarbValue *params,
+                                guint n_params,
+                                CarbSink *sink,
+                                GError **error);
 } CarbBackendVTable;
 
 /**
