@@ -195,16 +195,6 @@ carb_replica_acknowledge_quiet (
   g_mutex_unlock (&replica->lock);
   if (sent_changes == NULL)
     return FALSE;
-  for (guint i = 0; i < sent_changes->len; i++)
-    if (g_array_index (sent_changes, CarbChange, i).column == NULL)
-      {
-        g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-                     "The changeset sent holds row “%s” of table “%s” with no column: it is not one "
-                     "carb_replica_collect_changes() made",
-                     g_array_index (sent_changes, CarbChange, i).row_id,
-                     g_array_index (sent_changes, CarbChange, i).table);
-        return FALSE;
-      }
   g_autoptr (CarbApplyResult) answer = carb_apply_result_parse (apply_result, error);
   if (answer == NULL)
     return FALSE;

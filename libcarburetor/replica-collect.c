@@ -150,7 +150,23 @@ carb_replica_sent_changes (CarbReplica *replica, GBytes *sent, GError **error)
 {
   if (replica->last_sent != NULL && g_bytes_equal (sent, replica->last_sent))
     return g_array_ref (replica->last_sent_changes);
-  return carb_changeset_parse (sent, error);
+  g_autoptr (GArray) changes = carb_changeset_parse (sent, error);
+  if (changes == NULL)
+    return NULL;
+  /* A withdrawal (a row with no column) comes only in download pages. */
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const CarbChange *c = &g_array_index (changes, CarbChange, i);
+      if (c->column == NULL)
+        {
+          g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+                       "The changeset sent holds row “%s” of table “%s” with no column: it is not one "
+                       "carb_replica_collect_changes() made",
+                       c->row_id, c->table);
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&changes);
 }
 
 static gboolean

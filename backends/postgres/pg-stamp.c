@@ -385,7 +385,27 @@ const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
   QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), nullif (" QUICK_VERSIONING_SQL  \
                        ", ''), " QUICK_MOVING_SQL ") END"
 
-/* @sql with its parameters $1 … $6 renumbered from @first. */
+/* The quick check's forms: which triggers a model's table has. */
+typedef enum
+{
+  QUICK_ONE_WAY,   /* the stamping trigger */
+  QUICK_VERSIONED, /* and the versioning trigger (two-way sync) */
+  QUICK_MOVED,     /* and the move trigger (a sync group filters the table) */
+  N_QUICK_FORMS
+} QuickForm;
+
+static const char *const quick_check_sql[N_QUICK_FORMS]
+    = { STAMP_QUICK_CHECK_SQL, STAMP_QUICK_CHECK_VERSIONED_SQL, STAMP_QUICK_CHECK_MOVED_SQL };
+
+static QuickForm
+quick_form (const CarbModel *model)
+{
+  if (carb_model_find_filter_column (model) >= 0)
+    return QUICK_MOVED;
+  return carb_pg_stamp_versioned (model) ? QUICK_VERSIONED : QUICK_ONE_WAY;
+}
+
+/* @sql with its parameters $1 … $8 renumbered from @first. */
 static char *
 renumber (const char *sql, guint first)
 {
@@ -430,10 +450,7 @@ carb_pg_stamp_check_sql_at (guint first)
 char *
 carb_pg_stamp_quick_check_sql_at (guint first, const CarbModel *model)
 {
-  const char *sql = carb_model_find_filter_column (model) >= 0 ? STAMP_QUICK_CHECK_MOVED_SQL
-                    : carb_pg_stamp_versioned (model)          ? STAMP_QUICK_CHECK_VERSIONED_SQL
-                                                               : STAMP_QUICK_CHECK_SQL;
-  return renumber (sql, first);
+  return renumber (quick_check_sql[quick_form (model)], first);
 }
 
 /* The move trigger is @kind: missing, disabled or outdated. */
@@ -585,32 +602,38 @@ carb_pg_stamp_settle_quick (CarbBackend *backend, const CarbPgStamp *stamp, cons
  * since planning the full check costs ten times its execution, and an
  * apply checks its tables for every batch. */
 static const CarbPgStatement *
-check_statement (gboolean full, gboolean versioned)
+check_statement (gboolean full, const CarbModel *model)
 {
+  enum
+  {
+    N = 1 + N_QUICK_FORMS /* the full check, then each quick form */
+  };
   static gsize once;
-  static char *sql[3], *name[3]; /* full, quick, quick versioned: for the life of the process */
-  static CarbPgStatement stmts[3];
-  static const Oid types[CARB_PG_CHECK_PARAMS] = { 25, 25, 25, 25, 25, 25 }; /* text */
+  static char *sql[N], *name[N]; /* for the life of the process */
+  static CarbPgStatement stmts[N];
+  static Oid types[CARB_PG_CHECK_PARAMS];
   if (g_once_init_enter (&once))
     {
+      /* A quick form does not name the parameters of the triggers it
+       * leaves out: all typed text here. */
+      for (guint p = 0; p < CARB_PG_CHECK_PARAMS; p++)
+        types[p] = 25;
       sql[0] = g_strdup (carb_pg_stamp_check_sql);
-      for (guint k = 1; k < 3; k++)
+      for (guint k = 0; k < N_QUICK_FORMS; k++)
         {
-          g_autofree char *quick = carb_pg_stamp_quick_check_sql_at (1, k == 2);
-          sql[k] = g_strconcat ("SELECT ", quick, NULL);
+          g_autofree char *quick = renumber (quick_check_sql[k], 1);
+          sql[1 + k] = g_strconcat ("SELECT ", quick, NULL);
         }
-      for (guint k = 0; k < 3; k++)
+      for (guint k = 0; k < N; k++)
         {
           name[k] = carb_pg_statement_name ("carb_check", sql[k]);
-          /* A one-way model's quick form does not name $5 and $6: typed
-           * here. */
           stmts[k] = (CarbPgStatement){
             .sql = sql[k], .prepared = name[k], .n_params = CARB_PG_CHECK_PARAMS, .types = types
           };
         }
       g_once_init_leave (&once, 1);
     }
-  return &stmts[full ? 0 : versioned ? 2 : 1];
+  return &stmts[full ? 0 : 1 + quick_form (model)];
 }
 
 /* The check outside any transaction. Inside one, a named statement that
@@ -621,7 +644,7 @@ run_check_named (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp
 {
   g_autofree char *key = carb_pg_tree_key (query->model);
   gboolean full = g_hash_table_contains (backend->trees, key);
-  CarbPgStatement stmt = *check_statement (full, carb_pg_stamp_versioned (query->model));
+  CarbPgStatement stmt = *check_statement (full, query->model);
   stmt.values = stamp->params;
   PGresult *res = NULL;
   if (!carb_pg_pipeline (backend, &stmt, 1, &res, error))
