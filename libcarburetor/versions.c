@@ -129,6 +129,82 @@ carb_version_text_is_valid (const char *text)
   return ok && (text[0] != '9' || memcmp (text, "9223372036854775807", 19) <= 0);
 }
 
+/* The number of eight decimal digits (checked by eight_digits()), the
+ * first the most significant: digit pairs, then pairs of pairs, then the
+ * two halves, each step one multiply-add across the word. */
+static inline guint32
+eight_digits_value (const char *p)
+{
+  guint64 x;
+  memcpy (&x, p, 8);
+  x = GUINT64_FROM_LE (x) - G_GUINT64_CONSTANT (0x3030303030303030);
+  /* Byte i is digit i; each 16-bit lane becomes 10 × first + second. */
+  x = ((x & G_GUINT64_CONSTANT (0x000f000f000f000f)) * 10
+       + ((x >> 8) & G_GUINT64_CONSTANT (0x000f000f000f000f)));
+  /* Each 32-bit lane: 100 × first pair + second pair. */
+  x = ((x & G_GUINT64_CONSTANT (0x000000ff000000ff)) * 100
+       + ((x >> 16) & G_GUINT64_CONSTANT (0x000000ff000000ff)));
+  return (guint32) ((x & 0xffffffffu) * 10000 + (x >> 32));
+}
+
+/* The number of eight lower-case hexadecimal digits (checked), the first
+ * the most significant: '0'–'9' keep their low nibble, 'a'–'f' (0x61–0x66)
+ * add 9 to theirs. */
+static inline guint32
+eight_hex_value (const char *p)
+{
+  guint64 x;
+  memcpy (&x, p, 8);
+  x = GUINT64_FROM_LE (x);
+  x = (x & G_GUINT64_CONSTANT (0x0f0f0f0f0f0f0f0f))
+      + ((x >> 6) & G_GUINT64_CONSTANT (0x0101010101010101)) * 9;
+  /* Byte i is nibble i: pairs to bytes, then the bytes in order. */
+  x = ((x & G_GUINT64_CONSTANT (0x000f000f000f000f)) << 4)
+      | ((x >> 8) & G_GUINT64_CONSTANT (0x000f000f000f000f));
+  return (guint32) ((x & 0xff) << 24 | ((x >> 16) & 0xff) << 16 | ((x >> 32) & 0xff) << 8 | (x >> 48));
+}
+
+void
+carb_version_to_blob (const CarbVersion *version, guint8 blob[CARB_VERSION_BLOB_LENGTH])
+{
+  guint64 hlc = GUINT64_TO_BE (version->hlc), site = GUINT64_TO_BE (version->site);
+  memcpy (blob, &hlc, 8);
+  memcpy (blob + 8, &site, 8);
+}
+
+gboolean
+carb_version_from_blob (const void *data, gsize len, CarbVersion *version)
+{
+  guint64 hlc, site;
+  if (data == NULL || len != CARB_VERSION_BLOB_LENGTH)
+    return FALSE;
+  memcpy (&hlc, data, 8);
+  memcpy (&site, (const guint8 *) data + 8, 8);
+  hlc = GUINT64_FROM_BE (hlc);
+  if (hlc > G_MAXINT64)
+    return FALSE;
+  version->hlc = hlc;
+  version->site = GUINT64_FROM_BE (site);
+  return TRUE;
+}
+
+gboolean
+carb_version_text_to_blob (const char *text, guint8 blob[CARB_VERSION_BLOB_LENGTH])
+{
+  if (!carb_version_text_is_valid (text))
+    return FALSE;
+  /* 19 digits: the first three, then two runs of eight. */
+  guint64 top = (guint64) (text[0] - '0') * 100 + (guint64) (text[1] - '0') * 10 + (guint64) (text[2] - '0');
+  CarbVersion v = {
+    top * G_GUINT64_CONSTANT (10000000000000000)
+        + (guint64) eight_digits_value (text + 3) * G_GUINT64_CONSTANT (100000000)
+        + eight_digits_value (text + 11),
+    (guint64) eight_hex_value (text + 19) << 32 | eight_hex_value (text + 27),
+  };
+  carb_version_to_blob (&v, blob);
+  return TRUE;
+}
+
 /**
  * carb_version_parse:
  * @text: a version from carb_version_to_string()
