@@ -107,26 +107,37 @@ eight_digits (const char *p)
   return (x & high) == three && ((x + G_GUINT64_CONSTANT (0x0606060606060606)) & high) == three;
 }
 
+/* Whether the eight bytes at @p are lower-case hexadecimal digits: bytes
+ * below 0x80, then per byte (each sum stays in its byte) whether it is in
+ * '0'–'9' (0x30–0x39) or 'a'–'f' (0x61–0x66), the high bit of each sum
+ * telling whether the byte reached a bound. */
+static inline gboolean
+eight_lower_hex (const char *p)
+{
+  guint64 x;
+  memcpy (&x, p, 8);
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101), high = ones * 0x80;
+  if ((x & high) != 0)
+    return FALSE;
+  guint64 from_0 = x + ones * (0x80 - '0'), past_9 = x + ones * (0x80 - '9' - 1);
+  guint64 from_a = x + ones * (0x80 - 'a'), past_f = x + ones * (0x80 - 'f' - 1);
+  return (((from_0 & ~past_9) | (from_a & ~past_f)) & high) == high;
+}
+
 /* Whether carb_version_parse() accepts @text: 19 decimal digits at most
  * G_MAXINT64 (fixed width: text order is number order), 16 lower-case
- * hexadecimal digits, the end. A first fill checks six versions a row
- * and parses only the newest, so this is eight bytes at a time. */
+ * hexadecimal digits, the end. A first fill checks six versions a row, so
+ * this is eight bytes at a time. */
 gboolean
 carb_version_text_is_valid (const char *text)
 {
-  static const guint8 lower_hex[256] = {
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-  };
   if (strnlen (text, CARB_VERSION_TEXT_LENGTH + 1) != CARB_VERSION_TEXT_LENGTH)
     return FALSE;
   /* Digits 0–7, 8–15 and 11–18 (overlapping: 19 is not a multiple of 8). */
-  if (!eight_digits (text) || !eight_digits (text + 8) || !eight_digits (text + 11))
+  if (!eight_digits (text) || !eight_digits (text + 8) || !eight_digits (text + 11)
+      || !eight_lower_hex (text + 19) || !eight_lower_hex (text + 27))
     return FALSE;
-  guint ok = 1;
-  for (int i = 19; i < CARB_VERSION_TEXT_LENGTH; i++)
-    ok &= lower_hex[(guint8) text[i]];
-  return ok && (text[0] != '9' || memcmp (text, "9223372036854775807", 19) <= 0);
+  return text[0] != '9' || memcmp (text, "9223372036854775807", 19) <= 0;
 }
 
 /* The number of eight decimal digits (checked by eight_digits()), the
