@@ -9,8 +9,8 @@
 /* 1: versions in a side table carburetor_versions; 2: in each row's
  * columns `X__v`, as text (carb_version_to_string()); 3: the same columns
  * as 16-byte blobs (carb_version_to_blob()), less than half the bytes: a
- * first fill writes about a third less. A format 2 file is converted when opened
- * (migrate_from_2()). */
+ * first fill writes about a third less. A format 2 file is converted when
+ * opened (migrate_from_2()). */
 #define SCHEMA_FORMAT               "3"
 #define SCHEMA_FORMAT_TEXT_VERSIONS "2"
 
