@@ -97,6 +97,19 @@ carb_column_is_null (const CarbColumn *col, gconstpointer row)
  * parsing it (a first fill checks six versions a row and parses one). */
 gboolean carb_version_text_is_valid (const char *text);
 
+/* versions.c: a version as a replica stores it (schema format 3): the hlc
+ * then the site, each 8 bytes big-endian, so that memcmp() order is
+ * carb_version_compare() order. */
+#define CARB_VERSION_BLOB_LENGTH 16
+void carb_version_to_blob (const CarbVersion *version, guint8 blob[CARB_VERSION_BLOB_LENGTH]);
+/* FALSE when @data is not CARB_VERSION_BLOB_LENGTH bytes or its hlc is
+ * above G_MAXINT64 (not a version). */
+gboolean carb_version_from_blob (const void *data, gsize len, CarbVersion *version);
+/* The blob of a version text, when carb_version_text_is_valid(): the same
+ * as carb_version_parse() then carb_version_to_blob(), eight digits at a
+ * time (a first fill converts six versions a row). */
+gboolean carb_version_text_to_blob (const char *text, guint8 blob[CARB_VERSION_BLOB_LENGTH]);
+
 /* sink.c: decoding rows into structs; the arena that owns their strings. */
 typedef struct _CarbArena CarbArena;
 CarbArena *carb_arena_new (void);

@@ -96,8 +96,7 @@ load_versions (CarbReplica *replica,
   *exists = rc == SQLITE_ROW;
   if (rc == SQLITE_ROW)
     for (guint i = 0; ok && i < model->n_columns; i++)
-      ok = carb_replica_parse_stored_version (replica, model, id, &model->columns[i],
-                                              (const char *) sqlite3_column_text (stmt, (int) i),
+      ok = carb_replica_parse_stored_version (replica, model, id, &model->columns[i], stmt, (int) i,
                                               &versions[i], &found[i], error);
   else if (rc != SQLITE_DONE)
     ok = carb_replica_db_fail (replica, error, "reading a row's versions");
@@ -287,7 +286,7 @@ insert_new_row (
       bound |= G_GUINT64_CONSTANT (1) << index;
       if (!carb_replica_bind_value (stmt, index + 1, model, &model->columns[index], c->value, error))
         return FALSE;
-      sqlite3_bind_text (stmt, m->version_param[index], carb_version_to_string (&c->version), -1, g_free);
+      carb_replica_bind_version (stmt, m->version_param[index], &c->version);
       seen = MAX (seen, c->version.hlc);
     }
   for (guint i = 0; i < model->n_columns; i++)
@@ -440,6 +439,9 @@ typedef struct
   /* The fast path's INSERT (merge.insert_sql), prepared once for the fill;
    * NULL when a row must go through the changes (fill_direct_possible()). */
   sqlite3_stmt *insert;
+  /* The row's version blobs, CARB_VERSION_BLOB_LENGTH bytes per model
+   * column, bound without a copy. */
+  guint8 *blobs;
 } Fill;
 
 static CarbVersion
@@ -483,21 +485,16 @@ fill_next_chunk (Fill *f, GError **error)
   return carb_replica_begin (f->replica, error);
 }
 
-/* The version text of a wire row's version column, as the fast path
- * stores it: the text itself when well-formed (carb_version_to_string()
- * of its parse gives it back), else the lowest version's, as a download
- * takes NULL and malformed text. */
-static const char *
-wire_version_text (const CarbModel *wire, gconstpointer row, gint column)
+/* The version of a wire row's version column as the fast path stores it
+ * (carb_version_to_blob()), into @blob: that of the text when well-formed,
+ * else the lowest version's, as a download takes NULL and malformed text. */
+static void
+wire_version_blob (const CarbModel *wire, gconstpointer row, gint column, guint8 *blob)
 {
-  static const char lowest[] = "0000000000000000000"
-                               "0000000000000000";
-  G_STATIC_ASSERT (sizeof lowest == CARB_VERSION_TEXT_LENGTH + 1);
   const CarbColumn *col = &wire->columns[column];
-  if (carb_column_is_null (col, row))
-    return lowest;
-  const char *text = *(char *const *) ((const guint8 *) row + col->offset);
-  return carb_version_text_is_valid (text) ? text : lowest;
+  if (carb_column_is_null (col, row)
+      || !carb_version_text_to_blob (*(char *const *) ((const guint8 *) row + col->offset), blob))
+    memset (blob, 0, CARB_VERSION_BLOB_LENGTH);
 }
 
 /* The fast path of insert_new_row() for a wire row, without building its
@@ -509,7 +506,7 @@ fill_insert (Fill *f, gconstpointer row, const char *id, gboolean *inserted, GEr
 {
   const CarbModel *model = f->t.model, *wire = f->t.wire;
   sqlite3_stmt *stmt = f->insert;
-  const char *newest = NULL; /* the greatest version text: fixed width, so the greatest hlc */
+  const guint8 *newest = NULL; /* the greatest version: its blob's first 8 bytes are the hlc, big-endian */
   *inserted = FALSE;
   for (guint i = 0; i < model->n_columns; i++)
     {
@@ -523,11 +520,11 @@ fill_insert (Fill *f, gconstpointer row, const char *id, gboolean *inserted, GEr
           if (!carb_replica_bind_row_value (stmt, (int) i + 1, model, col, wire, row, f->value_column[i],
                                             error))
             return FALSE;
-          const char *version = wire_version_text (wire, row, f->t.version_column[i]);
-          sqlite3_bind_text (stmt, f->merge.version_param[i], version, CARB_VERSION_TEXT_LENGTH,
-                             SQLITE_STATIC);
-          if (newest == NULL || memcmp (version, newest, 19 /* the hlc's digits */) > 0)
-            newest = version;
+          guint8 *blob = f->blobs + (gsize) i * CARB_VERSION_BLOB_LENGTH;
+          wire_version_blob (wire, row, f->t.version_column[i], blob);
+          sqlite3_bind_blob (stmt, f->merge.version_param[i], blob, CARB_VERSION_BLOB_LENGTH, SQLITE_STATIC);
+          if (newest == NULL || memcmp (blob, newest, 8) > 0)
+            newest = blob;
         }
     }
   if (!carb_replica_db_step_done (f->replica, stmt, error))
@@ -536,7 +533,7 @@ fill_insert (Fill *f, gconstpointer row, const char *id, gboolean *inserted, GEr
     return TRUE;
   CarbVersion seen = { 0, 0 };
   if (newest != NULL)
-    carb_version_parse (newest, &seen, NULL);
+    carb_version_from_blob (newest, CARB_VERSION_BLOB_LENGTH, &seen);
   carb_replica_observe (f->replica, seen.hlc);
   *inserted = TRUE;
   return TRUE;
@@ -631,6 +628,7 @@ fill_clear (Fill *f)
   page_merge_clear (&f->merge);
   carb_twoway_table_clear (&f->t);
   g_clear_pointer (&f->value_column, g_free);
+  g_clear_pointer (&f->blobs, g_free);
   g_clear_pointer (&f->wanted, g_variant_unref);
   if (f->changes != NULL)
     fill_clear_changes (f);
@@ -655,8 +653,9 @@ fill_locked (Fill *f, CarbStore *server, GCancellable *cancellable, GError **err
     }
   gboolean ok = carb_store_download_sync_foreach (server, f->t.wire, NULL, 0, fill_row, f, &until,
                                                   cancellable, error);
-  /* Its text was bound without a copy from rows the sink has freed by now;
-   * the cached statement keeps no pointer to them. */
+  /* Its text and blobs were bound without a copy, from rows the sink has
+   * freed by now and from f->blobs; the cached statement keeps no pointer
+   * to them. */
   if (f->insert != NULL)
     sqlite3_clear_bindings (f->insert);
   g_autoptr (CarbSyncPoint) point = until;
@@ -705,6 +704,7 @@ carb_replica_fill_table (CarbReplica *replica,
   carb_twoway_table_init_columns (&f.t, replica->group, table_index);
   page_merge_init (&f.merge, replica, table_index);
   f.value_column = g_new (gint, f.t.model->n_columns);
+  f.blobs = g_new (guint8, (gsize) f.t.model->n_columns * CARB_VERSION_BLOB_LENGTH);
   for (guint i = 0; i < f.t.model->n_columns; i++)
     f.value_column[i] = carb_model_find_column (f.t.wire, f.t.model->columns[i].name);
   f.wanted = f.t.filter_column >= 0 ? g_variant_lookup_value (context, f.t.filter_key, NULL) : NULL;

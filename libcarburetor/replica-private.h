@@ -110,10 +110,12 @@ gboolean carb_replica_parse_stored_version (CarbReplica *replica,
                                             const CarbModel *model,
                                             const char *id,
                                             const CarbColumn *col,
-                                            const char *text,
+                                            sqlite3_stmt *stmt,
+                                            int index,
                                             CarbVersion *version,
                                             gboolean *found,
                                             GError **error);
+void carb_replica_bind_version (sqlite3_stmt *stmt, int param, const CarbVersion *version);
 gboolean carb_replica_set_pending (CarbReplica *replica,
                                    const char *table,
                                    const char *id,

@@ -1,6 +1,7 @@
 /* Carburetor — the replica's versions: the version of every data and
  * is-deleted column X of a row, in the row's own column `X__v` (as on the
- * server, carb_sync_group_get_wire_model()), and the pending queue (the local writes the server
+ * server, carb_sync_group_get_wire_model(), but as a 16-byte blob,
+ * carb_version_to_blob()), and the pending queue (the local writes the server
  * has not acknowledged). A pending entry always holds the column's current
  * version: a newer write replaces both, a winning remote version drops it.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -56,28 +57,43 @@ carb_replica_is_versioned (const CarbColumn *col)
   return col->role == CARB_COLUMN_ROLE_DATA || col->role == CARB_COLUMN_ROLE_DELETED;
 }
 
-/* Parses the text of a version column; NULL is no version. */
+/* Reads the version column at @index of @stmt's row (a
+ * CARB_VERSION_BLOB_LENGTH-byte blob, carb_version_to_blob()); NULL is
+ * no version. */
 gboolean
 carb_replica_parse_stored_version (CarbReplica *replica,
                                    const CarbModel *model,
                                    const char *id,
                                    const CarbColumn *col,
-                                   const char *text,
+                                   sqlite3_stmt *stmt,
+                                   int index,
                                    CarbVersion *version,
                                    gboolean *found,
                                    GError **error)
 {
-  *found = text != NULL;
-  if (text == NULL)
+  int type = sqlite3_column_type (stmt, index);
+  *found = type != SQLITE_NULL;
+  if (type == SQLITE_NULL)
     return TRUE;
-  GError *local = NULL;
-  if (carb_version_parse (text, version, &local))
+  if (type == SQLITE_BLOB
+      && carb_version_from_blob (sqlite3_column_blob (stmt, index),
+                                 (gsize) sqlite3_column_bytes (stmt, index), version))
     return TRUE;
   g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
-               "Replica “%s”, table “%s”, row “%s”: column “%s%s” holds a bad version: %s", replica->path,
-               model->table, id, col->name, CARB_VERSION_COLUMN_SUFFIX, local->message);
-  g_clear_error (&local);
+               "Replica “%s”, table “%s”, row “%s”: column “%s%s” holds a bad version: expected a %d-byte "
+               "blob (the hlc then the site, big-endian) or NULL; was the file edited?",
+               replica->path, model->table, id, col->name, CARB_VERSION_COLUMN_SUFFIX,
+               CARB_VERSION_BLOB_LENGTH);
   return FALSE;
+}
+
+/* Binds @version as a version column stores it. */
+void
+carb_replica_bind_version (sqlite3_stmt *stmt, int param, const CarbVersion *version)
+{
+  guint8 blob[CARB_VERSION_BLOB_LENGTH];
+  carb_version_to_blob (version, blob);
+  sqlite3_bind_blob (stmt, param, blob, sizeof blob, SQLITE_TRANSIENT);
 }
 
 /* @found is FALSE (and @version untouched) when the column has no version
@@ -106,8 +122,7 @@ carb_replica_get_version_locked (CarbReplica *replica,
   int rc = sqlite3_step (stmt);
   gboolean ok = TRUE;
   if (rc == SQLITE_ROW)
-    ok = carb_replica_parse_stored_version (
-        replica, model, id, col, (const char *) sqlite3_column_text (stmt, 0), version, found, error);
+    ok = carb_replica_parse_stored_version (replica, model, id, col, stmt, 0, version, found, error);
   else if (rc != SQLITE_DONE)
     ok = carb_replica_db_fail (replica, error, "reading a version");
   sqlite3_reset (stmt);
@@ -134,7 +149,6 @@ carb_replica_set_version (CarbReplica *replica,
                    table, column);
       return FALSE;
     }
-  g_autofree char *text = carb_version_to_string (version);
   g_autoptr (GString) sql = g_string_new ("UPDATE ");
   carb_replica_quote (sql, model->table);
   g_string_append (sql, " SET ");
@@ -145,11 +159,14 @@ carb_replica_set_version (CarbReplica *replica,
   sqlite3_stmt *stmt = carb_replica_db_stmt (replica, sql->str, error);
   if (stmt == NULL)
     return FALSE;
-  sqlite3_bind_text (stmt, 1, text, -1, SQLITE_STATIC);
+  carb_replica_bind_version (stmt, 1, version);
   sqlite3_bind_text (stmt, 2, id, -1, SQLITE_STATIC);
   if (!carb_replica_db_step_done (replica, stmt, error))
     return FALSE;
-  return !pending || carb_replica_set_pending (replica, table, id, column, text, error);
+  if (!pending)
+    return TRUE;
+  g_autofree char *text = carb_version_to_string (version);
+  return carb_replica_set_pending (replica, table, id, column, text, error);
 }
 
 /* Queues the column's local write @version (carb_version_to_string()). */

@@ -186,7 +186,14 @@ carb_replica_update_columns (
       if (!carb_replica_bind_value (stmt, param++, model, w->col, w->value, error))
         return FALSE;
       if (w->version != NULL)
-        sqlite3_bind_text (stmt, param++, w->version, -1, SQLITE_STATIC);
+        {
+          /* The text form is the pending queue's; the column holds the
+           * blob. */
+          CarbVersion version;
+          if (!carb_version_parse (w->version, &version, error))
+            return FALSE;
+          carb_replica_bind_version (stmt, param++, &version);
+        }
     }
   sqlite3_bind_text (stmt, param, id, -1, SQLITE_STATIC);
   return carb_replica_db_step_done (replica, stmt, error);

@@ -11,8 +11,9 @@
  * A device's copy of the tables of one sync group: a local SQLite database
  * file the library owns (docs/TWOWAY.md). Each model's rows are in a plain
  * table of the model's name and columns, which the application reads with
- * SQL (followed by a TEXT column `X__v`, the version of each data and
- * is-deleted column X, as on the server: name the columns you select);
+ * SQL (followed by a column `X__v`, the version of each data and
+ * is-deleted column X as a 16-byte blob, named as on the server: name the
+ * columns you select);
  * local writes go through the replica, which versions every column and
  * queues it for upload. Every call is one SQLite transaction; a
  * replica may be used from several threads (calls are serialized).

@@ -107,26 +107,113 @@ eight_digits (const char *p)
   return (x & high) == three && ((x + G_GUINT64_CONSTANT (0x0606060606060606)) & high) == three;
 }
 
+/* Whether the eight bytes at @p are lower-case hexadecimal digits: bytes
+ * below 0x80, then per byte (each sum stays in its byte) whether it is in
+ * '0'–'9' (0x30–0x39) or 'a'–'f' (0x61–0x66), the high bit of each sum
+ * telling whether the byte reached a bound. */
+static inline gboolean
+eight_lower_hex (const char *p)
+{
+  guint64 x;
+  memcpy (&x, p, 8);
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101), high = ones * 0x80;
+  if ((x & high) != 0)
+    return FALSE;
+  guint64 from_0 = x + ones * (0x80 - '0'), past_9 = x + ones * (0x80 - '9' - 1);
+  guint64 from_a = x + ones * (0x80 - 'a'), past_f = x + ones * (0x80 - 'f' - 1);
+  return (((from_0 & ~past_9) | (from_a & ~past_f)) & high) == high;
+}
+
 /* Whether carb_version_parse() accepts @text: 19 decimal digits at most
  * G_MAXINT64 (fixed width: text order is number order), 16 lower-case
- * hexadecimal digits, the end. A first fill checks six versions a row
- * and parses only the newest, so this is eight bytes at a time. */
+ * hexadecimal digits, the end. A first fill checks six versions a row, so
+ * this is eight bytes at a time. */
 gboolean
 carb_version_text_is_valid (const char *text)
 {
-  static const guint8 lower_hex[256] = {
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-  };
   if (strnlen (text, CARB_VERSION_TEXT_LENGTH + 1) != CARB_VERSION_TEXT_LENGTH)
     return FALSE;
   /* Digits 0–7, 8–15 and 11–18 (overlapping: 19 is not a multiple of 8). */
-  if (!eight_digits (text) || !eight_digits (text + 8) || !eight_digits (text + 11))
+  if (!eight_digits (text) || !eight_digits (text + 8) || !eight_digits (text + 11)
+      || !eight_lower_hex (text + 19) || !eight_lower_hex (text + 27))
     return FALSE;
-  guint ok = 1;
-  for (int i = 19; i < CARB_VERSION_TEXT_LENGTH; i++)
-    ok &= lower_hex[(guint8) text[i]];
-  return ok && (text[0] != '9' || memcmp (text, "9223372036854775807", 19) <= 0);
+  return text[0] != '9' || memcmp (text, "9223372036854775807", 19) <= 0;
+}
+
+/* The number of eight decimal digits (checked by eight_digits()), the
+ * first the most significant: digit pairs, then pairs of pairs, then the
+ * two halves, each step one multiply-add across the word. */
+static inline guint32
+eight_digits_value (const char *p)
+{
+  guint64 x;
+  memcpy (&x, p, 8);
+  x = GUINT64_FROM_LE (x) - G_GUINT64_CONSTANT (0x3030303030303030);
+  /* Byte i is digit i; each 16-bit lane becomes 10 × first + second. */
+  x = ((x & G_GUINT64_CONSTANT (0x000f000f000f000f)) * 10
+       + ((x >> 8) & G_GUINT64_CONSTANT (0x000f000f000f000f)));
+  /* Each 32-bit lane: 100 × first pair + second pair. */
+  x = ((x & G_GUINT64_CONSTANT (0x000000ff000000ff)) * 100
+       + ((x >> 16) & G_GUINT64_CONSTANT (0x000000ff000000ff)));
+  return (guint32) ((x & 0xffffffffu) * 10000 + (x >> 32));
+}
+
+/* The number of eight lower-case hexadecimal digits (checked), the first
+ * the most significant: '0'–'9' keep their low nibble, 'a'–'f' (0x61–0x66)
+ * add 9 to theirs. */
+static inline guint32
+eight_hex_value (const char *p)
+{
+  guint64 x;
+  memcpy (&x, p, 8);
+  x = GUINT64_FROM_LE (x);
+  x = (x & G_GUINT64_CONSTANT (0x0f0f0f0f0f0f0f0f))
+      + ((x >> 6) & G_GUINT64_CONSTANT (0x0101010101010101)) * 9;
+  /* Byte i is nibble i: pairs to bytes, then the bytes in order. */
+  x = ((x & G_GUINT64_CONSTANT (0x000f000f000f000f)) << 4)
+      | ((x >> 8) & G_GUINT64_CONSTANT (0x000f000f000f000f));
+  return (guint32) ((x & 0xff) << 24 | ((x >> 16) & 0xff) << 16 | ((x >> 32) & 0xff) << 8 | (x >> 48));
+}
+
+void
+carb_version_to_blob (const CarbVersion *version, guint8 blob[CARB_VERSION_BLOB_LENGTH])
+{
+  guint64 hlc = GUINT64_TO_BE (version->hlc), site = GUINT64_TO_BE (version->site);
+  memcpy (blob, &hlc, 8);
+  memcpy (blob + 8, &site, 8);
+}
+
+gboolean
+carb_version_from_blob (const void *data, gsize len, CarbVersion *version)
+{
+  guint64 hlc, site;
+  if (data == NULL || len != CARB_VERSION_BLOB_LENGTH)
+    return FALSE;
+  memcpy (&hlc, data, 8);
+  memcpy (&site, (const guint8 *) data + 8, 8);
+  hlc = GUINT64_FROM_BE (hlc);
+  if (hlc > G_MAXINT64)
+    return FALSE;
+  version->hlc = hlc;
+  version->site = GUINT64_FROM_BE (site);
+  return TRUE;
+}
+
+gboolean
+carb_version_text_to_blob (const char *text, guint8 blob[CARB_VERSION_BLOB_LENGTH])
+{
+  if (!carb_version_text_is_valid (text))
+    return FALSE;
+  /* 19 digits: the first three, then two runs of eight. */
+  guint64 top = (guint64) (text[0] - '0') * 100 + (guint64) (text[1] - '0') * 10 + (guint64) (text[2] - '0');
+  CarbVersion v = {
+    top * G_GUINT64_CONSTANT (10000000000000000)
+        + (guint64) eight_digits_value (text + 3) * G_GUINT64_CONSTANT (100000000)
+        + eight_digits_value (text + 11),
+    (guint64) eight_hex_value (text + 19) << 32 | eight_hex_value (text + 27),
+  };
+  carb_version_to_blob (&v, blob);
+  return TRUE;
 }
 
 /**

@@ -452,6 +452,19 @@ test_first_fill (Fixture *f, gconstpointer backend)
   const char *ids[] = { plain, edited, "by-sql" };
   for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
     assert_same_row (f, filled, paged, ids[i]);
+  /* The fill's version is the server's text, converted eight digits at a
+   * time (the paged merge parses it digit by digit). */
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      CarbVersion v = { 0, 0 };
+      g_assert_true (carb_replica_get_version (filled, f->table, ids[i], "title", &v, &error));
+      g_assert_no_error (error);
+      g_autofree char *text = carb_version_to_string (&v);
+      g_assert_cmpint (test_db_query_int (f->db,
+                                          "SELECT count(*) FROM %s WHERE title__v = '%s' AND id = '%s'",
+                                          f->qtable, text, ids[i]),
+                       ==, 1);
+    }
   g_autofree char *body = local (f, filled, edited, "body");
   g_assert_cmpstr (body, ==, "a body");
   g_autofree char *odd_title = local (f, filled, "odd", "title");

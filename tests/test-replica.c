@@ -322,9 +322,12 @@ test_versions_increase (Fixture *f, gconstpointer data)
   CarbVersion d2 = version_of (f->replica, "notes", id, "deleted");
   g_assert_cmpint (carb_version_compare (&d2, &d1), >, 0);
   g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM notes WHERE NOT deleted"), ==, 1);
-  /* The stored version text is the version (text order = version order). */
-  g_autofree char *expect = carb_version_to_string (&d2);
-  g_autofree char *q = g_strdup_printf ("SELECT deleted__v FROM notes WHERE id = '%s'", id);
+  /* The stored version is a 16-byte blob, the hlc then the site,
+   * big-endian (blob order = version order). */
+  g_autofree char *expect
+      = g_strdup_printf ("blob %016" G_GINT64_MODIFIER "X%016" G_GINT64_MODIFIER "X", d2.hlc, d2.site);
+  g_autofree char *q = g_strdup_printf (
+      "SELECT typeof(deleted__v) || ' ' || hex(deleted__v) FROM notes WHERE id = '%s'", id);
   g_autofree char *stored = sql_text (f->path, q);
   g_assert_cmpstr (stored, ==, expect);
 }
@@ -456,13 +459,15 @@ test_download_keeps_pending (Fixture *f, gconstpointer data)
   /* The same page again, and a stale page with an older sync point:
    * nothing changes, the sync point does not go back. */
   g_autofree char *before = sql_text (
-      f->path, "SELECT group_concat(title || body || title__v || body__v, ',') FROM notes ORDER BY 1");
+      f->path,
+      "SELECT group_concat(title || body || hex(title__v) || hex(body__v), ',') FROM notes ORDER BY 1");
   g_assert_true (carb_replica_merge_download (f->replica, 1, page, p2, &error));
   g_autoptr (GBytes) stale = note_page (id, "old", older, "old body", older);
   g_assert_true (carb_replica_merge_download (f->replica, 1, stale, p1, &error));
   g_assert_no_error (error);
   g_autofree char *after = sql_text (
-      f->path, "SELECT group_concat(title || body || title__v || body__v, ',') FROM notes ORDER BY 1");
+      f->path,
+      "SELECT group_concat(title || body || hex(title__v) || hex(body__v), ',') FROM notes ORDER BY 1");
   g_assert_cmpstr (before, ==, after);
   g_assert_cmpuint (carb_replica_get_n_pending (f->replica), ==, 1);
   g_autoptr (CarbSyncPoint) stored = carb_replica_get_sync_point (f->replica, 1);
@@ -685,6 +690,79 @@ test_reopen_old_format (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "rebuild"));
   g_autofree char *after = sql_text (f->path, "SELECT value FROM carburetor_meta WHERE key = 'schema'");
   g_assert_cmpstr (after, ==, before);
+}
+
+/* A file of format 2 (versions as text in the rows' X__v) is converted
+ * when opened: every well-formed version text becomes its blob, a
+ * malformed one stays and is reported when read, as format 2 did; with
+ * other models it is told that the models differ, and left as it was. */
+static void
+test_reopen_format_2 (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  static const char *const columns[] = { "list", "title", "body", "n", "deleted" };
+  g_autofree char *id = insert_note (f->replica, "kept");
+  g_autofree char *odd = insert_note (f->replica, "odd");
+  CarbVersion before[G_N_ELEMENTS (columns)];
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    before[i] = version_of (f->replica, "notes", id, columns[i]);
+  guint pending = carb_replica_get_n_pending (f->replica);
+  g_clear_object (&f->replica);
+
+  /* What format 2 wrote: the versions' text, its format in front of the
+   * same fingerprint. */
+  sqlite3 *db = NULL;
+  g_assert_cmpint (sqlite3_open (f->path, &db), ==, SQLITE_OK);
+  g_autoptr (GString) sql
+      = g_string_new ("UPDATE carburetor_meta SET value = '2' || substr(value, 2) WHERE key = 'schema';");
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    {
+      g_autofree char *text = carb_version_to_string (&before[i]);
+      g_string_append_printf (sql, "UPDATE notes SET %s__v = '%s' WHERE id = '%s';", columns[i], text, id);
+    }
+  g_string_append_printf (sql, "UPDATE notes SET title__v = 'not a version' WHERE id = '%s';", odd);
+  g_assert_cmpint (sqlite3_exec (db, sql->str, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  g_autofree char *q = g_strdup_printf ("SELECT typeof(title__v) FROM notes WHERE id = '%s'", id);
+  g_autofree char *type = sql_text (f->path, q);
+  g_assert_cmpstr (type, ==, "text");
+
+  /* Other models: not converted. */
+  g_autoptr (CarbSyncGroup) fewer = carb_sync_group_new ("app");
+  g_assert_true (carb_sync_group_add_model (fewer, &list_model, NULL));
+  g_autoptr (CarbReplica) other = carb_replica_open (f->path, fewer, &error);
+  g_assert_null (other);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+  g_assert_nonnull (strstr (error->message, "differ"));
+  g_clear_error (&error);
+  g_autofree char *still = sql_text (f->path, "SELECT value FROM carburetor_meta WHERE key = 'schema'");
+  g_assert_true (g_str_has_prefix (still, "2;"));
+
+  f->replica = open_replica (f->path, "app", &error);
+  g_assert_no_error (error);
+  g_autofree char *format = sql_text (f->path, "SELECT value FROM carburetor_meta WHERE key = 'schema'");
+  g_assert_true (g_str_has_prefix (format, "3;"));
+  g_autofree char *converted = sql_text (f->path, q);
+  g_assert_cmpstr (converted, ==, "blob");
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    {
+      CarbVersion v = version_of (f->replica, "notes", id, columns[i]);
+      g_assert_cmpint (carb_version_compare (&v, &before[i]), ==, 0);
+    }
+  g_assert_cmpuint (carb_replica_get_n_pending (f->replica), ==, pending);
+  CarbVersion v = { 0, 0 };
+  g_assert_false (carb_replica_get_version (f->replica, "notes", odd, "title", &v, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "title__v"));
+  g_clear_error (&error);
+
+  /* Written in format 3 from now on, and opened again as it is. */
+  update_title (f->replica, id, "after");
+  g_clear_object (&f->replica);
+  f->replica = open_replica (f->path, "app", &error);
+  g_assert_no_error (error);
+  g_autofree char *title = row_string (f->replica, "notes", id, "title");
+  g_assert_cmpstr (title, ==, "after");
 }
 
 /* ---- clock, rebuild, rejections --------------------------------------- */
@@ -971,6 +1049,7 @@ main (int argc, char **argv)
   ADD ("open-in-memory", test_open_in_memory);
   ADD ("reopen-other-group", test_reopen_other_group);
   ADD ("reopen-old-format", test_reopen_old_format);
+  ADD ("reopen-format-2", test_reopen_format_2);
   ADD ("clock-correction", test_clock_correction);
   ADD ("clock-correction-floor", test_clock_correction_floor);
   ADD ("rebuild", test_rebuild);

@@ -103,6 +103,24 @@ test_version_text (void)
     }
 }
 
+/* Every byte in every place of the site's 16 hexadecimal digits (checked
+ * eight bytes at a time): only '0'–'9' and 'a'–'f' are a version. */
+static void
+test_version_text_bytes (void)
+{
+  for (guint place = 19; place < CARB_VERSION_TEXT_LENGTH; place++)
+    for (guint byte = 1; byte < 256; byte++)
+      {
+        char text[] = "0000000000000000042000000000000abcd";
+        text[place] = (char) byte;
+        gboolean hex = g_ascii_isdigit (byte) || (byte >= 'a' && byte <= 'f');
+        CarbVersion v = { 1, 1 };
+        g_assert_cmpint (carb_version_parse (text, &v, NULL), ==, hex);
+        if (hex)
+          g_assert_cmpuint (v.hlc, ==, 42);
+      }
+}
+
 /* Random, not time-derived: no collisions, canonical v4 form (hole 8). */
 static void
 test_ids (void)
@@ -310,6 +328,7 @@ main (int argc, char **argv)
   g_test_add_func ("/versions/hlc-monotonic", test_hlc_monotonic);
   g_test_add_func ("/versions/hlc-causal", test_hlc_causal);
   g_test_add_func ("/versions/version-text", test_version_text);
+  g_test_add_func ("/versions/version-text-bytes", test_version_text_bytes);
   g_test_add_func ("/versions/ids", test_ids);
   g_test_add_func ("/versions/changeset", test_changeset);
   g_test_add_func ("/versions/changeset-bytes", test_changeset_bytes);
