@@ -453,39 +453,30 @@ carb_pg_stamp_quick_check_sql_at (guint first, const CarbModel *model)
   return renumber (quick_check_sql[quick_form (model)], first);
 }
 
-/* The move trigger is @kind: missing, disabled or outdated. */
+/* A trigger beside the stamping one, of @role ("versioning", "move"), is
+ * @kind: missing, disabled or outdated; @what names the partition where
+ * it is, unless it is the table itself. */
 static gboolean
-move_verdict (const CarbPgStamp *stamp, const char *kind, const char *fix, GError **error)
+companion_verdict (const CarbPgStamp *stamp,
+                   const char *role,
+                   const char *trigger,
+                   const char *consequence,
+                   const char *kind,
+                   const char *what,
+                   const char *fix,
+                   GError **error)
 {
   const char *how = strcmp (kind, "missing") == 0 ? "is missing"
                     : strcmp (kind, "disabled") == 0
                         ? "is not enabled ALWAYS"
-                        : "is not the current one (it or its function was changed)";
-  g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
-               "Table “%s” is not prepared: its move trigger “%s” %s, so a row moved out of a sync "
-               "group's filter would stay on the replicas it left; %s (of the group's wire model, "
-               "carb_store_prepare_group())",
-               stamp->display, stamp->move_trigger, how, fix);
-  return FALSE;
-}
-
-/* The versioning trigger is @kind: missing, disabled or outdated. */
-static gboolean
-version_verdict (
-    const CarbPgStamp *stamp, const char *kind, const char *what, const char *fix, GError **error)
-{
-  const char *how = strcmp (kind, "missing") == 0 ? "is missing"
-                    : strcmp (kind, "disabled") == 0
-                        ? "is not enabled ALWAYS"
-                        : "is not the current one (it or its function was changed, or "
-                          "the model versions other columns than when it was installed)";
+                        : "is not the current one (it or its function was changed, or the model is not "
+                          "the one it was installed for)";
   g_autofree char *where = strcmp (what, stamp->display) == 0 || strcmp (what, stamp->table) == 0
                                ? g_strdup ("")
                                : g_strdup_printf (" on partition “%s”", what);
   g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
-               "Table “%s” is not prepared: its versioning trigger “%s”%s %s, so writes that bypass "
-               "Carburetor would get no version and two-way sync would not deliver them; %s",
-               stamp->display, stamp->version_trigger, where, how, fix);
+               "Table “%s” is not prepared: its %s trigger “%s”%s %s, so %s; %s", stamp->display, role,
+               trigger, where, how, consequence, fix);
   return FALSE;
 }
 
@@ -508,9 +499,15 @@ carb_pg_stamp_verdict (
   if (kind == NULL || kind[0] == '\0')
     return TRUE;
   if (g_str_has_prefix (kind, "version "))
-    return version_verdict (stamp, kind + strlen ("version "), what, fix, error);
+    return companion_verdict (stamp, "versioning", stamp->version_trigger,
+                              "writes that bypass Carburetor would get no version and two-way sync would not "
+                              "deliver them",
+                              kind + strlen ("version "), what, fix, error);
   if (g_str_has_prefix (kind, "move "))
-    return move_verdict (stamp, kind + strlen ("move "), fix, error);
+    return companion_verdict (stamp, "move", stamp->move_trigger,
+                              "a row moved out of a sync group's row filter would stay on the replicas it "
+                              "left (carb_store_prepare_group() installs it)",
+                              kind + strlen ("move "), what, fix, error);
   /* A partition's name, when the trigger is wrong there and not on the
    * table itself. */
   g_autofree char *where = strcmp (what, stamp->display) == 0 || strcmp (what, stamp->table) == 0
