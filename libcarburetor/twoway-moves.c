@@ -24,23 +24,6 @@
 /* Ids per statement: well below every backend's parameter limit. */
 #define IDS_PER_QUERY 500
 
-/* The context's filter value as the log keeps it: the text form of a
- * TEXT, UUID or integer value (carb_sync_group_set_filter() allows no
- * other). */
-static char *
-filter_text (GVariant *wanted)
-{
-  if (g_variant_is_of_type (wanted, G_VARIANT_TYPE_STRING))
-    return g_variant_dup_string (wanted, NULL);
-  if (g_variant_is_of_type (wanted, G_VARIANT_TYPE_INT16))
-    return g_strdup_printf ("%d", g_variant_get_int16 (wanted));
-  if (g_variant_is_of_type (wanted, G_VARIANT_TYPE_INT32))
-    return g_strdup_printf ("%d", g_variant_get_int32 (wanted));
-  if (g_variant_is_of_type (wanted, G_VARIANT_TYPE_INT64))
-    return g_strdup_printf ("%" G_GINT64_FORMAT, g_variant_get_int64 (wanted));
-  return NULL;
-}
-
 static CarbValue
 text_value (const char *text)
 {
@@ -127,7 +110,7 @@ carb_twoway_withdrawn (CarbStore *store,
                        GError **error)
 {
   g_autoptr (GPtrArray) withdrawn = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *old = filter_text (wanted);
+  g_autofree char *old = carb_twoway_filter_text (wanted);
   if (old == NULL || ids->len == 0)
     return g_steal_pointer (&withdrawn);
   carb_store_lock (store);

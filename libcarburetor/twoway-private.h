@@ -42,8 +42,12 @@ guint64 carb_twoway_server_hlc (void);
 
 /* Whether a value (NULL for SQL NULL) passes a filter's context value. */
 gboolean carb_twoway_filter_matches (GVariant *value, GVariant *wanted);
-/* The context's value of every filter key of @group (NULL when none),
- * or an error naming the missing key. */
+/* The context's filter value as the move log keeps it (text, integers in
+ * decimal), NULL for another type (carb_twoway_check_context() refuses
+ * it). */
+char *carb_twoway_filter_text (GVariant *wanted);
+/* Whether @context holds every filter key of @group, each of a type its
+ * column can equal, or an error naming the key. */
 gboolean carb_twoway_check_context (CarbSyncGroup *group, GVariant *context, GError **error);
 
 /* twoway-moves.c: the ids of @ids (rows of a filtered table's page that

@@ -109,6 +109,27 @@ carb_twoway_filter_matches (GVariant *value, GVariant *wanted)
   return variant_int64 (value, &a) && variant_int64 (wanted, &b) && a == b;
 }
 
+/* A string for a TEXT or UUID filter column, an integer for an integer
+ * one: any other value would match no row, and the replica would be
+ * told nothing, silently. */
+static gboolean
+context_value_fits (CarbSyncGroup *group, guint index, const char *key, GVariant *value, GError **error)
+{
+  const CarbModel *model = carb_sync_group_get_model (group, index);
+  const CarbColumn *column = &model->columns[carb_sync_group_get_filter (group, index, NULL)];
+  gboolean text = column->type == CARB_COLUMN_TYPE_TEXT || column->type == CARB_COLUMN_TYPE_UUID;
+  gint64 n = 0;
+  if (text ? g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) : variant_int64 (value, &n))
+    return TRUE;
+  g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+               "Sync group “%s”: the context's “%s” is of type “%s”, but table “%s” filters its column “%s” "
+               "(%s) by it: give %s",
+               carb_sync_group_get_name (group), key, g_variant_get_type_string (value), model->table,
+               column->name, carb_column_type_to_string (column->type),
+               text ? "a string (“s”)" : "an integer (“n”, “i” or “x”)");
+  return FALSE;
+}
+
 gboolean
 carb_twoway_check_context (CarbSyncGroup *group, GVariant *context, GError **error)
 {
@@ -133,8 +154,19 @@ carb_twoway_check_context (CarbSyncGroup *group, GVariant *context, GError **err
                        carb_sync_group_get_name (group), carb_sync_group_get_model (group, i)->table, key);
           return FALSE;
         }
+      if (!context_value_fits (group, i, key, v, error))
+        return FALSE;
     }
   return TRUE;
+}
+
+char *
+carb_twoway_filter_text (GVariant *wanted)
+{
+  gint64 n = 0;
+  if (g_variant_is_of_type (wanted, G_VARIANT_TYPE_STRING))
+    return g_variant_dup_string (wanted, NULL);
+  return variant_int64 (wanted, &n) ? g_strdup_printf ("%" G_GINT64_FORMAT, n) : NULL;
 }
 
 const char *

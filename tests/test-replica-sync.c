@@ -29,6 +29,8 @@
  *                 withdrawal cannot be uploaded; a row moved back returns
  *   move-trigger-missing  a dropped move trigger fails the sync with
  *                 CARB_ERROR_NOT_PREPARED naming it; preparing mends it
+ *   context-type  a context value of the wrong type for the filter
+ *                 column is refused, naming the key and the column
  *   purge-moves   a purge drops the move log's entries of rows stamped
  *                 before its horizon and keeps the later ones
  *   filter-moves-random  seeded: replicas of three users edit while the
@@ -693,6 +695,25 @@ test_purge_moves (Fixture *f, gconstpointer backend)
   g_assert_null (late_title);
 }
 
+/* A context value of a type the filter column cannot equal would match
+ * no row: refused, naming the key, the table and the column. */
+static void
+test_context_type (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *id = insert (f, a, "ann", "x");
+  g_assert_false (
+      carb_replica_sync (a, f->store, g_variant_new_parsed ("{'user': <int64 7>}"), NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "“user”"));
+  g_assert_nonnull (strstr (error->message, "“owner”"));
+  g_assert_cmpuint (carb_replica_get_n_pending (a), >, 0);
+  g_clear_error (&error);
+  sync_ok (f, a);
+}
+
 /* A dropped move trigger is an error naming it, never a silent gap, and
  * preparing the group again mends it. */
 static void
@@ -1207,6 +1228,7 @@ main (int argc, char **argv)
     TEST_CASE ("withdrawal-scope", test_withdrawal_scope),
     TEST_CASE ("move-trigger-missing", test_move_trigger_missing),
     TEST_CASE ("purge-moves", test_purge_moves),
+    TEST_CASE ("context-type", test_context_type),
     TEST_CASE ("filter-moves-random", test_filter_moves_random),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),
