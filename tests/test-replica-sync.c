@@ -29,6 +29,9 @@
  *                 withdrawal cannot be uploaded; a row moved back returns
  *   move-trigger-missing  a dropped move trigger fails the sync with
  *                 CARB_ERROR_NOT_PREPARED naming it; preparing mends it
+ *   shared-table  a filtered and an unfiltered group on one table: both
+ *                 prepared and checked, a move made through the
+ *                 unfiltered one withdraws the row from the old owner
  *   context-type  a context value of the wrong type for the filter
  *                 column is refused, naming the key and the column
  *   purge-moves   a purge drops the move log's entries of rows stamped
@@ -695,6 +698,41 @@ test_purge_moves (Fixture *f, gconstpointer backend)
   g_assert_null (late_title);
 }
 
+/* Two groups share the table, one filtered by owner, one not: each is
+ * prepared and checked on its own terms (the move trigger is the filtered
+ * group's alone, and preparing the other does not drop it), on one store. */
+static void
+test_shared_table (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  /* The unfiltered group first: the filtered one must still get its move
+   * trigger from the same store. */
+  g_autoptr (CarbSyncGroup) all = carb_sync_group_new ("all-notes");
+  g_assert_true (carb_sync_group_add_model (all, f->model, &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (all, 0), &error));
+  g_assert_true (carb_store_prepare_group (f->store, all, &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, f->group, &error));
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (f->tmpdir, "replica-admin.db", NULL);
+  g_autoptr (CarbReplica) admin = carb_replica_open (path, all, &error);
+  g_assert_no_error (error);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *id = insert (f, a, "ann", "shared");
+  sync_ok (f, a);
+  g_assert_true (carb_replica_sync (admin, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  /* The unfiltered group's replica moves the row to bob; ann loses it. */
+  set (f, admin, id, "owner", "bob");
+  g_assert_true (carb_replica_sync (admin, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  sync_ok (f, a);
+  g_autofree char *gone = local (f, a, id, "title");
+  g_assert_null (gone);
+  g_autofree char *kept = local (f, admin, id, "title");
+  g_assert_cmpstr (kept, ==, "shared");
+}
+
 /* A context value of a type the filter column cannot equal would match
  * no row: refused, naming the key, the table and the column. */
 static void
@@ -1229,6 +1267,7 @@ main (int argc, char **argv)
     TEST_CASE ("move-trigger-missing", test_move_trigger_missing),
     TEST_CASE ("purge-moves", test_purge_moves),
     TEST_CASE ("context-type", test_context_type),
+    TEST_CASE ("shared-table", test_shared_table),
     TEST_CASE ("filter-moves-random", test_filter_moves_random),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),

@@ -125,7 +125,8 @@ carb_pg_tree_key (const CarbModel *model)
 }
 
 /* Everything the SQL and the triggers depend on (the version columns
- * make the versioning trigger's body); @full (out) gets which tables need
+ * make the versioning trigger's body, the filter column the move
+ * trigger's); @full (out) gets which tables need
  * the full check. Built on every poll: appends, no printf. */
 static char *
 shape_key (CarbBackend *backend, const CarbQuery *const *queries, guint n, gboolean *full)
@@ -155,6 +156,10 @@ shape_key (CarbBackend *backend, const CarbQuery *const *queries, guint n, gbool
             g_string_append_c (key, 0x1f);
             g_string_append (key, m->columns[c].name);
           }
+      /* The move trigger's name and body come from the filter column. */
+      gint moved = carb_model_find_filter_column (m);
+      g_string_append_c (key, 0x1d);
+      g_string_append (key, moved >= 0 ? m->columns[moved].name : "");
       g_string_append_c (key, 0x1e);
     }
   return g_string_free (key, FALSE);

@@ -443,10 +443,14 @@ lookup_stamping (CarbBackend *backend, const CarbQuery *query)
   g_string_append_printf (key, "%s\x1f%s\x1f%s\x1f%s", model->schema != NULL ? model->schema : "main",
                           model->table, model->columns[query->ts_column].name,
                           model->columns[query->id_column].name);
-  /* The versioning triggers depend on the version columns. */
+  /* The versioning triggers depend on the version columns, the move
+   * trigger on the filter column. */
   for (guint i = 0; i < model->n_columns; i++)
     if (model->columns[i].role == CARB_COLUMN_ROLE_VERSION)
       g_string_append_printf (key, "\x1f%s", model->columns[i].name);
+  gint moved = carb_model_find_filter_column (model);
+  if (moved >= 0)
+    g_string_append_printf (key, "\x1e%s", model->columns[moved].name);
   CarbSqliteStamping *s = g_hash_table_lookup (backend->stampings, key->str);
   if (s == NULL)
     {
