@@ -46,13 +46,20 @@ moves_sql (const CarbTwowayTable *t, const CarbSqlSyntax *syntax, guint n, GErro
   return g_string_free (g_steal_pointer (&sql), FALSE);
 }
 
-/* A row of the log query: its one TEXT column, the id, is the model's
- * first member (offset 0). */
+/* Where the rows of the log query go: the id column's member offset in
+ * the run-time model, and the array of ids. */
+typedef struct
+{
+  gsize offset;
+  GPtrArray *ids;
+} Withdrawn;
+
 static gboolean
 add_id (gconstpointer row, gpointer user_data, GError **error)
 {
-  const char *id = *(char *const *) row;
-  g_ptr_array_add (user_data, g_strdup (id != NULL ? id : ""));
+  Withdrawn *w = user_data;
+  const char *id = *(char *const *) (gconstpointer) ((const guint8 *) row + w->offset);
+  g_ptr_array_add (w->ids, g_strdup (id != NULL ? id : ""));
   return TRUE;
 }
 
@@ -83,9 +90,9 @@ query_chunk (CarbStore *store,
   if (!carb_model_add_column (result, "row_id", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA,
                               CARB_COLUMN_FLAGS_NONE, error))
     return FALSE;
-  g_assert (result->columns[0].offset == 0);
+  Withdrawn w = { result->columns[0].offset, withdrawn };
   CarbQuery query = { .model = result };
-  g_autoptr (CarbSink) sink = carb_sink_new_streaming (result, add_id, withdrawn, NULL);
+  g_autoptr (CarbSink) sink = carb_sink_new_streaming (result, add_id, &w, NULL);
   return vt->query_rows (carb_store_get_backend (store), &query, sql, params, n + 3, sink, error);
 }
 
