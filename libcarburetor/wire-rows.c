@@ -108,17 +108,36 @@ carb_rows_writer_begin_row (CarbRowsWriter *w, const char *table, const char *ro
   g_array_set_size (w->col_ends, 0);
 }
 
+/* A column's `(s(tt)mv)` up to its value: the name and the version.
+ * Returns where the tuple starts; @name_end gets the name's end in it. */
+static gsize
+begin_column (GByteArray *buf, const char *name, const CarbVersion *version, gsize *name_end)
+{
+  pad_to (buf, 8);
+  gsize start = buf->len;
+  append_string (buf, name);
+  *name_end = buf->len - start;
+  pad_to (buf, 8);
+  guint64 stamp[2] = { version->hlc, version->site };
+  g_byte_array_append (buf, (const guint8 *) stamp, sizeof stamp);
+  return start;
+}
+
+/* Closes the column tuple begun at @start and records its end. */
+static void
+end_column (CarbRowsWriter *w, gsize start, gsize name_end)
+{
+  end_container (w->buf, start, &name_end, 1);
+  gsize end = w->buf->len - w->cols_start;
+  g_array_append_val (w->col_ends, end);
+}
+
 void
 carb_rows_writer_add_column (CarbRowsWriter *w, const char *name, const CarbVersion *version, GVariant *value)
 {
   GByteArray *buf = w->buf;
-  pad_to (buf, 8);
-  gsize start = buf->len;
-  append_string (buf, name);
-  gsize name_end = buf->len - start;
-  pad_to (buf, 8);
-  guint64 stamp[2] = { version->hlc, version->site };
-  g_byte_array_append (buf, (const guint8 *) stamp, sizeof stamp);
+  gsize name_end = 0;
+  gsize start = begin_column (buf, name, version, &name_end);
   if (value != NULL)
     {
       gsize size = g_variant_get_size (value);
@@ -130,9 +149,7 @@ carb_rows_writer_add_column (CarbRowsWriter *w, const char *name, const CarbVers
       /* The maybe's "just" byte. */
       g_byte_array_append (buf, (const guint8 *) "", 1);
     }
-  end_container (buf, start, &name_end, 1);
-  gsize end = buf->len - w->cols_start;
-  g_array_append_val (w->col_ends, end);
+  end_column (w, start, name_end);
 }
 
 /* The value of column @column of @row (a row of @model, not NULL) as the
@@ -211,22 +228,15 @@ carb_rows_writer_add_raw_column (CarbRowsWriter *w,
                                  gconstpointer row)
 {
   GByteArray *buf = w->buf;
-  pad_to (buf, 8);
-  gsize start = buf->len;
-  append_string (buf, name);
-  gsize name_end = buf->len - start;
-  pad_to (buf, 8);
-  guint64 stamp[2] = { version->hlc, version->site };
-  g_byte_array_append (buf, (const guint8 *) stamp, sizeof stamp);
+  gsize name_end = 0;
+  gsize start = begin_column (buf, name, version, &name_end);
   if (!carb_model_row_is_null (model, row, column))
     {
       append_raw_value (buf, &model->columns[column], row);
       /* The maybe's "just" byte. */
       g_byte_array_append (buf, (const guint8 *) "", 1);
     }
-  end_container (buf, start, &name_end, 1);
-  gsize end = buf->len - w->cols_start;
-  g_array_append_val (w->col_ends, end);
+  end_column (w, start, name_end);
 }
 
 void
