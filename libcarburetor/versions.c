@@ -175,6 +175,20 @@ eight_hex_value (const char *p)
   return (guint32) ((x & 0xff) << 24 | ((x >> 16) & 0xff) << 16 | ((x >> 32) & 0xff) << 8 | (x >> 48));
 }
 
+/* The version of a text carb_version_text_is_valid() accepted. */
+static CarbVersion
+version_of_valid_text (const char *text)
+{
+  /* 19 digits: the first three, then two runs of eight. */
+  guint64 top = (guint64) (text[0] - '0') * 100 + (guint64) (text[1] - '0') * 10 + (guint64) (text[2] - '0');
+  return (CarbVersion){
+    top * G_GUINT64_CONSTANT (10000000000000000)
+        + (guint64) eight_digits_value (text + 3) * G_GUINT64_CONSTANT (100000000)
+        + eight_digits_value (text + 11),
+    (guint64) eight_hex_value (text + 19) << 32 | eight_hex_value (text + 27),
+  };
+}
+
 void
 carb_version_to_blob (const CarbVersion *version, guint8 blob[CARB_VERSION_BLOB_LENGTH])
 {
@@ -204,14 +218,7 @@ carb_version_text_to_blob (const char *text, guint8 blob[CARB_VERSION_BLOB_LENGT
 {
   if (!carb_version_text_is_valid (text))
     return FALSE;
-  /* 19 digits: the first three, then two runs of eight. */
-  guint64 top = (guint64) (text[0] - '0') * 100 + (guint64) (text[1] - '0') * 10 + (guint64) (text[2] - '0');
-  CarbVersion v = {
-    top * G_GUINT64_CONSTANT (10000000000000000)
-        + (guint64) eight_digits_value (text + 3) * G_GUINT64_CONSTANT (100000000)
-        + eight_digits_value (text + 11),
-    (guint64) eight_hex_value (text + 19) << 32 | eight_hex_value (text + 27),
-  };
+  CarbVersion v = version_of_valid_text (text);
   carb_version_to_blob (&v, blob);
   return TRUE;
 }
@@ -237,13 +244,7 @@ carb_version_parse (const char *text, CarbVersion *version, GError **error)
                    shown, G_MAXINT64);
       return FALSE;
     }
-  guint64 hlc = 0, site = 0;
-  for (int i = 0; i < 19; i++)
-    hlc = hlc * 10 + (guint64) (text[i] - '0');
-  for (int i = 19; i < CARB_VERSION_TEXT_LENGTH; i++)
-    site = (site << 4) | (guint64) (text[i] <= '9' ? text[i] - '0' : text[i] - 'a' + 10);
-  version->hlc = hlc;
-  version->site = site;
+  *version = version_of_valid_text (text);
   return TRUE;
 }
 
