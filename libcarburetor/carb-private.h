@@ -120,6 +120,7 @@ void carb_arena_reset (CarbArena *arena);
 guint8 *carb_arena_alloc (CarbArena *arena, gsize len);
 
 CarbSink *carb_sink_new_buffered (const CarbModel *model, GCancellable *cancellable);
+void carb_sink_set_key_column (CarbSink *sink, guint column);
 CarbSink *carb_sink_new_streaming (const CarbModel *model,
                                    CarbRowFunc func,
                                    gpointer user_data,
@@ -197,6 +198,8 @@ CarbValue *carb_write_tuple_params (GVariant *tuple, guint *n_params, GError **e
 
 /* value-check.c: what UUID, JSON and NUMERIC values must be. */
 gboolean carb_value_canonical_uuid (char *text, gsize len);
+gboolean carb_value_is_uuid (const char *text, gsize len);
+gboolean carb_value_is_canonical_uuid (const char *text, gsize len);
 gboolean carb_value_is_json (const char *text, gsize len);
 gboolean carb_value_is_decimal (const char *text, gsize len);
 

@@ -23,7 +23,8 @@ struct _CarbSink
   gpointer user_data;
   CarbSinkProgressFunc progress; /* every CARB_SINK_PROGRESS_ROWS rows */
   gpointer progress_data;
-  GError *error; /* the first bad value of the open row */
+  GError *error;    /* the first bad value of the open row */
+  guint key_column; /* the query's id column, or G_MAXUINT */
 };
 
 static CarbSink *
@@ -33,6 +34,7 @@ sink_new (const CarbModel *model, GCancellable *cancellable)
   sink->model = model;
   sink->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
   sink->arena = carb_arena_new ();
+  sink->key_column = G_MAXUINT;
   return sink;
 }
 
@@ -64,6 +66,13 @@ carb_sink_set_progress (CarbSink *sink, CarbSinkProgressFunc func, gpointer user
 {
   sink->progress = func;
   sink->progress_data = user_data;
+}
+
+/* Marks @column as the key a page cursor is taken from (check_uuid()). */
+void
+carb_sink_set_key_column (CarbSink *sink, guint column)
+{
+  sink->key_column = column;
 }
 
 void
@@ -336,6 +345,30 @@ carb_sink_set_double (CarbSink *sink, guint column, gdouble value)
     *(gdouble *) p = value;
 }
 
+/* A UUID is handed over in canonical lower case. A key is not lower-cased
+ * but refused: the database compares a page cursor with the text it
+ * stores, so a cursor 'ab…' made from a stored 'AB…' would skip every key
+ * sorting between the two at the same stamp, and an upload's lookup of
+ * 'ab…' would not find the row. */
+static gboolean
+check_uuid (CarbSink *sink, guint column, char *copy, gsize len)
+{
+  const char *name = sink->model->columns[column].name;
+
+  if (carb_value_is_canonical_uuid (copy, len))
+    return TRUE;
+  if (!carb_value_is_uuid (copy, len))
+    bad_value (sink, column, "“%.40s” is not a UUID (8-4-4-4-12 hexadecimal digits)", copy);
+  else if (column != sink->key_column)
+    return carb_value_canonical_uuid (copy, len);
+  else
+    bad_value (sink, column,
+               "the key “%s” is a UUID not in lower case; keys are compared as stored (paging cursors, "
+               "uploads), so store them in lower case (UPDATE %s SET %s = lower(%s))",
+               copy, sink->model->table, name, name);
+  return FALSE;
+}
+
 /* UUID, JSON and NUMERIC promise more than text: a canonical lower-case
  * UUID, valid JSON, a decimal. A database that checks (PostgreSQL's own
  * types) always passes; one that does not (SQLite TEXT) may hold anything,
@@ -347,10 +380,7 @@ check_text_kind (CarbSink *sink, guint column, char *copy, gsize len)
   switch (sink->model->columns[column].type)
     {
     case CARB_COLUMN_TYPE_UUID:
-      if (carb_value_canonical_uuid (copy, len))
-        return TRUE;
-      bad_value (sink, column, "“%.40s” is not a UUID (8-4-4-4-12 hexadecimal digits)", copy);
-      return FALSE;
+      return check_uuid (sink, column, copy, len);
     case CARB_COLUMN_TYPE_JSON:
       if (carb_value_is_json (copy, len))
         return TRUE;

@@ -581,6 +581,7 @@ run_sync (CarbStore *store,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
+  carb_sink_set_key_column (sink, query.id_column);
   gint64 w = G_MININT64;
   if (!store->plugin->vtable->download (store->backend, &query, sink, &w, error))
     return NULL;

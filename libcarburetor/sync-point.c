@@ -374,20 +374,6 @@ carb_sync_point_new_cursor (const CarbQuery *query, gconstpointer row, guint32 t
   return point;
 }
 
-/* Canonical: 8-4-4-4-12 lower-case hex digits, what both backends return
- * for a UUID id, so a page cursor must be one. */
-static gboolean
-is_canonical_uuid (const char *text)
-{
-  if (strlen (text) != 36)
-    return FALSE;
-  for (guint i = 0; i < 36; i++)
-    if ((i == 8 || i == 13 || i == 18 || i == 23) ? text[i] != '-'
-                                                  : !g_ascii_isxdigit (text[i]) || g_ascii_isupper (text[i]))
-      return FALSE;
-  return TRUE;
-}
-
 /* Sets the lower bound (and cursor) of @query from @since, which must
  * belong to the table of @tag if it is tagged. */
 gboolean
@@ -417,7 +403,7 @@ carb_sync_point_apply (const CarbSyncPoint *since, CarbQuery *query, guint32 tag
       return FALSE;
     }
   if (since->kind == CURSOR_TEXT && query->model->columns[query->id_column].type == CARB_COLUMN_TYPE_UUID
-      && !is_canonical_uuid (since->id_text))
+      && !carb_value_is_canonical_uuid (since->id_text, strlen (since->id_text)))
     {
       g_set_error (
           error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT,

@@ -7,10 +7,10 @@
 
 #include <string.h>
 
-/* If @text (@len bytes) is a UUID in 8-4-4-4-12 hex digits of either case,
- * lower-cases it in place and returns TRUE. */
-gboolean
-carb_value_canonical_uuid (char *text, gsize len)
+/* Whether @text (@len bytes) is a UUID in 8-4-4-4-12 hex digits, any case
+ * (@lower_only FALSE) or lower case only. */
+static gboolean
+is_uuid (const char *text, gsize len, gboolean lower_only)
 {
   if (len != 36)
     return FALSE;
@@ -21,12 +21,38 @@ carb_value_canonical_uuid (char *text, gsize len)
           if (text[i] != '-')
             return FALSE;
         }
-      else if (!g_ascii_isxdigit (text[i]))
+      else if (!g_ascii_isxdigit (text[i]) || (lower_only && g_ascii_isupper (text[i])))
         return FALSE;
-      else
-        text[i] = g_ascii_tolower (text[i]);
     }
   return TRUE;
+}
+
+/* If @text (@len bytes) is a UUID in 8-4-4-4-12 hex digits of either case,
+ * lower-cases it in place and returns TRUE. */
+gboolean
+carb_value_canonical_uuid (char *text, gsize len)
+{
+  if (!is_uuid (text, len, FALSE))
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    text[i] = g_ascii_tolower (text[i]);
+  return TRUE;
+}
+
+/* Whether @text is a UUID in either case. */
+gboolean
+carb_value_is_uuid (const char *text, gsize len)
+{
+  return is_uuid (text, len, FALSE);
+}
+
+/* Whether @text is a UUID already in canonical lower case: what a key must
+ * be as stored, since keys are compared as stored text (paging cursors,
+ * the apply's lookups). */
+gboolean
+carb_value_is_canonical_uuid (const char *text, gsize len)
+{
+  return is_uuid (text, len, TRUE);
 }
 
 typedef struct

@@ -14,6 +14,8 @@
  *   has-more          only a full page says "more now"
  *   point-identity    a sync point from another table, or another store
  *                     type, is refused; so is a UUID cursor that is no UUID
+ *   uuid-key-case     a UUID key stored in upper case fails the sync,
+ *                     naming the fix, instead of a cursor that skips rows
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -464,6 +466,84 @@ test_uuid_cursor (Fixture *f, gconstpointer backend)
   g_free (cols);
 }
 
+/* A UUID key is compared as the database stores it: SQLite's TEXT column
+ * can hold one in upper case (legacy data, an admin's INSERT), and a page
+ * cursor lower-cased from it would skip the keys sorting between the two
+ * forms at the same stamp. Such a key fails the sync, naming the table,
+ * the column and the fix; PostgreSQL's uuid type always answers in lower
+ * case, so the same rows sync there. */
+static void
+test_uuid_key_case (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  if (test_db_is_postgres (f->db))
+    test_db_exec (
+        f->db,
+        "CREATE TABLE %s (id uuid PRIMARY KEY, title text NOT NULL, deleted boolean NOT NULL DEFAULT false,"
+        " ts timestamptz NOT NULL DEFAULT clock_timestamp())",
+        f->qtable);
+  else
+    test_db_exec (
+        f->db,
+        "CREATE TABLE %s (id TEXT PRIMARY KEY, title TEXT NOT NULL, deleted BOOLEAN NOT NULL DEFAULT 0,"
+        " ts INTEGER NOT NULL DEFAULT 0)",
+        f->qtable);
+  CarbColumn *cols = g_memdup2 (f->model.columns, sizeof (CarbColumn) * f->model.n_columns);
+  cols[0].type = CARB_COLUMN_TYPE_UUID;
+  f->model.columns = cols;
+  /* Legacy rows, written before the table was prepared: on SQLite they
+   * share the stamp 0, and as stored text 'B…' < 'a…' < 'c…', so a
+   * cursor lower-cased from 'B…' would skip 'a…'. */
+  test_db_exec (f->db,
+                "INSERT INTO %s (id, title) VALUES"
+                " ('B0000000-0000-4000-8000-000000000000', 'upper'),"
+                " ('a0000000-0000-4000-8000-000000000000', 'x'),"
+                " ('c0000000-0000-4000-8000-000000000000', 'y')",
+                f->qtable);
+  prepare (f);
+  test_wait_clock_tick ();
+
+  g_autoptr (CarbSyncResult) first = carb_store_download_sync (f->store, &f->model, NULL, 1, NULL, &error);
+  if (!test_db_is_postgres (f->db))
+    {
+      g_assert_null (first);
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, f->table));
+      g_assert_nonnull (strstr (error->message, "B0000000-0000-4000-8000-000000000000"));
+      g_assert_nonnull (strstr (error->message, "lower(id)"));
+      g_clear_error (&error);
+      test_db_exec (f->db, "UPDATE %s SET id = lower(id)", f->qtable);
+      test_wait_clock_tick ();
+    }
+  else
+    g_clear_pointer (&first, carb_sync_result_unref);
+
+  /* Page by page, every row exactly once. */
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (CarbSyncPoint) point = NULL;
+  for (guint round = 0; round < 10; round++)
+    {
+      g_autoptr (CarbSyncResult) page
+          = carb_store_download_sync (f->store, &f->model, point, 1, NULL, &error);
+      g_assert_no_error (error);
+      for (gsize i = 0; i < carb_sync_result_get_n_rows (page); i++)
+        {
+          const Note *n = carb_sync_result_get_row (page, i);
+          g_assert_true (g_hash_table_add (seen, g_strdup (n->id)));
+        }
+      g_clear_pointer (&point, carb_sync_point_free);
+      point = carb_sync_point_copy (carb_sync_result_get_synced_until (page));
+      if (carb_sync_result_get_n_rows (page) == 0)
+        break;
+    }
+  g_assert_cmpuint (g_hash_table_size (seen), ==, 3);
+  g_assert_true (g_hash_table_contains (seen, "b0000000-0000-4000-8000-000000000000"));
+  g_assert_true (g_hash_table_contains (seen, "a0000000-0000-4000-8000-000000000000"));
+  f->model.columns = note_model.columns;
+  g_free (cols);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -477,6 +557,7 @@ main (int argc, char **argv)
     TEST_CASE ("has-more", test_has_more),
     TEST_CASE ("point-identity", test_point_identity),
     TEST_CASE ("uuid-cursor", test_uuid_cursor),
+    TEST_CASE ("uuid-key-case", test_uuid_key_case),
   };
   test_add_per_backend ("guarantee", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
