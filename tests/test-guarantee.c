@@ -16,6 +16,9 @@
  *                     type, is refused; so is a UUID cursor that is no UUID
  *   uuid-key-case     a UUID key stored in upper case fails the sync,
  *                     naming the fix, instead of a cursor that skips rows
+ *   delete-guard      a DELETE of a live row fails (it would never reach
+ *                     the devices); a tombstone may go; the guard missing
+ *                     fails check_model, syncs and polls
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -138,19 +141,20 @@ assert_syncs (Fixture *f)
   g_assert_nonnull (r);
 }
 
-/* The names of the user triggers on the table, as the catalog has them. */
+/* The names of the user triggers on the table whose name starts with
+ * @prefix, as the catalog has them. */
 static GPtrArray *
-trigger_names (Fixture *f)
+trigger_names (Fixture *f, const char *prefix)
 {
   if (test_db_is_postgres (f->db))
     return test_db_query_rows (f->db,
                                "SELECT tgname FROM pg_trigger WHERE tgrelid = '%s'::regclass"
-                               " AND NOT tgisinternal ORDER BY tgname",
-                               f->qtable);
+                               " AND NOT tgisinternal AND starts_with (tgname, '%s') ORDER BY tgname",
+                               f->qtable, prefix);
   return test_db_query_rows (f->db,
                              "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = '%s'"
-                             " ORDER BY name",
-                             f->table);
+                             " AND substr (name, 1, length ('%s')) = '%s' ORDER BY name",
+                             f->table, prefix, prefix);
 }
 
 static const char *
@@ -173,7 +177,7 @@ test_not_prepared (Fixture *f, gconstpointer backend)
   assert_syncs (f);
 
   /* Dropped. */
-  g_autoptr (GPtrArray) names = trigger_names (f);
+  g_autoptr (GPtrArray) names = trigger_names (f, "carb_stamp");
   g_autofree char *name = g_strdup (first_trigger (names));
   g_autofree char *qname = test_db_quote (name);
   if (test_db_is_postgres (f->db))
@@ -544,6 +548,111 @@ test_uuid_key_case (Fixture *f, gconstpointer backend)
   g_free (cols);
 }
 
+/* A DELETE that is not a purge, on an SQL connection of its own. */
+static gboolean
+try_delete (Fixture *f, const char *id, GError **error)
+{
+  g_autofree char *sql = g_strdup_printf ("DELETE FROM %s WHERE id = '%s'", f->qtable, id);
+  return carb_store_execute (f->store, sql, error);
+}
+
+static gsize
+count_rows (Fixture *f)
+{
+  return (gsize) test_db_query_int (f->db, "SELECT count (*) FROM %s", f->qtable);
+}
+
+/* Deletes sync as tombstones. A DELETE of a live row (an admin's, a
+ * backend job's, an ON DELETE CASCADE) would never reach the devices that
+ * hold the row: the delete guard refuses it, naming the table and the fix.
+ * A tombstone may be deleted (what the purge does). The guard is checked
+ * like the stamping trigger: without it, check_model, syncs and polls fail. */
+static void
+test_delete_guard (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create_table (f, "PRIMARY KEY");
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES ('a', 'x'), ('b', 'y')", f->qtable);
+  prepare (f);
+
+  g_assert_false (try_delete (f, "a", &error));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, f->table));
+  g_assert_nonnull (strstr (error->message, "tombstones"));
+  g_clear_error (&error);
+  g_assert_cmpuint (count_rows (f), ==, 2);
+
+  /* The soft delete syncs, then the tombstone may go. */
+  g_autoptr (CarbSyncResult) first = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+  test_db_exec (f->db, "UPDATE %s SET deleted = %s WHERE id = 'a'", f->qtable,
+                test_db_is_postgres (f->db) ? "true" : "1");
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncResult) next = carb_store_download_sync (
+      f->store, &f->model, carb_sync_result_get_synced_until (first), 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (next), ==, 1);
+  g_assert_true (((const Note *) carb_sync_result_get_row (next, 0))->deleted);
+  g_assert_true (try_delete (f, "a", &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_rows (f), ==, 1);
+
+  /* Without the guard the table is not prepared, for syncs and polls too. */
+  g_autoptr (GPtrArray) names = trigger_names (f, "carb_keep");
+  g_assert_cmpuint (names->len, ==, 1);
+  g_autofree char *name = g_strdup (first_trigger (names));
+  g_autofree char *qname = test_db_quote (name);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TRIGGER %s ON %s", qname, f->qtable);
+  else
+    test_db_exec (f->db, "DROP TRIGGER %s", qname);
+  assert_not_prepared (f, name);
+  const CarbModel *models[] = { &f->model };
+  const CarbSyncPoint *points[] = { carb_sync_result_get_synced_until (next) };
+  gboolean changed = FALSE;
+  g_assert_false (carb_store_poll (f->store, models, points, 1, &changed, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  g_assert_nonnull (strstr (error->message, name));
+  g_clear_error (&error);
+  prepare (f);
+  assert_syncs (f);
+  g_assert_false (try_delete (f, "b", &error));
+  g_clear_error (&error);
+
+  if (test_db_is_postgres (f->db))
+    {
+      test_db_exec (f->db, "ALTER TABLE %s DISABLE TRIGGER %s", f->qtable, qname);
+      assert_not_prepared (f, name);
+      prepare (f);
+      assert_syncs (f);
+    }
+
+  /* A model with no is-deleted column cannot sync a delete at all: its
+   * table gets no guard (docs/SYNC.md). */
+  CarbModel bare = f->model;
+  CarbColumn cols[] = { f->model.columns[0], f->model.columns[1], f->model.columns[3] };
+  bare.columns = cols;
+  bare.n_columns = G_N_ELEMENTS (cols);
+  g_autofree char *other = g_strconcat (f->table, "_bare", NULL);
+  g_autofree char *qother = test_db_quote (other);
+  bare.table = other;
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "CREATE TABLE %s (LIKE %s INCLUDING ALL)", qother, f->qtable);
+  else
+    test_db_exec (f->db,
+                  "CREATE TABLE %s (id TEXT PRIMARY KEY, title TEXT NOT NULL, deleted BOOLEAN, ts INTEGER "
+                  "NOT NULL DEFAULT 0)",
+                  qother);
+  carb_store_prepare_table (f->store, &bare, &error);
+  g_assert_no_error (error);
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES ('c', 'z')", qother);
+  g_autofree char *drop = g_strdup_printf ("DELETE FROM %s WHERE id = 'c'", qother);
+  g_assert_true (carb_store_execute (f->store, drop, &error));
+  g_assert_no_error (error);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", qother);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -558,6 +667,7 @@ main (int argc, char **argv)
     TEST_CASE ("point-identity", test_point_identity),
     TEST_CASE ("uuid-cursor", test_uuid_cursor),
     TEST_CASE ("uuid-key-case", test_uuid_key_case),
+    TEST_CASE ("delete-guard", test_delete_guard),
   };
   test_add_per_backend ("guarantee", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

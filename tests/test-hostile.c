@@ -162,10 +162,11 @@ test_schema (gconstpointer backend)
       g_assert_no_error (error);
       g_autofree char *local = g_strdup ("\"it\"\"ems\"");
       prepare_and_sync (uri, db, store, &model, local, victim);
-      /* The triggers, the index, the clock table and the versioning table
-       * live in the attached file, not in main. */
+      /* The triggers (stamping on insert and update, the delete guard),
+       * the index, the clock table and the versioning table live in the
+       * attached file, not in main. */
       g_assert_cmpint (test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name LIKE 'carb%%'"),
-                       ==, 5);
+                       ==, 6);
       g_assert_cmpint (test_db_query_int (db, "SELECT count (*) FROM sqlite_schema WHERE name IN"
                                               " ('carburetor_clock', 'carburetor_versioning')"),
                        ==, 2);

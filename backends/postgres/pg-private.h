@@ -54,8 +54,8 @@ struct _CarbBackend
 
 /* The check's parameters per table: the table, the stamping trigger and
  * its body, the timestamp column, the versioning trigger and its body,
- * the move trigger and its body. */
-#define CARB_PG_CHECK_PARAMS 8
+ * the move trigger and its body, the delete guard and its body. */
+#define CARB_PG_CHECK_PARAMS 10
 
 /* The stamping trigger of one table (pg-stamp.c). */
 typedef struct
@@ -74,7 +74,11 @@ typedef struct
    * filter compares (CARB_COLUMN_FLAGS_FILTER); else both NULL. */
   char *move_trigger;
   char *move_body;
-  char *moves_table;                        /* quoted, qualified as the model says; NULL without */
+  char *moves_table; /* quoted, qualified as the model says; NULL without */
+  /* The delete guard, refusing to delete a row that is not a tombstone,
+   * for a model with an is-deleted column; else both NULL. */
+  char *delete_trigger;
+  char *delete_body;
   const char *params[CARB_PG_CHECK_PARAMS]; /* of carb_pg_stamp_check_sql and carb_pg_clock_sql */
 } CarbPgStamp;
 

@@ -170,6 +170,42 @@ move_body (CarbBackend *backend,
   return body;
 }
 
+/* The delete guard: a DELETE of a row that is not a tombstone fails. Such
+ * a row never reaches the devices that hold it (a download only sees rows
+ * that are there), so it would stay on them for good; a soft delete
+ * (is-deleted set) syncs. Tombstones may go: that is the purge
+ * (carb_store_purge_tombstones(), which keeps a horizon for the replicas
+ * that have not seen them). TRUNCATE fires no row trigger: docs/SYNC.md. */
+static char *
+delete_body (CarbBackend *backend, const CarbModel *model, gint column, GError **error)
+{
+  const char *name = model->columns[column].name;
+  g_autofree char *qdel = carb_pg_quote (backend, name, error);
+  if (qdel == NULL)
+    return NULL;
+  g_autofree char *key = g_strconcat (model->schema != NULL ? model->schema : "",
+                                      model->schema != NULL ? "." : "", model->table, NULL);
+  char *lkey = PQescapeLiteral (backend->conn, key, strlen (key));
+  char *lcol = PQescapeLiteral (backend->conn, name, strlen (name));
+  char *body = NULL;
+  if (lkey != NULL && lcol != NULL)
+    body = g_strdup_printf (
+        "BEGIN"
+        " IF OLD.%s IS NOT TRUE THEN RAISE EXCEPTION USING ERRCODE = 'restrict_violation',"
+        " MESSAGE = format ('carburetor: table %%s keeps deletes as tombstones: deleting a row whose %%s is"
+        " not true would never reach the devices that hold it; set %%s to true instead"
+        " (carb_store_purge_tombstones() deletes old tombstones)', %s, %s, %s);"
+        " END IF;"
+        " RETURN OLD;"
+        " END",
+        qdel, lkey, lcol, lcol);
+  else
+    carb_pg_fail (backend, error, "cannot quote the delete guard's table or column");
+  PQfreemem (lkey);
+  PQfreemem (lcol);
+  return body;
+}
+
 /* A name for an object the plugin owns: readable, derived from the table
  * (so a second call finds it again), within PostgreSQL's 63-byte limit
  * however long or odd the table's name is. */
@@ -201,12 +237,13 @@ moves_table_name (CarbBackend *backend, const CarbModel *model, GError **error)
   return schema != NULL ? g_strconcat (schema, ".", table, NULL) : NULL;
 }
 
-/* The move trigger's name: one per table and column. */
+/* The name of a trigger of @kind kept per table and column (the move
+ * trigger, the delete guard). */
 static char *
-move_trigger_name (const CarbModel *model, const char *column)
+column_trigger_name (const CarbModel *model, const char *kind, const char *column)
 {
   g_autofree char *tag = g_compute_checksum_for_string (G_CHECKSUM_SHA256, column, -1);
-  g_autofree char *base = owned_name (model, "move");
+  g_autofree char *base = owned_name (model, kind);
   return g_strdup_printf ("%.*s_%.8s", 48, base, tag);
 }
 
@@ -252,11 +289,21 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
   if (moved >= 0)
     {
       stamp->moves_table = moves_table_name (backend, model, error);
-      stamp->move_trigger = move_trigger_name (model, model->columns[moved].name);
+      stamp->move_trigger = column_trigger_name (model, "move", model->columns[moved].name);
       stamp->move_body = stamp->moves_table != NULL
                              ? move_body (backend, model, stamp->moves_table, moved, query->id_column, error)
                              : NULL;
       if (stamp->move_body == NULL)
+        {
+          carb_pg_stamp_clear (stamp);
+          return FALSE;
+        }
+    }
+  if (query->deleted_column >= 0)
+    {
+      stamp->delete_trigger = column_trigger_name (model, "keep", model->columns[query->deleted_column].name);
+      stamp->delete_body = delete_body (backend, model, query->deleted_column, error);
+      if (stamp->delete_body == NULL)
         {
           carb_pg_stamp_clear (stamp);
           return FALSE;
@@ -270,6 +317,8 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
   stamp->params[5] = stamp->version_body;
   stamp->params[6] = stamp->move_trigger;
   stamp->params[7] = stamp->move_body;
+  stamp->params[8] = stamp->delete_trigger;
+  stamp->params[9] = stamp->delete_body;
   return TRUE;
 }
 
@@ -286,6 +335,8 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
   g_clear_pointer (&stamp->move_trigger, g_free);
   g_clear_pointer (&stamp->move_body, g_free);
   g_clear_pointer (&stamp->moves_table, g_free);
+  g_clear_pointer (&stamp->delete_trigger, g_free);
+  g_clear_pointer (&stamp->delete_body, g_free);
 }
 
 /* The first thing wrong with the table's preparation, as (kind, what), no
@@ -328,13 +379,13 @@ carb_pg_stamp_clear (CarbPgStamp *stamp)
   "  JOIN pg_inherits i ON i.inhparent = rel.oid WHERE rel.relkind <> 'p'"                                   \
   " UNION ALL SELECT want.o, want.role || CASE WHEN g.oid IS NULL THEN 'missing'"                            \
   "  WHEN g.tgenabled <> 'A' THEN 'disabled' ELSE 'outdated' END, tree.relid::regclass::text FROM tree"      \
-  "  CROSS JOIN (VALUES (3, '', $2::text, $3::text), (4, 'version ', $5::text, $6::text),"                   \
-  "   (5, 'move ', $7::text, $8::text))"                                                                     \
-  "   want (o, role, name, body)"                                                                            \
+  "  CROSS JOIN (VALUES (3, '', $2::text, $3::text, 23), (4, 'version ', $5::text, $6::text, 23),"           \
+  "   (5, 'move ', $7::text, $8::text, 23), (6, 'delete ', $9::text, $10::text, 11))"                        \
+  "   want (o, role, name, body, tgtype)"                                                                    \
   "  LEFT JOIN LATERAL (SELECT g.oid, g.tgenabled, g.tgtype, g.tgqual, g.tgattr, g.tgfoid FROM pg_trigger g" \
   "   WHERE g.tgrelid = tree.relid AND g.tgname = want.name) g ON true"                                      \
   "  LEFT JOIN LATERAL (SELECT p.prosrc FROM pg_proc p WHERE p.oid = g.tgfoid) p ON true"                    \
-  "  WHERE want.name IS NOT NULL AND (g.oid IS NULL OR g.tgenabled <> 'A' OR g.tgtype <> 23"                 \
+  "  WHERE want.name IS NOT NULL AND (g.oid IS NULL OR g.tgenabled <> 'A' OR g.tgtype <> want.tgtype"        \
   "   OR g.tgqual IS NOT NULL OR cardinality (g.tgattr::int2[]) > 0 OR p.prosrc IS DISTINCT FROM want.body)" \
   " ORDER BY 1 LIMIT 1"
 
@@ -361,9 +412,9 @@ const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
  * an idle poll of one-way tables costs what it did; a two-way model's form
  * starts one more trigger lookup, run only when the stamping trigger is
  * right. */
-#define QUICK_TRIGGER_SQL(name, body, role)                                                                  \
+#define QUICK_TRIGGER_SQL(name, body, role, tgtype)                                                          \
   "(SELECT CASE WHEN g.tgenabled <> 'A' THEN '" role "disabled'"                                             \
-  "  WHEN g.tgtype <> 23 OR g.tgqual IS NOT NULL OR cardinality (g.tgattr::int2[]) > 0"                      \
+  "  WHEN g.tgtype <> " tgtype " OR g.tgqual IS NOT NULL OR cardinality (g.tgattr::int2[]) > 0"              \
   "   OR p.prosrc IS DISTINCT FROM " body "::text THEN '" role "outdated' ELSE '' END"                       \
   "  FROM pg_trigger g LEFT JOIN pg_proc p ON p.oid = g.tgfoid"                                              \
   "  WHERE g.tgrelid = to_regclass ($1::text) AND g.tgname = " name "::text)"
@@ -372,18 +423,26 @@ const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
   " WHEN (SELECT a.atttypmod NOT IN (-1, 6) FROM pg_attribute a"                                             \
   "  WHERE a.attrelid = to_regclass ($1::text) AND a.attname = $4::text) THEN 'precision'"                   \
   " WHEN EXISTS (SELECT FROM pg_inherits i WHERE i.inhparent = to_regclass ($1::text)) THEN 'children'"
-#define QUICK_STAMPING_SQL    "coalesce (" QUICK_TRIGGER_SQL ("$2", "$3", "") ", 'missing')"
-#define QUICK_VERSIONING_SQL  "coalesce (" QUICK_TRIGGER_SQL ("$5", "$6", "version ") ", 'version missing')"
-#define QUICK_MOVING_SQL      "coalesce (" QUICK_TRIGGER_SQL ("$7", "$8", "move ") ", 'move missing')"
-#define STAMP_QUICK_CHECK_SQL QUICK_CHECK_HEAD_SQL " ELSE " QUICK_STAMPING_SQL " END"
+#define QUICK_STAMPING_SQL "coalesce (" QUICK_TRIGGER_SQL ("$2", "$3", "", "23") ", 'missing')"
+#define QUICK_VERSIONING_SQL                                                                                 \
+  "coalesce (" QUICK_TRIGGER_SQL ("$5", "$6", "version ", "23") ", 'version missing')"
+#define QUICK_MOVING_SQL "coalesce (" QUICK_TRIGGER_SQL ("$7", "$8", "move ", "23") ", 'move missing')"
+/* The delete guard, last in every form, for a model with an is-deleted
+ * column ($9 NULL otherwise: the CASE then never runs the lookup). */
+#define QUICK_DELETE_SQL                                                                                     \
+  "CASE WHEN $9::text IS NULL THEN '' ELSE coalesce (" QUICK_TRIGGER_SQL ("$9", "$10", "delete ",            \
+                                                                          "11") ", 'delete missing') END"
+#define STAMP_QUICK_CHECK_SQL                                                                                \
+  QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), " QUICK_DELETE_SQL ") END"
 /* The stamping trigger's answer unless '' (all well), else the versioning
  * trigger's: coalesce () runs the second lookup only when it gets there. */
 #define STAMP_QUICK_CHECK_VERSIONED_SQL                                                                      \
-  QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), " QUICK_VERSIONING_SQL ") END"
+  QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), nullif (" QUICK_VERSIONING_SQL  \
+                       ", ''), " QUICK_DELETE_SQL ") END"
 /* And then the move trigger's, for a table a sync group filters. */
 #define STAMP_QUICK_CHECK_MOVED_SQL                                                                          \
   QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), nullif (" QUICK_VERSIONING_SQL  \
-                       ", ''), " QUICK_MOVING_SQL ") END"
+                       ", ''), nullif (" QUICK_MOVING_SQL ", ''), " QUICK_DELETE_SQL ") END"
 
 /* The quick check's forms: which triggers a model's table has. */
 typedef enum
@@ -405,7 +464,7 @@ quick_form (const CarbModel *model)
   return carb_pg_stamp_versioned (model) ? QUICK_VERSIONED : QUICK_ONE_WAY;
 }
 
-/* @sql with its parameters $1 … $8 renumbered from @first. */
+/* @sql with its parameters $1 … $10 renumbered from @first. */
 static char *
 renumber (const char *sql, guint first)
 {
@@ -413,8 +472,13 @@ renumber (const char *sql, guint first)
   for (const char *p = sql; *p != '\0'; p++)
     {
       g_string_append_c (out, *p);
-      if (*p == '$' && p[1] >= '1' && p[1] <= '0' + CARB_PG_CHECK_PARAMS)
-        g_string_append_printf (out, "%u", first + (guint) (*++p - '1'));
+      if (*p != '$' || !g_ascii_isdigit (p[1]))
+        continue;
+      char *end = NULL;
+      guint64 n = g_ascii_strtoull (p + 1, &end, 10);
+      g_assert (n >= 1 && n <= CARB_PG_CHECK_PARAMS);
+      g_string_append_printf (out, "%u", first + (guint) n - 1);
+      p = end - 1;
     }
   return g_string_free (out, FALSE);
 }
@@ -508,6 +572,11 @@ carb_pg_stamp_verdict (
                               "a row moved out of a sync group's row filter would stay on the replicas it "
                               "left (carb_store_prepare_group() installs it)",
                               kind + strlen ("move "), what, fix, error);
+  if (g_str_has_prefix (kind, "delete "))
+    return companion_verdict (stamp, "delete guard", stamp->delete_trigger,
+                              "a DELETE of a row that is not a tombstone would go through, and the devices "
+                              "that hold the row would keep it for good",
+                              kind + strlen ("delete "), what, fix, error);
   /* A partition's name, when the trigger is wrong there and not on the
    * table itself. */
   g_autofree char *where = strcmp (what, stamp->display) == 0 || strcmp (what, stamp->table) == 0
@@ -709,8 +778,8 @@ carb_pg_explain_failure (CarbBackend *backend, const CarbQuery *const *queries, 
     }
 }
 
-/* Appends the statements that install the trigger @name, whose function
- * (named like it) has @body. ENABLE ALWAYS keeps the trigger firing for
+/* Appends the statements that install the trigger @name, BEFORE @events
+ * FOR EACH ROW, whose function (named like it) has @body. ENABLE ALWAYS keeps the trigger firing for
  * replication roles; on a partitioned table, CREATE TRIGGER and ALTER
  * TABLE reach every partition, and PostgreSQL clones the trigger into
  * partitions attached later. */
@@ -720,6 +789,7 @@ append_trigger (GString *sql,
                 const CarbModel *model,
                 const char *table,
                 const char *name,
+                const char *events,
                 const char *body,
                 GError **error)
 {
@@ -731,19 +801,19 @@ append_trigger (GString *sql,
   char *literal = PQescapeLiteral (backend->conn, body, strlen (body));
   if (literal == NULL)
     return carb_pg_fail (backend, error, "cannot quote the trigger's body");
-  g_string_append_printf (
-      sql,
-      "CREATE OR REPLACE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS %s;"
-      "CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s ();"
-      "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;",
-      qfn, literal, fn, table, qfn, table, fn);
+  g_string_append_printf (sql,
+                          "CREATE OR REPLACE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS %s;"
+                          "CREATE OR REPLACE TRIGGER %s BEFORE %s ON %s FOR EACH ROW EXECUTE FUNCTION %s ();"
+                          "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s;",
+                          qfn, literal, fn, events, table, qfn, table, fn);
   PQfreemem (literal);
   return TRUE;
 }
 
 /* The stamping trigger, the versioning trigger when the model has version
- * columns, the move trigger and its log when it has a filter column, and
- * the (ts, id) index, in one transaction. */
+ * columns, the move trigger and its log when it has a filter column, the
+ * delete guard when it has an is-deleted column, and the (ts, id) index,
+ * in one transaction. */
 static char *
 prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *stamp, GError **error)
 {
@@ -762,13 +832,17 @@ prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *st
                             " old_value text NOT NULL, row_id text NOT NULL,"
                             " PRIMARY KEY (tbl, col, old_value, row_id));",
                             stamp->moves_table);
-  if (!append_trigger (sql, backend, model, stamp->table, stamp->trigger, stamp->body, error)
+  const char *writes = "INSERT OR UPDATE";
+  if (!append_trigger (sql, backend, model, stamp->table, stamp->trigger, writes, stamp->body, error)
       || (stamp->version_trigger != NULL
-          && !append_trigger (sql, backend, model, stamp->table, stamp->version_trigger, stamp->version_body,
-                              error))
+          && !append_trigger (sql, backend, model, stamp->table, stamp->version_trigger, writes,
+                              stamp->version_body, error))
       || (stamp->move_trigger != NULL
-          && !append_trigger (sql, backend, model, stamp->table, stamp->move_trigger, stamp->move_body,
-                              error)))
+          && !append_trigger (sql, backend, model, stamp->table, stamp->move_trigger, writes,
+                              stamp->move_body, error))
+      || (stamp->delete_trigger != NULL
+          && !append_trigger (sql, backend, model, stamp->table, stamp->delete_trigger, "DELETE",
+                              stamp->delete_body, error)))
     return NULL;
   g_string_append_printf (sql, "CREATE INDEX IF NOT EXISTS %s ON %s (%s, %s);COMMIT", index, stamp->table,
                           stamp->quoted_ts, id);
@@ -790,6 +864,8 @@ installable (CarbBackend *backend, const CarbPgStamp *stamp, GError **error)
     k += strlen ("version ");
   else if (k != NULL && g_str_has_prefix (k, "move "))
     k += strlen ("move ");
+  else if (k != NULL && g_str_has_prefix (k, "delete "))
+    k += strlen ("delete ");
   if (k != NULL && (strcmp (k, "missing") == 0 || strcmp (k, "disabled") == 0 || strcmp (k, "outdated") == 0))
     return TRUE;
   g_propagate_error (error, g_steal_pointer (&local));

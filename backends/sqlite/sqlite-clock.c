@@ -33,10 +33,12 @@
  * with a row filter, docs/TWOWAY.md). */
 #define MOVES_TABLE "carburetor_moves"
 /* The stamping triggers, then the versioning triggers (two-way sync) of a
- * model with version columns, then the move trigger of a model with a
- * filter column. */
-#define N_TRIGGERS   5
-#define MOVE_TRIGGER 4
+ * model with version columns, the move trigger of a model with a filter
+ * column, the delete guard of a model with an is-deleted column. A
+ * model's table has the first two and those of the others it needs. */
+#define N_TRIGGERS     6
+#define MOVE_TRIGGER   4
+#define DELETE_TRIGGER 5
 
 /* What prepare_table installs for one table, as SQL. */
 struct _CarbSqliteStamping
@@ -45,8 +47,9 @@ struct _CarbSqliteStamping
   char *qschema; /* quoted */
   char *table;
   char *qtable;
-  guint n_triggers;              /* 2; 4 with versioning triggers; N_TRIGGERS with the move trigger */
-  char *names[N_TRIGGERS];       /* stamping on insert, on update; versioning on insert, on update; move */
+  /* stamping on insert, on update; versioning on insert, on update;
+   * move; delete guard. NULL where the model needs none. */
+  char *names[N_TRIGGERS];
   char *qnames[N_TRIGGERS];      /* quoted */
   char *clauses[N_TRIGGERS];     /* each trigger's CREATE statement after its name */
   gint64 checked_schema_version; /* -1 until check_objects() passed */
@@ -232,6 +235,27 @@ move_clause (const CarbModel *model, const char *qtable, guint column, const cha
       qx, qtable, qx, qx, qx, lkey, lcol, qx, qid);
 }
 
+/* The delete guard: a DELETE of a row that is not a tombstone fails. Such
+ * a row never reaches the devices that hold it (a download only sees rows
+ * that are there), so it would stay on them for good; a soft delete syncs.
+ * Tombstones may go: that is the purge (carb_store_purge_tombstones(),
+ * which keeps a horizon for the replicas that have not seen them). */
+static char *
+delete_clause (const CarbModel *model, const char *qtable, guint column)
+{
+  const char *name = model->columns[column].name;
+  g_autofree char *qdel = quote_id (name);
+  g_autofree char *message = g_strdup_printf (
+      "carburetor: table %s%s%s keeps deletes as tombstones: deleting a row whose %s is not true would never "
+      "reach the devices that hold it; set %s to true instead (carb_store_purge_tombstones() deletes old "
+      "tombstones)",
+      model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "", model->table, name, name);
+  g_autofree char *lmessage = quote_literal (message);
+  return g_strdup_printf (
+      "BEFORE DELETE ON %s FOR EACH ROW WHEN OLD.%s IS NOT 1 BEGIN SELECT RAISE(ABORT, %s); END", qtable,
+      qdel, lmessage);
+}
+
 static gboolean
 has_versions (const CarbModel *model)
 {
@@ -253,25 +277,29 @@ carb_sqlite_stamping_new (const CarbQuery *query)
   s->qschema = quote_id (s->schema);
   s->table = g_strdup (model->table);
   s->qtable = quote_id (model->table);
-  s->n_triggers = has_versions (model) ? MOVE_TRIGGER : 2;
   s->names[0] = g_strconcat ("carb_stamp_insert_", model->table, NULL);
   s->names[1] = g_strconcat ("carb_stamp_update_", model->table, NULL);
-  if (s->n_triggers > 2)
+  if (has_versions (model))
     {
       s->names[2] = g_strconcat ("carb_version_insert_", model->table, NULL);
       s->names[3] = g_strconcat ("carb_version_update_", model->table, NULL);
       version_clauses (query, s->table, s->qtable, qid, &s->clauses[2]);
     }
   gint moved = carb_model_find_filter_column (model);
-  if (s->n_triggers > 2 && moved >= 0)
+  if (s->names[2] != NULL && moved >= 0)
     {
-      s->n_triggers = N_TRIGGERS;
       s->names[MOVE_TRIGGER]
           = g_strconcat ("carb_move_", model->table, "_", model->columns[moved].name, NULL);
       s->clauses[MOVE_TRIGGER] = move_clause (model, s->qtable, (guint) moved, qid);
     }
-  for (guint i = 0; i < s->n_triggers; i++)
-    s->qnames[i] = quote_id (s->names[i]);
+  if (query->deleted_column >= 0)
+    {
+      const char *del = model->columns[query->deleted_column].name;
+      s->names[DELETE_TRIGGER] = g_strconcat ("carb_keep_", model->table, "_", del, NULL);
+      s->clauses[DELETE_TRIGGER] = delete_clause (model, s->qtable, (guint) query->deleted_column);
+    }
+  for (guint i = 0; i < N_TRIGGERS; i++)
+    s->qnames[i] = s->names[i] != NULL ? quote_id (s->names[i]) : NULL;
 
   g_autofree char *program = stamp_program (s->table, s->qtable, qts, qid);
   s->clauses[0] = g_strdup_printf ("AFTER INSERT ON %s FOR EACH ROW %s", s->qtable, program);
@@ -324,16 +352,32 @@ not_prepared (CarbBackend *backend, const CarbSqliteStamping *s, GError **error,
   return FALSE;
 }
 
+/* What each trigger is, for messages. */
+static const struct
+{
+  const char *kind;
+  const char *consequence;
+} trigger_kinds[N_TRIGGERS] = {
+  { "stamping", "" },
+  { "stamping", "" },
+  { "versioning", " (writes that bypass Carburetor would get no version)" },
+  { "versioning", " (writes that bypass Carburetor would get no version)" },
+  { "move", " (a row moved out of a sync group's filter would stay on the replicas it left)" },
+  { "delete guard", " (a DELETE of a row that is not a tombstone would go through, and the devices that hold "
+                    "the row would keep it for good)" },
+};
+
 /* Every trigger exists with exactly the statement prepare_table makes,
  * and so do the clock table and the versioning table (which the stamping
  * UPDATE trigger reads). */
 static gboolean
 check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error)
 {
-  g_autofree char *sql = g_strdup_printf (
-      "SELECT type, name, sql FROM %s.sqlite_master WHERE (type = 'trigger' AND name IN (?1, ?2, ?3, ?4, ?5))"
-      " OR (type = 'table' AND name IN ('" CLOCK_TABLE "', '" VERSIONING_TABLE "', '" MOVES_TABLE "'))",
-      s->qschema);
+  g_autofree char *sql = g_strdup_printf ("SELECT type, name, sql FROM %s.sqlite_master WHERE (type = "
+                                          "'trigger' AND name IN (?1, ?2, ?3, ?4, ?5, ?6))"
+                                          " OR (type = 'table' AND name IN ('" CLOCK_TABLE
+                                          "', '" VERSIONING_TABLE "', '" MOVES_TABLE "'))",
+                                          s->qschema);
   sqlite3_stmt *stmt = NULL;
   char *found[N_TRIGGERS] = { NULL };
   gboolean clock = FALSE, versioning = FALSE, moves = FALSE;
@@ -354,22 +398,21 @@ check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error
           versioning = versioning || strcmp (name, VERSIONING_TABLE) == 0;
           moves = moves || strcmp (name, MOVES_TABLE) == 0;
         }
-      for (guint i = 0; i < s->n_triggers; i++)
-        if (strcmp (type, "trigger") == 0 && strcmp (name, s->names[i]) == 0)
+      for (guint i = 0; i < N_TRIGGERS; i++)
+        if (s->names[i] != NULL && strcmp (type, "trigger") == 0 && strcmp (name, s->names[i]) == 0)
           found[i] = g_strdup (text != NULL ? text : "");
     }
   sqlite3_finalize (stmt);
 
   gboolean ok
       = rc == SQLITE_DONE || carb_sqlite_fail (backend, error, CARB_ERROR_QUERY, "cannot read the schema");
-  for (guint i = 0; ok && i < s->n_triggers; i++)
+  for (guint i = 0; ok && i < N_TRIGGERS; i++)
     {
+      if (s->names[i] == NULL)
+        continue;
       g_autofree char *expected = stored_trigger_sql (s, i);
-      const char *kind = i < 2 ? "stamping" : i < MOVE_TRIGGER ? "versioning" : "move";
-      const char *consequence = i < 2              ? ""
-                                : i < MOVE_TRIGGER ? " (writes that bypass Carburetor would get no version)"
-                                                   : " (a row moved out of a sync group's filter would stay "
-                                                     "on the replicas it left)";
+      const char *kind = trigger_kinds[i].kind;
+      const char *consequence = trigger_kinds[i].consequence;
       if (found[i] == NULL)
         ok = not_prepared (backend, s, error, "its %s trigger “%s” is missing%s", kind, s->names[i],
                            consequence);
@@ -384,7 +427,7 @@ check_objects (CarbBackend *backend, const CarbSqliteStamping *s, GError **error
     ok = not_prepared (backend, s, error, "the clock table “%s." CLOCK_TABLE "” is missing", s->schema);
   if (ok && !versioning)
     ok = not_prepared (backend, s, error, "the table “%s." VERSIONING_TABLE "” is missing", s->schema);
-  if (ok && !moves && s->n_triggers > MOVE_TRIGGER)
+  if (ok && !moves && s->names[MOVE_TRIGGER] != NULL)
     ok = not_prepared (backend, s, error, "the table “%s." MOVES_TABLE "” is missing", s->schema);
   for (guint i = 0; i < N_TRIGGERS; i++)
     g_free (found[i]);
@@ -444,13 +487,16 @@ lookup_stamping (CarbBackend *backend, const CarbQuery *query)
                           model->table, model->columns[query->ts_column].name,
                           model->columns[query->id_column].name);
   /* The versioning triggers depend on the version columns, the move
-   * trigger on the filter column. */
+   * trigger on the filter column, the delete guard on the is-deleted
+   * column. */
   for (guint i = 0; i < model->n_columns; i++)
     if (model->columns[i].role == CARB_COLUMN_ROLE_VERSION)
       g_string_append_printf (key, "\x1f%s", model->columns[i].name);
   gint moved = carb_model_find_filter_column (model);
   if (moved >= 0)
     g_string_append_printf (key, "\x1e%s", model->columns[moved].name);
+  if (query->deleted_column >= 0)
+    g_string_append_printf (key, "\x1d%s", model->columns[query->deleted_column].name);
   CarbSqliteStamping *s = g_hash_table_lookup (backend->stampings, key->str);
   if (s == NULL)
     {
@@ -468,14 +514,14 @@ carb_sqlite_check_prepared (CarbBackend *backend, const CarbQuery *query, GError
   return check_objects (backend, s, error) && read_mark (backend, s, &mark, error);
 }
 
-gboolean
-carb_sqlite_clock_read (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+/* check_objects(), again only when the schema changed: any change to the
+ * triggers bumps the schema version, so an idle sync or poll reads one
+ * header field instead of sqlite_master. */
+static gboolean
+check_objects_cached (CarbBackend *backend, CarbSqliteStamping *s, GError **error)
 {
-  CarbSqliteStamping *s = lookup_stamping (backend, query);
   gint64 version = 0;
 
-  /* Any change to the triggers bumps the schema version; an idle sync
-   * reads one header field instead of sqlite_master. */
   if (!schema_version (backend, s, &version, error))
     return FALSE;
   if (version != s->checked_schema_version)
@@ -485,7 +531,32 @@ carb_sqlite_clock_read (CarbBackend *backend, const CarbQuery *query, gint64 *w,
         return FALSE;
       s->checked_schema_version = version;
     }
-  return read_mark (backend, s, w, error);
+  return TRUE;
+}
+
+/**
+ * carb_sqlite_check_objects:
+ * @backend: the backend
+ * @query: the table's query
+ * @error: set naming the trigger or table at fault and the fix
+ *
+ * The check of a sync, without reading the mark: every trigger and table
+ * prepare_table makes for @query's model is there, as it made it. For the
+ * idle poll (sqlite-probe.c), which must refuse what a sync refuses.
+ *
+ * Returns: %TRUE if they are
+ */
+gboolean
+carb_sqlite_check_objects (CarbBackend *backend, const CarbQuery *query, GError **error)
+{
+  return check_objects_cached (backend, lookup_stamping (backend, query), error);
+}
+
+gboolean
+carb_sqlite_clock_read (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error)
+{
+  CarbSqliteStamping *s = lookup_stamping (backend, query);
+  return check_objects_cached (backend, s, error) && read_mark (backend, s, w, error);
 }
 
 /* Rows from before prepare_table must be reachable: an INTEGER stamp below
@@ -653,10 +724,10 @@ prepare_locked (CarbBackend *backend, const CarbQuery *query, GError **error)
       " old_value TEXT NOT NULL, row_id TEXT NOT NULL, PRIMARY KEY (tbl, col, old_value, row_id))",
       s->qschema);
   gboolean ok = carb_sqlite_exec (backend, setup, error)
-                && (s->n_triggers <= MOVE_TRIGGER || carb_sqlite_exec (backend, moves, error))
+                && (s->names[MOVE_TRIGGER] == NULL || carb_sqlite_exec (backend, moves, error))
                 && check_history (backend, s, qts, qid, error) && start_mark (backend, s, qts, error);
-  for (guint i = 0; ok && i < s->n_triggers; i++)
-    ok = install_trigger (backend, s, i, error);
+  for (guint i = 0; ok && i < N_TRIGGERS; i++)
+    ok = s->names[i] == NULL || install_trigger (backend, s, i, error);
   return ok;
 }
 

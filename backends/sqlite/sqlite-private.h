@@ -77,6 +77,7 @@ CarbSqliteStamping *carb_sqlite_stamping_new (const CarbQuery *query);
 void carb_sqlite_stamping_free (CarbSqliteStamping *stamping);
 gboolean carb_sqlite_prepare_table (CarbBackend *backend, const CarbQuery *query, GError **error);
 gboolean carb_sqlite_check_prepared (CarbBackend *backend, const CarbQuery *query, GError **error);
+gboolean carb_sqlite_check_objects (CarbBackend *backend, const CarbQuery *query, GError **error);
 /* Inside the sync's read transaction: checks the preparation (again only
  * when the schema changed) and reads the sync point W, the mark. */
 gboolean carb_sqlite_clock_read (CarbBackend *backend, const CarbQuery *query, gint64 *w, GError **error);
