@@ -19,6 +19,8 @@
  *   delete-guard      a DELETE of a live row fails (it would never reach
  *                     the devices); a tombstone may go; the guard missing
  *                     fails check_model, syncs and polls
+ *   key-change        an UPDATE that changes a row's id fails (the old id
+ *                     would stay on the devices)
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -653,6 +655,39 @@ test_delete_guard (Fixture *f, gconstpointer backend)
     test_db_exec (f->db, "DROP TABLE %s", qother);
 }
 
+/* Changing a row's id takes the row away from its old id, and no sync
+ * tells the devices that hold it: the stamping trigger refuses it, naming
+ * the table and what to do instead. Other updates still sync. */
+static void
+test_key_change (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create_table (f, "PRIMARY KEY");
+  test_db_exec (f->db, "INSERT INTO %s (id, title) VALUES ('a', 'x')", f->qtable);
+  prepare (f);
+  g_autoptr (CarbSyncResult) first = carb_store_download_sync (f->store, &f->model, NULL, 0, NULL, &error);
+  g_assert_no_error (error);
+
+  g_autofree char *rename = g_strdup_printf ("UPDATE %s SET id = 'b' WHERE id = 'a'", f->qtable);
+  g_assert_false (carb_store_execute (f->store, rename, &error));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, f->table));
+  g_assert_nonnull (strstr (error->message, "changing the id"));
+  g_clear_error (&error);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count (*) FROM %s WHERE id = 'a'", f->qtable), ==, 1);
+
+  g_autofree char *retitle
+      = g_strdup_printf ("UPDATE %s SET title = 'y', id = 'a' WHERE id = 'a'", f->qtable);
+  g_assert_true (carb_store_execute (f->store, retitle, &error));
+  g_assert_no_error (error);
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncResult) next = carb_store_download_sync (
+      f->store, &f->model, carb_sync_result_get_synced_until (first), 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (next), ==, 1);
+  g_assert_cmpstr (((const Note *) carb_sync_result_get_row (next, 0))->title, ==, "y");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -668,6 +703,7 @@ main (int argc, char **argv)
     TEST_CASE ("uuid-cursor", test_uuid_cursor),
     TEST_CASE ("uuid-key-case", test_uuid_key_case),
     TEST_CASE ("delete-guard", test_delete_guard),
+    TEST_CASE ("key-change", test_key_change),
   };
   test_add_per_backend ("guarantee", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

@@ -145,6 +145,10 @@ shape_key (CarbBackend *backend, const CarbQuery *const *queries, guint n, gbool
       g_string_append_c (key, 0x1f);
       g_string_append (key, m->columns[q->ts_column].name);
       g_string_append_c (key, 0x1f);
+      /* The stamping trigger's body names the id column and its type. */
+      g_string_append_printf (key, "%s\x1f%d", m->columns[q->id_column].name,
+                              (int) m->columns[q->id_column].type);
+      g_string_append_c (key, 0x1f);
       g_string_append (key, q->deleted_column >= 0 ? m->columns[q->deleted_column].name : "");
       g_string_append_c (key, 0x1f);
       g_string_append_c (key, q->has_after_id ? 'a' : '-');

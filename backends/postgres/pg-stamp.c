@@ -17,21 +17,36 @@
 
 #include <string.h>
 
-/* The trigger's function body for the timestamp column @ts (quoted). */
+/* The trigger's function body for the timestamp column @ts and the id
+ * column @id (both quoted). An UPDATE that changes a row's id takes the
+ * row away from its old id, and no sync tells the devices that hold it:
+ * it is refused. Lower-casing a UUID id kept as text keeps the id (the
+ * library reads UUIDs in lower case), and is the fix for a key a sync
+ * refused for its case (sink.c). */
 static char *
-stamp_body (const char *ts)
+stamp_body (const char *ts, const char *id, gboolean uuid_id)
 {
-  return g_strdup_printf ("DECLARE xact text := pg_current_xact_id ()::text;"
-                          " BEGIN"
-                          " IF current_setting ('carburetor.stamping', true) IS DISTINCT FROM xact THEN"
-                          " PERFORM pg_advisory_xact_lock_shared (%" G_GINT64_FORMAT
-                          " | floor (extract (epoch FROM clock_timestamp ()) * 1000)::int8);"
-                          " PERFORM set_config ('carburetor.stamping', xact, true);"
-                          " END IF;"
-                          " NEW.%s := clock_timestamp ();"
-                          " RETURN NEW;"
-                          " END",
-                          CARB_PG_LOCK_TAG << 48, ts);
+  g_autofree char *changed
+      = uuid_id ? g_strdup_printf ("lower (NEW.%s::text) IS DISTINCT FROM lower (OLD.%s::text)", id, id)
+                : g_strdup_printf ("NEW.%s IS DISTINCT FROM OLD.%s", id, id);
+  return g_strdup_printf (
+      "DECLARE xact text := pg_current_xact_id ()::text;"
+      " BEGIN"
+      " IF TG_OP = 'UPDATE' AND %s THEN"
+      " RAISE EXCEPTION USING ERRCODE = 'restrict_violation', MESSAGE = format ("
+      "'carburetor: table %%s: changing the id of a synced row would leave it under its old"
+      " id on the devices that hold it; insert a row with the new id and delete the old one"
+      " instead', TG_TABLE_NAME);"
+      " END IF;"
+      " IF current_setting ('carburetor.stamping', true) IS DISTINCT FROM xact THEN"
+      " PERFORM pg_advisory_xact_lock_shared (%" G_GINT64_FORMAT
+      " | floor (extract (epoch FROM clock_timestamp ()) * 1000)::int8);"
+      " PERFORM set_config ('carburetor.stamping', xact, true);"
+      " END IF;"
+      " NEW.%s := clock_timestamp ();"
+      " RETURN NEW;"
+      " END",
+      changed, CARB_PG_LOCK_TAG << 48, ts);
 }
 
 /* The versioning trigger (two-way sync, docs/TWOWAY.md): writes that
@@ -273,7 +288,14 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
   stamp->display = g_strconcat (model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "",
                                 model->table, NULL);
   stamp->trigger = owned_name (model, "stamp");
-  stamp->body = stamp_body (stamp->quoted_ts);
+  g_autofree char *quoted_id = carb_pg_quote (backend, model->columns[query->id_column].name, error);
+  if (quoted_id == NULL)
+    {
+      carb_pg_stamp_clear (stamp);
+      return FALSE;
+    }
+  stamp->body = stamp_body (stamp->quoted_ts, quoted_id,
+                            model->columns[query->id_column].type == CARB_COLUMN_TYPE_UUID);
   stamp->ts = model->columns[query->ts_column].name;
   if (carb_pg_stamp_versioned (model))
     {

@@ -106,6 +106,20 @@ stamp_program (const char *table, const char *qtable, const char *qts, const cha
                           qid, qid);
 }
 
+/* An UPDATE that changes a row's id takes the row away from its old id,
+ * and no sync tells the devices that hold it: the UPDATE trigger refuses
+ * it (its first statement). Lower-casing a UUID id keeps the id (the
+ * library reads UUIDs in lower case), and is the fix for a key that a sync
+ * refused for its case (sink.c). */
+static char *
+key_change_message (const char *table)
+{
+  return g_strdup_printf ("carburetor: table \"%s\": changing the id of a synced row would leave it under its"
+                          " old id on the devices that hold it; insert a row with the new id and delete the"
+                          " old one instead",
+                          table);
+}
+
 /* The UPDATE trigger must not stamp again for the stamping UPDATE (which
  * fires it anew when the application turned recursive_triggers on, and
  * always fires it from the INSERT trigger). It skips an UPDATE that
@@ -120,14 +134,24 @@ stamp_program (const char *table, const char *qtable, const char *qts, const cha
  * trigger stamps the row, before or after, once. The versioning trigger
  * names the row in VERSIONING_TABLE for the length of its UPDATE. */
 static char *
-update_clause (const char *table, const char *qtable, const char *qts, const char *qid, const char *program)
+update_clause (const char *table,
+               const char *qtable,
+               const char *qts,
+               const char *qid,
+               gboolean uuid_id,
+               const char *program)
 {
   g_autofree char *lit = quote_literal (table);
+  g_autofree char *key_change = key_change_message (table);
+  g_autofree char *key_change_lit = quote_literal (key_change);
+  g_autofree char *changed = uuid_id ? g_strdup_printf ("lower(NEW.%s) IS NOT lower(OLD.%s)", qid, qid)
+                                     : g_strdup_printf ("NEW.%s IS NOT OLD.%s", qid, qid);
+  g_assert (g_str_has_prefix (program, "BEGIN "));
   return g_strdup_printf (
       "AFTER UPDATE ON %s FOR EACH ROW WHEN (OLD.%s IS NEW.%s OR NOT EXISTS (SELECT 1 FROM " CLOCK_TABLE
       " WHERE mark IS NEW.%s AND last_table IS %s AND last_id IS NEW.%s)) AND NOT EXISTS (SELECT 1 "
-      "FROM " VERSIONING_TABLE " WHERE tbl IS %s AND id IS NEW.%s) %s",
-      qtable, qts, qts, qts, lit, qid, lit, qid, program);
+      "FROM " VERSIONING_TABLE " WHERE tbl IS %s AND id IS NEW.%s) BEGIN SELECT RAISE(ABORT, %s) WHERE %s;%s",
+      qtable, qts, qts, qts, lit, qid, lit, qid, key_change_lit, changed, program + strlen ("BEGIN"));
 }
 
 /* SQL for the version a write that bypasses the library gives a column
@@ -303,7 +327,8 @@ carb_sqlite_stamping_new (const CarbQuery *query)
 
   g_autofree char *program = stamp_program (s->table, s->qtable, qts, qid);
   s->clauses[0] = g_strdup_printf ("AFTER INSERT ON %s FOR EACH ROW %s", s->qtable, program);
-  s->clauses[1] = update_clause (s->table, s->qtable, qts, qid, program);
+  s->clauses[1] = update_clause (s->table, s->qtable, qts, qid,
+                                 model->columns[query->id_column].type == CARB_COLUMN_TYPE_UUID, program);
   s->checked_schema_version = -1;
   return s;
 }
@@ -483,9 +508,9 @@ lookup_stamping (CarbBackend *backend, const CarbQuery *query)
 {
   const CarbModel *model = query->model;
   g_autoptr (GString) key = g_string_new (NULL);
-  g_string_append_printf (key, "%s\x1f%s\x1f%s\x1f%s", model->schema != NULL ? model->schema : "main",
+  g_string_append_printf (key, "%s\x1f%s\x1f%s\x1f%s\x1f%d", model->schema != NULL ? model->schema : "main",
                           model->table, model->columns[query->ts_column].name,
-                          model->columns[query->id_column].name);
+                          model->columns[query->id_column].name, (int) model->columns[query->id_column].type);
   /* The versioning triggers depend on the version columns, the move
    * trigger on the filter column, the delete guard on the is-deleted
    * column. */
