@@ -443,12 +443,12 @@ test_point_identity (Fixture *f, gconstpointer backend)
     test_db_exec (f->db, "DROP TABLE %s", q_other);
 }
 
-/* On a UUID id column, a cursor id that is no canonical UUID is a
- * malformed point, not a database error. */
-static void
-test_uuid_cursor (Fixture *f, gconstpointer backend)
+/* Creates the table with a UUID id (on SQLite, of @sqlite_type) and
+ * points f->model at a copy of its columns whose id is UUID: returned, to
+ * g_free() once f->model is put back. */
+static CarbColumn *
+create_uuid_table (Fixture *f, const char *sqlite_type)
 {
-  g_autoptr (GError) error = NULL;
   if (test_db_is_postgres (f->db))
     test_db_exec (
         f->db,
@@ -458,12 +458,21 @@ test_uuid_cursor (Fixture *f, gconstpointer backend)
   else
     test_db_exec (
         f->db,
-        "CREATE TABLE %s (id UUID PRIMARY KEY, title TEXT NOT NULL, deleted BOOLEAN NOT NULL DEFAULT 0,"
+        "CREATE TABLE %s (id %s PRIMARY KEY, title TEXT NOT NULL, deleted BOOLEAN NOT NULL DEFAULT 0,"
         " ts INTEGER NOT NULL DEFAULT 0)",
-        f->qtable);
+        f->qtable, sqlite_type);
   CarbColumn *cols = g_memdup2 (f->model.columns, sizeof (CarbColumn) * f->model.n_columns);
   cols[0].type = CARB_COLUMN_TYPE_UUID;
   f->model.columns = cols;
+  return cols;
+}
+
+/* On a UUID id column, a cursor id that is no canonical UUID is a
+ * malformed point, not a database error. */
+static void
+test_uuid_cursor (Fixture *f, gconstpointer backend)
+{
+  CarbColumn *cols = create_uuid_table (f, "UUID");
   prepare (f);
   /* "not-a-uuid" and an upper-case UUID, base64url-encoded. */
   assert_refused (f, &f->model, "1.5.tbm90LWEtdXVpZA", "not-a-uuid");
@@ -482,21 +491,7 @@ static void
 test_uuid_key_case (Fixture *f, gconstpointer backend)
 {
   g_autoptr (GError) error = NULL;
-  if (test_db_is_postgres (f->db))
-    test_db_exec (
-        f->db,
-        "CREATE TABLE %s (id uuid PRIMARY KEY, title text NOT NULL, deleted boolean NOT NULL DEFAULT false,"
-        " ts timestamptz NOT NULL DEFAULT clock_timestamp())",
-        f->qtable);
-  else
-    test_db_exec (
-        f->db,
-        "CREATE TABLE %s (id TEXT PRIMARY KEY, title TEXT NOT NULL, deleted BOOLEAN NOT NULL DEFAULT 0,"
-        " ts INTEGER NOT NULL DEFAULT 0)",
-        f->qtable);
-  CarbColumn *cols = g_memdup2 (f->model.columns, sizeof (CarbColumn) * f->model.n_columns);
-  cols[0].type = CARB_COLUMN_TYPE_UUID;
-  f->model.columns = cols;
+  CarbColumn *cols = create_uuid_table (f, "TEXT");
   /* Legacy rows, written before the table was prepared: on SQLite they
    * share the stamp 0, and as stored text 'B…' < 'a…' < 'c…', so a
    * cursor lower-cased from 'B…' would skip 'a…'. */

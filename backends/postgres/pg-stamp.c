@@ -141,6 +141,25 @@ carb_pg_stamp_versioned (const CarbModel *model)
   return FALSE;
 }
 
+/* The literals naming @model's table (schema.table or table) and its
+ * column @column in a trigger's SQL; both NULL (error set) if quoting
+ * failed. Free them with PQfreemem(). */
+static gboolean
+table_column_literals (
+    CarbBackend *backend, const CarbModel *model, gint column, char **lkey, char **lcol, GError **error)
+{
+  const char *name = model->columns[column].name;
+  g_autofree char *key = g_strconcat (model->schema != NULL ? model->schema : "",
+                                      model->schema != NULL ? "." : "", model->table, NULL);
+  *lkey = PQescapeLiteral (backend->conn, key, strlen (key));
+  *lcol = PQescapeLiteral (backend->conn, name, strlen (name));
+  if (*lkey != NULL && *lcol != NULL)
+    return TRUE;
+  g_clear_pointer (lkey, PQfreemem);
+  g_clear_pointer (lcol, PQfreemem);
+  return carb_pg_fail (backend, error, "cannot quote a trigger's table or column");
+}
+
 /* The move trigger (two-way sync with a row filter, docs/TWOWAY.md):
  * an UPDATE that moves the filter column X away from a value logs
  * (table, X, old value, row id) in carburetor_moves, in the moving
@@ -162,24 +181,18 @@ move_body (CarbBackend *backend,
   g_autofree char *qid = qx != NULL ? carb_pg_quote (backend, model->columns[id_column].name, error) : NULL;
   if (qid == NULL)
     return NULL;
-  g_autofree char *key = g_strconcat (model->schema != NULL ? model->schema : "",
-                                      model->schema != NULL ? "." : "", model->table, NULL);
-  char *lkey = PQescapeLiteral (backend->conn, key, strlen (key));
-  char *lcol
-      = PQescapeLiteral (backend->conn, model->columns[column].name, strlen (model->columns[column].name));
-  char *body = NULL;
-  if (lkey != NULL && lcol != NULL)
-    body = g_strdup_printf (
-        "BEGIN"
-        " IF TG_OP = 'UPDATE' AND OLD.%s IS NOT NULL AND NEW.%s IS DISTINCT FROM OLD.%s THEN"
-        " INSERT INTO %s (tbl, col, old_value, row_id)"
-        " VALUES (%s, %s, OLD.%s::text, OLD.%s::text) ON CONFLICT DO NOTHING;"
-        " END IF;"
-        " RETURN NEW;"
-        " END",
-        qx, qx, qx, moves_table, lkey, lcol, qx, qid);
-  else
-    carb_pg_fail (backend, error, "cannot quote the move trigger's table or column");
+  char *lkey = NULL, *lcol = NULL;
+  if (!table_column_literals (backend, model, column, &lkey, &lcol, error))
+    return NULL;
+  char *body
+      = g_strdup_printf ("BEGIN"
+                         " IF TG_OP = 'UPDATE' AND OLD.%s IS NOT NULL AND NEW.%s IS DISTINCT FROM OLD.%s THEN"
+                         " INSERT INTO %s (tbl, col, old_value, row_id)"
+                         " VALUES (%s, %s, OLD.%s::text, OLD.%s::text) ON CONFLICT DO NOTHING;"
+                         " END IF;"
+                         " RETURN NEW;"
+                         " END",
+                         qx, qx, qx, moves_table, lkey, lcol, qx, qid);
   PQfreemem (lkey);
   PQfreemem (lcol);
   return body;
@@ -198,24 +211,19 @@ delete_body (CarbBackend *backend, const CarbModel *model, gint column, GError *
   g_autofree char *qdel = carb_pg_quote (backend, name, error);
   if (qdel == NULL)
     return NULL;
-  g_autofree char *key = g_strconcat (model->schema != NULL ? model->schema : "",
-                                      model->schema != NULL ? "." : "", model->table, NULL);
-  char *lkey = PQescapeLiteral (backend->conn, key, strlen (key));
-  char *lcol = PQescapeLiteral (backend->conn, name, strlen (name));
-  char *body = NULL;
-  if (lkey != NULL && lcol != NULL)
-    body = g_strdup_printf (
-        "BEGIN"
-        " IF OLD.%s IS NOT TRUE THEN RAISE EXCEPTION USING ERRCODE = 'restrict_violation',"
-        " MESSAGE = format ('carburetor: table %%s keeps deletes as tombstones: deleting a row whose %%s is"
-        " not true would never reach the devices that hold it; set %%s to true instead"
-        " (carb_store_purge_tombstones() deletes old tombstones)', %s, %s, %s);"
-        " END IF;"
-        " RETURN OLD;"
-        " END",
-        qdel, lkey, lcol, lcol);
-  else
-    carb_pg_fail (backend, error, "cannot quote the delete guard's table or column");
+  char *lkey = NULL, *lcol = NULL;
+  if (!table_column_literals (backend, model, column, &lkey, &lcol, error))
+    return NULL;
+  char *body = g_strdup_printf (
+      "BEGIN"
+      " IF OLD.%s IS NOT TRUE THEN RAISE EXCEPTION USING ERRCODE = 'restrict_violation',"
+      " MESSAGE = format ('carburetor: table %%s keeps deletes as tombstones: deleting a row whose %%s is"
+      " not true would never reach the devices that hold it; set %%s to true instead"
+      " (carb_store_purge_tombstones() deletes old tombstones)', %s, %s, %s);"
+      " END IF;"
+      " RETURN OLD;"
+      " END",
+      qdel, lkey, lcol, lcol);
   PQfreemem (lkey);
   PQfreemem (lcol);
   return body;
