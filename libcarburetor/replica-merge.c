@@ -111,6 +111,7 @@ carb_replica_merge_row (CarbReplica *replica,
                         const CarbChange *changes,
                         gsize n_changes,
                         GHashTable *force_columns,
+                        GHashTable *tie_columns,
                         gboolean held_only,
                         GError **error)
 {
@@ -146,7 +147,12 @@ carb_replica_merge_row (CarbReplica *replica,
       if (!carb_replica_is_versioned (col))
         return merge_error (error, model, id, c->column, "the column has no version");
       carb_replica_observe (replica, c->version.hlc);
-      gboolean wins = !found[index] || carb_version_compare (&c->version, &local[index]) > 0;
+      gint order = found[index] ? carb_version_compare (&c->version, &local[index]) : 1;
+      /* A tie is the same write: it wins only where the server stored
+       * another value than the replica's (tie_columns, replica-ack.c). */
+      gboolean wins
+          = order > 0
+            || (order == 0 && tie_columns != NULL && g_hash_table_contains (tie_columns, c->column));
       if (!wins && (force_columns == NULL || !g_hash_table_contains (force_columns, c->column)))
         continue;
       /* A pending local edit that loses is dropped: the server's newer
@@ -323,7 +329,8 @@ merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer
   if (m->insert_sql != NULL && !insert_new_row (replica, m, first, n, &inserted, error))
     return FALSE;
   return inserted
-         || carb_replica_merge_row (replica, m->table_index, first->row_id, first, n, NULL, FALSE, error);
+         || carb_replica_merge_row (replica, m->table_index, first->row_id, first, n, NULL, NULL, FALSE,
+                                    error);
 }
 
 /* Stores @point unless the stored one is later: a stale page must not send
@@ -559,7 +566,7 @@ fill_merge (Fill *f, gconstpointer row, const char *id, GError **error)
   gboolean ok = (f->insert != NULL
                  || insert_new_row (f->replica, &f->merge, first, f->changes->len, &inserted, error))
                 && (inserted
-                    || carb_replica_merge_row (f->replica, f->t.index, id, first, f->changes->len, NULL,
+                    || carb_replica_merge_row (f->replica, f->t.index, id, first, f->changes->len, NULL, NULL,
                                                FALSE, error));
   fill_clear_changes (f);
   return ok;

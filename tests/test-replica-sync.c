@@ -47,6 +47,9 @@
  *                 the server holds every row's last local value
  *   types         a row of every column type goes from one replica through
  *                 the server to another and reads back as written
+ *   normalized    a value the server stores otherwise (a FLOAT rounded,
+ *                 jsonb's key order) reaches the writer through the
+ *                 upload's answer: writer and reader hold the same value
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
@@ -1248,6 +1251,59 @@ test_types (Fixture *f, gconstpointer backend)
     }
 }
 
+/* A value the server stores differently from the replica's (a FLOAT
+ * column rounds to single precision; PostgreSQL's jsonb reorders keys):
+ * the writer takes the stored value from the upload's answer, so every
+ * replica ends with the server's value, not the writer alone its own. */
+static void
+test_normalized (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_norm", NULL);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA,
+                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (carb_model_add_column (model, "js", CARB_COLUMN_TYPE_JSON, CARB_COLUMN_ROLE_DATA,
+                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("norm");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  g_autofree char *p1 = g_build_filename (f->tmpdir, "replica-n1.db", NULL);
+  g_autofree char *p2 = g_build_filename (f->tmpdir, "replica-n2.db", NULL);
+  g_autoptr (CarbReplica) a = carb_replica_open (p1, group, &error);
+  g_autoptr (CarbReplica) b = carb_replica_open (p2, group, &error);
+  g_assert_no_error (error);
+  g_autofree char *id = carb_replica_insert (
+      a, table, g_variant_new_parsed ("{'fl': <0.1>, 'js': <'{\"b\": 1, \"a\": 2}'>}"), &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (a, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (b, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr (GVariant) mine = carb_replica_get_row (a, table, id, &error);
+  g_autoptr (GVariant) theirs = carb_replica_get_row (b, table, id, &error);
+  g_assert_no_error (error);
+  g_autofree char *ms = g_variant_print (mine, TRUE), *ts = g_variant_print (theirs, TRUE);
+  g_assert_cmpstr (ms, ==, ts);
+  gdouble fl = 0;
+  g_assert_true (g_variant_lookup (mine, "fl", "d", &fl));
+  g_assert_cmpfloat (fl, ==, (gdouble) 0.1f);
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
+  if (test_db_is_postgres (f->db))
+    {
+      g_autofree char *q = test_db_quote (table);
+      test_db_exec (f->db, "DROP TABLE %s", q);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1272,6 +1328,7 @@ main (int argc, char **argv)
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),
     TEST_CASE ("types", test_types),
+    TEST_CASE ("normalized", test_normalized),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
