@@ -14,7 +14,7 @@ row_key (const char *table, const char *id)
 
 typedef struct
 {
-  GHashTable *rejected; /* row key → GHashTable of column names ("" = all) */
+  GHashTable *rejected; /* row keys of the rejected rows */
   GHashTable *forced;   /* row key → GHashTable of columns to force */
   GHashTable *merged;   /* row keys of the merged rows */
   GArray *sent;         /* the changes sent, grouped by row */
@@ -61,12 +61,16 @@ store_rejection (CarbReplica *replica, const CarbRejection *r, gint64 now, GErro
   return carb_replica_db_step_done (replica, stmt, error);
 }
 
+/* Whether the server rejected the row of @c. A rejection drops every
+ * change of its row, whatever column it names (an immutable one, say), so
+ * every column sent returns to the server's value: one kept, newer than
+ * the server's, would win the merge and stay acknowledged, never uploaded
+ * again, while the server and every other replica hold another value. */
 static gboolean
 is_rejected (Ack *ack, const CarbChange *c)
 {
   g_autofree char *key = row_key (c->table, c->row_id);
-  GHashTable *set = g_hash_table_lookup (ack->rejected, key);
-  return set != NULL && (g_hash_table_contains (set, "") || g_hash_table_contains (set, c->column));
+  return g_hash_table_contains (ack->rejected, key);
 }
 
 /* Whether the column's pending entry still holds @version (no local edit
@@ -219,7 +223,7 @@ drop_unknown_row (CarbReplica *replica, const char *key, GError **error)
 static gboolean
 acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyResult *answer, GError **error)
 {
-  Ack ack = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref),
+  Ack ack = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
               g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref),
               g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), sent, NULL };
   index_sent_rows (&ack);
@@ -229,7 +233,7 @@ acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyResult *answer,
   for (guint i = 0; ok && i < answer->rejections->len; i++)
     {
       const CarbRejection *r = &g_array_index (answer->rejections, CarbRejection, i);
-      g_hash_table_add (column_set (ack.rejected, r->table, r->row_id), g_strdup (r->column));
+      g_hash_table_add (ack.rejected, row_key (r->table, r->row_id));
       ok = store_rejection (replica, r, now, error);
     }
   ok = ok && settle_sent (replica, &ack, sent, error);

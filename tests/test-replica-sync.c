@@ -21,6 +21,8 @@
  *                 rows outside the filter and tombstones left out
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
+ *   rejected-whole-row  a rejection naming one column (immutable) takes
+ *                 every column of the row back to the server's value
  *   filter-move-out  a row whose filter column changes on the server (its
  *                 owner) leaves the replica it no longer belongs to, at
  *                 that replica's next sync, and reaches the new owner's
@@ -541,6 +543,52 @@ test_rejected (Fixture *f, gconstpointer backend)
   g_autofree char *here = local (f, a, mine, "title");
   g_assert_cmpstr (here, ==, "mine");
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 1);
+}
+
+/* The server drops every change of a row it rejects, whatever column the
+ * rejection names (here an immutable one): the replica must take the
+ * server's row back whole, not keep its own value of the other columns
+ * (newer than the server's, they would stay there, acknowledged and
+ * never uploaded again). */
+static void
+test_rejected_whole_row (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_sync_group_set_immutable (f->group, f->table, "body", &error));
+  g_assert_no_error (error);
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  guint count = 0;
+  g_signal_connect (b, "rejected", G_CALLBACK (on_rejected), &count);
+  /* Two devices make the row of one application-chosen id. */
+  g_autofree char *ida = carb_replica_insert (
+      a, f->table,
+      g_variant_new_parsed ("{'id': <'settings'>, 'owner': <'ann'>, 'title': <'from a'>, 'body': <'a'>}"),
+      &error);
+  g_assert_no_error (error);
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  g_autofree char *idb = carb_replica_insert (
+      b, f->table,
+      g_variant_new_parsed ("{'id': <'settings'>, 'owner': <'ann'>, 'title': <'from b'>, 'body': <'b'>}"),
+      &error);
+  g_assert_no_error (error);
+  sync_ok (f, b);
+  g_assert_cmpuint (count, ==, 1);
+  g_autofree char *title = local (f, b, "settings", "title");
+  g_autofree char *body = local (f, b, "settings", "body");
+  g_assert_cmpstr (body, ==, "a");
+  g_assert_cmpstr (title, ==, "from a");
+  g_assert_cmpint (
+      test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'from a' AND body = 'a'", f->qtable),
+      ==, 1);
+  /* And it stays so. */
+  sync_ok (f, b);
+  sync_ok (f, a);
+  g_autofree char *title_a = local (f, a, "settings", "title");
+  g_autofree char *title_b = local (f, b, "settings", "title");
+  g_assert_cmpstr (title_a, ==, title_b);
 }
 
 static void
@@ -1316,6 +1364,7 @@ main (int argc, char **argv)
     TEST_CASE ("expired-idle", test_expired_idle),
     TEST_CASE ("first-fill", test_first_fill),
     TEST_CASE ("rejected", test_rejected),
+    TEST_CASE ("rejected-whole-row", test_rejected_whole_row),
     TEST_CASE ("async", test_async),
     TEST_CASE ("rejected-async", test_rejected_async),
     TEST_CASE ("filter-move-out", test_filter_move_out),
