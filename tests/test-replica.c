@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct
 {
@@ -622,6 +623,38 @@ test_open_once (Fixture *f, gconstpointer data)
   g_assert_cmpuint (carb_replica_get_n_pending (f->replica), >, 0);
 }
 
+/* The file through a symbolic link is the same file (SQLite follows the
+ * link): a second object on it would keep a second clock for the same
+ * site id, so it is refused as the file's own path is. */
+static void
+test_open_once_link (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *link = g_build_filename (f->dir, "link.db", NULL);
+  g_autofree char *chain = g_build_filename (f->dir, "chain.db", NULL);
+  g_assert_cmpint (symlink ("replica.db", link), ==, 0);
+  g_assert_cmpint (symlink (link, chain), ==, 0);
+  g_autoptr (CarbReplica) via_link = open_replica (link, "app", &error);
+  g_assert_null (via_link);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+  g_clear_error (&error);
+  g_autoptr (CarbReplica) via_chain = open_replica (chain, "app", &error);
+  g_assert_null (via_chain);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+  g_clear_error (&error);
+  /* Once the first object is gone, the link opens the file, and then the
+   * file's own path is refused. */
+  g_autofree char *id = insert_note (f->replica, "through the link");
+  g_clear_object (&f->replica);
+  g_autoptr (CarbReplica) linked = open_replica (link, "app", &error);
+  g_assert_no_error (error);
+  g_autofree char *title = row_string (linked, "notes", id, "title");
+  g_assert_cmpstr (title, ==, "through the link");
+  g_autoptr (CarbReplica) direct = open_replica (f->path, "app", &error);
+  g_assert_null (direct);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+}
+
 /* A private database has no file another object could open: two
  * in-memory replicas are two databases, and neither takes a lock file. */
 static void
@@ -1046,6 +1079,7 @@ main (int argc, char **argv)
   ADD ("first-page-by-hand", test_first_page_by_hand);
   ADD ("reopen", test_reopen);
   ADD ("open-once", test_open_once);
+  ADD ("open-once-link", test_open_once_link);
   ADD ("open-in-memory", test_open_in_memory);
   ADD ("reopen-other-group", test_reopen_other_group);
   ADD ("reopen-old-format", test_reopen_old_format);
