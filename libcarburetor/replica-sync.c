@@ -21,7 +21,8 @@ parse_server_hlc (const GError *error, guint64 *hlc)
 }
 
 /* Rows moved so far by one sync, and whom to tell (the async call): the
- * count, and the rejections (emitted right away when @rejected is NULL). */
+ * count, and the rejections (emitted right away when @rejected is NULL:
+ * carb_replica_sync() keeps them until its lock is let go). */
 typedef struct
 {
   guint64 n_rows;
@@ -171,6 +172,14 @@ download_table (CarbReplica *replica,
   return !sweep || carb_replica_first_download_end (replica, table_index, error);
 }
 
+/* carb_replica_sync()'s: keeps the rejections of each batch until the
+ * sync is over. */
+static void
+keep_rejected (GArray *rejections, gpointer data)
+{
+  g_ptr_array_add (data, g_array_ref (rejections));
+}
+
 static gboolean sync_run_locked (CarbReplica *replica,
                                  CarbStore *server,
                                  GVariant *context,
@@ -247,7 +256,9 @@ sync_run_locked (CarbReplica *replica,
  * interrupted sync resumes where it stopped. Syncs of one replica run
  * one at a time (a second waits for the first). On
  * %CARB_ERROR_SYNC_POINT_EXPIRED, call carb_replica_rebuild() and sync
- * again.
+ * again. #CarbReplica::rejected is emitted, in this thread, for each
+ * rejection of the server once the sync is over (failed too), so that a
+ * handler may call any function of the replica.
  *
  * Returns: %TRUE, or %FALSE with @error set
  *
@@ -258,7 +269,15 @@ carb_replica_sync (
     CarbReplica *replica, CarbStore *server, GVariant *context, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (CARB_IS_REPLICA (replica) && server != NULL, FALSE);
-  return sync_run (replica, server, context, NULL, cancellable, error);
+  g_autoptr (GPtrArray) rejected = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  SyncProgress progress = { 0, NULL, keep_rejected, rejected };
+  gboolean ok = sync_run (replica, server, context, &progress, cancellable, error);
+  /* Told once the sync let its lock go: a handler may call the replica,
+   * a rebuild or another sync included, which wait for that lock (in
+   * this very thread, for ever). */
+  for (guint i = 0; i < rejected->len; i++)
+    carb_replica_emit_rejected (replica, rejected->pdata[i]);
+  return ok;
 }
 /* A function pointer is not a gpointer in ISO C: the tag is this. */
 static char sync_source_tag;

@@ -21,6 +21,8 @@
  *                 rows outside the filter and tombstones left out
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
+ *   rejected-reentrant  a handler of the rejected signal may rebuild the
+ *                 replica (it waited for the sync that emitted it)
  *   rejected-whole-row  a rejection naming one column (immutable) takes
  *                 every column of the row back to the server's value
  *   filter-move-out  a row whose filter column changes on the server (its
@@ -543,6 +545,49 @@ test_rejected (Fixture *f, gconstpointer backend)
   g_autofree char *here = local (f, a, mine, "title");
   g_assert_cmpstr (here, ==, "mine");
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 1);
+}
+
+static void
+rebuild_on_rejected (CarbReplica *replica,
+                     const char *table,
+                     const char *id,
+                     const char *column,
+                     const char *message,
+                     guint *count)
+{
+  g_autoptr (GError) error = NULL;
+  (*count)++;
+  g_assert_true (carb_replica_rebuild (replica, &error));
+  g_assert_no_error (error);
+}
+
+/* A handler of #CarbReplica::rejected may call the replica's API, a
+ * rebuild or another sync included: carb_replica_sync() emits the signal
+ * once its own sync is over, not while it holds the lock that orders
+ * syncs and rebuilds (the handler waited for it, in the same thread, for
+ * ever). Run in a subprocess, so that a hang fails the test. */
+static void
+test_rejected_reentrant (Fixture *f, gconstpointer backend)
+{
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  guint count = 0;
+  g_signal_connect (a, "rejected", G_CALLBACK (rebuild_on_rejected), &count);
+  g_autofree char *mine = insert (f, a, "ann", "mine");
+  g_autofree char *theirs = insert (f, a, "bob", "not mine");
+  sync_ok (f, a);
+  g_assert_cmpuint (count, ==, 1);
+  /* The rebuild dropped the rows and the sync points: the next sync
+   * downloads the row again. */
+  sync_ok (f, a);
+  g_autofree char *here = local (f, a, mine, "title");
+  g_assert_cmpstr (here, ==, "mine");
 }
 
 /* The server drops every change of a row it rejects, whatever column the
@@ -1365,6 +1410,7 @@ main (int argc, char **argv)
     TEST_CASE ("first-fill", test_first_fill),
     TEST_CASE ("rejected", test_rejected),
     TEST_CASE ("rejected-whole-row", test_rejected_whole_row),
+    TEST_CASE ("rejected-reentrant", test_rejected_reentrant),
     TEST_CASE ("async", test_async),
     TEST_CASE ("rejected-async", test_rejected_async),
     TEST_CASE ("filter-move-out", test_filter_move_out),
