@@ -54,6 +54,9 @@
  *   normalized    a value the server stores otherwise (a FLOAT rounded,
  *                 jsonb's key order) reaches the writer through the
  *                 upload's answer: writer and reader hold the same value
+ *   immutable-retry  such a value in an immutable column, sent again
+ *                 after a lost answer, is the same write, not a change:
+ *                 no rejection, and an edit made meanwhile lands
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
@@ -1397,6 +1400,62 @@ test_normalized (Fixture *f, gconstpointer backend)
     }
 }
 
+/* An immutable column whose value the server stores otherwise (a FLOAT
+ * rounded to single precision): an upload sent again because its answer
+ * was lost carries the insert's value as written, not as stored. The same
+ * version is the same write, not a change of the column, so the row is
+ * not rejected, and an edit made meanwhile lands. */
+static void
+test_immutable_retry (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_imm", NULL);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("imm");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_sync_group_set_immutable (group, table, "fl", &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (f->tmpdir, "replica-imm.db", NULL);
+  g_autoptr (CarbReplica) a = carb_replica_open (path, group, &error);
+  g_assert_no_error (error);
+  guint count = 0;
+  g_signal_connect (a, "rejected", G_CALLBACK (on_rejected), &count);
+  g_autofree char *id
+      = carb_replica_insert (a, table, g_variant_new_parsed ("{'fl': <0.1>, 'title': <'first'>}"), &error);
+  g_assert_no_error (error);
+  /* Applied, but the answer never came back. */
+  g_autoptr (GBytes) sent = carb_replica_collect_changes (a, 0, &error);
+  g_autoptr (GBytes) lost = carb_store_apply_changes (f->store, group, NULL, sent, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (lost);
+  g_assert_true (carb_replica_update (a, table, id, g_variant_new_parsed ("{'title': <'second'>}"), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (a, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count, ==, 0);
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
+  g_autoptr (GVariant) row = carb_replica_get_row (a, table, id, &error);
+  g_assert_no_error (error);
+  const char *title = NULL;
+  g_assert_true (g_variant_lookup (row, "title", "&s", &title));
+  g_assert_cmpstr (title, ==, "second");
+  g_autofree char *q = test_db_quote (table);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'second'", q), ==, 1);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", q);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1424,6 +1483,7 @@ main (int argc, char **argv)
     TEST_CASE ("concurrent", test_concurrent),
     TEST_CASE ("types", test_types),
     TEST_CASE ("normalized", test_normalized),
+    TEST_CASE ("immutable-retry", test_immutable_retry),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
