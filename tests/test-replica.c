@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <unistd.h>
@@ -1063,6 +1064,61 @@ test_bad_input (Fixture *f, gconstpointer data)
   g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM notes"), ==, 1);
 }
 
+/* Floating-point values a replica cannot keep as written are refused
+ * when written, naming the column: SQLite stores NaN as NULL (the write
+ * silently became a NULL, in a NOT NULL column too), and a finite value
+ * beyond gfloat's range in a FLOAT column cannot be read back by a server
+ * (a SQLite server failed every later upload of the replica on it, so the
+ * replica never synced again; PostgreSQL refused the row). */
+static void
+test_bad_floats (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbModel) model = carb_model_new (NULL, "floats");
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA,
+                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "db", CARB_COLUMN_TYPE_DOUBLE, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("floats");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_autofree char *path = g_build_filename (f->dir, "floats.db", NULL);
+  g_autoptr (CarbReplica) r = carb_replica_open (path, group, &error);
+  g_assert_no_error (error);
+  GVariantDict row;
+  g_variant_dict_init (&row, NULL);
+  g_variant_dict_insert (&row, "db", "d", NAN);
+  expect_bad (carb_replica_insert (r, "floats", g_variant_dict_end (&row), &error) != NULL, &error, "floats",
+              "db");
+  g_variant_dict_init (&row, NULL);
+  g_variant_dict_insert (&row, "db", "d", 1.0);
+  g_variant_dict_insert (&row, "fl", "d", 1e300);
+  expect_bad (carb_replica_insert (r, "floats", g_variant_dict_end (&row), &error) != NULL, &error, "floats",
+              "fl");
+  g_assert_cmpuint (carb_replica_get_n_pending (r), ==, 0);
+  /* What fits is kept as written: infinities, a double's range. */
+  g_variant_dict_init (&row, NULL);
+  g_variant_dict_insert (&row, "db", "d", -1e300);
+  g_variant_dict_insert (&row, "fl", "d", -INFINITY);
+  g_autofree char *id = carb_replica_insert (r, "floats", g_variant_dict_end (&row), &error);
+  g_assert_no_error (error);
+  expect_bad (carb_replica_update (r, "floats", id, one ("db", g_variant_new_double (NAN)), &error), &error,
+              "floats", "db");
+  expect_bad (carb_replica_update (r, "floats", id, one ("fl", g_variant_new_double (-3.5e38)), &error),
+              &error, "floats", "fl");
+  g_autoptr (GVariant) back = carb_replica_get_row (r, "floats", id, &error);
+  g_assert_no_error (error);
+  gdouble db = 0, fl = 0;
+  g_assert_true (g_variant_lookup (back, "db", "d", &db));
+  g_assert_true (g_variant_lookup (back, "fl", "d", &fl));
+  g_assert_cmpfloat (db, ==, -1e300);
+  g_assert_cmpfloat (fl, ==, -INFINITY);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1089,5 +1145,6 @@ main (int argc, char **argv)
   ADD ("rebuild", test_rebuild);
   ADD ("rejection", test_rejection);
   ADD ("bad-input", test_bad_input);
+  ADD ("bad-floats", test_bad_floats);
   return g_test_run ();
 }
