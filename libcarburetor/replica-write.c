@@ -120,6 +120,9 @@ plan_writes (CarbReplica *replica,
       return NULL;
     }
   g_autoptr (GArray) writes = carb_column_writes_new ();
+  /* An `a{sv}` may hold a key twice: which value would win is no one's
+   * guess to make (and a second id leaked the first). */
+  g_autofree gboolean *given = g_new0 (gboolean, model->n_columns);
   GVariantIter iter;
   const char *key;
   GVariant *boxed;
@@ -135,6 +138,12 @@ plan_writes (CarbReplica *replica,
           return NULL;
         }
       const CarbColumn *col = &model->columns[index];
+      if (given[index])
+        {
+          refuse (error, model, key, "the column is given twice");
+          return NULL;
+        }
+      given[index] = TRUE;
       if (!check_writable (replica, table_index, model, col, kind, error))
         return NULL;
       if (col->role == CARB_COLUMN_ROLE_ID)

@@ -1050,6 +1050,17 @@ test_bad_input (Fixture *f, gconstpointer data)
   g_variant_dict_insert (&row, "n", "x", (gint64) 1);
   expect_bad (carb_replica_insert (r, "notes", g_variant_dict_end (&row), &error) != NULL, &error, "notes",
               "id");
+  /* A column given twice (an `a{sv}` may hold a key twice). */
+  expect_bad (carb_replica_insert (r, "notes",
+                                   g_variant_new_parsed ("{'id': <'66666666-6666-4666-8666-666666666666'>, "
+                                                         "'id': <'77777777-7777-4777-8777-777777777777'>, "
+                                                         "'list': <'l'>, 'title': <'t'>, 'n': <int64 1>}"),
+                                   &error)
+                  != NULL,
+              &error, "notes", "id");
+  expect_bad (
+      carb_replica_update (r, "notes", id, g_variant_new_parsed ("{'title': <'x'>, 'title': <'y'>}"), &error),
+      &error, "notes", "title");
   g_assert_null (carb_replica_insert (r, "nope", one ("a", g_variant_new_string ("x")), &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "“nope”"));
