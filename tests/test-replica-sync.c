@@ -38,6 +38,8 @@
  *                 unfiltered one withdraws the row from the old owner
  *   context-type  a context value of the wrong type for the filter
  *                 column is refused, naming the key and the column
+ *   context-uuid  a context value for a UUID filter column that is not a
+ *                 UUID in lower case is refused (it matched no row)
  *   purge-moves   a purge drops the move log's entries of rows stamped
  *                 before its horizon and keeps the later ones
  *   filter-moves-random  seeded: replicas of three users edit while the
@@ -851,6 +853,63 @@ test_context_type (Fixture *f, gconstpointer backend)
   sync_ok (f, a);
 }
 
+/* A UUID filter column compares the context's value with the stored
+ * text, which is canonical lower case: a context in upper case (a GUID
+ * from some identity provider) or no UUID at all matched no row, so the
+ * replica was silently told nothing, and its writes were rejected as
+ * outside its filter. It is refused, naming the key, the column and the
+ * fix. */
+static void
+test_context_uuid (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_byuuid", NULL);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "owner", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("byuuid");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_sync_group_set_filter (group, table, "owner", "user", &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (f->tmpdir, "replica-byuuid.db", NULL);
+  g_autoptr (CarbReplica) a = carb_replica_open (path, group, &error);
+  g_assert_no_error (error);
+  g_autofree char *id = carb_replica_insert (
+      a, table,
+      g_variant_new_parsed ("{'owner': <'0000abcd-0000-4000-8000-00000000000f'>, 'title': <'mine'>}"),
+      &error);
+  g_assert_no_error (error);
+  const char *const wrong[] = { "{'user': <'0000ABCD-0000-4000-8000-00000000000F'>}", "{'user': <'ann'>}" };
+  for (guint i = 0; i < G_N_ELEMENTS (wrong); i++)
+    {
+      g_assert_false (carb_replica_sync (a, f->store, g_variant_new_parsed (wrong[i]), NULL, &error));
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+      g_assert_nonnull (strstr (error->message, "“user”"));
+      g_assert_nonnull (strstr (error->message, "“owner”"));
+      g_assert_nonnull (strstr (error->message, "lower case"));
+      g_clear_error (&error);
+      g_assert_cmpuint (carb_replica_get_n_pending (a), >, 0);
+    }
+  g_assert_true (carb_replica_sync (
+      a, f->store, g_variant_new_parsed ("{'user': <'0000abcd-0000-4000-8000-00000000000f'>}"), NULL,
+      &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
+  g_autofree char *q = test_db_quote (table);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'mine'", q), ==, 1);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", q);
+}
+
 /* A dropped move trigger is an error naming it, never a silent gap, and
  * preparing the group again mends it. */
 static void
@@ -1477,6 +1536,7 @@ main (int argc, char **argv)
     TEST_CASE ("move-trigger-missing", test_move_trigger_missing),
     TEST_CASE ("purge-moves", test_purge_moves),
     TEST_CASE ("context-type", test_context_type),
+    TEST_CASE ("context-uuid", test_context_uuid),
     TEST_CASE ("shared-table", test_shared_table),
     TEST_CASE ("filter-moves-random", test_filter_moves_random),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
