@@ -40,6 +40,9 @@
  *                 column is refused, naming the key and the column
  *   context-uuid  a context value for a UUID filter column that is not a
  *                 UUID in lower case is refused (it matched no row)
+ *   context-switch  a sync with another filter value than the replica's
+ *                 rows and sync points were made for is refused; after a
+ *                 rebuild the replica holds exactly the new value's rows
  *   purge-moves   a purge drops the move log's entries of rows stamped
  *                 before its horizon and keeps the later ones
  *   filter-moves-random  seeded: replicas of three users edit while the
@@ -910,6 +913,45 @@ test_context_uuid (Fixture *f, gconstpointer backend)
     test_db_exec (f->db, "DROP TABLE %s", q);
 }
 
+/* A replica's rows and sync points are those of the context it synced
+ * with: another user signing in on the device and syncing the same file
+ * kept the first user's rows and, downloading from their points, never
+ * got the rows of their own that no one changed since. Such a sync is
+ * refused, naming both values; after carb_replica_rebuild() the file
+ * syncs for the new context, holding exactly its rows. */
+static void
+test_context_switch (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (GVariant) bob = g_variant_ref_sink (g_variant_new_parsed ("{'user': <'bob'>}"));
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  g_autofree char *bobs = insert (f, b, "bob", "bob's");
+  g_assert_true (carb_replica_sync (b, f->store, bob, NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *anns = insert (f, a, "ann", "ann's");
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  g_assert_false (carb_replica_sync (a, f->store, bob, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT);
+  g_assert_nonnull (strstr (error->message, "ann"));
+  g_assert_nonnull (strstr (error->message, "bob"));
+  g_assert_nonnull (strstr (error->message, "carb_replica_rebuild"));
+  g_clear_error (&error);
+  g_assert_true (carb_replica_rebuild (a, &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (a, f->store, bob, NULL, &error));
+  g_assert_no_error (error);
+  g_autofree char *gone = local (f, a, anns, "title");
+  g_autofree char *here = local (f, a, bobs, "title");
+  g_assert_null (gone);
+  g_assert_cmpstr (here, ==, "bob's");
+  /* And back: refused again until rebuilt. */
+  g_assert_false (carb_replica_sync (a, f->store, f->context, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT);
+}
+
 /* A dropped move trigger is an error naming it, never a silent gap, and
  * preparing the group again mends it. */
 static void
@@ -1537,6 +1579,7 @@ main (int argc, char **argv)
     TEST_CASE ("purge-moves", test_purge_moves),
     TEST_CASE ("context-type", test_context_type),
     TEST_CASE ("context-uuid", test_context_uuid),
+    TEST_CASE ("context-switch", test_context_switch),
     TEST_CASE ("shared-table", test_shared_table),
     TEST_CASE ("filter-moves-random", test_filter_moves_random),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
