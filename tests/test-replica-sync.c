@@ -31,6 +31,8 @@
  *   withdrawal-scope  only the old owner's page withdraws the row (the new
  *                 owner's has it, a third user's has nothing); a
  *                 withdrawal cannot be uploaded; a row moved back returns
+ *   stale-withdrawal  a page that withdrew a row, merged again after a
+ *                 later page brought the row back, leaves it there
  *   move-trigger-missing  a dropped move trigger fails the sync with
  *                 CARB_ERROR_NOT_PREPARED naming it; preparing mends it
  *   shared-table  a filtered and an unfiltered group on one table: both
@@ -746,6 +748,53 @@ test_withdrawal_scope (Fixture *f, gconstpointer backend)
   g_assert_cmpstr (back, ==, "back");
   g_autofree char *here = local (f, a, stays, "title");
   g_assert_cmpstr (here, ==, "stays");
+}
+
+/* Download pages merged by hand may come again, late (a transport that
+ * retries): a stale page changes nothing, withdrawals included. Merging
+ * again the page that withdrew a row, after a later page brought the row
+ * back (it moved back into the filter), dropped the row below the sync
+ * point, where no download would bring it again. */
+static void
+test_stale_withdrawal (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *moved = insert (f, a, "ann", "moves");
+  sync_ok (f, a);
+  g_autoptr (CarbSyncPoint) p0 = carb_replica_get_sync_point (a, 0);
+  g_assert_nonnull (p0);
+  test_wait_clock_tick ();
+  test_db_exec (f->db, "UPDATE %s SET owner = 'bob' WHERE id = '%s'", f->qtable, moved);
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncPoint) p1 = NULL;
+  g_autoptr (GBytes) out
+      = carb_store_download_changes (f->store, f->group, f->context, 0, p0, 0, &p1, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_merge_download (a, 0, out, p1, &error));
+  g_assert_no_error (error);
+  g_autofree char *gone = local (f, a, moved, "title");
+  g_assert_null (gone);
+  test_wait_clock_tick ();
+  test_db_exec (f->db, "UPDATE %s SET owner = 'ann', title = 'back' WHERE id = '%s'", f->qtable, moved);
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncPoint) p2 = NULL;
+  g_autoptr (GBytes) in
+      = carb_store_download_changes (f->store, f->group, f->context, 0, p1, 0, &p2, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_merge_download (a, 0, in, p2, &error));
+  g_assert_no_error (error);
+  g_autofree char *back = local (f, a, moved, "title");
+  g_assert_cmpstr (back, ==, "back");
+  /* The first page again, late. */
+  g_assert_true (carb_replica_merge_download (a, 0, out, p1, &error));
+  g_assert_no_error (error);
+  g_autofree char *still = local (f, a, moved, "title");
+  g_assert_cmpstr (still, ==, "back");
+  sync_ok (f, a);
+  g_autofree char *synced = local (f, a, moved, "title");
+  g_assert_cmpstr (synced, ==, "back");
 }
 
 static void
@@ -1575,6 +1624,7 @@ main (int argc, char **argv)
     TEST_CASE ("rejected-async", test_rejected_async),
     TEST_CASE ("filter-move-out", test_filter_move_out),
     TEST_CASE ("withdrawal-scope", test_withdrawal_scope),
+    TEST_CASE ("stale-withdrawal", test_stale_withdrawal),
     TEST_CASE ("move-trigger-missing", test_move_trigger_missing),
     TEST_CASE ("purge-moves", test_purge_moves),
     TEST_CASE ("context-type", test_context_type),
