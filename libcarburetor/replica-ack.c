@@ -14,9 +14,11 @@ row_key (const char *table, const char *id)
 
 typedef struct
 {
-  GHashTable *rejected; /* row key → GHashTable of column names ("" = all) */
+  GHashTable *rejected; /* row keys of the rejected rows */
   GHashTable *forced;   /* row key → GHashTable of columns to force */
   GHashTable *merged;   /* row keys of the merged rows */
+  GArray *sent;         /* the changes sent, grouped by row */
+  GHashTable *sent_row; /* row key → index in @sent of the row's first change */
 } Ack;
 
 static void
@@ -25,6 +27,7 @@ ack_clear (Ack *ack)
   g_clear_pointer (&ack->rejected, g_hash_table_unref);
   g_clear_pointer (&ack->forced, g_hash_table_unref);
   g_clear_pointer (&ack->merged, g_hash_table_unref);
+  g_clear_pointer (&ack->sent_row, g_hash_table_unref);
 }
 
 static GHashTable *
@@ -58,12 +61,16 @@ store_rejection (CarbReplica *replica, const CarbRejection *r, gint64 now, GErro
   return carb_replica_db_step_done (replica, stmt, error);
 }
 
+/* Whether the server rejected the row of @c. A rejection drops every
+ * change of its row, whatever column it names (an immutable one, say), so
+ * every column sent returns to the server's value: one kept, newer than
+ * the server's, would win the merge and stay acknowledged, never uploaded
+ * again, while the server and every other replica hold another value. */
 static gboolean
 is_rejected (Ack *ack, const CarbChange *c)
 {
   g_autofree char *key = row_key (c->table, c->row_id);
-  GHashTable *set = g_hash_table_lookup (ack->rejected, key);
-  return set != NULL && (g_hash_table_contains (set, "") || g_hash_table_contains (set, c->column));
+  return g_hash_table_contains (ack->rejected, key);
 }
 
 /* Whether the column's pending entry still holds @version (no local edit
@@ -113,6 +120,59 @@ settle_sent (CarbReplica *replica, Ack *ack, GArray *sent, GError **error)
   return TRUE;
 }
 
+static void
+index_sent_rows (Ack *ack)
+{
+  ack->sent_row = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < ack->sent->len; i++)
+    {
+      const CarbChange *c = &g_array_index (ack->sent, CarbChange, i);
+      if (i > 0 && strcmp (c->row_id, c[-1].row_id) == 0 && strcmp (c->table, c[-1].table) == 0)
+        continue;
+      g_hash_table_insert (ack->sent_row, row_key (c->table, c->row_id), GUINT_TO_POINTER (i));
+    }
+}
+
+static gboolean
+same_value (GVariant *a, GVariant *b)
+{
+  return a == b || (a != NULL && b != NULL && g_variant_equal (a, b));
+}
+
+/* The columns of an answer row that hold the very write sent (the same
+ * version) with another value: the database normalized it (a FLOAT
+ * rounded to single precision, PostgreSQL's jsonb reordering keys, a
+ * numeric(p, s) padding its scale). The stored value is what every other
+ * replica downloads, so the writer takes it too; keeping its own would
+ * leave it differing from the server and every other replica for good
+ * (a tie never wins a merge). NULL when there is none. */
+static GHashTable *
+normalized_columns (Ack *ack, const CarbChange *first, gsize n)
+{
+  g_autofree char *key = row_key (first->table, first->row_id);
+  gpointer start = NULL;
+  if (!g_hash_table_lookup_extended (ack->sent_row, key, NULL, &start))
+    return NULL;
+  GHashTable *ties = NULL;
+  for (guint i = GPOINTER_TO_UINT (start); i < ack->sent->len; i++)
+    {
+      const CarbChange *s = &g_array_index (ack->sent, CarbChange, i);
+      if (strcmp (s->row_id, first->row_id) != 0 || strcmp (s->table, first->table) != 0)
+        break;
+      for (gsize j = 0; j < n; j++)
+        {
+          const CarbChange *c = &first[j];
+          if (c->column == NULL || strcmp (c->column, s->column) != 0
+              || carb_version_compare (&c->version, &s->version) != 0 || same_value (c->value, s->value))
+            continue;
+          if (ties == NULL)
+            ties = g_hash_table_new (g_str_hash, g_str_equal);
+          g_hash_table_add (ties, c->column);
+        }
+    }
+  return ties;
+}
+
 static gboolean
 merge_answer_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer data, GError **error)
 {
@@ -142,7 +202,8 @@ merge_answer_row (CarbReplica *replica, const CarbChange *first, gsize n, gpoint
    * its old versions, below the replica's sync point, where no download
    * would ever correct it (found by the convergence checker, seed
    * 4239531526950259516). */
-  return carb_replica_merge_row (replica, (guint) index, first->row_id, first, n, force, TRUE, error);
+  g_autoptr (GHashTable) ties = normalized_columns (ack, first, n);
+  return carb_replica_merge_row (replica, (guint) index, first->row_id, first, n, force, ties, TRUE, error);
 }
 
 /* A rejected row the server does not have (a refused insert, or a row
@@ -162,16 +223,17 @@ drop_unknown_row (CarbReplica *replica, const char *key, GError **error)
 static gboolean
 acknowledge_locked (CarbReplica *replica, GArray *sent, CarbApplyResult *answer, GError **error)
 {
-  Ack ack = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref),
+  Ack ack = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL),
               g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref),
-              g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+              g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL), sent, NULL };
+  index_sent_rows (&ack);
   gint64 now = g_get_real_time ();
   gboolean ok = TRUE;
   carb_replica_observe (replica, answer->server_hlc);
   for (guint i = 0; ok && i < answer->rejections->len; i++)
     {
       const CarbRejection *r = &g_array_index (answer->rejections, CarbRejection, i);
-      g_hash_table_add (column_set (ack.rejected, r->table, r->row_id), g_strdup (r->column));
+      g_hash_table_add (ack.rejected, row_key (r->table, r->row_id));
       ok = store_rejection (replica, r, now, error);
     }
   ok = ok && settle_sent (replica, &ack, sent, error);

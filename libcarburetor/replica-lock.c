@@ -1,5 +1,6 @@
 /* Carburetor — one CarbReplica per replica file, in this process and in
- * every other: an exclusive flock(2) on "<file>-replica-lock", held from
+ * every other: an exclusive flock(2) on "<file>-replica-lock" (<file> with
+ * its symbolic links followed, as SQLite follows them), held from
  * carb_replica_open() to the object's finalization.
  *
  * Why: two objects on one file would each keep a clock for the same site
@@ -24,6 +25,36 @@
 #include <unistd.h>
 #endif
 
+#ifdef G_OS_UNIX
+/* SQLite's own limit on links followed (SQLITE_MAX_SYMLINK). */
+#define MAX_LINKS 100
+
+/* The file SQLite opens for @path: SQLite follows symbolic links to the
+ * database file (not only to its directories), so a link and its target
+ * are one replica and must take one lock file. Returns: (transfer full):
+ * the path with the links of its last component followed. */
+static char *
+follow_links (const char *path)
+{
+  g_autofree char *current = g_strdup (path);
+  for (guint i = 0; i < MAX_LINKS && g_file_test (current, G_FILE_TEST_IS_SYMLINK); i++)
+    {
+      g_autofree char *target = g_file_read_link (current, NULL);
+      if (target == NULL)
+        break;
+      if (!g_path_is_absolute (target))
+        {
+          g_autofree char *dir = g_path_get_dirname (current);
+          g_autofree char *relative = g_steal_pointer (&target);
+          target = g_build_filename (dir, relative, NULL);
+        }
+      g_free (current);
+      current = g_steal_pointer (&target);
+    }
+  return g_steal_pointer (&current);
+}
+#endif
+
 gboolean
 carb_replica_lock_file (CarbReplica *replica, GError **error)
 {
@@ -32,7 +63,11 @@ carb_replica_lock_file (CarbReplica *replica, GError **error)
    * file another object could open. */
   if (replica->path[0] == '\0' || strcmp (replica->path, ":memory:") == 0)
     return TRUE;
-  g_autofree char *lock_path = g_strconcat (replica->path, "-replica-lock", NULL);
+  /* Beside the file itself: a symbolic link to it must find the lock
+   * its target's object holds. (A second hard link to a SQLite database
+   * is unsafe anyway, SQLite's documentation says, and is not caught.) */
+  g_autofree char *file = follow_links (replica->path);
+  g_autofree char *lock_path = g_strconcat (file, "-replica-lock", NULL);
   int fd = g_open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)
     {

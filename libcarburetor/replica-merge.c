@@ -111,6 +111,7 @@ carb_replica_merge_row (CarbReplica *replica,
                         const CarbChange *changes,
                         gsize n_changes,
                         GHashTable *force_columns,
+                        GHashTable *tie_columns,
                         gboolean held_only,
                         GError **error)
 {
@@ -146,7 +147,12 @@ carb_replica_merge_row (CarbReplica *replica,
       if (!carb_replica_is_versioned (col))
         return merge_error (error, model, id, c->column, "the column has no version");
       carb_replica_observe (replica, c->version.hlc);
-      gboolean wins = !found[index] || carb_version_compare (&c->version, &local[index]) > 0;
+      gint order = found[index] ? carb_version_compare (&c->version, &local[index]) : 1;
+      /* A tie is the same write: it wins only where the server stored
+       * another value than the replica's (tie_columns, replica-ack.c). */
+      gboolean wins
+          = order > 0
+            || (order == 0 && tie_columns != NULL && g_hash_table_contains (tie_columns, c->column));
       if (!wins && (force_columns == NULL || !g_hash_table_contains (force_columns, c->column)))
         continue;
       /* A pending local edit that loses is dropped: the server's newer
@@ -194,6 +200,7 @@ typedef struct
   char *insert_sql; /* INSERT OR IGNORE of every model column, then the version columns; NULL: no fast path */
   gint *version_param; /* model column → parameter of its version, or -1 */
   guint n_versioned;
+  gboolean stale; /* the page ends before the stored sync point: its withdrawals are old news */
 } PageMerge;
 
 /* Whether the table has a pending local edit: a row of the page that
@@ -219,7 +226,7 @@ static void
 page_merge_init (PageMerge *m, CarbReplica *replica, guint table_index)
 {
   const CarbModel *model = carb_sync_group_get_model (replica->group, table_index);
-  *m = (PageMerge){ table_index, model, NULL, NULL, 0 };
+  *m = (PageMerge){ table_index, model, NULL, NULL, 0, FALSE };
   if (model->n_columns > 64)
     return;
   m->version_param = g_new (gint, model->n_columns);
@@ -313,9 +320,12 @@ merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer
                    model->table, first->table);
       return FALSE;
     }
-  /* A withdrawal: the row left the replica's filter on the server. */
+  /* A withdrawal: the row left the replica's filter on the server. A
+   * stale page's is older than the state of the row the replica holds
+   * (a later page brought it back, moved back into the filter): dropping
+   * it then would leave it missing below the sync point for good. */
   if (n == 1 && first->column == NULL)
-    return carb_replica_drop_row (replica, model, first->row_id, error);
+    return m->stale || carb_replica_drop_row (replica, model, first->row_id, error);
   for (gsize i = 0; i < n; i++)
     if (first[i].column == NULL)
       return merge_error (error, model, first->row_id, NULL, "a withdrawn row comes with columns");
@@ -323,7 +333,28 @@ merge_page_row (CarbReplica *replica, const CarbChange *first, gsize n, gpointer
   if (m->insert_sql != NULL && !insert_new_row (replica, m, first, n, &inserted, error))
     return FALSE;
   return inserted
-         || carb_replica_merge_row (replica, m->table_index, first->row_id, first, n, NULL, FALSE, error);
+         || carb_replica_merge_row (replica, m->table_index, first->row_id, first, n, NULL, NULL, FALSE,
+                                    error);
+}
+
+/* Whether the table's stored sync point is later than @point (a page
+ * ending at @point is stale). */
+static gboolean
+stored_point_later (
+    CarbReplica *replica, const CarbModel *model, const CarbSyncPoint *point, gboolean *later, GError **error)
+{
+  sqlite3_stmt *stmt = carb_replica_db_stmt (
+      replica, "SELECT point FROM carburetor_sync_points WHERE grp = ? AND tbl = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, carb_sync_group_get_name (replica->group), -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, model->table, -1, SQLITE_STATIC);
+  g_autoptr (CarbSyncPoint) stored = NULL;
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    stored = carb_sync_point_parse ((const char *) sqlite3_column_text (stmt, 0), NULL);
+  sqlite3_reset (stmt);
+  *later = stored != NULL && carb_sync_point_get_time (stored) > carb_sync_point_get_time (point);
+  return TRUE;
 }
 
 /* Stores @point unless the stored one is later: a stale page must not send
@@ -332,23 +363,17 @@ static gboolean
 store_sync_point (CarbReplica *replica, const CarbModel *model, const CarbSyncPoint *point, GError **error)
 {
   const char *group = carb_sync_group_get_name (replica->group);
-  sqlite3_stmt *stmt = carb_replica_db_stmt (
-      replica, "SELECT point FROM carburetor_sync_points WHERE grp = ? AND tbl = ?", error);
-  if (stmt == NULL)
+  gboolean later = FALSE;
+  if (!stored_point_later (replica, model, point, &later, error))
     return FALSE;
-  sqlite3_bind_text (stmt, 1, group, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 2, model->table, -1, SQLITE_STATIC);
-  g_autoptr (CarbSyncPoint) stored = NULL;
-  if (sqlite3_step (stmt) == SQLITE_ROW)
-    stored = carb_sync_point_parse ((const char *) sqlite3_column_text (stmt, 0), NULL);
-  sqlite3_reset (stmt);
-  if (stored != NULL && carb_sync_point_get_time (stored) > carb_sync_point_get_time (point))
+  if (later)
     return TRUE;
   g_autofree char *text = carb_sync_point_to_string (point);
-  stmt = carb_replica_db_stmt (replica,
-                               "INSERT INTO carburetor_sync_points (grp, tbl, point) VALUES (?, ?, ?) "
-                               "ON CONFLICT (grp, tbl) DO UPDATE SET point = excluded.point",
-                               error);
+  sqlite3_stmt *stmt
+      = carb_replica_db_stmt (replica,
+                              "INSERT INTO carburetor_sync_points (grp, tbl, point) VALUES (?, ?, ?) "
+                              "ON CONFLICT (grp, tbl) DO UPDATE SET point = excluded.point",
+                              error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, group, -1, SQLITE_STATIC);
@@ -404,7 +429,8 @@ carb_replica_merge_download (
       page_merge_init (&m, replica, table_index);
       gboolean pending = TRUE;
       ok = carb_replica_check_first_page (replica, table_index, error)
-           && table_has_pending (replica, model, &pending, error);
+           && table_has_pending (replica, model, &pending, error)
+           && stored_point_later (replica, model, synced_until, &m.stale, error);
       if (pending)
         page_merge_clear (&m);
       ok = ok && carb_replica_for_each_row (replica, changes, merge_page_row, &m, error)
@@ -559,7 +585,7 @@ fill_merge (Fill *f, gconstpointer row, const char *id, GError **error)
   gboolean ok = (f->insert != NULL
                  || insert_new_row (f->replica, &f->merge, first, f->changes->len, &inserted, error))
                 && (inserted
-                    || carb_replica_merge_row (f->replica, f->t.index, id, first, f->changes->len, NULL,
+                    || carb_replica_merge_row (f->replica, f->t.index, id, first, f->changes->len, NULL, NULL,
                                                FALSE, error));
   fill_clear_changes (f);
   return ok;

@@ -150,7 +150,9 @@ void carb_replica_observe (CarbReplica *replica, guint64 hlc);
 
 /* replica-merge.c: one incoming row, per column; @force_columns (nullable)
  * takes the incoming value of those columns whatever the versions (a
- * rejected change returns to the server's value); with @held_only, a row
+ * rejected change returns to the server's value); @tie_columns (nullable)
+ * takes it for those columns on a tie too (the server stored the
+ * replica's own write as another value); with @held_only, a row
  * the replica does not hold is left out rather than inserted (an
  * acknowledgement never brings a row back: replica-ack.c). */
 gboolean carb_replica_merge_row (CarbReplica *replica,
@@ -159,6 +161,7 @@ gboolean carb_replica_merge_row (CarbReplica *replica,
                                  const CarbChange *changes,
                                  gsize n_changes,
                                  GHashTable *force_columns,
+                                 GHashTable *tie_columns,
                                  gboolean held_only,
                                  GError **error);
 

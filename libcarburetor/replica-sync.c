@@ -21,7 +21,8 @@ parse_server_hlc (const GError *error, guint64 *hlc)
 }
 
 /* Rows moved so far by one sync, and whom to tell (the async call): the
- * count, and the rejections (emitted right away when @rejected is NULL). */
+ * count, and the rejections (emitted right away when @rejected is NULL:
+ * carb_replica_sync() keeps them until its lock is let go). */
 typedef struct
 {
   guint64 n_rows;
@@ -171,6 +172,106 @@ download_table (CarbReplica *replica,
   return !sweep || carb_replica_first_download_end (replica, table_index, error);
 }
 
+/* The filter values of @ctx, one `table.column = key: value` a filtered
+ * table, as the replica stores them ("" for a group without filters). */
+static char *
+filters_text (CarbSyncGroup *group, GVariant *ctx)
+{
+  GString *text = g_string_new (NULL);
+  for (guint t = 0; t < carb_sync_group_get_n_models (group); t++)
+    {
+      const char *key = NULL;
+      gint column = carb_sync_group_get_filter (group, t, &key);
+      if (column < 0)
+        continue;
+      const CarbModel *model = carb_sync_group_get_model (group, t);
+      g_autoptr (GVariant) wanted = g_variant_lookup_value (ctx, key, NULL);
+      g_autofree char *value = wanted != NULL ? carb_twoway_filter_text (wanted) : NULL;
+      g_string_append_printf (text, "%s%s.%s = %s: %s", text->len > 0 ? "; " : "", model->table,
+                              model->columns[column].name, key, value != NULL ? value : "");
+    }
+  return g_string_free (text, FALSE);
+}
+
+static gboolean
+has_sync_point (CarbReplica *replica, gboolean *found, GError **error)
+{
+  sqlite3_stmt *stmt
+      = carb_replica_db_stmt (replica, "SELECT 1 FROM carburetor_sync_points WHERE grp = ? LIMIT 1", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, carb_sync_group_get_name (replica->group), -1, SQLITE_STATIC);
+  int rc = sqlite3_step (stmt);
+  sqlite3_reset (stmt);
+  *found = rc == SQLITE_ROW;
+  return rc == SQLITE_ROW || rc == SQLITE_DONE
+         || carb_replica_db_fail (replica, error, "reading sync points");
+}
+
+/* With the lock held. */
+static gboolean
+check_filters_locked (CarbReplica *replica, const char *now, GError **error)
+{
+  GError *local = NULL;
+  g_autofree char *stored = carb_replica_meta_get (replica, "filters", &local);
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  if (g_strcmp0 (stored, now) == 0)
+    return TRUE;
+  gboolean points = FALSE;
+  if (!has_sync_point (replica, &points, error))
+    return FALSE;
+  if (stored != NULL && points)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT,
+                   "Replica “%s” holds the rows and sync points of sync group “%s” for “%s”, not “%s”: "
+                   "downloads from those points would never bring the rows of the new filter value that did "
+                   "not change since, and keep the old value's; use a replica file per filter value (per "
+                   "user), or call carb_replica_rebuild() first (pending edits stay and are uploaded)",
+                   replica->path, carb_sync_group_get_name (replica->group), stored, now);
+      return FALSE;
+    }
+  /* Nothing downloaded yet (a new file, a rebuilt one; or a file from
+   * before this check, whose filter values were not kept): these are the
+   * values from now on. */
+  gboolean ok = carb_replica_begin (replica, error);
+  if (ok)
+    {
+      ok = carb_replica_meta_set (replica, "filters", now, error);
+      if (ok)
+        ok = carb_replica_commit (replica, error);
+      else
+        carb_replica_rollback (replica);
+    }
+  return ok;
+}
+
+/* A replica's rows and sync points are those of the filter values it
+ * downloaded with (carb_replica_rebuild() drops the points). Syncing the
+ * file with other values (another user signed in on the device) kept the
+ * first values' rows, and downloads from their points never brought the
+ * new values' rows that did not change since: refused. */
+static gboolean
+check_filters (CarbReplica *replica, GVariant *ctx, GError **error)
+{
+  g_autofree char *now = filters_text (replica->group, ctx);
+  g_mutex_lock (&replica->lock);
+  gboolean ok = check_filters_locked (replica, now, error);
+  g_mutex_unlock (&replica->lock);
+  return ok;
+}
+
+/* carb_replica_sync()'s: keeps the rejections of each batch until the
+ * sync is over. */
+static void
+keep_rejected (GArray *rejections, gpointer data)
+{
+  g_ptr_array_add (data, g_array_ref (rejections));
+}
+
 static gboolean sync_run_locked (CarbReplica *replica,
                                  CarbStore *server,
                                  GVariant *context,
@@ -209,7 +310,7 @@ sync_run_locked (CarbReplica *replica,
   /* The context is checked even when nothing is downloaded: a sync that
    * would fail with one row to download fails idle too. */
   if (!carb_sync_group_seal (replica->group, error) || !carb_twoway_check_context (replica->group, ctx, error)
-      || !upload (replica, server, ctx, progress, cancellable, error)
+      || !check_filters (replica, ctx, error) || !upload (replica, server, ctx, progress, cancellable, error)
       || !carb_replica_poll_group (replica, server, changed, cancellable, error))
     return FALSE;
   for (guint t = 0; t < n; t++)
@@ -247,7 +348,12 @@ sync_run_locked (CarbReplica *replica,
  * interrupted sync resumes where it stopped. Syncs of one replica run
  * one at a time (a second waits for the first). On
  * %CARB_ERROR_SYNC_POINT_EXPIRED, call carb_replica_rebuild() and sync
- * again.
+ * again. A replica holds the rows of the filter values it downloaded
+ * with: a sync with other values fails with
+ * %CARB_ERROR_INVALID_SYNC_POINT (rebuild it first, or use a file per
+ * value). #CarbReplica::rejected is emitted, in this thread, for each
+ * rejection of the server once the sync is over (failed too), so that a
+ * handler may call any function of the replica.
  *
  * Returns: %TRUE, or %FALSE with @error set
  *
@@ -258,7 +364,15 @@ carb_replica_sync (
     CarbReplica *replica, CarbStore *server, GVariant *context, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (CARB_IS_REPLICA (replica) && server != NULL, FALSE);
-  return sync_run (replica, server, context, NULL, cancellable, error);
+  g_autoptr (GPtrArray) rejected = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  SyncProgress progress = { 0, NULL, keep_rejected, rejected };
+  gboolean ok = sync_run (replica, server, context, &progress, cancellable, error);
+  /* Told once the sync let its lock go: a handler may call the replica,
+   * a rebuild or another sync included, which wait for that lock (in
+   * this very thread, for ever). */
+  for (guint i = 0; i < rejected->len; i++)
+    carb_replica_emit_rejected (replica, rejected->pdata[i]);
+  return ok;
 }
 /* A function pointer is not a gpointer in ISO C: the tag is this. */
 static char sync_source_tag;

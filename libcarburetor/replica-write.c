@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "replica-private.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef enum
@@ -79,6 +80,27 @@ check_writable (CarbReplica *replica,
   return TRUE;
 }
 
+/* Whether a floating-point @value can be written as given: SQLite
+ * stores NaN as NULL (silently, in a NOT NULL column too), and a finite
+ * value beyond gfloat's range is no FLOAT (a server reading it back fails
+ * the row, which on a SQLite server failed every upload of the replica
+ * from then on). Downloads are not checked here: the server's value is
+ * the value. */
+static gboolean
+check_float (const CarbModel *model, const CarbColumn *col, GVariant *value, GError **error)
+{
+  if (value == NULL || (col->type != CARB_COLUMN_TYPE_FLOAT && col->type != CARB_COLUMN_TYPE_DOUBLE)
+      || !g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+    return TRUE;
+  gdouble d = g_variant_get_double (value);
+  if (isnan (d))
+    return refuse (error, model, col->name,
+                   "NaN cannot be stored: the replica is a SQLite file, which would store NULL instead");
+  if (col->type == CARB_COLUMN_TYPE_FLOAT && isfinite (d) && isinf ((gfloat) d))
+    return refuse (error, model, col->name, "%g does not fit a FLOAT column (gfloat)", d);
+  return TRUE;
+}
+
 /* The columns of @row (`a{sv}`) to write, checked by name and role; an
  * insert also writes every data column @row lacks (NULL) and the
  * tombstone (false). @id_out gets an insert's id value, if given. */
@@ -98,6 +120,9 @@ plan_writes (CarbReplica *replica,
       return NULL;
     }
   g_autoptr (GArray) writes = carb_column_writes_new ();
+  /* An `a{sv}` may hold a key twice: which value would win is no one's
+   * guess to make (and a second id leaked the first). */
+  g_autofree gboolean *given = g_new0 (gboolean, model->n_columns);
   GVariantIter iter;
   const char *key;
   GVariant *boxed;
@@ -113,6 +138,12 @@ plan_writes (CarbReplica *replica,
           return NULL;
         }
       const CarbColumn *col = &model->columns[index];
+      if (given[index])
+        {
+          refuse (error, model, key, "the column is given twice");
+          return NULL;
+        }
+      given[index] = TRUE;
       if (!check_writable (replica, table_index, model, col, kind, error))
         return NULL;
       if (col->role == CARB_COLUMN_ROLE_ID)
@@ -122,6 +153,8 @@ plan_writes (CarbReplica *replica,
         }
       ColumnWrite w = { col, carb_replica_unwrap (owned), NULL };
       g_array_append_val (writes, w);
+      if (!check_float (model, col, w.value, error))
+        return NULL;
     }
   if (kind != WRITE_INSERT)
     return g_steal_pointer (&writes);

@@ -128,7 +128,8 @@ open_connection (CarbReplica *replica, GError **error)
  * across processes too (two would each keep a clock for the same site
  * id): while one lives, opening the file again fails with
  * %CARB_ERROR_BUSY; share the object instead. The lock is the file
- * `<path>-replica-lock` (created beside it, left there), held until the
+ * `<path>-replica-lock` (created beside it, left there; beside the target
+ * of a symbolic link, which SQLite follows too), held until the
  * object is finalized or its process ends. The application's own SQLite
  * connections to the file (to read it with SQL) are not affected. A
  * private database (`:memory:`, or "" for a temporary one) takes no lock.

@@ -109,9 +109,9 @@ carb_twoway_filter_matches (GVariant *value, GVariant *wanted)
   return variant_int64 (value, &a) && variant_int64 (wanted, &b) && a == b;
 }
 
-/* A string for a TEXT or UUID filter column, an integer for an integer
- * one: any other value would match no row, and the replica would be
- * told nothing, silently. */
+/* A string for a TEXT filter column (a UUID in lower case for a UUID
+ * one), an integer for an integer one: any other value would match no
+ * row, and the replica would be told nothing, silently. */
 static gboolean
 context_value_fits (CarbSyncGroup *group, guint index, const char *key, GVariant *value, GError **error)
 {
@@ -119,6 +119,21 @@ context_value_fits (CarbSyncGroup *group, guint index, const char *key, GVariant
   const CarbColumn *column = &model->columns[carb_sync_group_get_filter (group, index, NULL)];
   gboolean text = column->type == CARB_COLUMN_TYPE_TEXT || column->type == CARB_COLUMN_TYPE_UUID;
   gint64 n = 0;
+  if (column->type == CARB_COLUMN_TYPE_UUID && g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    {
+      /* Compared with the stored text, which is canonical: another form
+       * of the UUID (upper case) or no UUID at all matches no row. */
+      gsize len = 0;
+      const char *uuid = g_variant_get_string (value, &len);
+      if (carb_value_is_canonical_uuid (uuid, len))
+        return TRUE;
+      g_set_error (
+          error, CARB_ERROR, CARB_ERROR_INVALID_DATA,
+          "Sync group “%s”: the context's “%s” is “%s”, but table “%s” filters its UUID column “%s” by "
+          "it: give a UUID in lower case (8-4-4-4-12 hexadecimal digits), as the column stores it",
+          carb_sync_group_get_name (group), key, uuid, model->table, column->name);
+      return FALSE;
+    }
   if (text ? g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) : variant_int64 (value, &n))
     return TRUE;
   g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA,

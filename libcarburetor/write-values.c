@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "carb-private.h"
 
+#include <math.h>
 #include <string.h>
 
 static gboolean
@@ -203,6 +204,11 @@ variant_value (
       else
         return bad_row (error, query, index, col, "a column of type %s takes “d”, not “%s”",
                         carb_column_type_to_string (col->type), got);
+      /* As a reader would take it (carb_sink_set_double()): written, it
+       * would fail every read of the row instead (SQLite stores it as
+       * given). */
+      if (col->type == CARB_COLUMN_TYPE_FLOAT && isfinite (v->v_double) && isinf ((gfloat) v->v_double))
+        return bad_row (error, query, index, col, "%g does not fit a FLOAT column (gfloat)", v->v_double);
       return TRUE;
     case CARB_COLUMN_TYPE_BYTES:
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BYTESTRING))

@@ -31,6 +31,8 @@
  *   types         every column type through an apply and a download
  *                 comes back as it was sent; a value the database
  *                 normalizes is answered as stored, as a download gives it
+ *   float-range   a FLOAT beyond gfloat's range rejects its row (SQLite
+ *                 stored it, then failed the batch reading it back)
  *   insert-race   (PostgreSQL) a row another transaction inserts while the
  *                 apply inserts the same id is merged with, not rejected
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -1089,6 +1091,51 @@ test_download (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (none->len, ==, 0);
 }
 
+/* A FLOAT beyond gfloat's range (from a client other than the library's
+ * replica, which refuses it) rejects its row, on every backend: SQLite
+ * stored it and then could not read it back, failing the whole batch,
+ * every time the replica sent it again. */
+static void
+test_float_range (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_fl", NULL);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "f32", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("fl");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  CarbChange changes[] = {
+    { table, "big", "f32", { f->base, SITE_A }, g_variant_ref_sink (g_variant_new_double (1e300)) },
+    { table, "big", "deleted", { f->base, SITE_A }, g_variant_ref_sink (g_variant_new_boolean (FALSE)) },
+    { table, "fine", "f32", { f->base, SITE_A }, g_variant_ref_sink (g_variant_new_double (1.5)) },
+    { table, "fine", "deleted", { f->base, SITE_A }, g_variant_ref_sink (g_variant_new_boolean (FALSE)) },
+  };
+  g_autoptr (GBytes) set = serialize (changes, G_N_ELEMENTS (changes));
+  g_autoptr (GBytes) bytes = carb_store_apply_changes (f->store, group, NULL, set, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (bytes);
+  g_autoptr (GVariant) result
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (RESULT_TYPE), bytes, FALSE));
+  g_assert_cmpuint (n_rejections (result), ==, 1);
+  const char *row = NULL, *column = NULL, *message = NULL;
+  rejection (result, 0, &row, &column, &message);
+  g_assert_cmpstr (row, ==, "big");
+  g_autofree char *q = test_db_quote (table);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", q), ==, 1);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE id = 'fine'", q), ==, 1);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", q);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1108,6 +1155,7 @@ main (int argc, char **argv)
     TEST_CASE ("download", test_download),
     TEST_CASE ("app-transaction", test_app_transaction),
     TEST_CASE ("types", test_types),
+    TEST_CASE ("float-range", test_float_range),
     TEST_CASE ("insert-race", test_insert_race),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,

@@ -21,12 +21,18 @@
  *                 rows outside the filter and tombstones left out
  *   rejected      a write outside the replica's filter is rejected: the
  *                 signal, the kept rejection, the row gone locally
+ *   rejected-reentrant  a handler of the rejected signal may rebuild the
+ *                 replica (it waited for the sync that emitted it)
+ *   rejected-whole-row  a rejection naming one column (immutable) takes
+ *                 every column of the row back to the server's value
  *   filter-move-out  a row whose filter column changes on the server (its
  *                 owner) leaves the replica it no longer belongs to, at
  *                 that replica's next sync, and reaches the new owner's
  *   withdrawal-scope  only the old owner's page withdraws the row (the new
  *                 owner's has it, a third user's has nothing); a
  *                 withdrawal cannot be uploaded; a row moved back returns
+ *   stale-withdrawal  a page that withdrew a row, merged again after a
+ *                 later page brought the row back, leaves it there
  *   move-trigger-missing  a dropped move trigger fails the sync with
  *                 CARB_ERROR_NOT_PREPARED naming it; preparing mends it
  *   shared-table  a filtered and an unfiltered group on one table: both
@@ -34,6 +40,11 @@
  *                 unfiltered one withdraws the row from the old owner
  *   context-type  a context value of the wrong type for the filter
  *                 column is refused, naming the key and the column
+ *   context-uuid  a context value for a UUID filter column that is not a
+ *                 UUID in lower case is refused (it matched no row)
+ *   context-switch  a sync with another filter value than the replica's
+ *                 rows and sync points were made for is refused; after a
+ *                 rebuild the replica holds exactly the new value's rows
  *   purge-moves   a purge drops the move log's entries of rows stamped
  *                 before its horizon and keeps the later ones
  *   filter-moves-random  seeded: replicas of three users edit while the
@@ -47,6 +58,12 @@
  *                 the server holds every row's last local value
  *   types         a row of every column type goes from one replica through
  *                 the server to another and reads back as written
+ *   normalized    a value the server stores otherwise (a FLOAT rounded,
+ *                 jsonb's key order) reaches the writer through the
+ *                 upload's answer: writer and reader hold the same value
+ *   immutable-retry  such a value in an immutable column, sent again
+ *                 after a lost answer, is the same write, not a change:
+ *                 no rejection, and an edit made meanwhile lands
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
@@ -541,6 +558,95 @@ test_rejected (Fixture *f, gconstpointer backend)
 }
 
 static void
+rebuild_on_rejected (CarbReplica *replica,
+                     const char *table,
+                     const char *id,
+                     const char *column,
+                     const char *message,
+                     guint *count)
+{
+  g_autoptr (GError) error = NULL;
+  (*count)++;
+  g_assert_true (carb_replica_rebuild (replica, &error));
+  g_assert_no_error (error);
+}
+
+/* A handler of #CarbReplica::rejected may call the replica's API, a
+ * rebuild or another sync included: carb_replica_sync() emits the signal
+ * once its own sync is over, not while it holds the lock that orders
+ * syncs and rebuilds (the handler waited for it, in the same thread, for
+ * ever). Run in a subprocess, so that a hang fails the test. */
+static void
+test_rejected_reentrant (Fixture *f, gconstpointer backend)
+{
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  guint count = 0;
+  g_signal_connect (a, "rejected", G_CALLBACK (rebuild_on_rejected), &count);
+  g_autofree char *mine = insert (f, a, "ann", "mine");
+  g_autofree char *theirs = insert (f, a, "bob", "not mine");
+  sync_ok (f, a);
+  g_assert_cmpuint (count, ==, 1);
+  /* The rebuild dropped the rows and the sync points: the next sync
+   * downloads the row again. */
+  sync_ok (f, a);
+  g_autofree char *here = local (f, a, mine, "title");
+  g_assert_cmpstr (here, ==, "mine");
+}
+
+/* The server drops every change of a row it rejects, whatever column the
+ * rejection names (here an immutable one): the replica must take the
+ * server's row back whole, not keep its own value of the other columns
+ * (newer than the server's, they would stay there, acknowledged and
+ * never uploaded again). */
+static void
+test_rejected_whole_row (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_sync_group_set_immutable (f->group, f->table, "body", &error));
+  g_assert_no_error (error);
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  guint count = 0;
+  g_signal_connect (b, "rejected", G_CALLBACK (on_rejected), &count);
+  /* Two devices make the row of one application-chosen id. */
+  g_autofree char *ida = carb_replica_insert (
+      a, f->table,
+      g_variant_new_parsed ("{'id': <'settings'>, 'owner': <'ann'>, 'title': <'from a'>, 'body': <'a'>}"),
+      &error);
+  g_assert_no_error (error);
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  g_autofree char *idb = carb_replica_insert (
+      b, f->table,
+      g_variant_new_parsed ("{'id': <'settings'>, 'owner': <'ann'>, 'title': <'from b'>, 'body': <'b'>}"),
+      &error);
+  g_assert_no_error (error);
+  sync_ok (f, b);
+  g_assert_cmpuint (count, ==, 1);
+  g_autofree char *title = local (f, b, "settings", "title");
+  g_autofree char *body = local (f, b, "settings", "body");
+  g_assert_cmpstr (body, ==, "a");
+  g_assert_cmpstr (title, ==, "from a");
+  g_assert_cmpint (
+      test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'from a' AND body = 'a'", f->qtable),
+      ==, 1);
+  /* And it stays so. */
+  sync_ok (f, b);
+  sync_ok (f, a);
+  g_autofree char *title_a = local (f, a, "settings", "title");
+  g_autofree char *title_b = local (f, b, "settings", "title");
+  g_assert_cmpstr (title_a, ==, title_b);
+}
+
+static void
 test_filter_move_out (Fixture *f, gconstpointer backend)
 {
   g_autoptr (GError) error = NULL;
@@ -642,6 +748,53 @@ test_withdrawal_scope (Fixture *f, gconstpointer backend)
   g_assert_cmpstr (back, ==, "back");
   g_autofree char *here = local (f, a, stays, "title");
   g_assert_cmpstr (here, ==, "stays");
+}
+
+/* Download pages merged by hand may come again, late (a transport that
+ * retries): a stale page changes nothing, withdrawals included. Merging
+ * again the page that withdrew a row, after a later page brought the row
+ * back (it moved back into the filter), dropped the row below the sync
+ * point, where no download would bring it again. */
+static void
+test_stale_withdrawal (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *moved = insert (f, a, "ann", "moves");
+  sync_ok (f, a);
+  g_autoptr (CarbSyncPoint) p0 = carb_replica_get_sync_point (a, 0);
+  g_assert_nonnull (p0);
+  test_wait_clock_tick ();
+  test_db_exec (f->db, "UPDATE %s SET owner = 'bob' WHERE id = '%s'", f->qtable, moved);
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncPoint) p1 = NULL;
+  g_autoptr (GBytes) out
+      = carb_store_download_changes (f->store, f->group, f->context, 0, p0, 0, &p1, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_merge_download (a, 0, out, p1, &error));
+  g_assert_no_error (error);
+  g_autofree char *gone = local (f, a, moved, "title");
+  g_assert_null (gone);
+  test_wait_clock_tick ();
+  test_db_exec (f->db, "UPDATE %s SET owner = 'ann', title = 'back' WHERE id = '%s'", f->qtable, moved);
+  test_wait_clock_tick ();
+  g_autoptr (CarbSyncPoint) p2 = NULL;
+  g_autoptr (GBytes) in
+      = carb_store_download_changes (f->store, f->group, f->context, 0, p1, 0, &p2, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_merge_download (a, 0, in, p2, &error));
+  g_assert_no_error (error);
+  g_autofree char *back = local (f, a, moved, "title");
+  g_assert_cmpstr (back, ==, "back");
+  /* The first page again, late. */
+  g_assert_true (carb_replica_merge_download (a, 0, out, p1, &error));
+  g_assert_no_error (error);
+  g_autofree char *still = local (f, a, moved, "title");
+  g_assert_cmpstr (still, ==, "back");
+  sync_ok (f, a);
+  g_autofree char *synced = local (f, a, moved, "title");
+  g_assert_cmpstr (synced, ==, "back");
 }
 
 static void
@@ -750,6 +903,102 @@ test_context_type (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (carb_replica_get_n_pending (a), >, 0);
   g_clear_error (&error);
   sync_ok (f, a);
+}
+
+/* A UUID filter column compares the context's value with the stored
+ * text, which is canonical lower case: a context in upper case (a GUID
+ * from some identity provider) or no UUID at all matched no row, so the
+ * replica was silently told nothing, and its writes were rejected as
+ * outside its filter. It is refused, naming the key, the column and the
+ * fix. */
+static void
+test_context_uuid (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_byuuid", NULL);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "owner", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("byuuid");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_sync_group_set_filter (group, table, "owner", "user", &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (f->tmpdir, "replica-byuuid.db", NULL);
+  g_autoptr (CarbReplica) a = carb_replica_open (path, group, &error);
+  g_assert_no_error (error);
+  g_autofree char *id = carb_replica_insert (
+      a, table,
+      g_variant_new_parsed ("{'owner': <'0000abcd-0000-4000-8000-00000000000f'>, 'title': <'mine'>}"),
+      &error);
+  g_assert_no_error (error);
+  const char *const wrong[] = { "{'user': <'0000ABCD-0000-4000-8000-00000000000F'>}", "{'user': <'ann'>}" };
+  for (guint i = 0; i < G_N_ELEMENTS (wrong); i++)
+    {
+      g_assert_false (carb_replica_sync (a, f->store, g_variant_new_parsed (wrong[i]), NULL, &error));
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+      g_assert_nonnull (strstr (error->message, "“user”"));
+      g_assert_nonnull (strstr (error->message, "“owner”"));
+      g_assert_nonnull (strstr (error->message, "lower case"));
+      g_clear_error (&error);
+      g_assert_cmpuint (carb_replica_get_n_pending (a), >, 0);
+    }
+  g_assert_true (carb_replica_sync (
+      a, f->store, g_variant_new_parsed ("{'user': <'0000abcd-0000-4000-8000-00000000000f'>}"), NULL,
+      &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
+  g_autofree char *q = test_db_quote (table);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'mine'", q), ==, 1);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", q);
+}
+
+/* A replica's rows and sync points are those of the context it synced
+ * with: another user signing in on the device and syncing the same file
+ * kept the first user's rows and, downloading from their points, never
+ * got the rows of their own that no one changed since. Such a sync is
+ * refused, naming both values; after carb_replica_rebuild() the file
+ * syncs for the new context, holding exactly its rows. */
+static void
+test_context_switch (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  create (f);
+  g_autoptr (GVariant) bob = g_variant_ref_sink (g_variant_new_parsed ("{'user': <'bob'>}"));
+  g_autoptr (CarbReplica) b = open_replica (f, "b");
+  g_autofree char *bobs = insert (f, b, "bob", "bob's");
+  g_assert_true (carb_replica_sync (b, f->store, bob, NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr (CarbReplica) a = open_replica (f, "a");
+  g_autofree char *anns = insert (f, a, "ann", "ann's");
+  sync_ok (f, a);
+  test_wait_clock_tick ();
+  g_assert_false (carb_replica_sync (a, f->store, bob, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT);
+  g_assert_nonnull (strstr (error->message, "ann"));
+  g_assert_nonnull (strstr (error->message, "bob"));
+  g_assert_nonnull (strstr (error->message, "carb_replica_rebuild"));
+  g_clear_error (&error);
+  g_assert_true (carb_replica_rebuild (a, &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (a, f->store, bob, NULL, &error));
+  g_assert_no_error (error);
+  g_autofree char *gone = local (f, a, anns, "title");
+  g_autofree char *here = local (f, a, bobs, "title");
+  g_assert_null (gone);
+  g_assert_cmpstr (here, ==, "bob's");
+  /* And back: refused again until rebuilt. */
+  g_assert_false (carb_replica_sync (a, f->store, f->context, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT);
 }
 
 /* A dropped move trigger is an error naming it, never a silent gap, and
@@ -1248,6 +1497,115 @@ test_types (Fixture *f, gconstpointer backend)
     }
 }
 
+/* A value the server stores differently from the replica's (a FLOAT
+ * column rounds to single precision; PostgreSQL's jsonb reorders keys):
+ * the writer takes the stored value from the upload's answer, so every
+ * replica ends with the server's value, not the writer alone its own. */
+static void
+test_normalized (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_norm", NULL);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA,
+                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (carb_model_add_column (model, "js", CARB_COLUMN_TYPE_JSON, CARB_COLUMN_ROLE_DATA,
+                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("norm");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  g_autofree char *p1 = g_build_filename (f->tmpdir, "replica-n1.db", NULL);
+  g_autofree char *p2 = g_build_filename (f->tmpdir, "replica-n2.db", NULL);
+  g_autoptr (CarbReplica) a = carb_replica_open (p1, group, &error);
+  g_autoptr (CarbReplica) b = carb_replica_open (p2, group, &error);
+  g_assert_no_error (error);
+  g_autofree char *id = carb_replica_insert (
+      a, table, g_variant_new_parsed ("{'fl': <0.1>, 'js': <'{\"b\": 1, \"a\": 2}'>}"), &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (a, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (b, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr (GVariant) mine = carb_replica_get_row (a, table, id, &error);
+  g_autoptr (GVariant) theirs = carb_replica_get_row (b, table, id, &error);
+  g_assert_no_error (error);
+  g_autofree char *ms = g_variant_print (mine, TRUE), *ts = g_variant_print (theirs, TRUE);
+  g_assert_cmpstr (ms, ==, ts);
+  gdouble fl = 0;
+  g_assert_true (g_variant_lookup (mine, "fl", "d", &fl));
+  g_assert_cmpfloat (fl, ==, (gdouble) 0.1f);
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
+  if (test_db_is_postgres (f->db))
+    {
+      g_autofree char *q = test_db_quote (table);
+      test_db_exec (f->db, "DROP TABLE %s", q);
+    }
+}
+
+/* An immutable column whose value the server stores otherwise (a FLOAT
+ * rounded to single precision): an upload sent again because its answer
+ * was lost carries the insert's value as written, not as stored. The same
+ * version is the same write, not a change of the column, so the row is
+ * not rejected, and an edit made meanwhile lands. */
+static void
+test_immutable_retry (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_imm", NULL);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("imm");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_sync_group_set_immutable (group, table, "fl", &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (f->tmpdir, "replica-imm.db", NULL);
+  g_autoptr (CarbReplica) a = carb_replica_open (path, group, &error);
+  g_assert_no_error (error);
+  guint count = 0;
+  g_signal_connect (a, "rejected", G_CALLBACK (on_rejected), &count);
+  g_autofree char *id
+      = carb_replica_insert (a, table, g_variant_new_parsed ("{'fl': <0.1>, 'title': <'first'>}"), &error);
+  g_assert_no_error (error);
+  /* Applied, but the answer never came back. */
+  g_autoptr (GBytes) sent = carb_replica_collect_changes (a, 0, &error);
+  g_autoptr (GBytes) lost = carb_store_apply_changes (f->store, group, NULL, sent, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (lost);
+  g_assert_true (carb_replica_update (a, table, id, g_variant_new_parsed ("{'title': <'second'>}"), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (a, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count, ==, 0);
+  g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
+  g_autoptr (GVariant) row = carb_replica_get_row (a, table, id, &error);
+  g_assert_no_error (error);
+  const char *title = NULL;
+  g_assert_true (g_variant_lookup (row, "title", "&s", &title));
+  g_assert_cmpstr (title, ==, "second");
+  g_autofree char *q = test_db_quote (table);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'second'", q), ==, 1);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", q);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1260,18 +1618,25 @@ main (int argc, char **argv)
     TEST_CASE ("expired-idle", test_expired_idle),
     TEST_CASE ("first-fill", test_first_fill),
     TEST_CASE ("rejected", test_rejected),
+    TEST_CASE ("rejected-whole-row", test_rejected_whole_row),
+    TEST_CASE ("rejected-reentrant", test_rejected_reentrant),
     TEST_CASE ("async", test_async),
     TEST_CASE ("rejected-async", test_rejected_async),
     TEST_CASE ("filter-move-out", test_filter_move_out),
     TEST_CASE ("withdrawal-scope", test_withdrawal_scope),
+    TEST_CASE ("stale-withdrawal", test_stale_withdrawal),
     TEST_CASE ("move-trigger-missing", test_move_trigger_missing),
     TEST_CASE ("purge-moves", test_purge_moves),
     TEST_CASE ("context-type", test_context_type),
+    TEST_CASE ("context-uuid", test_context_uuid),
+    TEST_CASE ("context-switch", test_context_switch),
     TEST_CASE ("shared-table", test_shared_table),
     TEST_CASE ("filter-moves-random", test_filter_moves_random),
     TEST_CASE ("rebuild-during-sync", test_rebuild_during_sync),
     TEST_CASE ("concurrent", test_concurrent),
     TEST_CASE ("types", test_types),
+    TEST_CASE ("normalized", test_normalized),
+    TEST_CASE ("immutable-retry", test_immutable_retry),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

@@ -5,8 +5,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct
 {
@@ -622,6 +624,38 @@ test_open_once (Fixture *f, gconstpointer data)
   g_assert_cmpuint (carb_replica_get_n_pending (f->replica), >, 0);
 }
 
+/* The file through a symbolic link is the same file (SQLite follows the
+ * link): a second object on it would keep a second clock for the same
+ * site id, so it is refused as the file's own path is. */
+static void
+test_open_once_link (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *link = g_build_filename (f->dir, "link.db", NULL);
+  g_autofree char *chain = g_build_filename (f->dir, "chain.db", NULL);
+  g_assert_cmpint (symlink ("replica.db", link), ==, 0);
+  g_assert_cmpint (symlink (link, chain), ==, 0);
+  g_autoptr (CarbReplica) via_link = open_replica (link, "app", &error);
+  g_assert_null (via_link);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+  g_clear_error (&error);
+  g_autoptr (CarbReplica) via_chain = open_replica (chain, "app", &error);
+  g_assert_null (via_chain);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+  g_clear_error (&error);
+  /* Once the first object is gone, the link opens the file, and then the
+   * file's own path is refused. */
+  g_autofree char *id = insert_note (f->replica, "through the link");
+  g_clear_object (&f->replica);
+  g_autoptr (CarbReplica) linked = open_replica (link, "app", &error);
+  g_assert_no_error (error);
+  g_autofree char *title = row_string (linked, "notes", id, "title");
+  g_assert_cmpstr (title, ==, "through the link");
+  g_autoptr (CarbReplica) direct = open_replica (f->path, "app", &error);
+  g_assert_null (direct);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+}
+
 /* A private database has no file another object could open: two
  * in-memory replicas are two databases, and neither takes a lock file. */
 static void
@@ -1016,6 +1050,17 @@ test_bad_input (Fixture *f, gconstpointer data)
   g_variant_dict_insert (&row, "n", "x", (gint64) 1);
   expect_bad (carb_replica_insert (r, "notes", g_variant_dict_end (&row), &error) != NULL, &error, "notes",
               "id");
+  /* A column given twice (an `a{sv}` may hold a key twice). */
+  expect_bad (carb_replica_insert (r, "notes",
+                                   g_variant_new_parsed ("{'id': <'66666666-6666-4666-8666-666666666666'>, "
+                                                         "'id': <'77777777-7777-4777-8777-777777777777'>, "
+                                                         "'list': <'l'>, 'title': <'t'>, 'n': <int64 1>}"),
+                                   &error)
+                  != NULL,
+              &error, "notes", "id");
+  expect_bad (
+      carb_replica_update (r, "notes", id, g_variant_new_parsed ("{'title': <'x'>, 'title': <'y'>}"), &error),
+      &error, "notes", "title");
   g_assert_null (carb_replica_insert (r, "nope", one ("a", g_variant_new_string ("x")), &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "“nope”"));
@@ -1028,6 +1073,61 @@ test_bad_input (Fixture *f, gconstpointer data)
   g_autofree char *title = row_string (r, "notes", id, "title");
   g_assert_cmpstr (title, ==, "a");
   g_assert_cmpint (sql_int (f->path, "SELECT count(*) FROM notes"), ==, 1);
+}
+
+/* Floating-point values a replica cannot keep as written are refused
+ * when written, naming the column: SQLite stores NaN as NULL (the write
+ * silently became a NULL, in a NOT NULL column too), and a finite value
+ * beyond gfloat's range in a FLOAT column cannot be read back by a server
+ * (a SQLite server failed every later upload of the replica on it, so the
+ * replica never synced again; PostgreSQL refused the row). */
+static void
+test_bad_floats (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CarbModel) model = carb_model_new (NULL, "floats");
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA,
+                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "db", CARB_COLUMN_TYPE_DOUBLE, CARB_COLUMN_ROLE_DATA, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("floats");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_autofree char *path = g_build_filename (f->dir, "floats.db", NULL);
+  g_autoptr (CarbReplica) r = carb_replica_open (path, group, &error);
+  g_assert_no_error (error);
+  GVariantDict row;
+  g_variant_dict_init (&row, NULL);
+  g_variant_dict_insert (&row, "db", "d", NAN);
+  expect_bad (carb_replica_insert (r, "floats", g_variant_dict_end (&row), &error) != NULL, &error, "floats",
+              "db");
+  g_variant_dict_init (&row, NULL);
+  g_variant_dict_insert (&row, "db", "d", 1.0);
+  g_variant_dict_insert (&row, "fl", "d", 1e300);
+  expect_bad (carb_replica_insert (r, "floats", g_variant_dict_end (&row), &error) != NULL, &error, "floats",
+              "fl");
+  g_assert_cmpuint (carb_replica_get_n_pending (r), ==, 0);
+  /* What fits is kept as written: infinities, a double's range. */
+  g_variant_dict_init (&row, NULL);
+  g_variant_dict_insert (&row, "db", "d", -1e300);
+  g_variant_dict_insert (&row, "fl", "d", -INFINITY);
+  g_autofree char *id = carb_replica_insert (r, "floats", g_variant_dict_end (&row), &error);
+  g_assert_no_error (error);
+  expect_bad (carb_replica_update (r, "floats", id, one ("db", g_variant_new_double (NAN)), &error), &error,
+              "floats", "db");
+  expect_bad (carb_replica_update (r, "floats", id, one ("fl", g_variant_new_double (-3.5e38)), &error),
+              &error, "floats", "fl");
+  g_autoptr (GVariant) back = carb_replica_get_row (r, "floats", id, &error);
+  g_assert_no_error (error);
+  gdouble db = 0, fl = 0;
+  g_assert_true (g_variant_lookup (back, "db", "d", &db));
+  g_assert_true (g_variant_lookup (back, "fl", "d", &fl));
+  g_assert_cmpfloat (db, ==, -1e300);
+  g_assert_cmpfloat (fl, ==, -INFINITY);
 }
 
 int
@@ -1046,6 +1146,7 @@ main (int argc, char **argv)
   ADD ("first-page-by-hand", test_first_page_by_hand);
   ADD ("reopen", test_reopen);
   ADD ("open-once", test_open_once);
+  ADD ("open-once-link", test_open_once_link);
   ADD ("open-in-memory", test_open_in_memory);
   ADD ("reopen-other-group", test_reopen_other_group);
   ADD ("reopen-old-format", test_reopen_old_format);
@@ -1055,5 +1156,6 @@ main (int argc, char **argv)
   ADD ("rebuild", test_rebuild);
   ADD ("rejection", test_rejection);
   ADD ("bad-input", test_bad_input);
+  ADD ("bad-floats", test_bad_floats);
   return g_test_run ();
 }
