@@ -1,6 +1,7 @@
 // Carburetor from JavaScript (gjs) through GObject Introspection: the same
-// round trip as test-gi.py on every backend the suite has, and the error
-// domain and code of a bad URI. TAP output.
+// round trip as test-gi.py on every backend the suite has, the error
+// domain and code of a bad URI, and the plugin list listed twice with a
+// collection between (it once freed its elements twice). TAP output.
 // SPDX-License-Identifier: LGPL-2.1-or-later
 imports.gi.versions.Carburetor = '1.0';
 const {Carburetor, Gio, GLib} = imports.gi;
@@ -143,12 +144,25 @@ function badUri() {
     throw new Error('no error for a bad URI');
 }
 
+function pluginList() {
+    let first = Carburetor.plugin_list();
+    const names = first.map(p => p.get_name()).sort();
+    first = null;
+    System.gc();
+    const again = Carburetor.plugin_list();
+    System.gc();
+    assert(JSON.stringify(again.map(p => p.get_name()).sort()) === JSON.stringify(names), names);
+    const sqlite = again.find(p => p.get_name() === 'sqlite');
+    assert(JSON.stringify(sqlite.get_schemes()) === '["sqlite","file"]', sqlite.get_schemes());
+}
+
 const table = `gi_js_${new Date().getTime() % 1000000}`;
 for (const [name, uri] of stores())
     check(`${name}/round-trip`, () => roundTrip(uri, table));
 for (const [name, uri] of stores())
     check(`${name}/replicas`, () => replicas(uri, `${table}_r`));
 check('bad-uri', badUri);
+check('plugin-list', pluginList);
 
 print(`1..${results.length}`);
 results.forEach(([ok, name, why], i) =>

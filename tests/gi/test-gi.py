@@ -5,7 +5,8 @@
 # get a GLib.Error with Carburetor's domain and code for a bad URI; a
 # replica's local writes and its sync with the store; the replica's async
 # sync and the group's validation callback called as their Python
-# signatures read (positional arguments in that order).
+# signatures read (positional arguments in that order); the plugin list,
+# freed and listed again (in a child process: it once crashed there).
 #
 # TAP output; run by meson with GI_TYPELIB_PATH and LD_LIBRARY_PATH set to
 # the build tree. SPDX-License-Identifier: LGPL-2.1-or-later
@@ -245,6 +246,31 @@ def validate_func(uri, table):
     store.execute('DROP TABLE "%s"' % table)
 
 
+def plugin_list():
+    # The list's array frees its elements; a binding that also freed them
+    # (the return value was "transfer full") aborted with a double free
+    # once the first list was collected.
+    import gc
+    import subprocess
+
+    child = """
+import gc, gi
+gi.require_version("Carburetor", "1.0")
+from gi.repository import Carburetor
+first = Carburetor.plugin_list()
+names = [p.get_name() for p in first]
+del first
+gc.collect()
+again = {p.get_name(): list(p.get_schemes()) for p in Carburetor.plugin_list()}
+gc.collect()
+print(sorted(names) == sorted(again), again["sqlite"])
+"""
+    run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    gc.collect()
+    assert run.returncode == 0, (run.returncode, run.stderr)
+    assert run.stdout == "True ['sqlite', 'file']\n", run.stdout
+
+
 table = "gi_py_%d" % os.getpid()
 for name, uri in stores():
     check(name + "/round-trip", lambda: round_trip(uri, table))
@@ -252,6 +278,7 @@ for name, uri in stores():
     check(name + "/replica-async", lambda: replica_async(uri, table + "_a"))
     check(name + "/validate-func", lambda: validate_func(uri, table + "_v"))
 check("bad-uri", bad_uri)
+check("plugin-list", plugin_list)
 check("bad-model", bad_model)
 
 print("1..%d" % len(results))
