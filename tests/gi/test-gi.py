@@ -7,7 +7,8 @@
 # sync and the group's validation callback called as their Python
 # signatures read (positional arguments in that order); the plugin list,
 # freed and listed again (in a child process: it once crashed there);
-# no changeset parser in the bindings (it handed out freed memory).
+# no changeset parser in the bindings (it handed out freed memory);
+# Store.poll, which crashed Python (an array to fill), on every backend.
 #
 # TAP output; run by meson with GI_TYPELIB_PATH and LD_LIBRARY_PATH set to
 # the build tree. SPDX-License-Identifier: LGPL-2.1-or-later
@@ -281,12 +282,36 @@ def no_changeset_structs():
     assert hasattr(Carburetor.Replica, "collect_changes") and hasattr(Carburetor.Store, "apply_changes")
 
 
+def poll(uri, table):
+    # A list of flags back, one per model; points: none at all, or one per
+    # model with None for a table never synced.
+    assert Carburetor.Store.poll.__doc__.endswith("-> list"), Carburetor.Store.poll.__doc__
+    store = Carburetor.Store.open(uri)
+    a, b = model_for(table + "_a"), model_for(table + "_b")
+    for model in (a, b):
+        store.create_table(model)
+        store.upsert_variant(model, GLib.Variant("aa{sv}", [row(1, "one")]))
+    assert store.poll([a, b], None, None) == [True, True]
+    point = store.download_sync(a, None, 0, None).get_synced_until()
+    assert store.poll([a, b], [point, None], None) == [False, True]
+    store.upsert_variant(a, GLib.Variant("aa{sv}", [row(2, "two")]))
+    assert store.poll([a, b], [point, None], None) == [True, True]
+    try:
+        store.poll([a, b], [point], None)
+        raise AssertionError("no error for one point for two tables")
+    except GLib.Error as e:
+        assert e.code == int(Carburetor.Error.INVALID_SYNC_POINT) and "2 tables but 1" in e.message, e
+    for model in (a, b):
+        store.execute('DROP TABLE "%s"' % model.get_table())
+
+
 table = "gi_py_%d" % os.getpid()
 for name, uri in stores():
     check(name + "/round-trip", lambda: round_trip(uri, table))
     check(name + "/replica", lambda: replica(uri, table + "_r"))
     check(name + "/replica-async", lambda: replica_async(uri, table + "_a"))
     check(name + "/validate-func", lambda: validate_func(uri, table + "_v"))
+    check(name + "/poll", lambda: poll(uri, table + "_p"))
 check("bad-uri", bad_uri)
 check("plugin-list", plugin_list)
 check("no-changeset-structs", no_changeset_structs)
