@@ -30,13 +30,18 @@ carb_changeset_writer_finish (CarbRowsWriter *w)
 }
 
 /**
- * carb_changeset_serialize:
+ * carb_changeset_serialize: (skip)
  * @changes: (array length=n_changes): column writes; consecutive writes of
  *   one row are grouped; a floating value is consumed, as
  *   g_variant_builder_add_value() would; a change whose column is %NULL
  *   writes its row with no column (a withdrawal, see #CarbChange) unless
  *   the row has other changes
  * @n_changes: their number
+ *
+ * Not in the introspection data: a binding can neither own a #CarbChange
+ * (a plain struct, no boxed type) nor set its #GVariant; bindings carry
+ * changesets as the bytes carb_replica_collect_changes() gives and
+ * carb_store_apply_changes() takes.
  *
  * Returns: (transfer full): the changeset's bytes (format 1)
  */
@@ -125,7 +130,7 @@ carb_changeset_rows_read (GVariant *whole, GVariant *rows, gboolean withdrawals)
 }
 
 /**
- * carb_changeset_parse:
+ * carb_changeset_parse: (skip)
  * @bytes: bytes from carb_changeset_serialize(), from anywhere
  * @error: return location for a #GError
  *
@@ -133,6 +138,10 @@ carb_changeset_rows_read (GVariant *whole, GVariant *rows, gboolean withdrawals)
  * format, are %CARB_ERROR_INVALID_DATA; nothing is guessed. A row with no
  * column (a download page's withdrawal) is one change whose column is
  * %NULL.
+ *
+ * Not in the introspection data: Python and gjs wrapped each element in
+ * place, then freed the array under the wrappers (a #CarbChange is a plain
+ * struct they cannot copy), so reading a field read freed memory.
  *
  * Returns: (transfer full) (element-type CarbChange) (nullable): the
  *   column writes in order

@@ -306,9 +306,12 @@ carb_plugin_for_uri (const char *uri, GError **error)
  * claims it. A plugin whose name an earlier folder already provided is
  * overridden, and not listed.
  *
- * Returns: (transfer full) (element-type CarbPluginInfo): the plugins, or
+ * Returns: (transfer container) (element-type CarbPluginInfo): the plugins, or
  *   %NULL with @error set (%CARB_ERROR_PLUGIN) when a manifest is
- *   malformed, as carb_store_open() would fail
+ *   malformed, as carb_store_open() would fail. g_ptr_array_unref() frees
+ *   the array and its elements (its free function does: "container",
+ *   not "full", so that a binding copies each element instead of freeing
+ *   it a second time)
  *
  * Since: 1.0
  */

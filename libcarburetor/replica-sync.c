@@ -525,18 +525,19 @@ sync_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
  * @replica: a replica
  * @server: the server's store
  * @context: (nullable): the server-side context (`a{sv}`)
- * @progress: (scope notified) (nullable): called in the caller's
- *   thread-default main context with the number of rows uploaded and
- *   downloaded so far (and -1: the total is not known ahead); reports are
- *   coalesced, so not every count is seen, but the last one (with the
- *   total) comes before @callback
- * @progress_data: (closure progress): data for @progress
- * @progress_notify: (destroy progress_data) (nullable): frees
+ * @progress: (scope notified) (nullable) (closure progress_data) (destroy progress_notify):
+ *   called in the caller's thread-default main context with the number of
+ *   rows uploaded and downloaded so far (and -1: the total is not known
+ *   ahead); reports are coalesced, so not every count is seen, but the
+ *   last one (with the total) comes before @callback. A sync that moved
+ *   no row reports nothing.
+ * @progress_data: data for @progress
+ * @progress_notify: (nullable): frees
  *   @progress_data, in the caller's main context, right after @callback
  * @cancellable: (nullable): a #GCancellable; a cancelled sync stops
  *   between two transactions, keeping every batch and page it finished
- * @callback: (scope async): called in the thread-default main context of
- *   the caller when the sync ends
+ * @callback: (scope async) (closure user_data): called in the
+ *   thread-default main context of the caller when the sync ends
  * @user_data: data for @callback
  *
  * carb_replica_sync() in a worker thread. The replica stays usable

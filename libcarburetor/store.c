@@ -786,6 +786,58 @@ carb_store_poll (CarbStore *store,
   return n == 0 || vt->probe (store->backend, list, n, changed, error);
 }
 
+/**
+ * carb_store_poll_array: (rename-to carb_store_poll)
+ * @store: a store
+ * @models: (array length=n_models): the models of the tables to poll
+ * @n_models: how many tables
+ * @points: (array length=n_points) (nullable): each table's last sync
+ *   point, as for carb_store_poll(); none at all while no table was
+ *   synced yet
+ * @n_points: @n_models, or 0 for no points
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * carb_store_poll() returning its flags in a new array instead of filling
+ * the caller's: the same call for bindings, which cannot hand over an
+ * array to fill (Python crashed, gjs refused the call). In Python and
+ * JavaScript it is `Store.poll (models, points, cancellable)`, returning
+ * a list of booleans. Each array has its own length, so a binding's
+ * `null` for @points cannot shorten @models.
+ *
+ * Returns: (transfer full) (element-type gboolean): one flag per table, in
+ *   the order of @models, or %NULL with @error set as carb_store_poll()
+ *   sets it (%CARB_ERROR_INVALID_SYNC_POINT when @n_points is neither
+ *   @n_models nor 0)
+ *
+ * Since: 1.0
+ */
+GArray *
+carb_store_poll_array (CarbStore *store,
+                       const CarbModel *const *models,
+                       guint n_models,
+                       const CarbSyncPoint *const *points,
+                       guint n_points,
+                       GCancellable *cancellable,
+                       GError **error)
+{
+  g_return_val_if_fail (CARB_IS_STORE (store) && (n_models == 0 || models != NULL), NULL);
+  if (n_points != 0 && n_points != n_models)
+    {
+      g_set_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT,
+                   "carb_store_poll: %u tables but %u sync points: give one point per table (NULL for a "
+                   "table never synced), or none at all",
+                   n_models, n_points);
+      return NULL;
+    }
+  g_autoptr (GArray) changed = g_array_sized_new (FALSE, TRUE, sizeof (gboolean), n_models);
+  g_array_set_size (changed, n_models);
+  if (!carb_store_poll (store, models, n_points != 0 ? points : NULL, n_models,
+                        (gboolean *) (void *) changed->data, cancellable, error))
+    return NULL;
+  return g_steal_pointer (&changed);
+}
+
 /* For the store's other files (store-write.c): the lock, the backend and
  * the checked models, used only between carb_store_lock() and
  * carb_store_unlock(). */

@@ -460,9 +460,10 @@ carb_sync_group_get_filter (CarbSyncGroup *group, guint index, const char **cont
 /**
  * carb_sync_group_set_validate_func:
  * @group: a group not used yet
- * @func: (scope notified) (nullable): the callback, or %NULL for none
- * @user_data: (closure func): data for @func
- * @destroy: (destroy func) (nullable): frees @user_data
+ * @func: (scope notified) (nullable) (closure user_data) (destroy destroy): the
+ *   callback, or %NULL for none
+ * @user_data: data for @func
+ * @destroy: (nullable): frees @user_data
  * @error: return location for a #GError
  *
  * Sets the callback the server runs for every row an apply changes.

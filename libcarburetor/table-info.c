@@ -160,6 +160,21 @@ missing (GError **error, const CarbModel *model, const CarbTableInfo *info, cons
                    name, cut->name, strlen (cut->name));
 }
 
+/* The name of a role no model may declare nullable (id, stamp, tombstone). */
+static const char *
+role_name (CarbColumnRole role)
+{
+  switch (role)
+    {
+    case CARB_COLUMN_ROLE_ID:
+      return "id";
+    case CARB_COLUMN_ROLE_TIMESTAMP:
+      return "stamped (timestamp)";
+    default:
+      return "is-deleted";
+    }
+}
+
 /* TRUE if the live table can be read into @model without loss, and its id
  * column names one row. */
 gboolean
@@ -178,6 +193,17 @@ carb_table_info_check (const CarbTableInfo *info, const CarbModel *model, GError
       if ((live->type_mask & CARB_COLUMN_TYPE_MASK_OF (col->type)) == 0)
         return mismatch (error, model, "column “%s” has SQL type %s, which cannot be read as %s", col->name,
                          live->sql_type, carb_column_type_to_string (col->type));
+      /* The id, stamp and tombstone columns cannot be declared nullable,
+       * so the only fix there is the table's. */
+      if (live->nullable && (col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0
+          && (col->role == CARB_COLUMN_ROLE_ID || col->role == CARB_COLUMN_ROLE_TIMESTAMP
+              || col->role == CARB_COLUMN_ROLE_DELETED))
+        return mismatch (error, model,
+                         "column “%s” is nullable, but it is the model's %s column, which must be NOT NULL "
+                         "(make the column NOT NULL%s)",
+                         col->name, role_name (col->role),
+                         col->role == CARB_COLUMN_ROLE_TIMESTAMP ? ", with a default such as 0 on SQLite"
+                                                                 : "");
       if (live->nullable && (col->flags & CARB_COLUMN_FLAGS_NULLABLE) == 0)
         return mismatch (error, model,
                          "column “%s” is nullable but the model declares it NOT NULL "

@@ -5,7 +5,13 @@
  *                sync point last; syncing again from it prints no row; a
  *                later write comes through; --format json parses
  *   errors       a bad URI or table is exit 1 naming it on stderr, a bad
- *                command line exit 2
+ *                command line exit 2 (an unknown command named)
+ *   unprepared   sync and check of a table never prepared: exit 1, nothing
+ *                on stdout (no header, no half a JSON document), and the
+ *                shell's fix on stderr (`carburetor prepare URI TABLE`)
+ *   nullable-stamp  a stamped column that allows NULL is refused naming
+ *                the column and the table's fix (NOT NULL), not a C macro
+ *                the shell user cannot write
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <json-glib/json-glib.h>
@@ -204,6 +210,56 @@ test_errors (Fixture *f, gconstpointer backend)
   g_auto (Run) no_args = { 0 };
   run_cli (&no_args, "sync", f->uri, NULL);
   g_assert_cmpint (no_args.status, ==, 2);
+
+  g_auto (Run) bad_command = { 0 };
+  run_cli (&bad_command, "snyc", f->uri, f->table, NULL);
+  g_assert_cmpint (bad_command.status, ==, 2);
+  g_assert_nonnull (strstr (bad_command.err, "unknown command “snyc”"));
+}
+
+static void
+test_unprepared (Fixture *f, gconstpointer backend)
+{
+  static const char *const formats[] = { "table", "json", "jsonl" };
+  g_autofree char *fix = g_strdup_printf ("carburetor prepare %s %s", f->uri, f->table);
+
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      g_auto (Run) sync = { 0 };
+      run_cli (&sync, "sync", f->uri, f->table, "--deleted", "gone", "--format", formats[i], NULL);
+      g_assert_cmpint (sync.status, ==, 1);
+      g_assert_cmpstr (sync.out, ==, "");
+      g_assert_nonnull (strstr (sync.err, "not prepared"));
+      g_assert_nonnull (strstr (sync.err, fix));
+    }
+  g_auto (Run) check = { 0 };
+  run_cli (&check, "check", f->uri, f->table, "--deleted", "gone", NULL);
+  g_assert_cmpint (check.status, ==, 1);
+  g_assert_nonnull (strstr (check.err, fix));
+}
+
+static void
+test_nullable_stamp (Fixture *f, gconstpointer backend)
+{
+  g_autofree char *table = g_strconcat (f->table, "_n", NULL);
+  g_autofree char *qtable = test_db_quote (table);
+  test_db_exec (f->db, "CREATE TABLE %s (id %s PRIMARY KEY, title text, last_synced_at %s)", qtable,
+                test_db_is_postgres (f->db) ? "bigint" : "INTEGER",
+                test_db_is_postgres (f->db) ? "timestamptz" : "INTEGER");
+  g_auto (Run) check = { 0 };
+  run_cli (&check, "check", f->uri, table, NULL);
+  g_auto (Run) prepare = { 0 };
+  run_cli (&prepare, "prepare", f->uri, table, NULL);
+  if (test_db_is_postgres (f->db))
+    test_db_exec (f->db, "DROP TABLE %s", qtable);
+
+  for (const Run *run = &check; run != NULL; run = run == &check ? &prepare : NULL)
+    {
+      g_assert_cmpint (run->status, ==, 1);
+      g_assert_nonnull (strstr (run->err, "“last_synced_at” is nullable"));
+      g_assert_nonnull (strstr (run->err, "make the column NOT NULL"));
+      g_assert_null (strstr (run->err, "CARB_COLUMN_NULLABLE"));
+    }
 }
 
 int
@@ -214,6 +270,8 @@ main (int argc, char **argv)
   static const TestCase tests[] = {
     TEST_CASE ("round", test_round),
     TEST_CASE ("errors", test_errors),
+    TEST_CASE ("unprepared", test_unprepared),
+    TEST_CASE ("nullable-stamp", test_nullable_stamp),
   };
   test_add_per_backend ("cli", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

@@ -8,7 +8,11 @@
  *   not-prepared    a table without its stamping trigger fails the whole
  *                   poll with NOT_PREPARED naming it
  *   wrong-point     a point of another table fails with
- *                   INVALID_SYNC_POINT naming the table it was passed for
+ *                   INVALID_SYNC_POINT naming the table it was passed for;
+ *                   so does carb_store_poll_array() given a points count
+ *                   that is neither 0 nor the tables'
+ * carb_store_poll_array() (the bindings' Store.poll) returns the same
+ * flags as carb_store_poll() wherever assert_poll() checks them.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -145,6 +149,13 @@ assert_poll (Fixture *f, const char *expected)
       got[i] = changed[i] ? '1' : '0';
     }
   g_assert_cmpstr (got, ==, expected);
+
+  g_autoptr (GArray) flags = carb_store_poll_array (
+      f->store, f->list, N_TABLES, (const CarbSyncPoint *const *) f->points, N_TABLES, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (flags->len, ==, N_TABLES);
+  for (guint i = 0; i < N_TABLES; i++)
+    g_assert_cmpint (g_array_index (flags, gboolean, i), ==, changed[i]);
 }
 
 static void
@@ -221,6 +232,11 @@ test_wrong_point (Fixture *f, gconstpointer backend)
   g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT);
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, f->tables[1]));
+  g_clear_error (&error);
+
+  g_assert_null (carb_store_poll_array (f->store, f->list, N_TABLES, points, 2, NULL, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_SYNC_POINT);
+  g_assert_nonnull (strstr (error->message, "3 tables but 2 sync points"));
 }
 
 int

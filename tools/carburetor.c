@@ -3,7 +3,8 @@
  * models (carb_store_describe_model), as a binding would be.
  *
  * Exit codes: 0 success; 1 the library refused or failed (the GError's
- * message on stderr, prefixed with its code's name); 2 bad command line.
+ * message on stderr, with the command that fixes it when there is one); 2
+ * bad command line.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <locale.h>
@@ -50,6 +51,20 @@ static int
 fail (GError *error)
 {
   g_printerr ("carburetor: %s\n", error->message);
+  g_error_free (error);
+  return EXIT_FAILED;
+}
+
+/* The library names its own fix (carb_store_prepare_table()); from the
+ * shell, the fix is this tool's prepare command, with the same options. */
+static int
+fail_table (GError *error, const char *uri, const char *table)
+{
+  if (g_error_matches (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED))
+    g_printerr ("carburetor: %s\n  (from the shell: carburetor prepare %s %s, with the same options)\n",
+                error->message, uri, table);
+  else
+    g_printerr ("carburetor: %s\n", error->message);
   g_error_free (error);
   return EXIT_FAILED;
 }
@@ -101,7 +116,7 @@ cmd_check_or_prepare (const char *command, const char *uri, const char *table)
   gboolean ok = strcmp (command, "prepare") == 0 ? carb_store_prepare_table (store, model, &error)
                                                  : carb_store_check_model (store, model, &error);
   if (!ok)
-    return fail (error);
+    return fail_table (error, uri, table);
   g_print ("%s: %s\n", table, strcmp (command, "prepare") == 0 ? "prepared" : "ready to sync");
   return EXIT_OK;
 }
@@ -192,8 +207,10 @@ cmd_sync (const char *uri, const char *table, Format format)
 
   if (opt_since != NULL && (since = carb_sync_point_parse (opt_since, &error)) == NULL)
     return fail (error);
-  if (!open_model (uri, table, &store, &model, &error))
-    return fail (error);
+  /* Checked before the first line, so a table that cannot be synced
+   * prints nothing on stdout (no header, no half a JSON document). */
+  if (!open_model (uri, table, &store, &model, &error) || !carb_store_check_model (store, model, &error))
+    return fail_table (error, uri, table);
 
   Printer printer = { .model = model, .format = format, .progress = isatty (STDERR_FILENO) };
   if (format == FORMAT_TABLE)
@@ -205,7 +222,7 @@ cmd_sync (const char *uri, const char *table, Format format)
     {
       if (format == FORMAT_JSON)
         g_print ("\n");
-      return fail (error);
+      return fail_table (error, uri, table);
     }
   if (printer.progress && printer.n_rows >= 1000)
     g_printerr ("\r%" G_GSIZE_FORMAT " rows\n", printer.n_rows);
@@ -261,7 +278,10 @@ main (int argc, char **argv)
   if (strcmp (command, "plugins") == 0)
     return argc == 2 ? cmd_plugins () : usage (context, "plugins takes no argument");
   if (strcmp (command, "check") != 0 && strcmp (command, "prepare") != 0 && strcmp (command, "sync") != 0)
-    return usage (context, "unknown command");
+    {
+      g_autofree char *message = g_strdup_printf ("unknown command “%s”", command);
+      return usage (context, message);
+    }
   if (argc != 4)
     return usage (context, "this command takes a URI and a TABLE");
   if (strcmp (command, "sync") != 0)

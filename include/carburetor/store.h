@@ -111,6 +111,14 @@ gboolean carb_store_poll (CarbStore *store,
                           gboolean *changed,
                           GCancellable *cancellable,
                           GError **error);
+CARB_AVAILABLE_IN_ALL
+GArray *carb_store_poll_array (CarbStore *store,
+                               const CarbModel *const *models,
+                               guint n_models,
+                               const CarbSyncPoint *const *points,
+                               guint n_points,
+                               GCancellable *cancellable,
+                               GError **error);
 
 CARB_AVAILABLE_IN_ALL
 gsize carb_sync_result_get_n_rows (const CarbSyncResult *result);

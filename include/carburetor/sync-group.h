@@ -43,7 +43,11 @@ GType carb_sync_group_get_type (void) G_GNUC_CONST;
  *   the replica reports
  *
  * Runs on the server, inside the apply's transaction, for each row a batch
- * changes. It must not use the server store itself.
+ * changes. It must not use the server store itself. It runs in the
+ * thread that applies: with carb_replica_sync_async() a worker thread,
+ * where gjs refuses to run JavaScript ("Attempting to run a JS callback on
+ * a different thread"); from gjs, validate with carb_replica_sync() or
+ * carb_store_apply_changes() called on the main thread.
  *
  * Returns: %TRUE to accept the change
  *

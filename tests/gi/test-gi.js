@@ -1,6 +1,8 @@
 // Carburetor from JavaScript (gjs) through GObject Introspection: the same
-// round trip as test-gi.py on every backend the suite has, and the error
-// domain and code of a bad URI. TAP output.
+// round trip as test-gi.py on every backend the suite has, the error
+// domain and code of a bad URI, the plugin list listed twice with a
+// collection between (it once freed its elements twice), and Store.poll
+// (once not callable: an array to fill). TAP output.
 // SPDX-License-Identifier: LGPL-2.1-or-later
 imports.gi.versions.Carburetor = '1.0';
 const {Carburetor, Gio, GLib} = imports.gi;
@@ -143,12 +145,47 @@ function badUri() {
     throw new Error('no error for a bad URI');
 }
 
+function poll(uri, table) {
+    // Its own length for each array: a null points array must not make
+    // the call poll no table.
+    const store = Carburetor.Store.open(uri);
+    const model = Carburetor.Model.new(null, table);
+    model.add_column('id', Carburetor.ColumnType.INT64, Carburetor.ColumnRole.ID, Carburetor.ColumnFlags.NONE);
+    model.add_column('title', Carburetor.ColumnType.TEXT, Carburetor.ColumnRole.DATA, Carburetor.ColumnFlags.NONE);
+    model.add_column('stamp', Carburetor.ColumnType.TIMESTAMP, Carburetor.ColumnRole.TIMESTAMP,
+        Carburetor.ColumnFlags.NONE);
+    store.create_table(model);
+    store.upsert_variant(model, new GLib.Variant('aa{sv}',
+        [{id: new GLib.Variant('x', 1), title: new GLib.Variant('s', 'one')}]));
+    const never = store.poll([model, model], null, null);
+    assert(JSON.stringify(never) === '[true,true]', JSON.stringify(never));
+    const point = store.download_sync(model, null, 0, null).get_synced_until();
+    const idle = store.poll([model], [point], null);
+    assert(JSON.stringify(idle) === '[false]', JSON.stringify(idle));
+    store.execute(`DROP TABLE "${table}"`);
+}
+
+function pluginList() {
+    let first = Carburetor.plugin_list();
+    const names = first.map(p => p.get_name()).sort();
+    first = null;
+    System.gc();
+    const again = Carburetor.plugin_list();
+    System.gc();
+    assert(JSON.stringify(again.map(p => p.get_name()).sort()) === JSON.stringify(names), names);
+    const sqlite = again.find(p => p.get_name() === 'sqlite');
+    assert(JSON.stringify(sqlite.get_schemes()) === '["sqlite","file"]', sqlite.get_schemes());
+}
+
 const table = `gi_js_${new Date().getTime() % 1000000}`;
 for (const [name, uri] of stores())
     check(`${name}/round-trip`, () => roundTrip(uri, table));
 for (const [name, uri] of stores())
     check(`${name}/replicas`, () => replicas(uri, `${table}_r`));
+for (const [name, uri] of stores())
+    check(`${name}/poll`, () => poll(uri, `${table}_p`));
 check('bad-uri', badUri);
+check('plugin-list', pluginList);
 
 print(`1..${results.length}`);
 results.forEach(([ok, name, why], i) =>
