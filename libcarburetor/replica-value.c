@@ -5,7 +5,24 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "replica-private.h"
 
+#include <math.h>
 #include <string.h>
+
+/* SQLite has no NaN: it stores one bound as a REAL as NULL. A server value
+ * (PostgreSQL's float8 'NaN') is kept as the text 'NaN' instead, which a
+ * REAL column keeps as text, and read back as NaN: the replica holds what
+ * the server holds, not a NULL (in a NOT NULL column too) that differs
+ * from it for good. A local write refuses NaN (replica-write.c). */
+#define NAN_TEXT "NaN"
+
+static void
+bind_double (sqlite3_stmt *stmt, int index, gdouble d)
+{
+  if (isnan (d))
+    sqlite3_bind_text (stmt, index, NAN_TEXT, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_double (stmt, index, d);
+}
 
 /* Strips variant boxes and maybes. Returns: (transfer full) (nullable):
  * the value, or NULL for an empty maybe (SQL NULL). */
@@ -179,7 +196,7 @@ carb_replica_bind_value (sqlite3_stmt *stmt,
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
         return bad_value (error, model, col, "a %s column takes “d”, not “%s”",
                           carb_column_type_to_string (col->type), g_variant_get_type_string (value));
-      sqlite3_bind_double (stmt, index, g_variant_get_double (value));
+      bind_double (stmt, index, g_variant_get_double (value));
       return TRUE;
     case CARB_COLUMN_TYPE_BYTES:
       {
@@ -260,10 +277,10 @@ carb_replica_bind_row_value (sqlite3_stmt *stmt,
       sqlite3_bind_int64 (stmt, index, ROW_MEMBER (row, wc, gint64));
       return TRUE;
     case CARB_COLUMN_TYPE_FLOAT:
-      sqlite3_bind_double (stmt, index, ROW_MEMBER (row, wc, gfloat));
+      bind_double (stmt, index, ROW_MEMBER (row, wc, gfloat));
       return TRUE;
     case CARB_COLUMN_TYPE_DOUBLE:
-      sqlite3_bind_double (stmt, index, ROW_MEMBER (row, wc, gdouble));
+      bind_double (stmt, index, ROW_MEMBER (row, wc, gdouble));
       return TRUE;
     case CARB_COLUMN_TYPE_BOOL:
       sqlite3_bind_int (stmt, index, ROW_MEMBER (row, wc, gboolean) ? 1 : 0);
@@ -305,6 +322,9 @@ carb_replica_column_value (sqlite3_stmt *stmt, int index, const CarbColumn *col)
       return g_variant_ref_sink (g_variant_new_int64 (sqlite3_column_int64 (stmt, index)));
     case CARB_COLUMN_TYPE_FLOAT:
     case CARB_COLUMN_TYPE_DOUBLE:
+      if (sqlite3_column_type (stmt, index) == SQLITE_TEXT
+          && strcmp ((const char *) sqlite3_column_text (stmt, index), NAN_TEXT) == 0)
+        return g_variant_ref_sink (g_variant_new_double (NAN));
       return g_variant_ref_sink (g_variant_new_double (sqlite3_column_double (stmt, index)));
     case CARB_COLUMN_TYPE_BOOL:
       return g_variant_ref_sink (g_variant_new_boolean (sqlite3_column_int64 (stmt, index) != 0));

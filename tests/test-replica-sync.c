@@ -58,6 +58,7 @@
  *                 the server holds every row's last local value
  *   types         a row of every column type goes from one replica through
  *                 the server to another and reads back as written
+ *   nan           a NaN on a PostgreSQL server reaches the replica as NaN
  *   normalized    a value the server stores otherwise (a FLOAT rounded,
  *                 jsonb's key order) reaches the writer through the
  *                 upload's answer: writer and reader hold the same value
@@ -67,6 +68,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1550,6 +1552,66 @@ test_normalized (Fixture *f, gconstpointer backend)
     }
 }
 
+/* PostgreSQL's float8 holds NaN; SQLite has none (it stores NULL). A NaN
+ * on the server (a write that bypasses the library) reaches the replica
+ * as NaN, in a NOT NULL column too, and an edit of another column leaves
+ * it so on the server. A SQLite server keeps NULL for it, and so does the
+ * replica. */
+static void
+test_nan (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *table = g_strconcat (f->table, "_nan", NULL);
+  g_autofree char *qtable = test_db_quote (table);
+  gboolean pg = test_db_is_postgres (f->db);
+  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  g_assert_true (carb_model_add_column (model, "db", CARB_COLUMN_TYPE_DOUBLE, CARB_COLUMN_ROLE_DATA,
+                                        pg ? 0 : CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA,
+                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("nan");
+  g_assert_true (carb_sync_group_add_model (group, model, &error));
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+  const char *id = "4f1e2d3c-0000-4000-8000-000000000001";
+  test_db_exec (f->db, "INSERT INTO %s (id, db, title, deleted) VALUES ('%s', %s, 'x', %s)", qtable, id,
+                pg ? "'NaN'" : "0.0 / 0.0", pg ? "false" : "0");
+
+  g_autofree char *path = g_build_filename (f->tmpdir, "replica-nan.db", NULL);
+  g_autoptr (CarbReplica) replica = carb_replica_open (path, group, &error);
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (replica, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr (GVariant) row = carb_replica_get_row (replica, table, id, &error);
+  g_assert_no_error (error);
+  g_autoptr (GVariant) db = g_variant_lookup_value (row, "db", NULL);
+  if (pg)
+    {
+      g_assert_nonnull (db);
+      g_assert_true (isnan (g_variant_get_double (db)));
+    }
+  else
+    g_assert_true (db == NULL || g_variant_is_of_type (db, G_VARIANT_TYPE_MAYBE));
+
+  g_assert_true (carb_replica_update (replica, table, id, g_variant_new_parsed ("{'title': <'y'>}"), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (replica, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_replica_get_n_pending (replica), ==, 0);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count (*) FROM %s WHERE title = 'y' AND %s", qtable,
+                                      pg ? "db = 'NaN'" : "db IS NULL"),
+                   ==, 1);
+  if (pg)
+    test_db_exec (f->db, "DROP TABLE %s", qtable);
+}
+
 /* An immutable column whose value the server stores otherwise (a FLOAT
  * rounded to single precision): an upload sent again because its answer
  * was lost carries the insert's value as written, not as stored. The same
@@ -1637,6 +1699,7 @@ main (int argc, char **argv)
     TEST_CASE ("types", test_types),
     TEST_CASE ("normalized", test_normalized),
     TEST_CASE ("immutable-retry", test_immutable_retry),
+    TEST_CASE ("nan", test_nan),
   };
   test_add_per_backend ("replica-sync", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
