@@ -80,12 +80,13 @@ check_writable (CarbReplica *replica,
   return TRUE;
 }
 
-/* Whether a floating-point @value can be written as given: SQLite
- * stores NaN as NULL (silently, in a NOT NULL column too), and a finite
+/* Whether a floating-point @value can be written as given: a finite
  * value beyond gfloat's range is no FLOAT (a server reading it back fails
  * the row, which on a SQLite server failed every upload of the replica
- * from then on). Downloads are not checked here: the server's value is
- * the value. */
+ * from then on). NaN is kept (replica-value.c); a SQLite server stores it
+ * as NULL, which the acknowledgement then takes (replica-ack.c), or
+ * rejects it in a NOT NULL column. Downloads are not checked here: the
+ * server's value is the value. */
 static gboolean
 check_float (const CarbModel *model, const CarbColumn *col, GVariant *value, GError **error)
 {
@@ -93,9 +94,6 @@ check_float (const CarbModel *model, const CarbColumn *col, GVariant *value, GEr
       || !g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
     return TRUE;
   gdouble d = g_variant_get_double (value);
-  if (isnan (d))
-    return refuse (error, model, col->name,
-                   "NaN cannot be stored: the replica is a SQLite file, which would store NULL instead");
   if (col->type == CARB_COLUMN_TYPE_FLOAT && isfinite (d) && isinf ((gfloat) d))
     return refuse (error, model, col->name, "%g does not fit a FLOAT column (gfloat)", d);
   return TRUE;

@@ -1555,8 +1555,8 @@ test_normalized (Fixture *f, gconstpointer backend)
 /* PostgreSQL's float8 holds NaN; SQLite has none (it stores NULL). A NaN
  * on the server (a write that bypasses the library) reaches the replica
  * as NaN, in a NOT NULL column too, and an edit of another column leaves
- * it so on the server. A SQLite server keeps NULL for it, and so does the
- * replica. */
+ * it so on the server; a NaN written on the replica reaches the server.
+ * A SQLite server keeps NULL for it, and so does the replica then. */
 static void
 test_nan (Fixture *f, gconstpointer backend)
 {
@@ -1608,6 +1608,30 @@ test_nan (Fixture *f, gconstpointer backend)
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count (*) FROM %s WHERE title = 'y' AND %s", qtable,
                                       pg ? "db = 'NaN'" : "db IS NULL"),
                    ==, 1);
+
+  /* A NaN written on the replica: PostgreSQL keeps it; a SQLite server
+   * stores NULL, and the acknowledgement takes that. */
+  g_assert_true (carb_replica_update (replica, table, id, g_variant_new_parsed ("{'db': <1.5>}"), &error));
+  g_assert_true (carb_replica_sync (replica, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  GVariantDict nan_write;
+  g_variant_dict_init (&nan_write, NULL);
+  g_variant_dict_insert (&nan_write, "db", "d", NAN);
+  g_assert_true (carb_replica_update (replica, table, id, g_variant_dict_end (&nan_write), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_replica_sync (replica, f->store, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (carb_replica_get_n_pending (replica), ==, 0);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count (*) FROM %s WHERE %s", qtable,
+                                      pg ? "db = 'NaN'" : "db IS NULL"),
+                   ==, 1);
+  g_autoptr (GVariant) after = carb_replica_get_row (replica, table, id, &error);
+  g_assert_no_error (error);
+  g_autoptr (GVariant) db_after = g_variant_lookup_value (after, "db", NULL);
+  if (pg)
+    g_assert_true (db_after != NULL && isnan (g_variant_get_double (db_after)));
+  else
+    g_assert_true (db_after == NULL || g_variant_is_of_type (db_after, G_VARIANT_TYPE_MAYBE));
   if (pg)
     test_db_exec (f->db, "DROP TABLE %s", qtable);
 }
