@@ -565,9 +565,9 @@ test_later_trigger (void)
                 "CREATE TRIGGER touch_updated BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
                 " EXECUTE FUNCTION %s ()",
                 t->qtable, qfn);
-  assert_refused (t, CARB_ERROR_NOT_PREPARED, "touch_updated", "RENAME TO");
+  assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "touch_updated", "RENAME TO");
   g_assert_false (carb_store_prepare_table (t->store, &t->model, &error));
-  g_assert_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
   g_assert_nonnull (strstr (error->message, "touch_updated"));
   g_clear_error (&error);
 
@@ -576,7 +576,7 @@ test_later_trigger (void)
   test_db_exec (t->admin, "ALTER TABLE %s DISABLE TRIGGER touch_updated", t->qtable);
   assert_poll_ok (t);
   test_db_exec (t->admin, "ALTER TABLE %s ENABLE REPLICA TRIGGER touch_updated", t->qtable);
-  assert_refused (t, CARB_ERROR_NOT_PREPARED, "touch_updated", "RENAME TO");
+  assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "touch_updated", "RENAME TO");
 
   /* Renamed to fire first: the stamping trigger has the last word. */
   test_db_exec (t->admin, "ALTER TABLE %s ENABLE TRIGGER touch_updated", t->qtable);

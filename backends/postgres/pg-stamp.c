@@ -459,7 +459,19 @@ const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
   " WHEN (SELECT a.atttypid <> 'timestamptz'::regtype OR a.atttypmod NOT IN (-1, 6) FROM pg_attribute a"     \
   "  WHERE a.attrelid = to_regclass ($1::text) AND a.attname = $4::text) THEN 'precision'"                   \
   " WHEN EXISTS (SELECT FROM pg_inherits i WHERE i.inhparent = to_regclass ($1::text)) THEN 'children'"
-#define QUICK_STAMPING_SQL "coalesce (" QUICK_TRIGGER_SQL ("$2", "$3", "", "23") ", 'missing')"
+/* The stamping trigger's lookup also sees an application's BEFORE row
+ * trigger that fires after it: of the stamping trigger and such triggers
+ * (names at or after its own, on the (tgrelid, tgname) index), the last
+ * in name order must be the stamping trigger. One subquery rather than a
+ * lookup of its own, which cost idle polls some 15 %. */
+#define QUICK_STAMPING_SQL                                                                                   \
+  "coalesce ((SELECT CASE WHEN g.tgname <> $2::name THEN 'later' WHEN g.tgenabled <> 'A' THEN 'disabled'"    \
+  "  WHEN g.tgtype <> 23 OR g.tgqual IS NOT NULL OR cardinality (g.tgattr::int2[]) > 0"                      \
+  "   OR p.prosrc IS DISTINCT FROM $3::text THEN 'outdated' ELSE '' END"                                     \
+  "  FROM pg_trigger g LEFT JOIN pg_proc p ON p.oid = g.tgfoid"                                              \
+  "  WHERE g.tgrelid = to_regclass ($1::text) AND g.tgname >= $2::name"                                      \
+  "   AND (g.tgname = $2::name OR " LATER_TRIGGER_SQL ("$2") ")"                                             \
+                                                             "  ORDER BY g.tgname DESC LIMIT 1), 'missing')"
 #define QUICK_VERSIONING_SQL                                                                                 \
   "coalesce (" QUICK_TRIGGER_SQL ("$5", "$6", "version ", "23") ", 'version missing')"
 #define QUICK_MOVING_SQL "coalesce (" QUICK_TRIGGER_SQL ("$7", "$8", "move ", "23") ", 'move missing')"
@@ -468,12 +480,7 @@ const char carb_pg_stamp_check_sql[] = STAMP_CHECK_SQL;
 #define QUICK_DELETE_SQL                                                                                     \
   "CASE WHEN $9::text IS NULL THEN '' ELSE coalesce (" QUICK_TRIGGER_SQL ("$9", "$10", "delete ",            \
                                                                           "11") ", 'delete missing') END"
-/* An application's BEFORE row trigger firing after the stamping one, last
- * in every form. */
-#define QUICK_LATER_SQL                                                                                      \
-  "CASE WHEN EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = to_regclass ($1::text)"                      \
-  " AND " LATER_TRIGGER_SQL ("$2") ") THEN 'later' ELSE '' END"
-#define QUICK_TAIL_SQL "nullif (" QUICK_DELETE_SQL ", ''), " QUICK_LATER_SQL ") END"
+#define QUICK_TAIL_SQL QUICK_DELETE_SQL ") END"
 #define STAMP_QUICK_CHECK_SQL                                                                                \
   QUICK_CHECK_HEAD_SQL " ELSE coalesce (nullif (" QUICK_STAMPING_SQL ", ''), " QUICK_TAIL_SQL
 /* The stamping trigger's answer unless '' (all well), else the versioning
@@ -636,7 +643,7 @@ carb_pg_stamp_verdict (
                  "Fix: ALTER TABLE %s ALTER COLUMN %s TYPE timestamptz",
                  stamp->display, stamp->ts, what, stamp->table, stamp->quoted_ts);
   else if (strcmp (kind, "later") == 0)
-    g_set_error (error, CARB_ERROR, CARB_ERROR_NOT_PREPARED,
+    g_set_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH,
                  "Table “%s”: the trigger %s is a BEFORE INSERT or UPDATE row trigger that fires after the "
                  "stamping trigger “%s” (PostgreSQL fires a table's triggers in the order of their names), "
                  "so it could overwrite the stamp (or the id) of a row, and syncs would miss the row. Fix: "
