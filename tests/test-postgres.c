@@ -1,7 +1,8 @@
 /* What only PostgreSQL has: the incremental query's plan, schemas, hostile
  * names through the catalog, and the edges of the clock source (docs/SYNC.md,
  * "What the guarantee rests on"): privileges, untracked and prepared
- * transactions, savepoints, stamp precision, inheritance, partitions,
+ * transactions, savepoints, stamp precision and type, an application's
+ * BEFORE trigger firing after the stamping one, inheritance, partitions,
  * DISCARD ALL, the application's own transaction; syncs that cross the
  * first batch (the first page and a cursor for the rest, pg-download.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */

@@ -15,6 +15,9 @@
  *                      no SQLITE_BUSY from syncing readers (WAL mode)
  *   recursive-triggers every write is stamped once, strictly above every
  *                      earlier stamp, with recursive_triggers on
+ *   app-trigger        an application's trigger that rewrites the stamp
+ *                      (an updated_at trigger) fails the write, rather
+ *                      than leave a stamp below points handed out
  *   not-prepared       a lost clock table or row, an older version's
  *                      trigger, a trigger dropped after a sync: clear
  *                      errors, and prepare_table mends them
