@@ -1,7 +1,8 @@
 /* What only PostgreSQL has: the incremental query's plan, schemas, hostile
  * names through the catalog, and the edges of the clock source (docs/SYNC.md,
  * "What the guarantee rests on"): privileges, untracked and prepared
- * transactions, savepoints, stamp precision, inheritance, partitions,
+ * transactions, savepoints, stamp precision and type, an application's
+ * BEFORE trigger firing after the stamping one, inheritance, partitions,
  * DISCARD ALL, the application's own transaction; syncs that cross the
  * first batch (the first page and a cursor for the rest, pg-download.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -476,6 +477,119 @@ test_stamp_precision (void)
     }
 }
 
+/* The stamp column changed behind the store's back to a type that is not
+ * timestamptz, but keeps a typmod of -1: a domain over timestamptz(0)
+ * rounds every stamp to the second (below the writer's lock time half of
+ * the time), and timestamp without time zone shifts it to the writer's
+ * zone. Every sync and poll refuse it, as they refuse timestamptz(0). */
+static void
+test_stamp_type (void)
+{
+  static const char *const types[] = { "_rounded", "timestamp" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autoptr (PgTable) t = pg_table_new ("typed", item_columns);
+      g_autofree char *domain = i == 0 ? g_strconcat (t->table, types[i], NULL) : g_strdup (types[i]);
+      g_autoptr (GError) error = NULL;
+
+      pg_table_prepare (t);
+      g_autofree char *ok = ids_from (t, NULL, NULL);
+      g_assert_cmpstr (ok, ==, "");
+      assert_poll_ok (t);
+      if (i == 0)
+        test_db_exec (t->admin, "CREATE DOMAIN %s AS timestamptz(0)", domain);
+      test_db_exec (t->admin, "ALTER TABLE %s ALTER COLUMN last_synced_at TYPE %s", t->qtable, domain);
+      g_assert_null (carb_store_download_sync (t->store, &t->model, NULL, 0, NULL, &error));
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+      g_test_message ("sync: %s", error->message);
+      g_assert_nonnull (strstr (error->message, "last_synced_at"));
+      g_assert_nonnull (strstr (error->message, "TYPE timestamptz"));
+      g_clear_error (&error);
+      assert_poll_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "TYPE timestamptz");
+      g_assert_false (carb_store_check_model (t->store, &t->model, &error));
+      g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+      g_clear_error (&error);
+      test_db_exec (t->admin, "DROP TABLE %s", t->qtable);
+      if (i == 0)
+        test_db_exec (t->admin, "DROP DOMAIN %s", domain);
+    }
+}
+
+/* A transaction that waits 20 ms, then inserts row @id and holds on while
+ * row @id + 100 is committed beside it (so that the next sync is not an
+ * idle one) and a sync from @since runs; then commits. Returns the ids the
+ * sync after the commit delivers: both, unless the point handed out while
+ * the transaction ran was already past row @id's stamp. */
+static char *
+long_writer (PgTable *t, const CarbSyncPoint *since, gint64 id)
+{
+  g_autoptr (TestDb) w = test_db_open (t->uri);
+  test_db_exec (
+      w, "BEGIN; SELECT pg_sleep (0.02); INSERT INTO %s (id, title) VALUES (%" G_GINT64_FORMAT ", 'late')",
+      t->qtable, id);
+  test_db_exec (t->admin, "INSERT INTO %s (id, title) VALUES (%" G_GINT64_FORMAT ", 'beside')", t->qtable,
+                id + 100);
+  g_usleep (5000);
+  g_autoptr (CarbSyncPoint) held = NULL;
+  g_autofree char *during = ids_from (t, since, &held);
+  g_assert_cmpstr (during, ==, "");
+  test_db_exec (w, "COMMIT");
+  return ids_from (t, held, NULL);
+}
+
+/* An application's BEFORE row trigger that fires after the stamping
+ * trigger (PostgreSQL fires them in name order: "touch_updated" comes
+ * after "carb_stamp_…") and sets the stamp itself, like the common
+ * updated_at trigger (moddatetime, NEW.updated_at := now ()). now () is
+ * the transaction's start, before its lock: a sync while the transaction
+ * runs hands out a point above that stamp, and the row was lost for good.
+ * Refused, naming the trigger and the fix; renamed to fire before the
+ * stamping trigger, its stamp is overwritten and the row arrives. */
+static void
+test_later_trigger (void)
+{
+  g_autoptr (PgTable) t = pg_table_new ("touched", item_columns);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *fn = g_strconcat (t->table, "_touch", NULL);
+  g_autofree char *qfn = test_db_quote (fn);
+
+  pg_table_prepare (t);
+  g_autoptr (CarbSyncPoint) p1 = NULL;
+  g_autofree char *none = ids_from (t, NULL, &p1);
+  g_assert_cmpstr (none, ==, "");
+  test_db_exec (t->admin,
+                "CREATE FUNCTION %s () RETURNS trigger LANGUAGE plpgsql AS"
+                " 'BEGIN NEW.last_synced_at := now (); RETURN NEW; END'",
+                qfn);
+  test_db_exec (t->admin,
+                "CREATE TRIGGER touch_updated BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
+                " EXECUTE FUNCTION %s ()",
+                t->qtable, qfn);
+  assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "touch_updated", "RENAME TO");
+  g_assert_false (carb_store_prepare_table (t->store, &t->model, &error));
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
+  g_assert_nonnull (strstr (error->message, "touch_updated"));
+  g_clear_error (&error);
+
+  /* Disabled, it does not fire; an AFTER trigger or a statement trigger
+   * cannot change the row. */
+  test_db_exec (t->admin, "ALTER TABLE %s DISABLE TRIGGER touch_updated", t->qtable);
+  assert_poll_ok (t);
+  test_db_exec (t->admin, "ALTER TABLE %s ENABLE REPLICA TRIGGER touch_updated", t->qtable);
+  assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "touch_updated", "RENAME TO");
+
+  /* Renamed to fire first: the stamping trigger has the last word. */
+  test_db_exec (t->admin, "ALTER TABLE %s ENABLE TRIGGER touch_updated", t->qtable);
+  test_db_exec (t->admin, "ALTER TRIGGER touch_updated ON %s RENAME TO a_touch_updated", t->qtable);
+  g_assert_true (carb_store_check_model (t->store, &t->model, &error));
+  g_assert_no_error (error);
+  assert_poll_ok (t);
+  g_autofree char *after = long_writer (t, p1, 1);
+  g_assert_cmpstr (after, ==, "1,101");
+  test_db_exec (t->admin, "DROP TABLE %s; DROP FUNCTION %s ()", t->qtable, qfn);
+}
+
 /* A legacy inheritance child escapes the parent's trigger: refused, by
  * prepare_table and, for a child added later, by check_model and every
  * sync, naming the child. */
@@ -779,6 +893,8 @@ main (int argc, char **argv)
   g_test_add_func ("/postgres/privileges", test_privileges);
   g_test_add_func ("/postgres/track-activities-off", test_track_activities_off);
   g_test_add_func ("/postgres/stamp-precision", test_stamp_precision);
+  g_test_add_func ("/postgres/stamp-type", test_stamp_type);
+  g_test_add_func ("/postgres/later-trigger", test_later_trigger);
   g_test_add_func ("/postgres/inheritance", test_inheritance);
   g_test_add_func ("/postgres/partitions", test_partitions);
   g_test_add_func ("/postgres/discard", test_discard);

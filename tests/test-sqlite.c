@@ -15,6 +15,9 @@
  *                      no SQLITE_BUSY from syncing readers (WAL mode)
  *   recursive-triggers every write is stamped once, strictly above every
  *                      earlier stamp, with recursive_triggers on
+ *   app-trigger        an application's trigger that rewrites the stamp
+ *                      (an updated_at trigger) fails the write, rather
+ *                      than leave a stamp below points handed out
  *   not-prepared       a lost clock table or row, an older version's
  *                      trigger, a trigger dropped after a sync: clear
  *                      errors, and prepare_table mends them
@@ -429,6 +432,54 @@ test_recursive_triggers (Fixture *f, gconstpointer data)
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count (*) FROM items WHERE id = 4"), ==, 1);
 }
 
+/* An application's own updated_at trigger on the stamp column, added
+ * after prepare_table: the stamping trigger's UPDATE fires it, and its
+ * write stands (the stamping trigger, still running, does not fire
+ * again). Here it stores milliseconds, far below the mark: the row was
+ * never delivered to a device holding a point from before (the update
+ * went through and the next sync missed row 2). Now the write is refused,
+ * naming the table and the column; a trigger that leaves the stamp alone,
+ * on the same row or on another table, is fine. */
+static void
+test_app_trigger (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  prepare (f);
+  test_db_exec (f->db, "INSERT INTO items (id, title) VALUES (1, 'a'), (2, 'b')");
+  g_autoptr (CarbSyncPoint) point = NULL;
+  g_autoptr (CarbSyncResult) first = sync_from (f->store, &point);
+  g_assert_cmpuint (carb_sync_result_get_n_rows (first), ==, 2);
+
+  test_db_exec (f->db, "CREATE TRIGGER touch AFTER UPDATE ON items FOR EACH ROW BEGIN"
+                       " UPDATE items SET ts = 1000 * CAST (strftime ('%%s', 'now') AS INTEGER)"
+                       " WHERE id = NEW.id; END");
+  g_assert_false (test_db_try_exec (f->db, &error, "UPDATE items SET title = 'b2' WHERE id = 2"));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "\"items\""));
+  g_assert_nonnull (strstr (error->message, "rewrote the stamp column \"ts\""));
+  g_clear_error (&error);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT title = 'b' FROM items WHERE id = 2"), ==, 1);
+  /* The same trigger on INSERT. */
+  test_db_exec (f->db, "CREATE TRIGGER touch_new AFTER INSERT ON items FOR EACH ROW BEGIN"
+                       " UPDATE items SET ts = 1000 * CAST (strftime ('%%s', 'now') AS INTEGER)"
+                       " WHERE id = NEW.id; END");
+  g_assert_false (test_db_try_exec (f->db, &error, "INSERT INTO items (id, title) VALUES (3, 'c')"));
+  g_assert_nonnull (strstr (error->message, "rewrote the stamp column"));
+  g_clear_error (&error);
+  test_db_exec (f->db, "DROP TRIGGER touch; DROP TRIGGER touch_new");
+
+  /* Triggers that leave the stamp alone: every write is stamped and
+   * delivered. */
+  test_db_exec (f->db, "CREATE TABLE audit (id INTEGER, title TEXT)");
+  test_db_exec (f->db, "CREATE TRIGGER shout AFTER UPDATE OF title ON items FOR EACH ROW"
+                       " WHEN NEW.title IS NOT upper (NEW.title) BEGIN"
+                       " UPDATE items SET title = upper (NEW.title) WHERE id = NEW.id;"
+                       " INSERT INTO audit VALUES (NEW.id, NEW.title); END");
+  assert_write_stamped (f, &point, 2, "UPDATE items SET title = 'b3' WHERE id = 2");
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT title = 'B3' FROM items WHERE id = 2"), ==, 1);
+  assert_write_stamped (f, &point, 3, "INSERT INTO items (id, title) VALUES (3, 'c')");
+}
+
 /* Errors of the SQLite preparation: each a clear NOT_PREPARED on
  * check_model and on every sync, and prepare_table mends it. */
 static void
@@ -652,6 +703,7 @@ main (int argc, char **argv)
     { "/sqlite/query-only-live", test_query_only_live },
     { "/sqlite/busy-timeout-zero", test_busy_timeout_zero },
     { "/sqlite/recursive-triggers", test_recursive_triggers },
+    { "/sqlite/app-trigger", test_app_trigger },
     { "/sqlite/not-prepared", test_not_prepared },
     { "/sqlite/null-id", test_null_id },
     { "/sqlite/read-uncommitted", test_read_uncommitted },

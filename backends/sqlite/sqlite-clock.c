@@ -93,17 +93,35 @@ stamp_program (const char *table, const char *qtable, const char *qts, const cha
   g_autofree char *no_clock = g_strdup_printf ("carburetor: table \"%s\": the row of " CLOCK_TABLE
                                                " is missing; run carb_store_prepare_table() again",
                                                table);
+  g_autofree char *rewritten
+      = g_strdup_printf ("carburetor: table \"%s\": another trigger rewrote the stamp"
+                         " column %s of the row just stamped; a stamp that does not come"
+                         " from carburetor_clock can lie below sync points already handed"
+                         " out, and the row would never be delivered: make that trigger"
+                         " leave the column alone (Carburetor stamps every write)",
+                         table, qts);
   g_autofree char *too_far_lit = quote_literal (too_far);
   g_autofree char *null_id_lit = quote_literal (null_id);
   g_autofree char *no_clock_lit = quote_literal (no_clock);
+  g_autofree char *rewritten_lit = quote_literal (rewritten);
 
+  /* The last statement: the stamping UPDATE fires the application's own
+   * AFTER UPDATE triggers, and one that writes the stamp column then (an
+   * updated_at trigger) has the last word, since this trigger, still
+   * running, does not fire again for that write (recursive_triggers is
+   * off by default). While the clock row still names this row, the row
+   * must hold the mark; otherwise a nested write stamped something else
+   * since, which says nothing either way. */
   return g_strdup_printf ("BEGIN UPDATE " CLOCK_TABLE " SET mark = CASE WHEN mark < " MARK_LAST_STAMP_SQL
                           " THEN max(%s, mark + 1) ELSE RAISE(ABORT, %s) END,"
                           " last_table = %s, last_id = coalesce(NEW.%s, RAISE(ABORT, %s));"
                           " UPDATE %s SET %s = coalesce((SELECT mark FROM " CLOCK_TABLE "), RAISE(ABORT, %s))"
-                          " WHERE %s = NEW.%s; END",
+                          " WHERE %s = NEW.%s;"
+                          " SELECT RAISE(ABORT, %s) FROM " CLOCK_TABLE " c WHERE c.last_table IS %s"
+                          " AND c.last_id IS NEW.%s AND EXISTS (SELECT 1 FROM %s WHERE %s = NEW.%s"
+                          " AND %s IS NOT c.mark); END",
                           CARB_SQLITE_NOW_US, too_far_lit, lit, qid, null_id_lit, qtable, qts, no_clock_lit,
-                          qid, qid);
+                          qid, qid, rewritten_lit, lit, qid, qtable, qid, qid, qts);
 }
 
 /* An UPDATE that changes a row's id takes the row away from its old id,
