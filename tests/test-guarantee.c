@@ -179,7 +179,8 @@ test_not_prepared (Fixture *f, gconstpointer backend)
   assert_syncs (f);
 
   /* Dropped. */
-  g_autoptr (GPtrArray) names = trigger_names (f, "carb_stamp");
+  g_autoptr (GPtrArray) names
+      = trigger_names (f, test_db_is_postgres (f->db) ? "zz_carb_stamp" : "carb_stamp");
   g_autofree char *name = g_strdup (first_trigger (names));
   g_autofree char *qname = test_db_quote (name);
   if (test_db_is_postgres (f->db))

@@ -539,13 +539,14 @@ long_writer (PgTable *t, const CarbSyncPoint *since, gint64 id)
 }
 
 /* An application's BEFORE row trigger that fires after the stamping
- * trigger (PostgreSQL fires them in name order: "touch_updated" comes
- * after "carb_stamp_…") and sets the stamp itself, like the common
+ * trigger (PostgreSQL fires them in name order: "zzz_touch_updated" comes
+ * after "zz_carb_stamp_…") and sets the stamp itself, like the common
  * updated_at trigger (moddatetime, NEW.updated_at := now ()). now () is
  * the transaction's start, before its lock: a sync while the transaction
  * runs hands out a point above that stamp, and the row was lost for good.
- * Refused, naming the trigger and the fix; renamed to fire before the
- * stamping trigger, its stamp is overwritten and the row arrives. */
+ * Refused, naming the trigger and the fix. Under a name applications use
+ * ("touch_updated") it fires before the stamping trigger, whose stamp
+ * then has the last word, and the row arrives. */
 static void
 test_later_trigger (void)
 {
@@ -563,31 +564,66 @@ test_later_trigger (void)
                 " 'BEGIN NEW.last_synced_at := now (); RETURN NEW; END'",
                 qfn);
   test_db_exec (t->admin,
-                "CREATE TRIGGER touch_updated BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
+                "CREATE TRIGGER zzz_touch_updated BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
                 " EXECUTE FUNCTION %s ()",
                 t->qtable, qfn);
-  assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "touch_updated", "RENAME TO");
+  assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "zzz_touch_updated", "RENAME TO");
   g_assert_false (carb_store_prepare_table (t->store, &t->model, &error));
   g_assert_error (error, CARB_ERROR, CARB_ERROR_SCHEMA_MISMATCH);
-  g_assert_nonnull (strstr (error->message, "touch_updated"));
+  g_assert_nonnull (strstr (error->message, "zzz_touch_updated"));
   g_clear_error (&error);
 
   /* Disabled, it does not fire; an AFTER trigger or a statement trigger
    * cannot change the row. */
-  test_db_exec (t->admin, "ALTER TABLE %s DISABLE TRIGGER touch_updated", t->qtable);
+  test_db_exec (t->admin, "ALTER TABLE %s DISABLE TRIGGER zzz_touch_updated", t->qtable);
   assert_poll_ok (t);
-  test_db_exec (t->admin, "ALTER TABLE %s ENABLE REPLICA TRIGGER touch_updated", t->qtable);
-  assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "touch_updated", "RENAME TO");
+  test_db_exec (t->admin, "ALTER TABLE %s ENABLE REPLICA TRIGGER zzz_touch_updated", t->qtable);
+  assert_refused (t, CARB_ERROR_SCHEMA_MISMATCH, "zzz_touch_updated", "RENAME TO");
 
-  /* Renamed to fire first: the stamping trigger has the last word. */
-  test_db_exec (t->admin, "ALTER TABLE %s ENABLE TRIGGER touch_updated", t->qtable);
-  test_db_exec (t->admin, "ALTER TRIGGER touch_updated ON %s RENAME TO a_touch_updated", t->qtable);
+  /* Renamed as applications name theirs, it fires first: the stamping
+   * trigger has the last word. */
+  test_db_exec (t->admin, "ALTER TABLE %s ENABLE TRIGGER zzz_touch_updated", t->qtable);
+  test_db_exec (t->admin, "ALTER TRIGGER zzz_touch_updated ON %s RENAME TO touch_updated", t->qtable);
   g_assert_true (carb_store_check_model (t->store, &t->model, &error));
   g_assert_no_error (error);
   assert_poll_ok (t);
   g_autofree char *after = long_writer (t, p1, 1);
   g_assert_cmpstr (after, ==, "1,101");
   test_db_exec (t->admin, "DROP TABLE %s; DROP FUNCTION %s ()", t->qtable, qfn);
+}
+
+/* Earlier builds named the stamping trigger and its function
+ * "carb_stamp_…", which fires before most applications' triggers:
+ * prepare_table drops them and installs "zz_carb_stamp_…", so the table
+ * ends with one stamping trigger, firing last. */
+static void
+test_legacy_stamp_name (void)
+{
+  g_autoptr (PgTable) t = pg_table_new ("legacy", item_columns);
+  g_autoptr (GError) error = NULL;
+  pg_table_prepare (t);
+  g_autofree char *name = test_db_query_text (
+      t->admin,
+      "SELECT tgname FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'zz\\_carb\\_stamp%%'",
+      t->qtable);
+  g_strchomp (name);
+  g_assert_true (g_str_has_prefix (name, "zz_carb_stamp_"));
+  const char *legacy = name + strlen ("zz_");
+  test_db_exec (t->admin, "ALTER TRIGGER %s ON %s RENAME TO %s; ALTER FUNCTION %s () RENAME TO %s", name,
+                t->qtable, legacy, name, legacy);
+  assert_refused (t, CARB_ERROR_NOT_PREPARED, name, "carb_store_prepare_table");
+  pg_table_prepare (t);
+  g_autofree char *left = test_db_query_text (t->admin,
+                                              "SELECT string_agg (tgname, ',') FROM pg_trigger WHERE tgrelid "
+                                              "= '%s'::regclass AND tgname LIKE '%%stamp%%'",
+                                              t->qtable);
+  g_strchomp (left);
+  g_assert_cmpstr (left, ==, name);
+  g_assert_cmpint (test_db_query_int (t->admin, "SELECT count (*) FROM pg_proc WHERE proname = '%s'", legacy),
+                   ==, 0);
+  g_assert_true (carb_store_check_model (t->store, &t->model, &error));
+  g_assert_no_error (error);
+  test_db_exec (t->admin, "DROP TABLE %s", t->qtable);
 }
 
 /* A legacy inheritance child escapes the parent's trigger: refused, by
@@ -895,6 +931,7 @@ main (int argc, char **argv)
   g_test_add_func ("/postgres/stamp-precision", test_stamp_precision);
   g_test_add_func ("/postgres/stamp-type", test_stamp_type);
   g_test_add_func ("/postgres/later-trigger", test_later_trigger);
+  g_test_add_func ("/postgres/legacy-stamp-name", test_legacy_stamp_name);
   g_test_add_func ("/postgres/inheritance", test_inheritance);
   g_test_add_func ("/postgres/partitions", test_partitions);
   g_test_add_func ("/postgres/discard", test_discard);

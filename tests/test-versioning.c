@@ -675,7 +675,7 @@ test_idle_kinds (Fixture *f, gconstpointer backend)
   g_assert_no_error (error);
   const CarbSyncPoint *point = carb_sync_result_get_synced_until (first);
   g_autofree char *version = trigger_named (f, "carb\\_version\\_");
-  g_autofree char *stamp = trigger_named (f, "carb\\_stamp\\_");
+  g_autofree char *stamp = trigger_named (f, "zz\\_carb\\_stamp\\_");
   g_autofree char *qversion = test_db_quote (version);
   g_autofree char *qstamp = test_db_quote (stamp);
 

@@ -248,6 +248,21 @@ owned_name (const CarbModel *model, const char *kind)
   return g_string_free (name, FALSE);
 }
 
+/* The stamping trigger's name. PostgreSQL fires a table's BEFORE row
+ * triggers in the order of their names, and the stamping trigger must fire
+ * last, so that an application's trigger setting the stamp column (the
+ * common updated_at trigger) is overwritten rather than have the last
+ * word: "zz_" puts it after the names applications give (a later one is
+ * refused, see LATER_TRIGGER_SQL). Earlier builds named it
+ * owned_name (model, "stamp"): prepare_table drops that one
+ * (append_drop_legacy_stamping ()). */
+static char *
+stamping_trigger_name (const CarbModel *model)
+{
+  g_autofree char *base = owned_name (model, "stamp");
+  return g_strconcat ("zz_", base, NULL);
+}
+
 /* carburetor_moves, in the model's schema when it names one (found
  * through the search path like the table otherwise), quoted. */
 static char *
@@ -295,7 +310,7 @@ carb_pg_stamp_init (CarbBackend *backend, const CarbQuery *query, CarbPgStamp *s
     }
   stamp->display = g_strconcat (model->schema != NULL ? model->schema : "", model->schema != NULL ? "." : "",
                                 model->table, NULL);
-  stamp->trigger = owned_name (model, "stamp");
+  stamp->trigger = stamping_trigger_name (model);
   g_autofree char *quoted_id = carb_pg_quote (backend, model->columns[query->id_column].name, error);
   if (quoted_id == NULL)
     {
@@ -871,6 +886,34 @@ append_trigger (GString *sql,
   return TRUE;
 }
 
+/* Drops the stamping trigger and function of the name an earlier build
+ * gave them (stamping_trigger_name ()), if the table still has them: only
+ * then, since DROP TRIGGER locks readers out of the table. */
+static gboolean
+append_drop_legacy_stamping (
+    GString *sql, CarbBackend *backend, const CarbModel *model, const char *table, GError **error)
+{
+  g_autofree char *name = owned_name (model, "stamp");
+  g_autofree char *fn = carb_pg_quote (backend, name, error);
+  g_autofree char *schema = model->schema != NULL ? carb_pg_quote (backend, model->schema, error) : NULL;
+  if (fn == NULL || (model->schema != NULL && schema == NULL))
+    return FALSE;
+  char *ltable = PQescapeLiteral (backend->conn, table, strlen (table));
+  char *lname = PQescapeLiteral (backend->conn, name, strlen (name));
+  if (ltable != NULL && lname != NULL)
+    g_string_append_printf (
+        sql,
+        "DO $carb$ BEGIN IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass (%s)"
+        " AND tgname = %s) THEN DROP TRIGGER %s ON %s; END IF; END $carb$;"
+        "DROP FUNCTION IF EXISTS %s%s%s ();",
+        ltable, lname, fn, table, schema != NULL ? schema : "", schema != NULL ? "." : "", fn);
+  PQfreemem (ltable);
+  PQfreemem (lname);
+  if (ltable == NULL || lname == NULL)
+    return carb_pg_fail (backend, error, "cannot quote the table or the old stamping trigger's name");
+  return TRUE;
+}
+
 /* The stamping trigger, the versioning trigger when the model has version
  * columns, the move trigger and its log when it has a filter column, the
  * delete guard when it has an is-deleted column, and the (ts, id) index,
@@ -894,7 +937,8 @@ prepare_sql (CarbBackend *backend, const CarbQuery *query, const CarbPgStamp *st
                             " PRIMARY KEY (tbl, col, old_value, row_id));",
                             stamp->moves_table);
   const char *writes = "INSERT OR UPDATE";
-  if (!append_trigger (sql, backend, model, stamp->table, stamp->trigger, writes, stamp->body, error)
+  if (!append_drop_legacy_stamping (sql, backend, model, stamp->table, error)
+      || !append_trigger (sql, backend, model, stamp->table, stamp->trigger, writes, stamp->body, error)
       || (stamp->version_trigger != NULL
           && !append_trigger (sql, backend, model, stamp->table, stamp->version_trigger, writes,
                               stamp->version_body, error))
