@@ -303,6 +303,7 @@ write_sent (const CarbTwowayTable *t,
    * again, a row at a time, each write in a savepoint, so that the
    * refusal names its row. */
   if (!g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
+      && !g_error_matches (local, CARB_ERROR, CARB_ERROR_BUSY)
       && !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     *redo = TRUE;
   g_propagate_error (error, g_steal_pointer (&local));

@@ -456,7 +456,12 @@ write_params (CarbApplyRow *row,
       row->exists = TRUE;
       return !savepoint || vt->execute (backend, "RELEASE SAVEPOINT " SAVEPOINT, error);
     }
-  if (g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION))
+  /* A lost connection, or a failure for now (a lock not granted in time,
+   * a deadlock): the batch fails and the replica uploads again. Taken
+   * for a refusal, it would reject the row, and the replica would drop
+   * its changes for good. */
+  if (g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
+      || g_error_matches (local, CARB_ERROR, CARB_ERROR_BUSY))
     {
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;

@@ -35,6 +35,9 @@
  *                 stored it, then failed the batch reading it back)
  *   insert-race   (PostgreSQL) a row another transaction inserts while the
  *                 apply inserts the same id is merged with, not rejected
+ *   lock-timeout  (PostgreSQL) a write that gives up waiting for a lock
+ *                 fails the apply as BUSY, nothing applied, instead of
+ *                 rejecting its row for good
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <carburetor/carburetor.h>
 #include <string.h>
@@ -1136,6 +1139,49 @@ test_float_range (Fixture *f, gconstpointer backend)
     test_db_exec (f->db, "DROP TABLE %s", q);
 }
 
+/* A write that waits for a lock past the session's lock_timeout (here
+ * on a title another transaction inserted and has not committed) fails
+ * for now, not for good: the apply fails with CARB_ERROR_BUSY and nothing
+ * applied, so the replica uploads again. It was a rejection of the row,
+ * which the replica takes as final and drops its insert. */
+static void
+test_lock_timeout (Fixture *f, gconstpointer backend)
+{
+  if (!test_db_is_postgres (f->db))
+    {
+      g_test_skip ("SQLite's write transactions never overlap");
+      return;
+    }
+  create (f);
+  test_db_exec (f->db, "CREATE UNIQUE INDEX %s_title ON %s (title)", f->table, f->qtable);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_execute (f->store, "SET lock_timeout = 200", &error));
+  g_assert_no_error (error);
+  test_db_exec (f->db, "BEGIN; INSERT INTO %s (id, owner, title) VALUES ('held', 'ann', 'dup')", f->qtable);
+  guint64 b = f->base;
+  CarbChange batch[] = {
+    ch (f, "w1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "w1", "title", b + 1, SITE_A, g_variant_new_string ("dup")),
+    ch (f, "w2", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "w2", "title", b + 1, SITE_A, g_variant_new_string ("free")),
+  };
+  CarbChange again[G_N_ELEMENTS (batch)];
+  memcpy (again, batch, sizeof batch);
+  for (gsize i = 0; i < G_N_ELEMENTS (again); i++)
+    g_variant_ref (again[i].value);
+  g_autoptr (GVariant) r = apply_ctx (f, NULL, batch, G_N_ELEMENTS (batch), &error);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_BUSY);
+  g_assert_null (r);
+  g_clear_error (&error);
+  test_db_exec (f->db, "ROLLBACK");
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+  /* The same batch again, the lock gone: both rows go in. */
+  g_autoptr (GVariant) r2 = apply_ok (f, again, G_N_ELEMENTS (again));
+  g_assert_cmpuint (n_rejections (r2), ==, 0);
+  assert_cell (f, "w1", "title", "dup");
+  assert_cell (f, "w2", "title", "free");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1157,6 +1203,7 @@ main (int argc, char **argv)
     TEST_CASE ("types", test_types),
     TEST_CASE ("float-range", test_float_range),
     TEST_CASE ("insert-race", test_insert_race),
+    TEST_CASE ("lock-timeout", test_lock_timeout),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

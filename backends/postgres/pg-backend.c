@@ -61,6 +61,21 @@ carb_pg_ensure_connected (CarbBackend *backend, GError **error)
   return carb_pg_fail (backend, error, "cannot reconnect");
 }
 
+/* Whether @state (a SQLSTATE) says the statement failed for now, not for
+ * good: a lock it gave up waiting for (lock_timeout), a deadlock or
+ * serialization failure, a statement timeout or cancel. Retrying may
+ * succeed; a two-way apply must not take it for the database's refusal
+ * of a row, which the replica drops for good. */
+static gboolean
+transient (const char *state)
+{
+  static const char *const states[] = { "40001", "40P01", "55P03", "57014" };
+  for (gsize i = 0; state != NULL && i < G_N_ELEMENTS (states); i++)
+    if (strcmp (state, states[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 /* Takes @res: returns it if the statement succeeded, else frees it and
  * fails with the server's message (a lost connection is CONNECTION). */
 PGresult *
@@ -78,9 +93,10 @@ carb_pg_check (CarbBackend *backend, PGresult *res, GError **error)
       g_strdup (ours ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : PQresultErrorMessage (res)));
   gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
   g_set_error (error, CARB_ERROR,
-               lost   ? CARB_ERROR_CONNECTION
-               : ours ? CARB_ERROR_CLOCK_UNSAFE
-                      : CARB_ERROR_QUERY,
+               lost                ? CARB_ERROR_CONNECTION
+               : ours              ? CARB_ERROR_CLOCK_UNSAFE
+               : transient (state) ? CARB_ERROR_BUSY
+                                   : CARB_ERROR_QUERY,
                "PostgreSQL “%s”: %s", backend->display,
                msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
   PQclear (res);
