@@ -457,13 +457,33 @@ attempt (Apply *a, GPtrArray *rows, GError **error)
   /* The first chunk's read sends BEGIN with it (one round trip less);
    * the row-at-a-time second try begins here. */
   a->begin = NULL;
+  /* The second try checks deferred constraints at each write, inside its
+   * savepoint, so that their refusal names a row too. */
+  const char *immediate = carb_sql_constraints_immediate (vt->sql_syntax);
   if (!a->savepoints && rows->len > 0)
     a->begin = vt->sql_syntax->begin_write;
-  else if (!vt->execute (backend, vt->sql_syntax->begin_write, error))
-    return FALSE;
-  if (apply_rows (a, rows, error) && vt->execute (backend, "COMMIT", error))
+  else if (!vt->execute (backend, vt->sql_syntax->begin_write, error)
+           || (a->savepoints && immediate != NULL && !vt->execute (backend, immediate, error)))
+    {
+      vt->execute (backend, "ROLLBACK", NULL);
+      return FALSE;
+    }
+  if (!apply_rows (a, rows, error))
+    {
+      vt->execute (backend, "ROLLBACK", NULL);
+      return FALSE;
+    }
+  g_autoptr (GError) local = NULL;
+  if (vt->execute (backend, "COMMIT", &local))
     return TRUE;
   vt->execute (backend, "ROLLBACK", NULL);
+  /* A deferred constraint refused a row at COMMIT: which one, the second
+   * try tells. Failing the batch instead would refuse it for good, and
+   * with it every later change of the replica. */
+  if (!a->savepoints && !g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
+      && !g_error_matches (local, CARB_ERROR, CARB_ERROR_BUSY))
+    a->redo = TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;
 }
 

@@ -35,6 +35,8 @@
  *                 stored it, then failed the batch reading it back)
  *   insert-race   (PostgreSQL) a row another transaction inserts while the
  *                 apply inserts the same id is merged with, not rejected
+ *   deferred      (PostgreSQL) a row that violates a deferred foreign key
+ *                 is rejected, the rest of the batch applied
  *   lock-timeout  (PostgreSQL) a write that gives up waiting for a lock
  *                 fails the apply as BUSY, nothing applied, instead of
  *                 rejecting its row for good
@@ -1182,6 +1184,44 @@ test_lock_timeout (Fixture *f, gconstpointer backend)
   assert_cell (f, "w2", "title", "free");
 }
 
+/* A deferred constraint (here a foreign key checked at COMMIT) that one
+ * row violates rejects that row, and the rest of the batch is applied. It
+ * failed the COMMIT, so the whole batch, every time the replica uploaded
+ * it: one bad row kept every later edit of the replica from the server. */
+static void
+test_deferred (Fixture *f, gconstpointer backend)
+{
+  if (!test_db_is_postgres (f->db))
+    {
+      g_test_skip ("SQLite's foreign keys are off unless the application turns them on per connection");
+      return;
+    }
+  create (f);
+  test_db_exec (f->db,
+                "ALTER TABLE %s ADD FOREIGN KEY (body) REFERENCES %s (id) DEFERRABLE INITIALLY DEFERRED",
+                f->qtable, f->qtable);
+  guint64 b = f->base;
+  CarbChange batch[] = {
+    ch (f, "p1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "p1", "title", b + 1, SITE_A, g_variant_new_string ("parent")),
+    ch (f, "p2", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "p2", "title", b + 1, SITE_A, g_variant_new_string ("child")),
+    ch (f, "p2", "body", b + 1, SITE_A, g_variant_new_string ("p1")),
+    ch (f, "p3", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "p3", "title", b + 1, SITE_A, g_variant_new_string ("orphan")),
+    ch (f, "p3", "body", b + 1, SITE_A, g_variant_new_string ("nowhere")),
+  };
+  g_autoptr (GVariant) r = apply_ok (f, batch, G_N_ELEMENTS (batch));
+  g_assert_cmpuint (n_rejections (r), ==, 1);
+  const char *row, *column, *message;
+  rejection (r, 0, &row, &column, &message);
+  g_assert_cmpstr (row, ==, "p3");
+  g_assert_nonnull (strstr (message, "refused"));
+  assert_cell (f, "p1", "title", "parent");
+  assert_cell (f, "p2", "body", "p1");
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1204,6 +1244,7 @@ main (int argc, char **argv)
     TEST_CASE ("float-range", test_float_range),
     TEST_CASE ("insert-race", test_insert_race),
     TEST_CASE ("lock-timeout", test_lock_timeout),
+    TEST_CASE ("deferred", test_deferred),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

@@ -191,6 +191,12 @@ typedef struct
  *   about to change, so that concurrent writers wait for each other
  *   (PostgreSQL: ` FOR UPDATE`); %NULL where the write transaction already
  *   excludes every other writer (SQLite's `BEGIN IMMEDIATE`).
+ * @constraints_immediate: (nullable): appended in ABI 1 (read when
+ *   @struct_size covers it): a statement that has the write transaction
+ *   check its deferred constraints at the end of each statement rather
+ *   than at COMMIT (PostgreSQL: `SET CONSTRAINTS ALL IMMEDIATE`), so that
+ *   a two-way apply's second try finds the row a deferred constraint
+ *   refuses; %NULL for none.
  *
  * What the core needs to know of a backend's SQL to build every statement
  * it sends (the incremental query, writes, DDL): data only, no callback. Identifiers are quoted with double quotes on every backend
@@ -210,6 +216,7 @@ typedef struct
   const char *full_scan_hint;
   const char *version_type;
   const char *lock_rows;
+  const char *constraints_immediate;
 } CarbSqlSyntax;
 
 /**
