@@ -69,6 +69,14 @@ check_change (CarbSyncGroup *group, const CarbChange *c, guint *table, GError **
   const CarbColumn *column = &model->columns[col];
   if (column->role != CARB_COLUMN_ROLE_DATA && column->role != CARB_COLUMN_ROLE_DELETED)
     return invalid (error, group, c, "column “%s” is not one a replica writes (id or timestamp)", c->column);
+  /* The text form a server stores has 19 digits: a greater hlc would be
+   * a malformed version, read back as the lowest. Only a group whose
+   * clock bound is off lets one past the bound. */
+  if (c->version.hlc > (guint64) G_MAXINT64)
+    return invalid (error, group, c,
+                    "column “%s”: the version's hlc %" G_GUINT64_FORMAT " is beyond %" G_GINT64_FORMAT
+                    ", the greatest a version holds",
+                    c->column, c->version.hlc, G_MAXINT64);
   const char *type = carb_twoway_value_type (column->type);
   if (c->value != NULL && strcmp (g_variant_get_type_string (c->value), type) != 0)
     return invalid (error, group, c, "column “%s” (%s) takes values of type “%s”, not “%s”", c->column,

@@ -35,6 +35,8 @@
  *                 stored it, then failed the batch reading it back)
  *   insert-race   (PostgreSQL) a row another transaction inserts while the
  *                 apply inserts the same id is merged with, not rejected
+ *   hlc-range     an hlc beyond G_MAXINT64 is malformed, even with the
+ *                 clock bound off
  *   deferred      (PostgreSQL) a row that violates a deferred foreign key
  *                 is rejected, the rest of the batch applied
  *   lock-timeout  (PostgreSQL) a write that gives up waiting for a lock
@@ -1222,6 +1224,40 @@ test_deferred (Fixture *f, gconstpointer backend)
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 2);
 }
 
+/* An hlc above G_MAXINT64 has no text form of 19 digits: stored, it was a
+ * malformed version, read as the lowest, so the server answered (0, 0)
+ * for a value the replica kept with its own version, and any older write
+ * won the column. It is refused as malformed even where the clock bound
+ * would let it through (a group with the bound turned off). */
+static void
+test_hlc_range (Fixture *f, gconstpointer backend)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_sync_group_set_max_clock_ahead (f->group, G_MAXINT64, &error));
+  g_assert_no_error (error);
+  create (f);
+  guint64 top = (guint64) G_MAXINT64;
+  CarbChange batch[] = {
+    ch (f, "m1", "owner", f->base, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "m1", "title", top + 1, SITE_A, g_variant_new_string ("beyond")),
+  };
+  g_autoptr (GVariant) r = apply_ctx (f, NULL, batch, G_N_ELEMENTS (batch), &error);
+  g_assert_null (r);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "“title”"));
+  g_clear_error (&error);
+  g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s", f->qtable), ==, 0);
+  /* The greatest hlc there is goes in, with its version as sent. */
+  CarbChange edge[] = {
+    ch (f, "m1", "owner", f->base, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "m1", "title", top, SITE_A, g_variant_new_string ("edge")),
+  };
+  g_autoptr (GVariant) r2 = apply_ok (f, edge, G_N_ELEMENTS (edge));
+  g_assert_cmpuint (n_rejections (r2), ==, 0);
+  g_autofree char *v = version_text (top, SITE_A);
+  assert_cell (f, "m1", "title__v", v);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1245,6 +1281,7 @@ main (int argc, char **argv)
     TEST_CASE ("insert-race", test_insert_race),
     TEST_CASE ("lock-timeout", test_lock_timeout),
     TEST_CASE ("deferred", test_deferred),
+    TEST_CASE ("hlc-range", test_hlc_range),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
