@@ -302,9 +302,7 @@ write_sent (const CarbTwowayTable *t,
   /* The transaction may be lost (PostgreSQL aborts it): the batch is run
    * again, a row at a time, each write in a savepoint, so that the
    * refusal names its row. */
-  if (!g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
-      && !g_error_matches (local, CARB_ERROR, CARB_ERROR_BUSY)
-      && !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (carb_apply_refused_by_data (store, local))
     *redo = TRUE;
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;

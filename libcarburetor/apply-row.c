@@ -431,6 +431,16 @@ carb_apply_row_write (
   return ok;
 }
 
+gboolean
+carb_apply_refused_by_data (CarbStore *store, const GError *error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  if (error->domain != CARB_ERROR || error->code == CARB_ERROR_CONNECTION || error->code == CARB_ERROR_BUSY)
+    return FALSE;
+  return !CARB_VTABLE_HAS (vt, last_failure_refuses_data)
+         || vt->last_failure_refuses_data (carb_store_get_backend (store));
+}
+
 /* The write itself, @params ready. */
 static gboolean
 write_params (CarbApplyRow *row,
@@ -456,12 +466,11 @@ write_params (CarbApplyRow *row,
       row->exists = TRUE;
       return !savepoint || vt->execute (backend, "RELEASE SAVEPOINT " SAVEPOINT, error);
     }
-  /* A lost connection, or a failure for now (a lock not granted in time,
-   * a deadlock): the batch fails and the replica uploads again. Taken
-   * for a refusal, it would reject the row, and the replica would drop
-   * its changes for good. */
-  if (g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
-      || g_error_matches (local, CARB_ERROR, CARB_ERROR_BUSY))
+  /* A lost connection, a failure for now (a lock not granted in time, a
+   * deadlock) or of the database (a privilege, a full disk): the batch
+   * fails and the replica uploads again. Taken for a refusal, it would
+   * reject the row, and the replica would drop its changes for good. */
+  if (!carb_apply_refused_by_data (store, local))
     {
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;

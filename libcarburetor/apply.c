@@ -484,12 +484,12 @@ attempt (Apply *a, GPtrArray *rows, GError **error)
   g_autoptr (GError) local = NULL;
   if (vt->execute (backend, "COMMIT", &local))
     return TRUE;
+  gboolean refused = !a->savepoints && carb_apply_refused_by_data (a->store, local);
   vt->execute (backend, "ROLLBACK", NULL);
   /* A deferred constraint refused a row at COMMIT: which one, the second
    * try tells. Failing the batch instead would refuse it for good, and
    * with it every later change of the replica. */
-  if (!a->savepoints && !g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
-      && !g_error_matches (local, CARB_ERROR, CARB_ERROR_BUSY))
+  if (refused)
     a->redo = TRUE;
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;

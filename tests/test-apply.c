@@ -37,6 +37,9 @@
  *                 stored it, then failed the batch reading it back)
  *   insert-race   (PostgreSQL) a row another transaction inserts while the
  *                 apply inserts the same id is merged with, not rejected
+ *   server-fault  a write the database refuses for its own reason (a
+ *                 privilege missing, the database full) fails the apply,
+ *                 no row rejected
  *   hlc-range     an hlc beyond G_MAXINT64 is malformed, even with the
  *                 clock bound off
  *   deferred      (PostgreSQL) a row that violates a deferred foreign key
@@ -1255,6 +1258,73 @@ test_hlc_range (Fixture *f, gconstpointer backend)
   assert_cell (f, "m1", "title__v", v);
 }
 
+/* A write the database refuses for a reason of its own, not the row's,
+ * fails the apply with nothing applied: a role without the INSERT
+ * privilege (PostgreSQL), a database full (SQLite's max_page_count; a
+ * full disk is the same). It rejected every new row of the batch, and
+ * each replica then dropped its inserts for good. */
+static void
+test_server_fault (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  gboolean pg = test_db_is_postgres (f->db);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *role = g_strdup_printf ("carb_noinsert_%d", (int) getpid ());
+  guint64 b = f->base;
+  /* One row there already, so that the fault hits the insert only. */
+  CarbChange first[] = {
+    ch (f, "f0", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "f0", "title", b + 1, SITE_A, g_variant_new_string ("zero")),
+  };
+  g_autoptr (GVariant) r0 = apply_ok (f, first, G_N_ELEMENTS (first));
+  if (pg)
+    {
+      test_db_exec (f->db, "DROP ROLE IF EXISTS %s; CREATE ROLE %s NOLOGIN; GRANT SELECT, UPDATE ON %s TO %s",
+                    role, role, f->qtable, role);
+      g_autofree char *set_role = g_strdup_printf ("SET ROLE %s", role);
+      g_assert_true (carb_store_execute (f->store, set_role, &error));
+    }
+  else
+    {
+      gint64 pages = test_db_query_int (f->db, "PRAGMA page_count");
+      g_autofree char *full = g_strdup_printf ("PRAGMA max_page_count = %" G_GINT64_FORMAT, pages);
+      g_assert_true (carb_store_execute (f->store, full, &error));
+    }
+  g_assert_no_error (error);
+  GString *big = g_string_new (NULL);
+  for (guint i = 0; i < 20000; i++)
+    g_string_append_c (big, 'a' + i % 26);
+  CarbChange batch[] = {
+    ch (f, "f1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "f1", "title", b + 1, SITE_A, g_variant_new_string ("one")),
+    ch (f, "f1", "body", b + 1, SITE_A, g_variant_new_string (big->str)),
+    ch (f, "f2", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "f2", "title", b + 1, SITE_A, g_variant_new_string ("two")),
+    ch (f, "f2", "body", b + 1, SITE_A, g_variant_new_string (big->str)),
+  };
+  g_string_free (big, TRUE);
+  CarbChange again[G_N_ELEMENTS (batch)];
+  memcpy (again, batch, sizeof batch);
+  for (gsize i = 0; i < G_N_ELEMENTS (again); i++)
+    g_variant_ref (again[i].value);
+  g_autoptr (GVariant) r = apply_ctx (f, NULL, batch, G_N_ELEMENTS (batch), &error);
+  if (r != NULL)
+    g_test_message ("%zu rejections", n_rejections (r));
+  g_assert_null (r);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+  g_assert_true (
+      carb_store_execute (f->store, pg ? "RESET ROLE" : "PRAGMA max_page_count = 1073741823", &error));
+  g_assert_no_error (error);
+  if (pg)
+    test_db_exec (f->db, "REVOKE ALL ON %s FROM %s; DROP ROLE %s", f->qtable, role, role);
+  g_autoptr (GVariant) r2 = apply_ok (f, again, G_N_ELEMENTS (again));
+  g_assert_cmpuint (n_rejections (r2), ==, 0);
+  assert_cell (f, "f1", "title", "one");
+  assert_cell (f, "f2", "title", "two");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1279,6 +1349,7 @@ main (int argc, char **argv)
     TEST_CASE ("lock-timeout", test_lock_timeout),
     TEST_CASE ("deferred", test_deferred),
     TEST_CASE ("hlc-range", test_hlc_range),
+    TEST_CASE ("server-fault", test_server_fault),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);

@@ -76,6 +76,27 @@ transient (const char *state)
   return FALSE;
 }
 
+/* Whether the statement carb_pg_check() saw fail last was refused for its
+ * data: any SQLSTATE but those of a failure of the server or the session
+ * (connection, transaction state such as read-only, authorization, a
+ * rollback for a deadlock or serialization, insufficient resources, an
+ * object or lock not available, operator intervention, system and
+ * internal errors, a missing privilege). A row-level security policy's
+ * refusal shares the privilege's SQLSTATE (42501): it fails the apply,
+ * named, rather than dropping the row on the replica. */
+static gboolean
+last_failure_refuses_data (CarbBackend *backend)
+{
+  static const char *const classes[] = { "08", "25", "28", "40", "53", "55", "57", "58", "F0", "XX" };
+  const char *state = backend->sqlstate;
+  if (strlen (state) != 5 || strcmp (state, "42501") == 0)
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (classes); i++)
+    if (strncmp (state, classes[i], 2) == 0)
+      return FALSE;
+  return TRUE;
+}
+
 /* Takes @res: returns it if the statement succeeded, else frees it and
  * fails with the server's message (a lost connection is CONNECTION). */
 PGresult *
@@ -83,7 +104,10 @@ carb_pg_check (CarbBackend *backend, PGresult *res, GError **error)
 {
   ExecStatusType status = PQresultStatus (res);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    return res;
+    {
+      backend->sqlstate[0] = '\0';
+      return res;
+    }
   const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
   g_strlcpy (backend->sqlstate, state != NULL ? state : "", sizeof backend->sqlstate);
   /* Our own PL/pgSQL's refusals carry their whole message, without
@@ -319,6 +343,7 @@ static const CarbBackendVTable vtable = {
   .probe = probe,
   .query_rows = carb_pg_query_rows,
   .begin_query_rows = carb_pg_begin_query_rows,
+  .last_failure_refuses_data = last_failure_refuses_data,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

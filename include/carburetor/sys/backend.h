@@ -308,6 +308,15 @@ typedef struct
  *   the transaction @begin opened may be open: the core rolls it back.
  *   Fails as @execute and @query_rows would. %NULL: the core calls
  *   @execute (@begin), then @query_rows.
+ * @last_failure_refuses_data: (nullable): appended in ABI 1 (read when
+ *   @struct_size covers it), for carb_store_apply_changes(): whether the
+ *   statement that failed last on @backend was refused for the data it
+ *   wrote (a constraint, a trigger's refusal, a value the column cannot
+ *   hold), so that the same row would be refused again; %FALSE when the
+ *   database or the session failed it (a privilege missing, a read-only
+ *   transaction, a full disk, a lock or resource not granted), when the
+ *   apply fails whole rather than rejecting the row, which the replica
+ *   would drop for good. %NULL: every failed write is the row's refusal.
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -358,6 +367,7 @@ typedef struct
                                 guint n_params,
                                 CarbSink *sink,
                                 GError **error);
+  gboolean (*last_failure_refuses_data) (CarbBackend *backend);
 } CarbBackendVTable;
 
 /**
