@@ -40,6 +40,9 @@
  *   server-fault  a write the database refuses for its own reason (a
  *                 privilege missing, the database full) fails the apply,
  *                 no row rejected
+ *   bypass-race   an administrator's UPDATEs on another connection while
+ *                 batches of the same rows are applied: each bypass write
+ *                 stays and beats the older versions applied after it
  *   hlc-range     an hlc beyond G_MAXINT64 is malformed, even with the
  *                 clock bound off
  *   deferred      (PostgreSQL) a row that violates a deferred foreign key
@@ -1325,6 +1328,85 @@ test_server_fault (Fixture *f, gconstpointer backend)
   assert_cell (f, "f2", "title", "two");
 }
 
+/* Bypass writes racing with applies: an administrator's UPDATEs of two
+ * rows on their own connection while another thread applies batches of
+ * older versions of the same rows. Every bypass write beats every
+ * version the race applies (they are a second old), so those rows end
+ * with the last bypass value, and every other row with the last batch. */
+typedef struct
+{
+  Fixture *f;
+  CarbStore *store;
+  guint rounds;
+  GError *error;
+  guint rejected;
+} Applier;
+
+static gpointer
+apply_rounds (gpointer data)
+{
+  Applier *ap = data;
+  Fixture *f = ap->f;
+  for (guint round = 0; round < ap->rounds && ap->error == NULL; round++)
+    {
+      CarbChange changes[2 * RACE_ROWS];
+      char names[RACE_ROWS][8];
+      for (guint i = 0; i < RACE_ROWS; i++)
+        {
+          g_snprintf (names[i], sizeof names[i], "x%02u", i);
+          changes[2 * i] = ch (f, names[i], "n", f->base + round + 1, SITE_A, g_variant_new_int64 (round));
+          changes[2 * i + 1]
+              = ch (f, names[i], "title", f->base + round + 1, SITE_A, g_variant_new_string ("applied"));
+        }
+      g_autoptr (GBytes) set = serialize (changes, 2 * RACE_ROWS);
+      g_autoptr (GBytes) bytes = carb_store_apply_changes (ap->store, f->group, NULL, set, NULL, &ap->error);
+      if (bytes == NULL)
+        break;
+      g_autoptr (GVariant) r
+          = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (RESULT_TYPE), bytes, FALSE));
+      ap->rejected += n_rejections (r);
+    }
+  return NULL;
+}
+
+static void
+test_bypass_race (Fixture *f, gconstpointer backend)
+{
+  create (f);
+  GString *insert = g_string_new (NULL);
+  for (guint i = 0; i < RACE_ROWS; i++)
+    g_string_append_printf (insert,
+                            "INSERT INTO %s (id, owner, title, n__v, title__v) VALUES ('x%02u', 'ann', 't', "
+                            "'%035d', '%035d');",
+                            f->qtable, i, 0, 0);
+  test_db_exec (f->db, "%s", insert->str);
+  g_string_free (insert, TRUE);
+  g_autoptr (GError) error = NULL;
+  Applier ap = { f, carb_store_open (f->uri, &error), 40, NULL, 0 };
+  g_assert_no_error (error);
+  GThread *thread = g_thread_new ("applier", apply_rounds, &ap);
+  for (guint k = 1; k <= 60; k++)
+    {
+      test_db_exec (f->db, "UPDATE %s SET n = %u WHERE id = 'x05'", f->qtable, 1000 + k);
+      test_db_exec (f->db, "UPDATE %s SET title = 'admin %u' WHERE id = 'x07'", f->qtable, k);
+      g_usleep (1000);
+    }
+  g_thread_join (thread);
+  g_assert_no_error (ap.error);
+  g_object_unref (ap.store);
+  g_assert_cmpuint (ap.rejected, ==, 0);
+  assert_cell (f, "x05", "n", "1060");
+  assert_cell (f, "x07", "title", "admin 60");
+  assert_cell (f, "x05", "title", "applied");
+  assert_cell (f, "x07", "n", "39");
+  assert_cell (f, "x06", "n", "39");
+  /* The bypass versions are the server's (site 0), each above the last. */
+  g_autofree char *v = cell (f, "x05", "n__v");
+  g_assert_true (g_str_has_suffix (v, "0000000000000000"));
+  g_autofree char *last = version_text (f->base + 40, SITE_A);
+  g_assert_cmpstr (v, >, last);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1350,6 +1432,7 @@ main (int argc, char **argv)
     TEST_CASE ("deferred", test_deferred),
     TEST_CASE ("hlc-range", test_hlc_range),
     TEST_CASE ("server-fault", test_server_fault),
+    TEST_CASE ("bypass-race", test_bypass_race),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
