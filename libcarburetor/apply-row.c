@@ -177,15 +177,17 @@ carb_apply_row_merge (CarbApplyRow *row, const CarbChange *change, char **reject
 {
   const CarbTwowayTable *t = row->t;
   guint i = (guint) carb_model_find_column (t->model, change->column);
-  /* An immutable column is set when a row is made and never after,
-   * whatever the version: a different value is a rejection. The same
-   * value again is not, nor the same write again (its version): a retried
-   * insert sends the value as the replica wrote it, which the database
-   * may have stored otherwise (a FLOAT rounded, jsonb's key order), and
-   * rejecting it would drop a later edit sent with it. A tie never wins
-   * the merge below, so the stored value stays either way. */
+  /* An immutable column is set when a row is made and never after: a
+   * different value that would win is a rejection. The same value again
+   * is not, nor a write that would lose anyway (its version at or below
+   * the stored one): a retried insert sends the value as the replica
+   * wrote it, with its first version, which the database may have stored
+   * otherwise (a FLOAT rounded, jsonb's key order) or an administrator
+   * changed since, and rejecting it would drop a later edit sent with it.
+   * A tie or an older version never wins the merge below, so the stored
+   * value stays. */
   if (row->exists && carb_sync_group_is_immutable (t->group, t->index, i)
-      && !(row->has_version[i] && carb_version_compare (&change->version, &row->version[i]) == 0)
+      && !(row->has_version[i] && carb_version_compare (&change->version, &row->version[i]) <= 0)
       && !same_value (value_at (row, i), change->value))
     {
       *rejected_column = g_strdup (change->column);

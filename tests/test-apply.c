@@ -40,6 +40,9 @@
  *   server-fault  a write the database refuses for its own reason (a
  *                 privilege missing, the database full) fails the apply,
  *                 no row rejected
+ *   immutable-stale  a retried insert whose immutable column an
+ *                 administrator changed since is no rejection (its older
+ *                 version loses), the edit sent with it applied
  *   bypass-race   an administrator's UPDATEs on another connection while
  *                 batches of the same rows are applied: each bypass write
  *                 stays and beats the older versions applied after it
@@ -1369,6 +1372,45 @@ apply_rounds (gpointer data)
   return NULL;
 }
 
+/* An insert retried (its answer was lost) after an administrator changed
+ * an immutable column by hand: the retry carries the column's first value
+ * with its first version, older than the stored one, so it loses like any
+ * stale write and is no rejection. It was one, which dropped the edit
+ * sent with the retry, on the server and on the replica. */
+static void
+test_immutable_stale (Fixture *f, gconstpointer backend)
+{
+  g_assert_true (carb_sync_group_set_immutable (f->group, f->table, "owner", NULL));
+  create (f);
+  guint64 b = f->base;
+  CarbChange insert[] = {
+    ch (f, "i1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "i1", "title", b + 1, SITE_A, g_variant_new_string ("mine")),
+  };
+  g_autoptr (GVariant) r1 = apply_ok (f, insert, 2);
+  g_assert_cmpuint (n_rejections (r1), ==, 0);
+  test_db_exec (f->db, "UPDATE %s SET owner = 'carl' WHERE id = 'i1'", f->qtable);
+  CarbChange retry[] = {
+    ch (f, "i1", "owner", b + 1, SITE_A, g_variant_new_string ("ann")),
+    ch (f, "i1", "title", b + 5, SITE_A, g_variant_new_string ("edited")),
+  };
+  g_autoptr (GVariant) r2 = apply_ok (f, retry, 2);
+  g_assert_cmpuint (n_rejections (r2), ==, 0);
+  assert_cell (f, "i1", "owner", "carl");
+  assert_cell (f, "i1", "title", "edited");
+  /* A version above the stored one with another value is a change,
+   * refused. */
+  guint64 ahead = ((guint64) (g_get_real_time () / 1000 + 60 * 1000)) << CARB_HLC_COUNTER_BITS;
+  CarbChange change[] = {
+    ch (f, "i1", "owner", ahead, SITE_A, g_variant_new_string ("bob")),
+    ch (f, "i1", "title", ahead, SITE_A, g_variant_new_string ("stolen")),
+  };
+  g_autoptr (GVariant) r3 = apply_ok (f, change, 2);
+  g_assert_cmpuint (n_rejections (r3), ==, 1);
+  assert_cell (f, "i1", "owner", "carl");
+  assert_cell (f, "i1", "title", "edited");
+}
+
 static void
 test_bypass_race (Fixture *f, gconstpointer backend)
 {
@@ -1433,6 +1475,7 @@ main (int argc, char **argv)
     TEST_CASE ("hlc-range", test_hlc_range),
     TEST_CASE ("server-fault", test_server_fault),
     TEST_CASE ("bypass-race", test_bypass_race),
+    TEST_CASE ("immutable-stale", test_immutable_stale),
   };
   test_add_per_backend ("apply", sizeof (Fixture), (GTestFixtureFunc) fixture_set_up, tests,
                         G_N_ELEMENTS (tests), (GTestFixtureFunc) fixture_tear_down);
