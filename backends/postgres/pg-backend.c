@@ -77,19 +77,25 @@ transient (const char *state)
 }
 
 /* Whether the statement carb_pg_check() saw fail last was refused for its
- * data: any SQLSTATE but those of a failure of the server or the session
- * (connection, transaction state such as read-only, authorization, a
- * rollback for a deadlock or serialization, insufficient resources, an
- * object or lock not available, operator intervention, system and
- * internal errors, a missing privilege). A row-level security policy's
- * refusal shares the privilege's SQLSTATE (42501): it fails the apply,
- * named, rather than dropping the row on the replica. */
+ * data (a constraint, a value, an application trigger's RAISE, whatever
+ * its SQLSTATE): any SQLSTATE but those of a failure of the server, the
+ * session or the SQL itself, which fail every row alike (connection,
+ * unsupported feature, transaction state such as read-only, missing
+ * prepared statement or cursor, authorization, external routine,
+ * missing catalog or schema, a rollback for a deadlock or serialization,
+ * a syntax error or access rule violation such as a missing privilege or
+ * an undefined table in a trigger, insufficient resources, an object or
+ * lock not available, operator intervention, system, configuration,
+ * foreign data wrapper and internal errors). A row-level security
+ * policy's refusal shares the privilege's SQLSTATE (42501): it fails the
+ * apply, named, rather than dropping the row on the replica. */
 static gboolean
 last_failure_refuses_data (CarbBackend *backend)
 {
-  static const char *const classes[] = { "08", "25", "28", "40", "53", "55", "57", "58", "F0", "XX" };
+  static const char *const classes[] = { "08", "0A", "25", "26", "28", "2B", "2D", "34", "39", "3B", "3D",
+                                         "3F", "40", "42", "53", "55", "57", "58", "F0", "HV", "XX" };
   const char *state = backend->sqlstate;
-  if (strlen (state) != 5 || strcmp (state, "42501") == 0)
+  if (strlen (state) != 5)
     return FALSE;
   for (gsize i = 0; i < G_N_ELEMENTS (classes); i++)
     if (strncmp (state, classes[i], 2) == 0)
