@@ -38,8 +38,8 @@
  *   insert-race   (PostgreSQL) a row another transaction inserts while the
  *                 apply inserts the same id is merged with, not rejected
  *   server-fault  a write the database refuses for its own reason (a
- *                 privilege missing, the database full) fails the apply,
- *                 no row rejected
+ *                 privilege missing, the database full, a trigger naming
+ *                 a dropped table) fails the apply, no row rejected
  *   immutable-stale  a retried insert whose immutable column an
  *                 administrator changed since is no rejection (its older
  *                 version loses), the edit sent with it applied
@@ -1329,6 +1329,26 @@ test_server_fault (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (n_rejections (r2), ==, 0);
   assert_cell (f, "f1", "title", "one");
   assert_cell (f, "f2", "title", "two");
+  if (!pg)
+    return;
+  /* A trigger of the application's that names a table since dropped
+   * fails every write alike (SQLSTATE 42P01): the apply fails, nothing
+   * rejected. */
+  test_db_exec (
+      f->db,
+      "CREATE TABLE %s_audit (id text); CREATE FUNCTION %s_audit () RETURNS trigger LANGUAGE plpgsql "
+      "AS $$ BEGIN INSERT INTO %s_audit VALUES (NEW.id); RETURN NEW; END $$; CREATE TRIGGER audit "
+      "AFTER UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s_audit (); DROP TABLE %s_audit",
+      f->table, f->table, f->table, f->qtable, f->table, f->table);
+  CarbChange edit[] = { ch (f, "f1", "title", b + 2, SITE_A, g_variant_new_string ("edited")) };
+  g_autoptr (GVariant) r3 = apply_ctx (f, NULL, edit, G_N_ELEMENTS (edit), &error);
+  if (r3 != NULL)
+    g_test_message ("%zu rejections", n_rejections (r3));
+  g_assert_null (r3);
+  g_assert_error (error, CARB_ERROR, CARB_ERROR_QUERY);
+  g_assert_nonnull (strstr (error->message, "_audit"));
+  assert_cell (f, "f1", "title", "one");
+  test_db_exec (f->db, "DROP TRIGGER audit ON %s; DROP FUNCTION %s_audit ()", f->qtable, f->table);
 }
 
 /* Bypass writes racing with applies: an administrator's UPDATEs of two
