@@ -439,8 +439,11 @@ carb_apply_refused_by_data (CarbStore *store, const GError *error)
   const CarbBackendVTable *vt = carb_store_get_vtable (store);
   if (error->domain != CARB_ERROR || error->code == CARB_ERROR_CONNECTION || error->code == CARB_ERROR_BUSY)
     return FALSE;
-  return !CARB_VTABLE_HAS (vt, last_failure_refuses_data)
-         || vt->last_failure_refuses_data (carb_store_get_backend (store));
+  /* Only a statement the database failed has a cause to ask about; a
+   * value the library refused (INVALID_DATA) is the row's. */
+  if (error->code != CARB_ERROR_QUERY || !CARB_VTABLE_HAS (vt, last_failure_refuses_data))
+    return TRUE;
+  return vt->last_failure_refuses_data (carb_store_get_backend (store));
 }
 
 /* The write itself, @params ready. */
