@@ -301,9 +301,10 @@ write_sent (const CarbTwowayTable *t,
     return TRUE;
   /* The transaction may be lost (PostgreSQL aborts it): the batch is run
    * again, a row at a time, each write in a savepoint, so that the
-   * refusal names its row. */
-  if (!g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION)
-      && !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+   * refusal names its row. A failure for now too (a statement_timeout
+   * that a chunk's statement hit may spare a row's); the second try fails
+   * the batch if it comes again, never rejects a row for it. */
+  if (carb_apply_refused_by_data (store, local) || g_error_matches (local, CARB_ERROR, CARB_ERROR_BUSY))
     *redo = TRUE;
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;

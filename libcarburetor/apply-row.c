@@ -177,15 +177,17 @@ carb_apply_row_merge (CarbApplyRow *row, const CarbChange *change, char **reject
 {
   const CarbTwowayTable *t = row->t;
   guint i = (guint) carb_model_find_column (t->model, change->column);
-  /* An immutable column is set when a row is made and never after,
-   * whatever the version: a different value is a rejection. The same
-   * value again is not, nor the same write again (its version): a retried
-   * insert sends the value as the replica wrote it, which the database
-   * may have stored otherwise (a FLOAT rounded, jsonb's key order), and
-   * rejecting it would drop a later edit sent with it. A tie never wins
-   * the merge below, so the stored value stays either way. */
+  /* An immutable column is set when a row is made and never after: a
+   * different value that would win is a rejection. The same value again
+   * is not, nor a write that would lose anyway (its version at or below
+   * the stored one): a retried insert sends the value as the replica
+   * wrote it, with its first version, which the database may have stored
+   * otherwise (a FLOAT rounded, jsonb's key order) or an administrator
+   * changed since, and rejecting it would drop a later edit sent with it.
+   * A tie or an older version never wins the merge below, so the stored
+   * value stays. */
   if (row->exists && carb_sync_group_is_immutable (t->group, t->index, i)
-      && !(row->has_version[i] && carb_version_compare (&change->version, &row->version[i]) == 0)
+      && !(row->has_version[i] && carb_version_compare (&change->version, &row->version[i]) <= 0)
       && !same_value (value_at (row, i), change->value))
     {
       *rejected_column = g_strdup (change->column);
@@ -431,6 +433,19 @@ carb_apply_row_write (
   return ok;
 }
 
+gboolean
+carb_apply_refused_by_data (CarbStore *store, const GError *error)
+{
+  const CarbBackendVTable *vt = carb_store_get_vtable (store);
+  if (error->domain != CARB_ERROR || error->code == CARB_ERROR_CONNECTION || error->code == CARB_ERROR_BUSY)
+    return FALSE;
+  /* Only a statement the database failed has a cause to ask about; a
+   * value the library refused (INVALID_DATA) is the row's. */
+  if (error->code != CARB_ERROR_QUERY || !CARB_VTABLE_HAS (vt, last_failure_refuses_data))
+    return TRUE;
+  return vt->last_failure_refuses_data (carb_store_get_backend (store));
+}
+
 /* The write itself, @params ready. */
 static gboolean
 write_params (CarbApplyRow *row,
@@ -456,7 +471,11 @@ write_params (CarbApplyRow *row,
       row->exists = TRUE;
       return !savepoint || vt->execute (backend, "RELEASE SAVEPOINT " SAVEPOINT, error);
     }
-  if (g_error_matches (local, CARB_ERROR, CARB_ERROR_CONNECTION))
+  /* A lost connection, a failure for now (a lock not granted in time, a
+   * deadlock) or of the database (a privilege, a full disk): the batch
+   * fails and the replica uploads again. Taken for a refusal, it would
+   * reject the row, and the replica would drop its changes for good. */
+  if (!carb_apply_refused_by_data (store, local))
     {
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;

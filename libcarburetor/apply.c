@@ -69,6 +69,14 @@ check_change (CarbSyncGroup *group, const CarbChange *c, guint *table, GError **
   const CarbColumn *column = &model->columns[col];
   if (column->role != CARB_COLUMN_ROLE_DATA && column->role != CARB_COLUMN_ROLE_DELETED)
     return invalid (error, group, c, "column “%s” is not one a replica writes (id or timestamp)", c->column);
+  /* The text form a server stores has 19 digits: a greater hlc would be
+   * a malformed version, read back as the lowest. Only a group whose
+   * clock bound is off lets one past the bound. */
+  if (c->version.hlc > (guint64) G_MAXINT64)
+    return invalid (error, group, c,
+                    "column “%s”: the version's hlc %" G_GUINT64_FORMAT " is beyond %" G_GINT64_FORMAT
+                    ", the greatest a version holds",
+                    c->column, c->version.hlc, G_MAXINT64);
   const char *type = carb_twoway_value_type (column->type);
   if (c->value != NULL && strcmp (g_variant_get_type_string (c->value), type) != 0)
     return invalid (error, group, c, "column “%s” (%s) takes values of type “%s”, not “%s”", c->column,
@@ -457,13 +465,33 @@ attempt (Apply *a, GPtrArray *rows, GError **error)
   /* The first chunk's read sends BEGIN with it (one round trip less);
    * the row-at-a-time second try begins here. */
   a->begin = NULL;
+  /* The second try checks deferred constraints at each write, inside its
+   * savepoint, so that their refusal names a row too. */
+  const char *immediate = carb_sql_constraints_immediate (vt->sql_syntax);
   if (!a->savepoints && rows->len > 0)
     a->begin = vt->sql_syntax->begin_write;
-  else if (!vt->execute (backend, vt->sql_syntax->begin_write, error))
-    return FALSE;
-  if (apply_rows (a, rows, error) && vt->execute (backend, "COMMIT", error))
+  else if (!vt->execute (backend, vt->sql_syntax->begin_write, error)
+           || (a->savepoints && immediate != NULL && !vt->execute (backend, immediate, error)))
+    {
+      vt->execute (backend, "ROLLBACK", NULL);
+      return FALSE;
+    }
+  if (!apply_rows (a, rows, error))
+    {
+      vt->execute (backend, "ROLLBACK", NULL);
+      return FALSE;
+    }
+  g_autoptr (GError) local = NULL;
+  if (vt->execute (backend, "COMMIT", &local))
     return TRUE;
+  gboolean refused = !a->savepoints && carb_apply_refused_by_data (a->store, local);
   vt->execute (backend, "ROLLBACK", NULL);
+  /* A deferred constraint refused a row at COMMIT: which one, the second
+   * try tells. Failing the batch instead would refuse it for good, and
+   * with it every later change of the replica. */
+  if (refused)
+    a->redo = TRUE;
+  g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;
 }
 

@@ -161,6 +161,7 @@ gboolean carb_sql_append_select_list (GString *sql,
                                       const CarbSqlSyntax *syntax,
                                       GError **error);
 const char *carb_sql_lock_rows (const CarbSqlSyntax *syntax);
+const char *carb_sql_constraints_immediate (const CarbSqlSyntax *syntax);
 char *
 carb_sql_select_by_id (const CarbQuery *query, const CarbSqlSyntax *syntax, gboolean lock, GError **error);
 

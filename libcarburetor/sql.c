@@ -178,6 +178,18 @@ carb_sql_lock_rows (const CarbSqlSyntax *syntax)
   return syntax->lock_rows;
 }
 
+/* The statement that makes a write transaction check its deferred
+ * constraints per statement, or NULL when the backend has none or its
+ * struct is too old to have the member. */
+const char *
+carb_sql_constraints_immediate (const CarbSqlSyntax *syntax)
+{
+  if (syntax->struct_size
+      < G_STRUCT_OFFSET (CarbSqlSyntax, constraints_immediate) + sizeof syntax->constraints_immediate)
+    return NULL;
+  return syntax->constraints_immediate;
+}
+
 /* `SELECT <every column of the model> FROM t WHERE id = $1`, followed by
  * the backend's lock clause when @lock: what an apply reads (and locks)
  * of each row it may change. */

@@ -350,7 +350,8 @@ rule_target (CarbSyncGroup *group, const char *table, const char *column, gint *
  * @error: return location for a #GError
  *
  * Makes @column immutable: a replica sets it when it inserts a row, and
- * the server rejects every later change to it.
+ * the server rejects every later change to it (a different value with a
+ * version above the stored one; an older write loses the merge anyway).
  *
  * Returns: %TRUE, or %FALSE with %CARB_ERROR_INVALID_MODEL
  *

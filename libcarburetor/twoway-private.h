@@ -132,6 +132,14 @@ gboolean carb_apply_row_write (CarbApplyRow *row,
                                char **rejection,
                                gboolean *redo,
                                GError **error);
+/* Whether @error, of the statement that just failed on @store, is the
+ * database's refusal of the data written (a constraint, a trigger's
+ * refusal): the same row would be refused again, so it is the row's
+ * rejection. FALSE for a failure of the connection, the session or the
+ * database (a lock not granted, a privilege missing, a full disk, a
+ * cancel), which fails the batch instead: rejected, the replica would
+ * drop the row's changes for good. */
+gboolean carb_apply_refused_by_data (CarbStore *store, const GError *error);
 /* Appends the row's current server state to @rows (`a(ssa(s(tt)mv))`):
  * read again after a write; no column when the server has no row, or when
  * @hide (a row outside the replica's filter is not shown). */

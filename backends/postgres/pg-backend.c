@@ -61,6 +61,48 @@ carb_pg_ensure_connected (CarbBackend *backend, GError **error)
   return carb_pg_fail (backend, error, "cannot reconnect");
 }
 
+/* Whether @state (a SQLSTATE) says the statement failed for now, not for
+ * good: a lock it gave up waiting for (lock_timeout), a deadlock or
+ * serialization failure, a statement timeout or cancel. Retrying may
+ * succeed; a two-way apply must not take it for the database's refusal
+ * of a row, which the replica drops for good. */
+static gboolean
+transient (const char *state)
+{
+  static const char *const states[] = { "40001", "40P01", "55P03", "57014" };
+  for (gsize i = 0; state != NULL && i < G_N_ELEMENTS (states); i++)
+    if (strcmp (state, states[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Whether the statement carb_pg_check() saw fail last was refused for its
+ * data (a constraint, a value, an application trigger's RAISE, whatever
+ * its SQLSTATE): any SQLSTATE but those of a failure of the server, the
+ * session or the SQL itself, which fail every row alike (connection,
+ * unsupported feature, transaction state such as read-only, missing
+ * prepared statement or cursor, authorization, external routine,
+ * missing catalog or schema, a rollback for a deadlock or serialization,
+ * a syntax error or access rule violation such as a missing privilege or
+ * an undefined table in a trigger, insufficient resources, an object or
+ * lock not available, operator intervention, system, configuration,
+ * foreign data wrapper and internal errors). A row-level security
+ * policy's refusal shares the privilege's SQLSTATE (42501): it fails the
+ * apply, named, rather than dropping the row on the replica. */
+static gboolean
+last_failure_refuses_data (CarbBackend *backend)
+{
+  static const char *const classes[] = { "08", "0A", "25", "26", "28", "2B", "2D", "34", "39", "3B", "3D",
+                                         "3F", "40", "42", "53", "55", "57", "58", "F0", "HV", "XX" };
+  const char *state = backend->sqlstate;
+  if (strlen (state) != 5)
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (classes); i++)
+    if (strncmp (state, classes[i], 2) == 0)
+      return FALSE;
+  return TRUE;
+}
+
 /* Takes @res: returns it if the statement succeeded, else frees it and
  * fails with the server's message (a lost connection is CONNECTION). */
 PGresult *
@@ -68,7 +110,10 @@ carb_pg_check (CarbBackend *backend, PGresult *res, GError **error)
 {
   ExecStatusType status = PQresultStatus (res);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    return res;
+    {
+      backend->sqlstate[0] = '\0';
+      return res;
+    }
   const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
   g_strlcpy (backend->sqlstate, state != NULL ? state : "", sizeof backend->sqlstate);
   /* Our own PL/pgSQL's refusals carry their whole message, without
@@ -78,9 +123,10 @@ carb_pg_check (CarbBackend *backend, PGresult *res, GError **error)
       g_strdup (ours ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : PQresultErrorMessage (res)));
   gboolean lost = PQstatus (backend->conn) == CONNECTION_BAD;
   g_set_error (error, CARB_ERROR,
-               lost   ? CARB_ERROR_CONNECTION
-               : ours ? CARB_ERROR_CLOCK_UNSAFE
-                      : CARB_ERROR_QUERY,
+               lost                ? CARB_ERROR_CONNECTION
+               : ours              ? CARB_ERROR_CLOCK_UNSAFE
+               : transient (state) ? CARB_ERROR_BUSY
+                                   : CARB_ERROR_QUERY,
                "PostgreSQL “%s”: %s", backend->display,
                msg[0] != '\0' ? msg : PQerrorMessage (backend->conn));
   PQclear (res);
@@ -303,6 +349,7 @@ static const CarbBackendVTable vtable = {
   .probe = probe,
   .query_rows = carb_pg_query_rows,
   .begin_query_rows = carb_pg_begin_query_rows,
+  .last_failure_refuses_data = last_failure_refuses_data,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

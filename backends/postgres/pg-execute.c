@@ -51,6 +51,7 @@ const CarbSqlSyntax carb_pg_syntax = {
    * collation. */
   .version_type = "text COLLATE \"C\"",
   .lock_rows = " FOR UPDATE",
+  .constraints_immediate = "SET CONSTRAINTS ALL IMMEDIATE",
 };
 
 gboolean

@@ -8,8 +8,9 @@
 gboolean
 carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const char *what)
 {
+  backend->last_failure = sqlite3_errcode (backend->db) & 0xff;
   /* A lock wait that ended: by a cancel, or by the timeout. */
-  if ((sqlite3_errcode (backend->db) & 0xff) == SQLITE_BUSY)
+  if (backend->last_failure == SQLITE_BUSY)
     {
       if (backend->cancellable != NULL && g_cancellable_is_cancelled (backend->cancellable))
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -25,6 +26,38 @@ carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const ch
   g_set_error (error, CARB_ERROR, code, "SQLite “%s”: %s: %s", backend->path, what,
                sqlite3_errmsg (backend->db));
   return FALSE;
+}
+
+/* Whether the statement that failed last was refused for its data (a
+ * constraint, a trigger's RAISE, a value too big or of the wrong type, an
+ * error of an application's function): any result code but those of a
+ * failure of the database or the connection (a lock, memory, a read-only
+ * or full database, I/O, corruption, an interrupt, the schema changed
+ * under the statement, an authorizer's denial). */
+static gboolean
+last_failure_refuses_data (CarbBackend *backend)
+{
+  switch (backend->last_failure)
+    {
+    case SQLITE_PERM:
+    case SQLITE_ABORT:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_INTERRUPT:
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_SCHEMA:
+    case SQLITE_AUTH:
+    case SQLITE_NOTADB:
+      return FALSE;
+    default:
+      return TRUE;
+    }
 }
 
 gboolean
@@ -143,6 +176,7 @@ static const CarbBackendVTable vtable = {
   .execute_params = carb_sqlite_execute_params,
   .probe = carb_sqlite_probe,
   .query_rows = carb_sqlite_query_rows,
+  .last_failure_refuses_data = last_failure_refuses_data,
 };
 
 CARB_BACKEND_EXPORT const CarbBackendVTable *carburetor_backend_entry (guint32 core_abi_version);

@@ -42,6 +42,7 @@ struct _CarbBackend
   gint64 busy_since_us;
   GCancellable *cancellable;
   GHashTable *stampings; /* "schema\x1ftable\x1fts\x1fid" → CarbSqliteStamping */
+  int last_failure;      /* the primary result code carb_sqlite_fail() saw last */
 };
 
 gboolean carb_sqlite_fail (CarbBackend *backend, GError **error, CarbError code, const char *what);

@@ -53,8 +53,10 @@ G_BEGIN_DECLS
  *   the store's connection (carb_store_execute() of `BEGIN`); a sync would
  *   have to end it. The application's transaction was left untouched.
  * @CARB_ERROR_BUSY: another connection held a lock on the database for
- *   longer than the store's #CarbStore:busy-timeout (SQLite). Retrying
- *   later may succeed.
+ *   longer than the store's #CarbStore:busy-timeout (SQLite), or the
+ *   statement failed for now (PostgreSQL: lock_timeout, a deadlock, a
+ *   serialization failure, statement_timeout or a cancel). Retrying later
+ *   may succeed.
  * @CARB_ERROR_CLOCK_AHEAD: two-way sync: a change's version is further
  *   ahead of the server's clock than the sync group allows; nothing of the
  *   batch was applied. The message ends with the server's clock as a

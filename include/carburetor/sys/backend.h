@@ -191,6 +191,12 @@ typedef struct
  *   about to change, so that concurrent writers wait for each other
  *   (PostgreSQL: ` FOR UPDATE`); %NULL where the write transaction already
  *   excludes every other writer (SQLite's `BEGIN IMMEDIATE`).
+ * @constraints_immediate: (nullable): appended in ABI 1 (read when
+ *   @struct_size covers it): a statement that has the write transaction
+ *   check its deferred constraints at the end of each statement rather
+ *   than at COMMIT (PostgreSQL: `SET CONSTRAINTS ALL IMMEDIATE`), so that
+ *   a two-way apply's second try finds the row a deferred constraint
+ *   refuses; %NULL for none.
  *
  * What the core needs to know of a backend's SQL to build every statement
  * it sends (the incremental query, writes, DDL): data only, no callback. Identifiers are quoted with double quotes on every backend
@@ -210,6 +216,7 @@ typedef struct
   const char *full_scan_hint;
   const char *version_type;
   const char *lock_rows;
+  const char *constraints_immediate;
 } CarbSqlSyntax;
 
 /**
@@ -301,6 +308,15 @@ typedef struct
  *   the transaction @begin opened may be open: the core rolls it back.
  *   Fails as @execute and @query_rows would. %NULL: the core calls
  *   @execute (@begin), then @query_rows.
+ * @last_failure_refuses_data: (nullable): appended in ABI 1 (read when
+ *   @struct_size covers it), for carb_store_apply_changes(): whether the
+ *   statement that failed last on @backend was refused for the data it
+ *   wrote (a constraint, a trigger's refusal, a value the column cannot
+ *   hold), so that the same row would be refused again; %FALSE when the
+ *   database or the session failed it (a privilege missing, a read-only
+ *   transaction, a full disk, a lock or resource not granted), when the
+ *   apply fails whole rather than rejecting the row, which the replica
+ *   would drop for good. %NULL: every failed write is the row's refusal.
  *
  * The plugin's table of functions, returned by its entry function. A
  * backend object is used by one thread at a time (the core serializes the
@@ -351,6 +367,7 @@ typedef struct
                                 guint n_params,
                                 CarbSink *sink,
                                 GError **error);
+  gboolean (*last_failure_refuses_data) (CarbBackend *backend);
 } CarbBackendVTable;
 
 /**
