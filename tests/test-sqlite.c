@@ -304,7 +304,7 @@ typedef struct
 {
   const char *uri;
   gint *stop;
-  guint syncs;
+  gint syncs; /* read by the writer's loop: atomic */
 } Reader;
 
 static gpointer
@@ -316,7 +316,7 @@ reader_run (gpointer data)
   while (!g_atomic_int_get (reader->stop))
     {
       g_autoptr (CarbSyncResult) r = sync_from (store, &point);
-      reader->syncs++;
+      g_atomic_int_inc (&reader->syncs);
     }
   return NULL;
 }
@@ -338,8 +338,15 @@ test_busy_timeout_zero (Fixture *f, gconstpointer data)
   sqlite3 *writer = NULL;
   g_assert_cmpint (sqlite3_open (f->path, &writer), ==, SQLITE_OK);
   guint busy = 0, written = 0;
-  gint64 end = g_get_monotonic_time () + G_USEC_PER_SEC;
-  for (gint64 id = 1; g_get_monotonic_time () < end; id++)
+  /* At least a second, and until each side did enough to tell (under
+   * valgrind a second holds a handful of writes), within a minute. */
+  gint64 start = g_get_monotonic_time ();
+  gint64 end = start + G_USEC_PER_SEC, limit = start + 60 * G_USEC_PER_SEC;
+  for (gint64 id = 1; g_get_monotonic_time () < end
+                      || ((written <= 10 || g_atomic_int_get (&readers[0].syncs) <= 10
+                           || g_atomic_int_get (&readers[1].syncs) <= 10)
+                          && g_get_monotonic_time () < limit);
+       id++)
     {
       g_autofree char *sql
           = g_strdup_printf ("INSERT INTO items (id, title) VALUES (%" G_GINT64_FORMAT ", 'w')", id);
@@ -357,10 +364,10 @@ test_busy_timeout_zero (Fixture *f, gconstpointer data)
     g_thread_join (threads[i]);
   sqlite3_close (writer);
 
-  g_test_message ("%u rows written, %u SQLITE_BUSY; %u and %u syncs", written, busy, readers[0].syncs,
+  g_test_message ("%u rows written, %u SQLITE_BUSY; %d and %d syncs", written, busy, readers[0].syncs,
                   readers[1].syncs);
-  g_assert_cmpuint (readers[0].syncs, >, 10);
-  g_assert_cmpuint (readers[1].syncs, >, 10);
+  g_assert_cmpint (readers[0].syncs, >, 10);
+  g_assert_cmpint (readers[1].syncs, >, 10);
   g_assert_cmpuint (written, >, 10);
   g_assert_cmpuint (busy, ==, 0);
 }
