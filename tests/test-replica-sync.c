@@ -907,6 +907,42 @@ test_context_type (Fixture *f, gconstpointer backend)
   sync_ok (f, a);
 }
 
+/* A data column of a run-time model made by twoway_model(). */
+typedef struct
+{
+  const char *name;
+  CarbColumnType type;
+  CarbColumnFlags flags;
+} DataColumn;
+
+/* A two-way run-time model of @table: a UUID id, @columns, then the
+ * tombstone and the stamp. */
+static CarbModel *
+twoway_model (const char *table, const DataColumn *columns, guint n)
+{
+  CarbModel *model = carb_model_new (NULL, table);
+  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
+  for (guint i = 0; i < n; i++)
+    g_assert_true (carb_model_add_column (model, columns[i].name, columns[i].type, CARB_COLUMN_ROLE_DATA,
+                                          columns[i].flags, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
+  g_assert_true (
+      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  return model;
+}
+
+/* The server side of @group's first table: created and prepared. */
+static void
+serve_group (Fixture *f, CarbSyncGroup *group)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
+  g_assert_no_error (error);
+  g_assert_true (carb_store_prepare_group (f->store, group, &error));
+  g_assert_no_error (error);
+}
+
 /* A UUID filter column compares the context's value with the stored
  * text, which is canonical lower case: a context in upper case (a GUID
  * from some identity provider) or no UUID at all matched no row, so the
@@ -918,22 +954,14 @@ test_context_uuid (Fixture *f, gconstpointer backend)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *table = g_strconcat (f->table, "_byuuid", NULL);
-  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
-  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "owner", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_DATA, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  static const DataColumn columns[]
+      = { { "owner", CARB_COLUMN_TYPE_UUID, 0 }, { "title", CARB_COLUMN_TYPE_TEXT, 0 } };
+  g_autoptr (CarbModel) model = twoway_model (table, columns, G_N_ELEMENTS (columns));
   g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("byuuid");
   g_assert_true (carb_sync_group_add_model (group, model, &error));
   g_assert_true (carb_sync_group_set_filter (group, table, "owner", "user", &error));
-  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
-  g_assert_true (carb_store_prepare_group (f->store, group, &error));
   g_assert_no_error (error);
+  serve_group (f, group);
   g_autofree char *path = g_build_filename (f->tmpdir, "replica-byuuid.db", NULL);
   g_autoptr (CarbReplica) a = carb_replica_open (path, group, &error);
   g_assert_no_error (error);
@@ -1396,34 +1424,25 @@ test_types (Fixture *f, gconstpointer backend)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *table = g_strconcat (f->table, "_types", NULL);
-  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
-  static const struct
-  {
-    const char *name;
-    CarbColumnType type;
-  } columns[] = {
-    { "t", CARB_COLUMN_TYPE_TEXT },     { "i16", CARB_COLUMN_TYPE_INT16 },
-    { "i32", CARB_COLUMN_TYPE_INT32 },  { "i64", CARB_COLUMN_TYPE_INT64 },
-    { "fl", CARB_COLUMN_TYPE_FLOAT },   { "db", CARB_COLUMN_TYPE_DOUBLE },
-    { "bo", CARB_COLUMN_TYPE_BOOL },    { "at", CARB_COLUMN_TYPE_TIMESTAMP },
-    { "dt", CARB_COLUMN_TYPE_DATE },    { "uu", CARB_COLUMN_TYPE_UUID },
-    { "js", CARB_COLUMN_TYPE_JSON },    { "by", CARB_COLUMN_TYPE_BYTES },
-    { "nu", CARB_COLUMN_TYPE_NUMERIC },
+  static const DataColumn columns[] = {
+    { "t", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_FLAGS_NULLABLE },
+    { "i16", CARB_COLUMN_TYPE_INT16, CARB_COLUMN_FLAGS_NULLABLE },
+    { "i32", CARB_COLUMN_TYPE_INT32, CARB_COLUMN_FLAGS_NULLABLE },
+    { "i64", CARB_COLUMN_TYPE_INT64, CARB_COLUMN_FLAGS_NULLABLE },
+    { "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_FLAGS_NULLABLE },
+    { "db", CARB_COLUMN_TYPE_DOUBLE, CARB_COLUMN_FLAGS_NULLABLE },
+    { "bo", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_FLAGS_NULLABLE },
+    { "at", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_FLAGS_NULLABLE },
+    { "dt", CARB_COLUMN_TYPE_DATE, CARB_COLUMN_FLAGS_NULLABLE },
+    { "uu", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_FLAGS_NULLABLE },
+    { "js", CARB_COLUMN_TYPE_JSON, CARB_COLUMN_FLAGS_NULLABLE },
+    { "by", CARB_COLUMN_TYPE_BYTES, CARB_COLUMN_FLAGS_NULLABLE },
+    { "nu", CARB_COLUMN_TYPE_NUMERIC, CARB_COLUMN_FLAGS_NULLABLE },
   };
-  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
-  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
-    g_assert_true (carb_model_add_column (model, columns[i].name, columns[i].type, CARB_COLUMN_ROLE_DATA,
-                                          CARB_COLUMN_FLAGS_NULLABLE, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  g_autoptr (CarbModel) model = twoway_model (table, columns, G_N_ELEMENTS (columns));
   g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("types");
   g_assert_true (carb_sync_group_add_model (group, model, &error));
-  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
-  g_assert_no_error (error);
-  g_assert_true (carb_store_prepare_group (f->store, group, &error));
-  g_assert_no_error (error);
+  serve_group (f, group);
 
   static const guint8 blob[] = { 0, 1, 2, 0xff };
   GVariantDict row;
@@ -1508,22 +1527,12 @@ test_normalized (Fixture *f, gconstpointer backend)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *table = g_strconcat (f->table, "_norm", NULL);
-  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
-  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
-  g_assert_true (carb_model_add_column (model, "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA,
-                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
-  g_assert_true (carb_model_add_column (model, "js", CARB_COLUMN_TYPE_JSON, CARB_COLUMN_ROLE_DATA,
-                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  static const DataColumn columns[] = { { "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_FLAGS_NULLABLE },
+                                        { "js", CARB_COLUMN_TYPE_JSON, CARB_COLUMN_FLAGS_NULLABLE } };
+  g_autoptr (CarbModel) model = twoway_model (table, columns, G_N_ELEMENTS (columns));
   g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("norm");
   g_assert_true (carb_sync_group_add_model (group, model, &error));
-  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
-  g_assert_no_error (error);
-  g_assert_true (carb_store_prepare_group (f->store, group, &error));
-  g_assert_no_error (error);
+  serve_group (f, group);
   g_autofree char *p1 = g_build_filename (f->tmpdir, "replica-n1.db", NULL);
   g_autofree char *p2 = g_build_filename (f->tmpdir, "replica-n2.db", NULL);
   g_autoptr (CarbReplica) a = carb_replica_open (p1, group, &error);
@@ -1564,22 +1573,12 @@ test_nan (Fixture *f, gconstpointer backend)
   g_autofree char *table = g_strconcat (f->table, "_nan", NULL);
   g_autofree char *qtable = test_db_quote (table);
   gboolean pg = test_db_is_postgres (f->db);
-  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
-  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
-  g_assert_true (carb_model_add_column (model, "db", CARB_COLUMN_TYPE_DOUBLE, CARB_COLUMN_ROLE_DATA,
-                                        pg ? 0 : CARB_COLUMN_FLAGS_NULLABLE, NULL));
-  g_assert_true (carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA,
-                                        CARB_COLUMN_FLAGS_NULLABLE, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  const DataColumn columns[] = { { "db", CARB_COLUMN_TYPE_DOUBLE, pg ? 0 : CARB_COLUMN_FLAGS_NULLABLE },
+                                 { "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_FLAGS_NULLABLE } };
+  g_autoptr (CarbModel) model = twoway_model (table, columns, G_N_ELEMENTS (columns));
   g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("nan");
   g_assert_true (carb_sync_group_add_model (group, model, &error));
-  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
-  g_assert_no_error (error);
-  g_assert_true (carb_store_prepare_group (f->store, group, &error));
-  g_assert_no_error (error);
+  serve_group (f, group);
   const char *id = "4f1e2d3c-0000-4000-8000-000000000001";
   test_db_exec (f->db, "INSERT INTO %s (id, db, title, deleted) VALUES ('%s', %s, 'x', %s)", qtable, id,
                 pg ? "'NaN'" : "0.0 / 0.0", pg ? "false" : "0");
@@ -1646,22 +1645,14 @@ test_immutable_retry (Fixture *f, gconstpointer backend)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *table = g_strconcat (f->table, "_imm", NULL);
-  g_autoptr (CarbModel) model = carb_model_new (NULL, table);
-  g_assert_true (carb_model_add_column (model, "id", CARB_COLUMN_TYPE_UUID, CARB_COLUMN_ROLE_ID, 0, NULL));
-  g_assert_true (carb_model_add_column (model, "fl", CARB_COLUMN_TYPE_FLOAT, CARB_COLUMN_ROLE_DATA, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "title", CARB_COLUMN_TYPE_TEXT, CARB_COLUMN_ROLE_DATA, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "deleted", CARB_COLUMN_TYPE_BOOL, CARB_COLUMN_ROLE_DELETED, 0, NULL));
-  g_assert_true (
-      carb_model_add_column (model, "ts", CARB_COLUMN_TYPE_TIMESTAMP, CARB_COLUMN_ROLE_TIMESTAMP, 0, NULL));
+  static const DataColumn columns[]
+      = { { "fl", CARB_COLUMN_TYPE_FLOAT, 0 }, { "title", CARB_COLUMN_TYPE_TEXT, 0 } };
+  g_autoptr (CarbModel) model = twoway_model (table, columns, G_N_ELEMENTS (columns));
   g_autoptr (CarbSyncGroup) group = carb_sync_group_new ("imm");
   g_assert_true (carb_sync_group_add_model (group, model, &error));
   g_assert_true (carb_sync_group_set_immutable (group, table, "fl", &error));
-  g_assert_true (carb_store_create_table (f->store, carb_sync_group_get_wire_model (group, 0), &error));
   g_assert_no_error (error);
-  g_assert_true (carb_store_prepare_group (f->store, group, &error));
-  g_assert_no_error (error);
+  serve_group (f, group);
   g_autofree char *path = g_build_filename (f->tmpdir, "replica-imm.db", NULL);
   g_autoptr (CarbReplica) a = carb_replica_open (path, group, &error);
   g_assert_no_error (error);
