@@ -47,6 +47,8 @@ test_add_per_backend (const char *suite,
   for (char **b = backends; *b != NULL; b++)
     for (gsize i = 0; i < n_cases; i++)
       {
+        if (cases[i].only != NULL && strcmp (cases[i].only, *b) != 0)
+          continue;
         g_autofree char *path = g_strdup_printf ("/%s/%s/%s", suite, *b, cases[i].name);
         /* interned: the data must outlive this function, until g_test_run () */
         g_test_add_vtable (path, fixture_size, g_intern_string (*b), set_up, cases[i].func, tear_down);

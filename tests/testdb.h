@@ -16,15 +16,19 @@ typedef struct TestDb TestDb;
 GStrv test_store_backends (void);
 char *test_store_uri (const char *backend, const char *tmpdir);
 /* One test of a suite run on every backend: path /<suite>/<backend>/<name>,
- * the backend's name ("sqlite", "postgres") as the test data. */
+ * the backend's name ("sqlite", "postgres") as the test data. A test that
+ * only means something on one backend is registered for it alone
+ * (TEST_CASE_ON), rather than reported as skipped on the other. */
 typedef struct
 {
   const char *name;
   GTestFixtureFunc func;
+  const char *only; /* the one backend it runs on, or NULL for all */
 } TestCase;
 
 // clang-format off
-#define TEST_CASE(name, func) { (name), (GTestFixtureFunc) (func) }
+#define TEST_CASE(name, func) { (name), (GTestFixtureFunc) (func), NULL }
+#define TEST_CASE_ON(backend, name, func) { (name), (GTestFixtureFunc) (func), (backend) }
 // clang-format on
 
 void test_add_per_backend (const char *suite,
