@@ -12,7 +12,7 @@
  * (PostgreSQL's float8 'NaN') is kept as the text 'NaN' instead, which a
  * REAL column keeps as text, and read back as NaN: the replica holds what
  * the server holds, not a NULL (in a NOT NULL column too) that differs
- * from it for good. A local write refuses NaN (replica-write.c). */
+ * from it for good. A local write of NaN is kept the same way. */
 #define NAN_TEXT "NaN"
 
 static void
