@@ -932,6 +932,17 @@ twoway_model (const char *table, const DataColumn *columns, guint n)
   return model;
 }
 
+/* Drops a table serve_group() made on PostgreSQL (an SQLite server's file
+ * goes with the test's folder). */
+static void
+drop_served_table (Fixture *f, const char *table)
+{
+  if (!test_db_is_postgres (f->db))
+    return;
+  g_autofree char *q = test_db_quote (table);
+  test_db_exec (f->db, "DROP TABLE %s", q);
+}
+
 /* The server side of @group's first table: created and prepared. */
 static void
 serve_group (Fixture *f, CarbSyncGroup *group)
@@ -988,8 +999,7 @@ test_context_uuid (Fixture *f, gconstpointer backend)
   g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
   g_autofree char *q = test_db_quote (table);
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'mine'", q), ==, 1);
-  if (test_db_is_postgres (f->db))
-    test_db_exec (f->db, "DROP TABLE %s", q);
+  drop_served_table (f, table);
 }
 
 /* A replica's rows and sync points are those of the context it synced
@@ -1511,11 +1521,7 @@ test_types (Fixture *f, gconstpointer backend)
   const char *uu = NULL;
   g_assert_true (g_variant_lookup (back, "uu", "&s", &uu));
   g_assert_cmpstr (uu, ==, "0000abcd-0000-4000-8000-00000000000f");
-  if (test_db_is_postgres (f->db))
-    {
-      g_autofree char *q = test_db_quote (table);
-      test_db_exec (f->db, "DROP TABLE %s", q);
-    }
+  drop_served_table (f, table);
 }
 
 /* A value the server stores differently from the replica's (a FLOAT
@@ -1554,11 +1560,7 @@ test_normalized (Fixture *f, gconstpointer backend)
   g_assert_true (g_variant_lookup (mine, "fl", "d", &fl));
   g_assert_cmpfloat (fl, ==, (gdouble) 0.1f);
   g_assert_cmpuint (carb_replica_get_n_pending (a), ==, 0);
-  if (test_db_is_postgres (f->db))
-    {
-      g_autofree char *q = test_db_quote (table);
-      test_db_exec (f->db, "DROP TABLE %s", q);
-    }
+  drop_served_table (f, table);
 }
 
 /* PostgreSQL's float8 holds NaN; SQLite has none (it stores NULL). A NaN
@@ -1631,8 +1633,7 @@ test_nan (Fixture *f, gconstpointer backend)
     g_assert_true (db_after != NULL && isnan (g_variant_get_double (db_after)));
   else
     g_assert_true (db_after == NULL || g_variant_is_of_type (db_after, G_VARIANT_TYPE_MAYBE));
-  if (pg)
-    test_db_exec (f->db, "DROP TABLE %s", qtable);
+  drop_served_table (f, table);
 }
 
 /* An immutable column whose value the server stores otherwise (a FLOAT
@@ -1679,8 +1680,7 @@ test_immutable_retry (Fixture *f, gconstpointer backend)
   g_assert_cmpstr (title, ==, "second");
   g_autofree char *q = test_db_quote (table);
   g_assert_cmpint (test_db_query_int (f->db, "SELECT count(*) FROM %s WHERE title = 'second'", q), ==, 1);
-  if (test_db_is_postgres (f->db))
-    test_db_exec (f->db, "DROP TABLE %s", q);
+  drop_served_table (f, table);
 }
 
 int
